@@ -1,0 +1,67 @@
+# SAMAD-111: the two commands are `make up` (run the platform) and `make test` (pass the tests).
+# Everything else is a step they use. A fresh machine needs only Python 3.11, Java 17 + Maven, and Go.
+
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PY := $(UV) run --frozen python
+STACK := $(PY) deploy/local/stack.py
+
+.PHONY: help install up down test test-unit test-faults lint typecheck stack-test-up stack-test-down bench docs clean
+
+help:
+	@echo "make up     - install everything, start Kafka, FerretDB and the four services (Ctrl-C stops all)"
+	@echo "make test   - install everything, start a separate test stack, run the whole suite, stop it"
+	@echo "make bench  - benchmark the pipeline against raw Kafka and MongoDB ceilings"
+	@echo "make lint typecheck test-unit test-faults down clean"
+
+$(UV):
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: .venv/.synced
+	$(STACK) install
+
+up: install
+	$(PY) deploy/local/up.py
+
+down:
+	-$(STACK) stop --profile dev
+
+lint: .venv/.synced
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+typecheck: .venv/.synced
+	$(UV) run --frozen mypy contracts services
+
+test-unit: .venv/.synced
+	$(UV) run --frozen pytest tests/unit -q
+
+# The whole suite against its own Kafka and FerretDB (ports 19092/27018, data in .local/test).
+test: install lint typecheck
+	$(STACK) start --profile test
+	status=0; $(UV) run --frozen pytest -q -p no:cacheprovider || status=$$?; \
+	  $(STACK) stop --profile test; \
+	  exit $$status
+
+test-faults: install
+	$(STACK) start --profile test
+	status=0; $(UV) run --frozen pytest tests/faults -q -s || status=$$?; \
+	  $(STACK) stop --profile test; \
+	  exit $$status
+
+bench: install
+	$(PY) bench/pipeline.py
+
+docs: .venv/.synced
+	@mkdir -p docs/asyncapi
+	for s in intake routing tracking notify; do \
+	  $(UV) run --frozen faststream docs gen services.$$s.app:asyncapi --yaml --out docs/asyncapi/$$s.yaml; done
+
+clean:
+	-$(STACK) stop --profile dev
+	-$(STACK) stop --profile test
+	rm -rf .local .venv

@@ -1,0 +1,391 @@
+"""Event envelope (CloudEvents 1.0, Kafka binding, structured mode) and the v1 event payloads.
+
+Every Kafka message value is one CloudEvents JSON document (``content-type:
+application/cloudevents+json``); the Kafka key is the envelope's ``subject`` (the case id, or the call
+id for calls), so all events of one case land on one partition in order. Structured mode keeps a
+message self-describing when it is dumped to a file, dead-lettered or replayed.
+
+Schemas evolve additively: new optional fields only. A breaking change is a new type
+(``ir.samad.case.registered.v2``) and consumers keep accepting the old one.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from contracts.catalogue import DEFAULT_PROVINCE, AgencyCode
+from contracts.topics import CALLS, CASES, NOTIFICATIONS
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/cloudevents+json"
+TYPE_PREFIX = "ir.samad."
+# Namespace for deterministic ids (uuid5): a retried request yields the same event and case ids.
+ID_NAMESPACE = uuid.UUID("6f1c2a4e-1111-5a3d-9c11-5a3ad0000111")
+
+
+def deterministic_id(*parts: str) -> str:
+    return str(uuid.uuid5(ID_NAMESPACE, "\x1f".join(parts)))
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class Channel(StrEnum):
+    phone = "phone"
+    walk_in = "walk_in"
+    open311 = "open311"
+
+
+class CallOutcome(StrEnum):
+    answered = "answered"
+    missed = "missed"
+    abandoned = "abandoned"
+
+
+class ActorKind(StrEnum):
+    operator = "operator"
+    agency_staff = "agency_staff"
+    supervisor = "supervisor"
+    ops = "ops"
+    citizen = "citizen"
+    system = "system"
+
+
+class Actor(_Model):
+    kind: ActorKind
+    id: str
+    agency: AgencyCode | None = None
+
+
+SYSTEM = Actor(kind=ActorKind.system, id="samad")
+
+
+class EventData(_Model):
+    """Base of every payload. ``event_type`` is the CloudEvents type; ``topic`` where it is published."""
+
+    event_type: ClassVar[str]
+    topic: ClassVar[str]
+
+
+# --- calls ---------------------------------------------------------------------------------------
+
+
+class CallReceived(EventData):
+    event_type: ClassVar[str] = "ir.samad.call.received"
+    topic: ClassVar[str] = CALLS
+
+    call_id: str
+    province: str = DEFAULT_PROVINCE
+    county: str | None = None
+    caller_phone: str | None = None  # E.164; None when the caller id was withheld
+    channel: Channel = Channel.phone
+    outcome: CallOutcome
+    started_at: AwareDatetime
+    duration_seconds: int = Field(ge=0)
+    operator_id: str | None = None
+    duty_session_id: str | None = None
+
+
+# --- cases ---------------------------------------------------------------------------------------
+
+
+class Citizen(_Model):
+    phone: str  # E.164 mobile
+    name: str | None = None
+    national_id: str | None = None
+
+
+class CaseRegistered(EventData):
+    event_type: ClassVar[str] = "ir.samad.case.registered"
+    topic: ClassVar[str] = CASES
+
+    case_id: str
+    tracking_code: str
+    province: str = DEFAULT_PROVINCE
+    county: str
+    call_id: str | None = None
+    channel: Channel = Channel.phone
+    citizen: Citizen
+    category: str | None = None
+    subject: str
+    description: str
+    operator_agency: AgencyCode | None = None
+    operator_id: str | None = None
+    duty_session_id: str | None = None
+    registered_at: AwareDatetime
+
+
+class CaseRepeatCall(EventData):
+    """A citizen called again about a problem that already has an open case."""
+
+    event_type: ClassVar[str] = "ir.samad.case.repeat_call"
+    topic: ClassVar[str] = CASES
+
+    case_id: str
+    tracking_code: str
+    call_id: str | None = None
+    description: str
+    similarity: float = Field(ge=0, le=1)
+    operator_id: str | None = None
+
+
+class RouteReason(StrEnum):
+    operator = "operator"
+    classifier = "classifier"
+    manual = "manual"
+    reroute = "reroute"
+
+
+class CaseRouted(EventData):
+    event_type: ClassVar[str] = "ir.samad.case.routed"
+    topic: ClassVar[str] = CASES
+
+    case_id: str
+    agency: AgencyCode
+    reason: RouteReason
+    confidence: float = Field(ge=0, le=1)
+    explanation: list[str] = Field(default_factory=list)
+    declined_agencies: list[AgencyCode] = Field(default_factory=list)
+    live_session: bool = False
+    duty_session_id: str | None = None
+    actor: Actor = SYSTEM
+
+
+class Candidate(_Model):
+    agency: AgencyCode
+    score: float = Field(ge=0, le=1)
+
+
+class TriageReason(StrEnum):
+    low_confidence = "low_confidence"
+    declined_twice = "declined_twice"
+
+
+class CaseTriageRequired(EventData):
+    event_type: ClassVar[str] = "ir.samad.case.triage_required"
+    topic: ClassVar[str] = CASES
+
+    case_id: str
+    reason: TriageReason
+    candidates: list[Candidate] = Field(default_factory=list)
+    explanation: list[str] = Field(default_factory=list)
+    declined_agencies: list[AgencyCode] = Field(default_factory=list)
+
+
+class CaseRerouteRequested(EventData):
+    """An agency answered "not ours"."""
+
+    event_type: ClassVar[str] = "ir.samad.case.reroute_requested"
+    topic: ClassVar[str] = CASES
+
+    case_id: str
+    agency: AgencyCode
+    reason: str = Field(min_length=1)
+    actor: Actor
+
+
+class CaseStatus(StrEnum):
+    registered = "registered"
+    routed = "routed"
+    triage = "triage"
+    in_progress = "in_progress"
+    resolved = "resolved"
+    rejected = "rejected"
+    reopened = "reopened"
+    closed = "closed"
+
+
+class CaseStatusChanged(EventData):
+    """A staff action or a timer moved the case: acknowledged, resolved, rejected, reopened, closed."""
+
+    event_type: ClassVar[str] = "ir.samad.case.status_changed"
+    topic: ClassVar[str] = CASES
+
+    case_id: str
+    status: CaseStatus
+    agency: AgencyCode | None = None
+    answer: str | None = None  # the public answer to the citizen (resolved)
+    reason: str | None = None  # why (rejected, reopened)
+    actor: Actor = SYSTEM
+
+
+class CaseNoteAdded(EventData):
+    """An internal note: staff only, never shown to the citizen."""
+
+    event_type: ClassVar[str] = "ir.samad.case.note_added"
+    topic: ClassVar[str] = CASES
+
+    case_id: str
+    text: str = Field(min_length=1)
+    actor: Actor
+
+
+class SlaKind(StrEnum):
+    acknowledge = "acknowledge"
+    resolve = "resolve"
+
+
+class CaseSlaBreached(EventData):
+    event_type: ClassVar[str] = "ir.samad.case.sla_breached"
+    topic: ClassVar[str] = CASES
+
+    case_id: str
+    agency: AgencyCode
+    sla: SlaKind
+    deadline: AwareDatetime
+
+
+# --- notifications -------------------------------------------------------------------------------
+
+
+class SmsSent(EventData):
+    event_type: ClassVar[str] = "ir.samad.sms.sent"
+    topic: ClassVar[str] = NOTIFICATIONS
+
+    sms_id: str
+    case_id: str
+    source_event_id: str
+    template: str
+    recipient: str  # E.164
+    text: str
+    parts: int = Field(ge=1)
+    provider: str
+    provider_message_id: str | None = None
+
+
+class SmsDelivered(EventData):
+    event_type: ClassVar[str] = "ir.samad.sms.delivered"
+    topic: ClassVar[str] = NOTIFICATIONS
+
+    sms_id: str
+    case_id: str
+    provider: str
+    provider_message_id: str | None = None
+    delivered_at: AwareDatetime
+
+
+class SmsFailed(EventData):
+    event_type: ClassVar[str] = "ir.samad.sms.failed"
+    topic: ClassVar[str] = NOTIFICATIONS
+
+    sms_id: str
+    case_id: str
+    source_event_id: str
+    template: str
+    provider: str
+    error: str
+    permanent: bool
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    m.event_type: m
+    for m in (
+        CallReceived,
+        CaseRegistered,
+        CaseRepeatCall,
+        CaseRouted,
+        CaseTriageRequired,
+        CaseRerouteRequested,
+        CaseStatusChanged,
+        CaseNoteAdded,
+        CaseSlaBreached,
+        SmsSent,
+        SmsDelivered,
+        SmsFailed,
+    )
+}
+
+
+class Envelope(BaseModel):
+    """A CloudEvents 1.0 event with SAMAD's extension attributes (correlationid, causationid)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: Annotated[str, Field(min_length=1)]
+    source: Annotated[str, Field(min_length=1)]
+    type: Annotated[str, Field(pattern=r"^ir\.samad\.[a-z_]+\.[a-z_]+(\.v\d+)?$")]
+    subject: Annotated[str, Field(min_length=1)]
+    time: AwareDatetime
+    datacontenttype: Literal["application/json"] = "application/json"
+    correlationid: Annotated[str, Field(min_length=1)]
+    causationid: str | None = None
+    data: EventData
+
+    @property
+    def key(self) -> bytes:
+        return self.subject.encode()
+
+    @property
+    def topic(self) -> str:
+        return self.data.topic
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True, serialize_as_any=True).encode()
+
+
+class EventDecodeError(ValueError):
+    """A message that is not a SAMAD event: bad JSON, unknown type or a payload that breaks its schema."""
+
+
+def subject_of(data: EventData) -> str:
+    value = getattr(data, "case_id", None) or getattr(data, "call_id", None)
+    if not isinstance(value, str):
+        raise TypeError(f"{type(data).__name__} has neither case_id nor call_id")
+    return value
+
+
+def make_event(
+    data: EventData,
+    *,
+    source: str,
+    event_id: str | None = None,
+    time: datetime | None = None,
+    cause: Envelope | None = None,
+    correlationid: str | None = None,
+) -> Envelope:
+    """Wrap a payload. A caused event inherits the cause's correlation id and names it as causation."""
+    eid = event_id or new_id()
+    return Envelope(
+        id=eid,
+        source=source,
+        type=data.event_type,
+        subject=subject_of(data),
+        time=time or utcnow(),
+        correlationid=correlationid or (cause.correlationid if cause else eid),
+        causationid=cause.id if cause else None,
+        data=data,
+    )
+
+
+def decode(raw: bytes | str | dict[str, Any]) -> Envelope:
+    """Parse a message value into an envelope with its typed payload, or raise EventDecodeError."""
+    try:
+        obj: Any = raw if isinstance(raw, dict) else json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EventDecodeError(f"not JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise EventDecodeError("not a JSON object")
+    model = EVENT_TYPES.get(str(obj.get("type")))
+    if model is None:
+        raise EventDecodeError(f"unknown event type {obj.get('type')!r}")
+    try:
+        data = model.model_validate(obj.get("data"))
+        return Envelope.model_validate({**obj, "data": data})
+    except ValidationError as exc:
+        raise EventDecodeError(f"{obj.get('type')}: {exc.errors(include_url=False)}") from exc

@@ -1,0 +1,401 @@
+"""Local stack: a real single-node Kafka (KRaft) and FerretDB (MongoDB wire protocol on SQLite).
+
+    python deploy/local/stack.py install                 # fetch the Kafka jars, build FerretDB
+    python deploy/local/stack.py start  [--profile dev]  # start both, wait until ready, create topics
+    python deploy/local/stack.py stop   [--profile dev]
+    python deploy/local/stack.py status [--profile dev]
+
+Profiles keep `make up` (dev) and `make test` (test) apart: own ports, own data under .local/<profile>/.
+Everything is idempotent: start on a running stack checks it and returns; stop on a stopped one too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL = ROOT / ".local"
+KAFKA_LIBS = LOCAL / "kafka" / "libs"
+FERRETDB_BIN = LOCAL / "bin" / "ferretdb"
+FERRETDB_VERSION = "v1.24.2"
+KAFKA_POM = ROOT / "deploy" / "local" / "kafka" / "pom.xml"
+KAFKA_LOG4J = ROOT / "deploy" / "local" / "kafka" / "log4j2.properties"
+
+sys.path.insert(0, str(ROOT))
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    kafka_port: int
+    controller_port: int
+    mongo_port: int
+
+    @property
+    def home(self) -> Path:
+        return LOCAL / self.name
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def mongo_url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.mongo_port}/"
+
+
+PROFILES = {
+    "dev": Profile("dev", 9092, 9093, 27017),
+    "test": Profile("test", 19092, 19093, 27018),
+}
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def say(msg: str) -> None:
+    print(f"[stack] {msg}", flush=True)
+
+
+def need(tool: str, hint: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise StackError(f"{tool} is not on PATH: {hint}")
+    return path
+
+
+# --- install -------------------------------------------------------------------------------------
+
+
+def install() -> None:
+    if not KAFKA_LIBS.exists() or not any(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
+        need("java", "install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)")
+        mvn = need("mvn", "install Maven (Debian: apt-get install maven)")
+        say("fetching Apache Kafka jars with Maven")
+        tmp = KAFKA_LIBS.with_name("libs.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run(
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(KAFKA_POM),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={tmp}",
+                "-DincludeScope=runtime",
+            ],
+            check=True,
+        )
+        shutil.rmtree(KAFKA_LIBS, ignore_errors=True)
+        tmp.rename(KAFKA_LIBS)
+    if not FERRETDB_BIN.exists():
+        go = need("go", "install Go 1.22+ (https://go.dev/doc/install)")
+        say(f"building FerretDB {FERRETDB_VERSION} with go install")
+        out = subprocess.run(
+            [go, "mod", "download", "-json", f"github.com/FerretDB/FerretDB@{FERRETDB_VERSION}"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        src_dir = Path(json.loads(out)["Dir"])
+        build = LOCAL / "src" / "ferretdb"
+        shutil.rmtree(build, ignore_errors=True)
+        shutil.copytree(src_dir, build)
+        for p in build.rglob("*"):
+            p.chmod(p.stat().st_mode | 0o200)
+        build.chmod(build.stat().st_mode | 0o200)
+        # The module does not ship the generated version file that FerretDB's own build writes;
+        # FerretDB's message asks for exactly this file.
+        (build / "build" / "version" / "version.txt").write_text(FERRETDB_VERSION + "\n")
+        env = {**os.environ, "GOBIN": str(FERRETDB_BIN.parent), "GOFLAGS": "-mod=mod"}
+        subprocess.run([go, "install", "./cmd/ferretdb"], cwd=build, env=env, check=True)
+    say("installed: Kafka jars in .local/kafka/libs, FerretDB in .local/bin")
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def pid_alive(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+def spawn(name: str, argv: list[str], profile: Profile) -> None:
+    profile.logs.mkdir(parents=True, exist_ok=True)
+    log = open(profile.logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=profile.home,
+    )
+    (profile.home / f"{name}.pid").write_text(str(proc.pid))
+
+
+def wait_until(check, what: str, timeout: float, pidfile: Path, log: Path) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if pid_alive(pidfile) is None:
+            tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else []
+            raise StackError(f"{what} exited while starting; last lines of {log}:\n" + "\n".join(tail))
+        time.sleep(0.2)
+    raise StackError(f"{what} not ready after {timeout:.0f}s; see {log}")
+
+
+def start_kafka(p: Profile) -> None:
+    pidfile = p.home / "kafka.pid"
+    if pid_alive(pidfile) and port_open(p.kafka_port):
+        say(f"Kafka already running on {p.bootstrap}")
+        return
+    for port in (p.kafka_port, p.controller_port):
+        if port_open(port):
+            raise StackError(
+                f"port {port} is in use by another program; stop it (ss -ltnp 'sport = :{port}')"
+            )
+    java = need("java", "install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)")
+    if not KAFKA_LIBS.exists():
+        raise StackError("Kafka jars missing: run `python deploy/local/stack.py install` (or make install)")
+    data = p.home / "kafka-data"
+    data.mkdir(parents=True, exist_ok=True)
+    props = p.home / "kafka.properties"
+    props.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{p.controller_port}",
+                f"listeners=PLAINTEXT://127.0.0.1:{p.kafka_port},CONTROLLER://127.0.0.1:{p.controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{p.kafka_port}",
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                f"log.dirs={data}",
+                "auto.create.topics.enable=false",
+                "num.partitions=1",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=12",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "log.retention.hours=-1",
+                "",
+            ]
+        )
+    )
+    classpath = str(KAFKA_LIBS / "*")
+    jvm = [
+        java,
+        "-Xms256m",
+        "-Xmx512m",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
+        "-cp",
+        classpath,
+    ]
+    if not (data / "meta.properties").exists():
+        say("formatting Kafka storage (first start)")
+        cluster_id = (
+            subprocess.run(
+                jvm + ["kafka.tools.StorageTool", "random-uuid"], check=True, capture_output=True, text=True
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        subprocess.run(
+            jvm + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    spawn("kafka", jvm + ["kafka.Kafka", str(props)], p)
+    wait_until(lambda: port_open(p.kafka_port), "Kafka", 90, pidfile, p.logs / "kafka.log")
+    asyncio.run(_wait_kafka_metadata(p))
+    say(f"Kafka ready on {p.bootstrap}")
+
+
+async def _wait_kafka_metadata(p: Profile) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    deadline = time.monotonic() + 60
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=p.bootstrap, request_timeout_ms=3000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+        finally:
+            await admin.close()
+
+
+def start_ferretdb(p: Profile) -> None:
+    pidfile = p.home / "ferretdb.pid"
+    if pid_alive(pidfile) and port_open(p.mongo_port):
+        say(f"FerretDB already running on 127.0.0.1:{p.mongo_port}")
+        return
+    if port_open(p.mongo_port):
+        raise StackError(
+            f"port {p.mongo_port} is in use by another program; stop it (ss -ltnp 'sport = :{p.mongo_port}')"
+        )
+    if not FERRETDB_BIN.exists():
+        raise StackError("FerretDB missing: run `python deploy/local/stack.py install` (or make install)")
+    data = p.home / "ferretdb-data"
+    data.mkdir(parents=True, exist_ok=True)
+    spawn(
+        "ferretdb",
+        [
+            str(FERRETDB_BIN),
+            "--handler=sqlite",
+            f"--sqlite-url=file:{data}/",
+            f"--listen-addr=127.0.0.1:{p.mongo_port}",
+            f"--state-dir={p.home}",
+            "--debug-addr=-",
+            "--telemetry=disable",
+            "--log-level=WARN",
+        ],
+        p,
+    )
+    wait_until(lambda: port_open(p.mongo_port), "FerretDB", 30, pidfile, p.logs / "ferretdb.log")
+    from pymongo import MongoClient
+
+    with MongoClient(p.mongo_url, serverSelectionTimeoutMS=10000) as client:
+        client.admin.command("ping")
+    say(f"FerretDB ready on 127.0.0.1:{p.mongo_port}")
+
+
+async def create_topics(p: Profile) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from contracts.topics import TOPICS
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=p.bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(t.name, t.partitions, 1, topic_configs=t.config)
+            for t in TOPICS
+            if t.name not in existing
+        ]
+        if missing:
+            await admin.create_topics(missing)
+            say("created topics: " + ", ".join(t.name for t in missing))
+    finally:
+        await admin.close()
+
+
+def stop_process(name: str, p: Profile, timeout: float = 30) -> None:
+    pidfile = p.home / f"{name}.pid"
+    pid = pid_alive(pidfile)
+    if pid is None:
+        pidfile.unlink(missing_ok=True)
+        return
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pid_alive(pidfile):
+        time.sleep(0.2)
+    if pid_alive(pidfile):
+        os.killpg(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+    say(f"stopped {name}")
+
+
+def start(p: Profile) -> None:
+    p.home.mkdir(parents=True, exist_ok=True)
+    start_ferretdb(p)
+    start_kafka(p)
+    asyncio.run(create_topics(p))
+
+
+def stop(p: Profile) -> None:
+    stop_process("kafka", p)
+    stop_process("ferretdb", p)
+
+
+def status(p: Profile) -> bool:
+    ok = True
+    for name, port in (("kafka", p.kafka_port), ("ferretdb", p.mongo_port)):
+        alive = pid_alive(p.home / f"{name}.pid") is not None and port_open(port)
+        ok &= alive
+        say(f"{name:9} {'running' if alive else 'stopped'} on 127.0.0.1:{port}")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "command",
+        choices=["install", "start", "stop", "status", "restart-kafka", "restart-ferretdb", "reset"],
+    )
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="dev")
+    args = parser.parse_args()
+    p = PROFILES[args.profile]
+    try:
+        if args.command == "install":
+            install()
+        elif args.command == "start":
+            install()
+            start(p)
+        elif args.command == "stop":
+            stop(p)
+        elif args.command == "status":
+            return 0 if status(p) else 1
+        elif args.command == "restart-kafka":
+            stop_process("kafka", p)
+            start_kafka(p)
+        elif args.command == "restart-ferretdb":
+            stop_process("ferretdb", p)
+            start_ferretdb(p)
+        elif args.command == "reset":
+            stop(p)
+            shutil.rmtree(p.home, ignore_errors=True)
+            say(f"removed {p.home}")
+    except (StackError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", None)
+        say(f"error: {exc}" + (f"\n{detail}" if detail else ""))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

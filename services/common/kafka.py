@@ -1,0 +1,269 @@
+"""Kafka delivery rules shared by every service.
+
+- Producers: acks=all with idempotence; a publish returns only when the broker has the event.
+- Consumers: batch subscribers with manual acknowledgement; the offset is committed only after the
+  handler's effect is durable. Events of one case share a key, hence a partition, hence an order.
+- Poison (bad JSON, unknown type, schema-invalid payload) and events that keep failing go to
+  ``samad.deadletter.v1`` with the original key, value and headers plus the error; infrastructure
+  failures (MongoDB or Kafka unreachable) are retried in place and then re-fetched, never dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from prometheus_client import Counter, Histogram
+from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError
+
+from contracts.events import CONTENT_TYPE, Envelope, EventDecodeError, decode
+from contracts.topics import DEADLETTER
+from services.common.settings import ServiceSettings
+
+log = logging.getLogger("samad.kafka")
+
+REPLAY_HEADER = "samad-replay-run"
+REDRIVE_HEADER = "samad-redriven-from"
+DLQ_PREFIX = "samad-dlq-"
+
+EVENTS_CONSUMED = Counter("samad_events_consumed_total", "Events handled", ["service", "type"])
+EVENTS_PUBLISHED = Counter("samad_events_published_total", "Events published", ["service", "type"])
+EVENTS_DEADLETTERED = Counter(
+    "samad_events_deadlettered_total", "Messages sent to the dead-letter topic", ["service", "reason"]
+)
+EVENTS_REPLAYED = Counter("samad_events_replayed_total", "Replayed events handled", ["service"])
+BATCH_SECONDS = Histogram(
+    "samad_consumer_batch_seconds",
+    "Time to handle one fetched batch",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionFailure,
+    AutoReconnect,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+    KafkaError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+def make_broker(settings: ServiceSettings, service: str) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=f"samad-{service}",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        request_timeout_ms=15_000,
+        graceful_timeout=settings.graceful_timeout_seconds,
+        logger=logging.getLogger(f"samad.{service}.broker"),
+    )
+
+
+def headers_of(record: Any) -> dict[str, str]:
+    return {
+        k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v)) for k, v in (record.headers or ())
+    }
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One decoded event with where it came from."""
+
+    event: Envelope
+    topic: str
+    partition: int
+    offset: int
+    headers: dict[str, str]
+
+    @property
+    def replay_run(self) -> str | None:
+        return self.headers.get(REPLAY_HEADER)
+
+
+async def consumers_positioned(broker: KafkaBroker) -> bool:
+    """Every consumer has partitions and a resolved fetch position on each of them.
+
+    A new group that starts at the log's end resolves that position lazily; until it has, an event
+    published meanwhile would be skipped. Tests wait for this before they publish.
+    """
+    for sub in broker.subscribers:
+        consumer = getattr(sub, "consumer", None)
+        if consumer is None or not consumer.assignment():
+            return False
+        for tp in consumer.assignment():
+            await consumer.position(tp)
+    return True
+
+
+class EventPublisher:
+    """Publishes envelopes to their topics, keyed by subject, waiting for acks=all."""
+
+    def __init__(self, broker: KafkaBroker, service: str) -> None:
+        self.broker = broker
+        self.service = service
+        self.source = f"/samad/{service}"
+
+    async def publish(self, events: Iterable[Envelope], headers: dict[str, str] | None = None) -> None:
+        batch = list(events)
+        if not batch:
+            return
+        extra = headers or {}
+        await asyncio.gather(
+            *(
+                self.broker.publish(
+                    e.to_json(), e.topic, key=e.key, headers={"content-type": CONTENT_TYPE, **extra}
+                )
+                for e in batch
+            )
+        )
+        for e in batch:
+            EVENTS_PUBLISHED.labels(self.service, e.type).inc()
+
+    async def dead_letter(self, record: Any, error: str, reason: str, group: str) -> None:
+        headers = headers_of(record)
+        headers.update(
+            {
+                f"{DLQ_PREFIX}original-topic": record.topic,
+                f"{DLQ_PREFIX}original-partition": str(record.partition),
+                f"{DLQ_PREFIX}original-offset": str(record.offset),
+                f"{DLQ_PREFIX}original-timestamp": str(record.timestamp),
+                f"{DLQ_PREFIX}reason": reason,
+                f"{DLQ_PREFIX}error": error[:2000],
+                f"{DLQ_PREFIX}service": self.service,
+                f"{DLQ_PREFIX}group": group,
+                f"{DLQ_PREFIX}failed-at": datetime.now(UTC).isoformat(),
+            }
+        )
+        await self.broker.publish(
+            record.value if record.value is not None else b"", DEADLETTER, key=record.key, headers=headers
+        )
+        EVENTS_DEADLETTERED.labels(self.service, reason).inc()
+        log.warning(
+            "dead-lettered %s[%s]@%s: %s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+            error[:300],
+        )
+
+
+async def _no_decode(_msg: Any) -> list[None]:
+    """Skip FastStream's body decoding: contracts.events.decode parses each record once."""
+    return []
+
+
+BatchHandler = Callable[[Sequence[Incoming]], Awaitable[None]]
+
+
+def subscribe_events(
+    broker: KafkaBroker,
+    publisher: EventPublisher,
+    settings: ServiceSettings,
+    *,
+    topics: Sequence[str],
+    group: str,
+    handler: BatchHandler,
+    wanted: Callable[[Envelope], bool] = lambda _e: True,
+    description: str = "",
+) -> None:
+    """Register a batch consumer that decodes, filters, handles, dead-letters and commits."""
+    service = publisher.service
+
+    @broker.subscriber(  # type: ignore[call-overload, untyped-decorator]
+        *topics,
+        group_id=group,
+        batch=True,
+        max_records=settings.consumer_batch_size,
+        batch_timeout_ms=50,
+        auto_offset_reset=settings.consumer_offset_reset,
+        ack_policy=AckPolicy.MANUAL,
+        decoder=_no_decode,
+        title=f"{service}:{group}",
+        description=description or f"{service} consumes {', '.join(topics)}",
+    )
+    async def consume(body: list[bytes], msg: KafkaMessage) -> None:
+        records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+        started = time.perf_counter()
+        batch: list[tuple[Incoming, Any]] = []
+        for record in records:
+            try:
+                event = decode(record.value or b"")
+            except EventDecodeError as exc:
+                await publisher.dead_letter(record, str(exc), "undecodable", group)
+                continue
+            if wanted(event):
+                batch.append(
+                    (
+                        Incoming(event, record.topic, record.partition, record.offset, headers_of(record)),
+                        record,
+                    )
+                )
+        if batch and not await _handle(batch, handler, publisher, settings, group):
+            await msg.nack()  # rewind to the first record of the batch; it will be fetched again
+            return
+        await msg.ack()
+        BATCH_SECONDS.labels(service).observe(time.perf_counter() - started)
+        for item, _ in batch:
+            EVENTS_CONSUMED.labels(service, item.event.type).inc()
+            if item.replay_run:
+                EVENTS_REPLAYED.labels(service).inc()
+
+
+async def _handle(
+    batch: list[tuple[Incoming, Any]],
+    handler: BatchHandler,
+    publisher: EventPublisher,
+    settings: ServiceSettings,
+    group: str,
+) -> bool:
+    """True when every event is handled or dead-lettered; False to rewind after an infrastructure outage."""
+    deadline = time.monotonic() + settings.consumer_retry_seconds
+    delay = 0.2
+    while True:
+        try:
+            await handler([item for item, _ in batch])
+            return True
+        except INFRASTRUCTURE_ERRORS as exc:
+            if time.monotonic() > deadline:
+                log.error(
+                    "infrastructure still failing after %.0fs, rewinding batch: %r",
+                    settings.consumer_retry_seconds,
+                    exc,
+                )
+                return False
+            log.warning("infrastructure failure, retrying in %.1fs: %r", delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        except Exception:
+            log.exception("batch of %d failed; handling its events one by one", len(batch))
+            break
+    # A handler bug or a bad event: isolate it so the rest of the batch still goes through.
+    for item, record in batch:
+        for attempt in range(1, settings.consumer_max_attempts + 1):
+            try:
+                await handler([item])
+                break
+            except INFRASTRUCTURE_ERRORS:
+                return False
+            except Exception as exc:
+                if attempt == settings.consumer_max_attempts:
+                    await publisher.dead_letter(
+                        record, f"{type(exc).__name__}: {exc}", "handler_failed", group
+                    )
+                else:
+                    await asyncio.sleep(0.1 * attempt)
+    return True

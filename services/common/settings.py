@@ -1,0 +1,37 @@
+"""Settings shared by every service, read from the environment with the SAMAD_ prefix."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.catalogue import DEFAULT_PROVINCE
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAMAD_", env_file=".env", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    mongo_url: str = "mongodb://127.0.0.1:27017/"
+    province: str = DEFAULT_PROVINCE
+    http_host: str = "127.0.0.1"
+    log_level: str = "INFO"
+    log_json: bool = False
+    # Consumer behaviour: a new consumer group starts from the beginning of the log so nothing is missed.
+    consumer_offset_reset: str = "earliest"
+    consumer_batch_size: int = 500
+    consumer_group_prefix: str = "samad"
+    # How long a consumer keeps retrying an infrastructure failure (MongoDB or Kafka down) in place
+    # before it rewinds the batch and fetches it again.
+    consumer_retry_seconds: float = 30.0
+    # A handler error that is not an infrastructure failure is retried this many times, then dead-lettered.
+    consumer_max_attempts: int = 3
+    # Graceful shutdown: how long to finish the batch in hand after SIGTERM.
+    graceful_timeout_seconds: float = 20.0
+    # Readiness also waits until every consumer has its partitions (tests use it to avoid racing
+    # a consumer that starts at the log's end); off in production, where spare replicas stay idle.
+    ready_requires_assignment: bool = False
+    # Public base URL used in answers and SMS (status links).
+    public_base_url: str = "http://127.0.0.1:8002"
+
+    def group(self, service: str) -> str:
+        return f"{self.consumer_group_prefix}.{service}"

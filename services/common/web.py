@@ -1,0 +1,119 @@
+"""HTTP plumbing every service shares: lifespan with the broker, health, readiness, metrics, body limits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from services.common.kafka import consumers_positioned
+from services.common.problems import install_problem_handlers, problem
+
+log = logging.getLogger("samad.web")
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+class BodyLimit(BaseHTTPMiddleware):
+    """Answer 413 before reading a body larger than the limit (by Content-Length or by streaming)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        super().__init__(app)
+        self.max_bytes = max_bytes
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if request.method in ("POST", "PUT", "PATCH"):
+            declared = request.headers.get("content-length")
+            too_big = declared is not None and declared.isdigit() and int(declared) > self.max_bytes
+            if not too_big and declared is None:
+                body = b""
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > self.max_bytes:
+                        too_big = True
+                        break
+                if not too_big:
+                    request._body = body
+            if too_big:
+                return problem(
+                    413,
+                    "too-large",
+                    "بدنهٔ درخواست بیش از حد بزرگ است",
+                    "Request body too large",
+                    f"حداکثر {self.max_bytes} بایت",
+                    f"At most {self.max_bytes} bytes",
+                )
+        return await call_next(request)
+
+
+def create_app(
+    *,
+    title: str,
+    description: str,
+    version: str = "1.0.0",
+    broker: KafkaBroker | None,
+    on_startup: Callable[[], Awaitable[None]] | None = None,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    readiness: dict[str, ReadinessCheck] | None = None,
+    max_body_bytes: int = 64 * 1024,
+    require_assignment: bool = False,
+) -> FastAPI:
+    """A FastAPI app whose lifespan starts the broker (and the service's own resources) and stops them."""
+    checks = dict(readiness or {})
+    if broker is not None:
+        checks.setdefault("kafka", lambda: broker.ping(timeout=2.0))
+        if require_assignment:
+            checks["consumers_assigned"] = lambda: consumers_positioned(broker)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if on_startup is not None:
+            await on_startup()
+        if broker is not None:
+            await broker.start()
+        log.info("%s started", title)
+        try:
+            yield
+        finally:
+            # Graceful shutdown: the broker stops fetching, waits for the batch in hand to finish
+            # and commit (graceful_timeout), then the service's own resources close.
+            if broker is not None:
+                await broker.stop()
+            if on_shutdown is not None:
+                await on_shutdown()
+            log.info("%s stopped", title)
+
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    install_problem_handlers(app)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers (no dependencies)")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], summary="Readiness: Kafka and MongoDB are reachable")
+    async def readyz() -> JSONResponse:
+        results: dict[str, bool] = {}
+        for name, check in checks.items():
+            try:
+                results[name] = bool(await asyncio.wait_for(check(), timeout=3.0))
+            except Exception:
+                results[name] = False
+        ok = all(results.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "checks": results}, status_code=200 if ok else 503
+        )
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,38 @@
+"""Test session set-up: integration and e2e tests run against the real Kafka and FerretDB (test profile)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support import stack as test_stack
+
+
+@pytest.fixture(scope="session")
+def real_stack() -> Iterator[None]:
+    """Kafka and FerretDB of the test profile. Started when needed; stopped at the end if started here."""
+    started_here = False
+    if not test_stack.running():
+        test_stack.stack("start")
+        started_here = True
+    yield
+    if started_here:
+        test_stack.stack("stop")
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix, so tests sharing the stack never see each other's data."""
+    return uuid.uuid4().hex[:10]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test is a failing test: the suite fails if anything was skipped."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter is not None:
+            reporter.write_line(f"{len(skipped)} test(s) skipped: skips count as failures here", red=True)

@@ -1,0 +1,1 @@
+"""Test helpers: the real local stack, independent Kafka readers, and service processes."""

@@ -1,0 +1,27 @@
+"""The test profile of the local stack: its own ports and data, started once per test session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / "deploy" / "local" / "stack.py"
+
+KAFKA = os.environ.get("SAMAD_TEST_KAFKA", "127.0.0.1:19092")
+MONGO = os.environ.get("SAMAD_TEST_MONGO", "mongodb://127.0.0.1:27018/")
+
+
+def stack(command: str) -> None:
+    subprocess.run([sys.executable, str(STACK), command, "--profile", "test"], check=True, cwd=ROOT)
+
+
+def running() -> bool:
+    return (
+        subprocess.run(
+            [sys.executable, str(STACK), "status", "--profile", "test"], cwd=ROOT, capture_output=True
+        ).returncode
+        == 0
+    )
