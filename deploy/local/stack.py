@@ -62,6 +62,9 @@ class Profile:
 PROFILES = {
     "dev": Profile("dev", 9092, 9093, 27017),
     "test": Profile("test", 19092, 19093, 27018),
+    # The fault-injection tests restart Kafka and FerretDB, so they get a stack of their own.
+    "faults": Profile("faults", 29092, 29093, 27019),
+    "bench": Profile("bench", 39092, 39093, 27020),
 }
 
 
