@@ -12,7 +12,10 @@ from stdnum import verhoeff
 
 from contracts.persian import to_ascii_digits
 
-BODY_DIGITS = 9  # 10^9 codes (first digit non-zero): collisions stay rare for decades of cases
+# 9 x 10^8 possible codes. A code derived from a case id by hashing is unique only with high
+# probability (the birthday bound reaches even odds of one clash near 35,000 cases), so whoever
+# allocates codes must check them against the codes already issued: see from_seed(attempt=...).
+BODY_DIGITS = 9
 CODE_LENGTH = BODY_DIGITS + 1
 
 
@@ -32,8 +35,12 @@ def clean(code: str) -> str:
     return to_ascii_digits(code).replace(" ", "").replace("-", "")
 
 
-def from_seed(seed: str) -> str:
-    """A deterministic code for a case id: the same case always gets the same code."""
-    n = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
+def from_seed(seed: str, attempt: int = 0) -> str:
+    """A deterministic code for a case id: the same case always gets the same code.
+
+    ``attempt`` gives the next candidate when the first one is already taken by another case.
+    """
+    material = seed if attempt == 0 else f"{seed}#{attempt}"
+    n = int.from_bytes(hashlib.sha256(material.encode()).digest()[:8], "big")
     body = str(10 ** (BODY_DIGITS - 1) + n % (9 * 10 ** (BODY_DIGITS - 1)))
     return body + check_digit(body)
