@@ -373,6 +373,10 @@ def main() -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="dev")
     args = parser.parse_args()
     p = PROFILES[args.profile]
+    # SAMAD_STACK_PORTS="kafka,controller,mongo" moves a profile, e.g. to run a second checkout's suite.
+    if os.environ.get("SAMAD_STACK_PORTS"):
+        kafka, controller, mongo = (int(x) for x in os.environ["SAMAD_STACK_PORTS"].split(","))
+        p = Profile(p.name, kafka, controller, mongo)
     try:
         if args.command == "install":
             install()
