@@ -65,6 +65,7 @@ PROFILES = {
     # The fault-injection tests restart Kafka and FerretDB, so they get a stack of their own.
     "faults": Profile("faults", 29092, 29093, 27019),
     "bench": Profile("bench", 39092, 39093, 27020),
+    "pipeline": Profile("pipeline", 59092, 59093, 27040),
 }
 
 
