@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import Counter, Histogram
 from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError
 
@@ -59,10 +61,36 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def kafka_security(settings: ServiceSettings) -> BaseSecurity | None:
+    """The broker's TLS/SASL settings from SAMAD_KAFKA_*; None for the plaintext local stack."""
+    mechanism = settings.kafka_sasl_mechanism.upper()
+    if not mechanism and not settings.kafka_tls:
+        return None
+    ssl_context = (
+        ssl.create_default_context(cafile=settings.kafka_ca_file or None) if settings.kafka_tls else None
+    )
+    if not mechanism:
+        return BaseSecurity(ssl_context=ssl_context, use_ssl=True)
+    kinds: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
+        "PLAIN": SASLPlaintext,
+        "SCRAM-SHA-256": SASLScram256,
+        "SCRAM-SHA-512": SASLScram512,
+    }
+    if mechanism not in kinds:
+        raise ValueError(f"unsupported SAMAD_KAFKA_SASL_MECHANISM {mechanism!r}; use one of {sorted(kinds)}")
+    return kinds[mechanism](
+        settings.kafka_sasl_username,
+        settings.kafka_sasl_password,
+        ssl_context=ssl_context,
+        use_ssl=settings.kafka_tls,
+    )
+
+
 def make_broker(settings: ServiceSettings, service: str) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap,
         client_id=f"samad-{service}",
+        security=kafka_security(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=2,

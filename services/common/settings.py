@@ -11,6 +11,13 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAMAD_", env_file=".env", extra="ignore")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # Kafka client security. Empty mechanism and kafka_tls=false mean plaintext (the local stack);
+    # production uses Strimzi's SCRAM-SHA-512 listener over TLS with the cluster CA in kafka_ca_file.
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_tls: bool = False
+    kafka_ca_file: str = ""
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     province: str = DEFAULT_PROVINCE
     http_host: str = "127.0.0.1"
