@@ -1,0 +1,1 @@
+"""The only code of the operator tools that touches Kafka and MongoDB."""

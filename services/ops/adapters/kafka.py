@@ -1,0 +1,307 @@
+"""Kafka for the operator tools: offsets and timestamps, bounded reads, raw publishing, consumer groups.
+
+Reads use manual assignment (no group membership), so inspecting or replaying a topic never joins, and
+never rebalances, a live consumer group. A rebuild commits its progress under its own group
+(``samad.replay.<run-id>``) through the same manual assignment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import OffsetAndMetadata
+
+from services.common.settings import ServiceSettings
+from services.ops.domain.offsets import GroupState
+from services.ops.domain.plan import Bounds, Plan, make_plan, resolve
+from services.ops.domain.records import RawRecord
+from services.ops.domain.timespec import Position, SpecError, to_millis
+
+
+class TopicNotFound(LookupError):
+    pass
+
+
+def raw(record: Any) -> RawRecord:
+    return RawRecord(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp=record.timestamp,
+        timestamp_type=record.timestamp_type,
+        key=record.key,
+        value=record.value,
+        headers=tuple((k, bytes(v) if v is not None else b"") for k, v in (record.headers or ())),
+    )
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+    timestamp: int | None = None
+    partition: int | None = None
+
+
+def client_options(settings: ServiceSettings) -> dict[str, Any]:
+    """aiokafka connection options from the SAMAD_KAFKA_* security settings the services use."""
+    mechanism = settings.kafka_sasl_mechanism.upper()
+    options: dict[str, Any] = {}
+    if settings.kafka_tls:
+        options["ssl_context"] = ssl.create_default_context(cafile=settings.kafka_ca_file or None)
+    if mechanism:
+        options.update(
+            sasl_mechanism=mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password,
+            security_protocol="SASL_SSL" if settings.kafka_tls else "SASL_PLAINTEXT",
+        )
+    elif settings.kafka_tls:
+        options["security_protocol"] = "SSL"
+    return options
+
+
+class KafkaLog:
+    def __init__(
+        self, bootstrap: str, client_id: str = "samad-ops", options: dict[str, Any] | None = None
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.client_id = client_id
+        self.options = dict(options or {})
+        self._meta: AIOKafkaConsumer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    async def __aenter__(self) -> KafkaLog:
+        self._meta = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            enable_auto_commit=False,
+            **self.options,
+        )
+        await self._meta.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for closer in (
+            self._producer.stop() if self._producer else None,
+            self._admin.close() if self._admin else None,
+            self._meta.stop() if self._meta else None,
+        ):
+            if closer is not None:
+                with contextlib.suppress(Exception):  # closing after an error must not hide it
+                    await closer
+
+    @property
+    def meta(self) -> AIOKafkaConsumer:
+        assert self._meta is not None, "use KafkaLog as an async context manager"
+        return self._meta
+
+    async def admin(self) -> AIOKafkaAdminClient:
+        if self._admin is None:
+            self._admin = AIOKafkaAdminClient(
+                bootstrap_servers=self.bootstrap, client_id=self.client_id, **self.options
+            )
+            await self._admin.start()
+        return self._admin
+
+    async def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                client_id=self.client_id,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=5,
+                max_batch_size=256 * 1024,
+                request_timeout_ms=30_000,
+                **self.options,
+            )
+            await self._producer.start()
+        return self._producer
+
+    # --- topics and offsets ------------------------------------------------------------------------
+
+    async def partitions(self, topic: str) -> list[int]:
+        found = self.meta.partitions_for_topic(topic)
+        if not found:
+            await self.meta._client.force_metadata_update()
+            found = self.meta.partitions_for_topic(topic)
+        if not found:
+            raise TopicNotFound(f"topic {topic!r} does not exist")
+        return sorted(found)
+
+    async def bounds(self, topic: str) -> dict[int, tuple[int, int]]:
+        tps = [TopicPartition(topic, p) for p in await self.partitions(topic)]
+        begin = await self.meta.beginning_offsets(tps)
+        end = await self.meta.end_offsets(tps)
+        return {tp.partition: (begin[tp], end[tp]) for tp in tps}
+
+    async def offsets_for_time(self, topic: str, millis: int) -> dict[int, int | None]:
+        tps = [TopicPartition(topic, p) for p in await self.partitions(topic)]
+        found = await self.meta.offsets_for_times(dict.fromkeys(tps, millis))
+        return {tp.partition: (v.offset if v is not None else None) for tp, v in found.items()}
+
+    async def resolve(
+        self, topic: str, position: Position, bounds: Bounds, *, is_start: bool
+    ) -> dict[int, int]:
+        by_time = None
+        if position.time is not None:
+            by_time = await self.offsets_for_time(topic, to_millis(position.time))
+        return resolve(position, bounds, by_time, is_start=is_start)
+
+    async def plan(self, topic: str, start: Position, stop: Position) -> Plan:
+        bounds = await self.bounds(topic)
+        starts = await self.resolve(topic, start, bounds, is_start=True)
+        stops = await self.resolve(topic, stop, bounds, is_start=False)
+        if start.edge == "latest":
+            raise SpecError("--from latest reads nothing: give a time, an offset or earliest")
+        return make_plan(topic, bounds, starts, stops)
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    async def read(
+        self,
+        ranges: Mapping[TopicPartition, tuple[int, int]],
+        *,
+        max_records: int = 2000,
+        group: str | None = None,
+    ) -> AsyncIterator[list[RawRecord]]:
+        """Batches of records in [start, stop) of each partition, in offset order per partition."""
+        todo = {tp: (start, stop) for tp, (start, stop) in ranges.items() if stop > start}
+        if not todo:
+            return
+        async with self.reader(group) as consumer:
+            consumer.assign(list(todo))
+            for tp, (start, _) in todo.items():
+                consumer.seek(tp, start)
+            remaining = set(todo)
+            while remaining:
+                fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=max_records)
+                batch: list[RawRecord] = []
+                for tp, records in fetched.items():
+                    stop = todo[tp][1]
+                    batch.extend(raw(record) for record in records if record.offset < stop)
+                for tp in list(remaining):
+                    if await consumer.position(tp) >= todo[tp][1]:
+                        remaining.discard(tp)
+                        consumer.pause(tp)
+                if batch:
+                    yield batch
+
+    def reader(self, group: str | None = None, **options: Any) -> _Reader:
+        return _Reader(self.bootstrap, self.client_id, group, {**self.options, **options})
+
+    async def follow(self, starts: Mapping[TopicPartition, int]) -> AsyncIterator[list[RawRecord]]:
+        """Batches from the given offsets on, forever (until the caller stops iterating)."""
+        async with self.reader() as consumer:
+            consumer.assign(list(starts))
+            for tp, offset in starts.items():
+                consumer.seek(tp, offset)
+            while True:
+                fetched = await consumer.getmany(timeout_ms=500, max_records=500)
+                batch = [raw(r) for records in fetched.values() for r in records]
+                batch.sort(key=lambda r: (r.timestamp, r.partition, r.offset))
+                yield batch
+
+    # --- writing -----------------------------------------------------------------------------------
+
+    async def send(self, messages: Iterable[Outgoing]) -> list[Any]:
+        """Publish and wait for every acknowledgement (acks=all, idempotent: order kept per partition)."""
+        producer = await self.producer()
+        futures = []
+        for m in messages:
+            futures.append(
+                await producer.send(
+                    m.topic,
+                    m.value,
+                    key=m.key,
+                    headers=list(m.headers),
+                    timestamp_ms=m.timestamp,
+                    partition=m.partition,
+                )
+            )
+        return list(await asyncio.gather(*futures))
+
+    async def create_topic(self, name: str, partitions: int, config: Mapping[str, str] | None = None) -> None:
+        admin = await self.admin()
+        await admin.create_topics(
+            [NewTopic(name, partitions, 1, topic_configs=dict(config or {}))], timeout_ms=30_000
+        )
+        for _ in range(100):
+            await self.meta._client.force_metadata_update()
+            if self.meta.partitions_for_topic(name):
+                return
+            await asyncio.sleep(0.1)
+
+    async def delete_topics(self, names: Sequence[str]) -> None:
+        admin = await self.admin()
+        await admin.delete_topics(list(names), timeout_ms=30_000)
+
+    # --- consumer groups ---------------------------------------------------------------------------
+
+    async def describe_group(self, group: str) -> GroupState:
+        admin = await self.admin()
+        response = await admin.describe_consumer_groups([group])
+        for resp in response:
+            for entry in resp.groups:
+                _error, group_id, state, _ptype, _protocol, members = entry[:6]
+                if group_id != group:
+                    continue
+                names = tuple(f"{m[1]}@{m[2].lstrip('/')}" for m in members)
+                return GroupState(group, state or "Dead", names)
+        return GroupState(group, "Dead", ())
+
+    async def committed(self, group: str) -> dict[tuple[str, int], int | None]:
+        admin = await self.admin()
+        found = await admin.list_consumer_group_offsets(group)
+        return {
+            (tp.topic, tp.partition): (meta.offset if meta.offset >= 0 else None)
+            for tp, meta in found.items()
+        }
+
+    async def ends(self, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+        tps = [TopicPartition(t, p) for t in topics for p in await self.partitions(t)]
+        end = await self.meta.end_offsets(tps)
+        return {(tp.topic, tp.partition): off for tp, off in end.items()}
+
+    async def commit(self, group: str, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Commit offsets for a group as a simple (non-member) consumer. The broker rejects this while
+        the group has active members, so it cannot rewind a live consumer behind its back."""
+        async with self.reader(group) as consumer:
+            tps = {TopicPartition(t, p): OffsetAndMetadata(off, "") for (t, p), off in offsets.items()}
+            consumer.assign(list(tps))
+            await consumer.commit(tps)
+
+
+class _Reader:
+    def __init__(self, bootstrap: str, client_id: str, group: str | None, options: dict[str, Any]) -> None:
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_bytes=32 * 1024 * 1024,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            **options,
+        )
+
+    async def __aenter__(self) -> AIOKafkaConsumer:
+        await self.consumer.start()
+        return self.consumer
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()

@@ -1,0 +1,210 @@
+"""The operator tools' own MongoDB data (database ``samad_ops``): audit trail, re-drive ledger, locks and
+rebuild checkpoints. Every write is a single-document atomic operation (FerretDB has no transactions)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+AUDIT = "audit"
+REDRIVEN = "redriven"
+LOCKS = "locks"
+RUNS = "rebuild_runs"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class LockHeld:
+    """Someone else holds the lock: who, and until when it is valid without renewal."""
+
+    owner: dict[str, Any]
+    expires_at: datetime
+
+
+class OpsStore(Protocol):
+    async def ensure_indexes(self) -> None: ...
+
+    # audit
+    async def audit_begin(self, entry: dict[str, Any]) -> None: ...
+    async def audit_end(self, entry_id: str, fields: dict[str, Any]) -> None: ...
+    async def audit_list(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]: ...
+
+    # re-drive ledger: one document per dead-letter record re-driven
+    async def redrive_claim(self, position: str, doc: dict[str, Any]) -> bool: ...
+    async def redrive_done(self, position: str, fields: dict[str, Any]) -> None: ...
+    async def redrive_release(self, position: str) -> None: ...
+    async def redriven(self, positions: list[str]) -> set[str]: ...
+
+    # locks with expiry
+    async def lock_acquire(self, name: str, owner: dict[str, Any], ttl: float) -> LockHeld | None: ...
+    async def lock_renew(self, name: str, run_id: str, ttl: float) -> bool: ...
+    async def lock_release(self, name: str, run_id: str) -> None: ...
+
+    # rebuild runs (checkpoints)
+    async def run_save(self, run_id: str, fields: dict[str, Any]) -> None: ...
+    async def run_get(self, run_id: str) -> dict[str, Any] | None: ...
+    async def run_latest(self, target: str, statuses: list[str]) -> dict[str, Any] | None: ...
+
+
+class MongoOpsStore:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.db = db
+
+    async def ensure_indexes(self) -> None:
+        await self.db[AUDIT].create_index([("started_at", DESCENDING)])
+        await self.db[AUDIT].create_index([("command", ASCENDING), ("started_at", DESCENDING)])
+        await self.db[RUNS].create_index([("target", ASCENDING), ("started_at", DESCENDING)])
+
+    async def audit_begin(self, entry: dict[str, Any]) -> None:
+        await self.db[AUDIT].insert_one(entry)
+
+    async def audit_end(self, entry_id: str, fields: dict[str, Any]) -> None:
+        await self.db[AUDIT].update_one({"_id": entry_id}, {"$set": fields})
+
+    async def audit_list(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        cursor = self.db[AUDIT].find(query).sort("started_at", DESCENDING).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def redrive_claim(self, position: str, doc: dict[str, Any]) -> bool:
+        try:
+            await self.db[REDRIVEN].insert_one({"_id": position, **doc})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def redrive_done(self, position: str, fields: dict[str, Any]) -> None:
+        await self.db[REDRIVEN].update_one({"_id": position}, {"$set": fields})
+
+    async def redrive_release(self, position: str) -> None:
+        await self.db[REDRIVEN].delete_one({"_id": position, "status": "claimed"})
+
+    async def redriven(self, positions: list[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(positions), 1000):
+            cursor = self.db[REDRIVEN].find({"_id": {"$in": positions[i : i + 1000]}}, {"_id": 1})
+            found.update([str(doc["_id"]) async for doc in cursor])
+        return found
+
+    async def lock_acquire(self, name: str, owner: dict[str, Any], ttl: float) -> LockHeld | None:
+        now = utcnow()
+        doc = {"owner": owner, "acquired_at": now, "expires_at": now + timedelta(seconds=ttl)}
+        try:
+            await self.db[LOCKS].insert_one({"_id": name, **doc})
+            return None
+        except DuplicateKeyError:
+            pass
+        # Taken: claim it only if its holder stopped renewing it (crashed, killed, machine lost).
+        claimed = await self.db[LOCKS].find_one_and_update(
+            {"_id": name, "expires_at": {"$lt": now}}, {"$set": doc}, return_document=ReturnDocument.AFTER
+        )
+        if claimed is not None:
+            return None
+        held = await self.db[LOCKS].find_one({"_id": name})
+        if held is None:  # released between our two attempts: try once more
+            return await self.lock_acquire(name, owner, ttl)
+        return LockHeld(held.get("owner", {}), held["expires_at"])
+
+    async def lock_renew(self, name: str, run_id: str, ttl: float) -> bool:
+        result = await self.db[LOCKS].update_one(
+            {"_id": name, "owner.run_id": run_id},
+            {"$set": {"expires_at": utcnow() + timedelta(seconds=ttl)}},
+        )
+        return result.matched_count == 1
+
+    async def lock_release(self, name: str, run_id: str) -> None:
+        await self.db[LOCKS].delete_one({"_id": name, "owner.run_id": run_id})
+
+    async def run_save(self, run_id: str, fields: dict[str, Any]) -> None:
+        await self.db[RUNS].update_one({"_id": run_id}, {"$set": fields}, upsert=True)
+
+    async def run_get(self, run_id: str) -> dict[str, Any] | None:
+        return await self.db[RUNS].find_one({"_id": run_id})
+
+    async def run_latest(self, target: str, statuses: list[str]) -> dict[str, Any] | None:
+        cursor = (
+            self.db[RUNS]
+            .find({"target": target, "status": {"$in": statuses}})
+            .sort("started_at", -1)
+            .limit(1)
+        )
+        docs = [doc async for doc in cursor]
+        return docs[0] if docs else None
+
+
+class FakeOpsStore:
+    """In memory, same semantics, for unit tests of the operator workflows."""
+
+    def __init__(self) -> None:
+        self.audit: dict[str, dict[str, Any]] = {}
+        self.ledger: dict[str, dict[str, Any]] = {}
+        self.locks: dict[str, dict[str, Any]] = {}
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.now = utcnow
+
+    async def ensure_indexes(self) -> None:
+        return None
+
+    async def audit_begin(self, entry: dict[str, Any]) -> None:
+        self.audit[entry["_id"]] = copy.deepcopy(entry)
+
+    async def audit_end(self, entry_id: str, fields: dict[str, Any]) -> None:
+        self.audit[entry_id].update(copy.deepcopy(fields))
+
+    async def audit_list(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        docs = [d for d in self.audit.values() if all(d.get(k) == v for k, v in query.items())]
+        return sorted(docs, key=lambda d: d["started_at"], reverse=True)[:limit]
+
+    async def redrive_claim(self, position: str, doc: dict[str, Any]) -> bool:
+        if position in self.ledger:
+            return False
+        self.ledger[position] = dict(doc)
+        return True
+
+    async def redrive_done(self, position: str, fields: dict[str, Any]) -> None:
+        self.ledger[position].update(fields)
+
+    async def redrive_release(self, position: str) -> None:
+        if self.ledger.get(position, {}).get("status") == "claimed":
+            del self.ledger[position]
+
+    async def redriven(self, positions: list[str]) -> set[str]:
+        return {p for p in positions if p in self.ledger}
+
+    async def lock_acquire(self, name: str, owner: dict[str, Any], ttl: float) -> LockHeld | None:
+        now = self.now()
+        held = self.locks.get(name)
+        if held is not None and held["expires_at"] >= now:
+            return LockHeld(held["owner"], held["expires_at"])
+        self.locks[name] = {"owner": owner, "expires_at": now + timedelta(seconds=ttl)}
+        return None
+
+    async def lock_renew(self, name: str, run_id: str, ttl: float) -> bool:
+        held = self.locks.get(name)
+        if held is None or held["owner"].get("run_id") != run_id:
+            return False
+        held["expires_at"] = self.now() + timedelta(seconds=ttl)
+        return True
+
+    async def lock_release(self, name: str, run_id: str) -> None:
+        if self.locks.get(name, {}).get("owner", {}).get("run_id") == run_id:
+            del self.locks[name]
+
+    async def run_save(self, run_id: str, fields: dict[str, Any]) -> None:
+        self.runs.setdefault(run_id, {"_id": run_id}).update(copy.deepcopy(fields))
+
+    async def run_get(self, run_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.runs.get(run_id))
+
+    async def run_latest(self, target: str, statuses: list[str]) -> dict[str, Any] | None:
+        docs = [d for d in self.runs.values() if d.get("target") == target and d.get("status") in statuses]
+        docs.sort(key=lambda d: d.get("started_at") or utcnow(), reverse=True)
+        return copy.deepcopy(docs[0]) if docs else None

@@ -1,0 +1,21 @@
+"""Settings of the operator tools (SAMAD_ prefix), on top of what every service shares."""
+
+from __future__ import annotations
+
+from services.common.settings import ServiceSettings
+
+
+class OpsSettings(ServiceSettings):
+    # Audit trail, re-drive ledger, rebuild locks and checkpoints.
+    db_name: str = "samad_ops"
+    # Where tracking keeps its case projection (the live collection a rebuild compares and swaps).
+    tracking_db_name: str = "samad_tracking"
+    tracking_collection: str = "cases"
+    # Naive times typed by an operator ("2025-03-01 08:00", "1403-12-11 08:00") are read in this zone.
+    ops_timezone: str = "Asia/Tehran"
+    # Reorder right-to-left text for terminals that do not implement BiDi themselves.
+    cli_bidi: bool = False
+    # A rebuild lock not renewed for this long is considered abandoned and may be claimed.
+    rebuild_lock_seconds: float = 60.0
+    # Events fetched and applied per rebuild step (one batched write per step).
+    rebuild_batch_size: int = 5000
