@@ -80,8 +80,17 @@ def _bytes_in(value: Any, what: str) -> bytes | None:
     raise DumpFormatError(f"{what}: expected text, null or {{'b64': ...}}")
 
 
+# json.dumps leaves these unescaped with ensure_ascii=False, and str.splitlines() (and some editors)
+# break lines on them: escape them so one record is always one line.
+_LINE_BREAKERS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def _one_line(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).translate(_LINE_BREAKERS)
+
+
 def dump_header(topic: str, partitions: int, start: str, stop: str, created_at: str) -> str:
-    return json.dumps(
+    return _one_line(
         {
             "samad_dump": DUMP_FORMAT,
             "topic": topic,
@@ -89,13 +98,12 @@ def dump_header(topic: str, partitions: int, start: str, stop: str, created_at: 
             "from": start,
             "to": stop,
             "created_at": created_at,
-        },
-        ensure_ascii=False,
+        }
     )
 
 
 def dump_line(record: RawRecord) -> str:
-    return json.dumps(
+    return _one_line(
         {
             "topic": record.topic,
             "partition": record.partition,
@@ -105,9 +113,7 @@ def dump_line(record: RawRecord) -> str:
             "key": _bytes_out(record.key),
             "headers": [[k, _bytes_out(v)] for k, v in record.headers],
             "value": _bytes_out(record.value),
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
+        }
     )
 
 
