@@ -1,0 +1,6 @@
+"""`python -m services.intake [--port 8001]`: the intake service."""
+
+from services.common.run import serve
+
+if __name__ == "__main__":
+    serve("intake", "services.intake.app:create_app", 8001)

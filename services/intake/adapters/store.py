@@ -1,0 +1,308 @@
+"""Intake's small database: Idempotency-Key records and its view of cases (MongoDB; in memory for tests).
+
+Every write is a single-document atomic operation (FerretDB has no multi-document transactions): a key is
+reserved with one insert, completed with one conditional update; an event is applied to a case with a
+conditional update that also records its id, so a redelivered event changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from contracts.catalogue import AgencyCode
+from contracts.events import CaseRegistered, Envelope
+from services.intake.domain.cases import FINISHED, CaseView, apply
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """One Idempotency-Key: the request it was first used for and, once finished, the answer given."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    created_at: datetime
+    status_code: int | None = None
+    body: dict[str, Any] | None = None
+
+    @property
+    def completed(self) -> bool:
+        return self.status_code is not None
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """A listing of cases, newest first (Open311 GET requests)."""
+
+    tracking_codes: Sequence[str] = ()
+    categories: Sequence[str] = ()
+    open: bool | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    channel: str | None = None
+    limit: int = 1000
+
+
+class IntakeStore(Protocol):
+    async def setup(self) -> None: ...
+    async def ping(self) -> bool: ...
+    async def reserve_key(self, record: KeyRecord) -> KeyRecord | None:
+        """Reserve the key for this request; None when reserved now, else the record already there."""
+
+    async def take_over_key(self, stale: KeyRecord, record: KeyRecord) -> bool:
+        """Replace a reservation abandoned by a crashed request; False when someone else moved first."""
+
+    async def complete_key(self, record: KeyRecord, status_code: int, body: dict[str, Any]) -> None: ...
+    async def release_key(self, record: KeyRecord) -> None:
+        """Drop an unfinished reservation (the request failed and changed nothing)."""
+
+    async def apply_event(self, event: Envelope) -> bool:
+        """Apply one case event to the view; False when it was already applied or concerns no known case."""
+
+    async def get_case(self, case_id: str) -> CaseView | None: ...
+    async def case_by_tracking_code(self, tracking_code: str) -> CaseView | None: ...
+    async def open_cases_for_phone(self, phone: str, since: datetime) -> list[CaseView]: ...
+    async def find_cases(self, query: CaseQuery) -> list[CaseView]: ...
+
+
+def _key_id(scope: str, key: str) -> str:
+    return f"{scope}\x1f{key}"
+
+
+def _view_doc(view: CaseView) -> dict[str, Any]:
+    doc = dataclasses.asdict(view)
+    for name in ("agency", "operator_agency"):
+        if doc[name] is not None:
+            doc[name] = str(doc[name].value)
+    doc["open"] = view.open
+    doc["_id"] = doc.pop("case_id")
+    return doc
+
+
+def _doc_view(doc: dict[str, Any]) -> CaseView:
+    fields = {f.name for f in dataclasses.fields(CaseView)}
+    values = {k: v for k, v in doc.items() if k in fields}
+    values["case_id"] = doc["_id"]
+    for name in ("agency", "operator_agency"):
+        if values.get(name) is not None:
+            values[name] = AgencyCode(values[name])
+    return CaseView(**values)
+
+
+class MongoIntakeStore:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.db = db
+        self.keys = db["idempotency_keys"]
+        self.cases = db["cases"]
+
+    async def setup(self) -> None:
+        await self.cases.create_index([("phone", ASCENDING), ("registered_at", DESCENDING)])
+        await self.cases.create_index([("tracking_code", ASCENDING)])
+        await self.cases.create_index([("channel", ASCENDING), ("registered_at", DESCENDING)])
+        await self.keys.create_index([("created_at", ASCENDING)])
+
+    async def ping(self) -> bool:
+        await self.db.command("ping")
+        return True
+
+    async def reserve_key(self, record: KeyRecord) -> KeyRecord | None:
+        doc = {
+            "_id": _key_id(record.scope, record.key),
+            "scope": record.scope,
+            "key": record.key,
+            "fingerprint": record.fingerprint,
+            "created_at": record.created_at,
+            "status_code": None,
+            "body": None,
+        }
+        try:
+            await self.keys.insert_one(doc)
+            return None
+        except DuplicateKeyError:
+            existing = await self.keys.find_one({"_id": doc["_id"]})
+            if existing is None:  # released in between: try once more
+                return await self.reserve_key(record)
+            return KeyRecord(
+                scope=existing["scope"],
+                key=existing["key"],
+                fingerprint=existing["fingerprint"],
+                created_at=existing["created_at"],
+                status_code=existing.get("status_code"),
+                body=existing.get("body"),
+            )
+
+    async def take_over_key(self, stale: KeyRecord, record: KeyRecord) -> bool:
+        result = await self.keys.update_one(
+            {
+                "_id": _key_id(stale.scope, stale.key),
+                "created_at": stale.created_at,
+                "fingerprint": stale.fingerprint,
+                "status_code": None,
+            },
+            {"$set": {"created_at": record.created_at}},
+        )
+        return result.modified_count == 1
+
+    async def complete_key(self, record: KeyRecord, status_code: int, body: dict[str, Any]) -> None:
+        await self.keys.update_one(
+            {"_id": _key_id(record.scope, record.key), "fingerprint": record.fingerprint},
+            {"$set": {"status_code": status_code, "body": body}},
+        )
+
+    async def release_key(self, record: KeyRecord) -> None:
+        await self.keys.delete_one(
+            {
+                "_id": _key_id(record.scope, record.key),
+                "created_at": record.created_at,
+                "status_code": None,
+            }
+        )
+
+    async def apply_event(self, event: Envelope) -> bool:
+        case_id = getattr(event.data, "case_id", None)
+        if not isinstance(case_id, str):
+            return False
+        doc = await self.cases.find_one({"_id": case_id})
+        if doc is not None and event.id in doc.get("seen", ()):
+            return False
+        before = _doc_view(doc) if doc is not None else None
+        after = apply(before, event)
+        if after is None or (after == before and not isinstance(event.data, CaseRegistered)):
+            return False
+        new = _view_doc(after)
+        if doc is None:
+            try:
+                await self.cases.insert_one({**new, "seen": [event.id]})
+                return True
+            except DuplicateKeyError:
+                return False  # the same registration, applied by the request path or another replica
+        new.pop("_id")
+        result = await self.cases.update_one(
+            {"_id": case_id, "seen": {"$ne": event.id}},
+            {"$set": new, "$addToSet": {"seen": event.id}},
+        )
+        return result.modified_count == 1
+
+    async def get_case(self, case_id: str) -> CaseView | None:
+        doc = await self.cases.find_one({"_id": case_id})
+        return _doc_view(doc) if doc else None
+
+    async def case_by_tracking_code(self, tracking_code: str) -> CaseView | None:
+        doc = await self.cases.find_one({"tracking_code": tracking_code})
+        return _doc_view(doc) if doc else None
+
+    async def open_cases_for_phone(self, phone: str, since: datetime) -> list[CaseView]:
+        cursor = self.cases.find(
+            {"phone": phone, "registered_at": {"$gte": since}, "status": {"$nin": sorted(FINISHED)}}
+        ).sort("registered_at", DESCENDING)
+        return [_doc_view(d) async for d in cursor.limit(200)]
+
+    async def find_cases(self, query: CaseQuery) -> list[CaseView]:
+        filt: dict[str, Any] = {}
+        if query.tracking_codes:
+            filt["tracking_code"] = {"$in": list(query.tracking_codes)}
+        if query.channel:
+            filt["channel"] = query.channel
+        if not query.tracking_codes:
+            if query.categories:
+                filt["category"] = {"$in": list(query.categories)}
+            if query.open is not None:
+                key = "$nin" if query.open else "$in"
+                filt["status"] = {key: sorted(FINISHED)}
+            span: dict[str, datetime] = {}
+            if query.start is not None:
+                span["$gte"] = query.start
+            if query.end is not None:
+                span["$lte"] = query.end
+            if span:
+                filt["registered_at"] = span
+        cursor = self.cases.find(filt).sort("registered_at", DESCENDING).limit(query.limit)
+        return [_doc_view(d) async for d in cursor]
+
+
+class InMemoryIntakeStore:
+    """The same behaviour without a database, for unit tests."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, KeyRecord] = {}
+        self.cases: dict[str, CaseView] = {}
+        self.seen: dict[str, set[str]] = {}
+
+    async def setup(self) -> None:
+        return None
+
+    async def ping(self) -> bool:
+        return True
+
+    async def reserve_key(self, record: KeyRecord) -> KeyRecord | None:
+        kid = _key_id(record.scope, record.key)
+        if kid in self.keys:
+            return self.keys[kid]
+        self.keys[kid] = record
+        return None
+
+    async def take_over_key(self, stale: KeyRecord, record: KeyRecord) -> bool:
+        kid = _key_id(stale.scope, stale.key)
+        if self.keys.get(kid) != stale:
+            return False
+        self.keys[kid] = dataclasses.replace(stale, created_at=record.created_at)
+        return True
+
+    async def complete_key(self, record: KeyRecord, status_code: int, body: dict[str, Any]) -> None:
+        kid = _key_id(record.scope, record.key)
+        current = self.keys.get(kid)
+        if current is not None and current.fingerprint == record.fingerprint:
+            self.keys[kid] = dataclasses.replace(current, status_code=status_code, body=body)
+
+    async def release_key(self, record: KeyRecord) -> None:
+        kid = _key_id(record.scope, record.key)
+        current = self.keys.get(kid)
+        if current is not None and not current.completed and current.created_at == record.created_at:
+            del self.keys[kid]
+
+    async def apply_event(self, event: Envelope) -> bool:
+        case_id = getattr(event.data, "case_id", None)
+        if not isinstance(case_id, str) or event.id in self.seen.get(case_id, set()):
+            return False
+        before = self.cases.get(case_id)
+        after = apply(before, event)
+        if after is None or (before is not None and after == before):
+            return False
+        self.cases[case_id] = after
+        self.seen.setdefault(case_id, set()).add(event.id)
+        return True
+
+    async def get_case(self, case_id: str) -> CaseView | None:
+        return self.cases.get(case_id)
+
+    async def case_by_tracking_code(self, tracking_code: str) -> CaseView | None:
+        return next((c for c in self.cases.values() if c.tracking_code == tracking_code), None)
+
+    async def open_cases_for_phone(self, phone: str, since: datetime) -> list[CaseView]:
+        found = [c for c in self.cases.values() if c.phone == phone and c.registered_at >= since and c.open]
+        return sorted(found, key=lambda c: c.registered_at, reverse=True)
+
+    async def find_cases(self, query: CaseQuery) -> list[CaseView]:
+        found: Iterable[CaseView] = self.cases.values()
+        if query.tracking_codes:
+            found = [c for c in found if c.tracking_code in query.tracking_codes]
+        else:
+            if query.categories:
+                found = [c for c in found if c.category in query.categories]
+            if query.open is not None:
+                found = [c for c in found if c.open == query.open]
+            if query.start is not None:
+                found = [c for c in found if c.registered_at >= query.start]
+            if query.end is not None:
+                found = [c for c in found if c.registered_at <= query.end]
+        if query.channel:
+            found = [c for c in found if c.channel == query.channel]
+        return sorted(found, key=lambda c: c.registered_at, reverse=True)[: query.limit]
