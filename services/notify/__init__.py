@@ -1,0 +1,1 @@
+"""Notify: Persian SMS to citizens about their cases, sent once and only once."""

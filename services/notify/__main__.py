@@ -1,0 +1,6 @@
+"""Run notify: ``python -m services.notify [--port 8003]``."""
+
+from services.common.run import serve
+
+if __name__ == "__main__":
+    serve("notify", "services.notify.app:create_app", 8003)

@@ -1,0 +1,1 @@
+"""Notify's adapters: the MongoDB stores, the SMS providers and the rate limiter."""

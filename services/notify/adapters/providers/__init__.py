@@ -1,0 +1,1 @@
+"""SMS providers behind one interface, chosen by ``SAMAD_SMS_PROVIDER``: file, smpp, kavenegar."""

@@ -1,0 +1,352 @@
+"""Notify's MongoDB stores: the SMS ledger, the case-contact projection, opt-outs, and cursors.
+
+Every change of a ledger record is a compare-and-set guarded by the states it may come from
+(``sources_for``), so two replicas, a late receipt and a reconciler can race and only one of them
+wins each transition. FerretDB has no transactions; none are needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from contracts.catalogue import AgencyCode
+from services.notify.domain.ledger import CLAIMABLE, PartOutcome, SmsState, sources_for
+from services.notify.domain.messages import CaseContact
+
+Doc = dict[str, Any]
+
+
+class Ledger:
+    """The SMS ledger. Every write is a compare-and-set on the record's version.
+
+    FerretDB v1 applies an update as read, change, write back, so two conditional updates of one
+    document can both succeed. The winner of each version is therefore decided by inserting
+    ``{sms_id}@{version}`` into ``sms_ledger_versions``, whose unique ``_id`` only one writer can take;
+    the winner then writes the record. The version document holds the new values, so a writer that
+    died between the two writes is rolled forward by the next one.
+    """
+
+    ROLL_FORWARD_AFTER = timedelta(seconds=5)
+
+    def __init__(self, db: Any) -> None:
+        self.c = db["sms_ledger"]
+        self.versions = db["sms_ledger_versions"]
+        self.receipts = db["sms_receipts"]
+
+    async def setup(self) -> None:
+        await self.c.create_index([("state", ASCENDING), ("not_before", ASCENDING)])
+        await self.c.create_index([("state", ASCENDING), ("lease_until", ASCENDING)])
+        await self.c.create_index([("provider_message_ids", ASCENDING)])
+        await self.c.create_index([("case_id", ASCENDING)])
+        await self.c.create_index([("recipient", ASCENDING), ("state", ASCENDING)])
+        await self.c.create_index([("outbox", ASCENDING)])
+        await self.receipts.create_index([("sms_id", ASCENDING)])
+
+    async def insert(self, record: Doc) -> bool:
+        """Write a new record; False when one with this id exists (a redelivery or a replay)."""
+        try:
+            await self.c.insert_one({**record, "version": 0})
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def get(self, sms_id: str) -> Doc | None:
+        doc: Doc | None = await self.c.find_one({"_id": sms_id})
+        return doc
+
+    async def cas(
+        self,
+        sms_id: str,
+        *,
+        now: datetime,
+        allowed: Iterable[SmsState] | None = None,
+        fields: Mapping[str, Any] | None = None,
+        history: Mapping[str, Any] | None = None,
+        outbox_add: Iterable[str] = (),
+        outbox_remove: Iterable[str] = (),
+        check: Any = None,
+    ) -> Doc | None:
+        """Change the record if its state is in ``allowed``; None when it is not (or another writer won)."""
+        allowed_values = {s.value for s in allowed} if allowed is not None else None
+        for attempt in range(8):
+            doc = await self.get(sms_id)
+            if doc is None:
+                return None
+            if allowed_values is not None and doc["state"] not in allowed_values:
+                return None
+            if check is not None and not check(doc):
+                return None
+            version = int(doc.get("version", 0)) + 1
+            outbox = [k for k in doc.get("outbox") or [] if k not in set(outbox_remove)]
+            outbox += [k for k in outbox_add if k not in outbox]
+            new: Doc = {**(fields or {}), "outbox": outbox, "version": version, "updated_at": now}
+            if history is not None:
+                new["history"] = [*(doc.get("history") or []), {"at": now, **history}]
+            try:
+                await self.versions.insert_one(
+                    {"_id": f"{sms_id}@{version}", "sms_id": sms_id, "at": now, "set": new}
+                )
+            except DuplicateKeyError:
+                await self._roll_forward(sms_id, version, now)
+                await asyncio.sleep(0.01 * (attempt + 1))
+                continue
+            await self.c.update_one({"_id": sms_id, "version": version - 1}, {"$set": new})
+            return {**doc, **new}
+        return None
+
+    async def _roll_forward(self, sms_id: str, version: int, now: datetime) -> None:
+        """Finish a write whose writer took the version and died before writing the record."""
+        token = await self.versions.find_one({"_id": f"{sms_id}@{version}"})
+        if token is None or token["at"] > now - self.ROLL_FORWARD_AFTER:
+            return
+        await self.c.update_one({"_id": sms_id, "version": version - 1}, {"$set": token["set"]})
+
+    async def claim(
+        self, *, now: datetime, lease_until: datetime, replica: str, provider: str, sms_id: str | None = None
+    ) -> Doc | None:
+        """Take one due record for sending; no other sender, here or in another replica, can take it."""
+        query: Doc = {"state": {"$in": [s.value for s in CLAIMABLE]}, "not_before": {"$lte": now}}
+        if sms_id is not None:
+            query["_id"] = sms_id
+        candidates = [
+            d
+            async for d in self.c.find(query, {"_id": 1, "claims": 1}).sort("not_before", ASCENDING).limit(20)
+        ]
+        random.shuffle(candidates)  # replicas waking together should not all race for the first one
+        for candidate in candidates:
+            doc = await self.cas(
+                candidate["_id"],
+                now=now,
+                allowed=CLAIMABLE,
+                check=lambda d: d.get("not_before") is None or d["not_before"] <= now,
+                fields={
+                    "state": SmsState.sending.value,
+                    "lease_until": lease_until,
+                    "claimed_by": replica,
+                    "provider": provider,
+                    "claims": int(candidate.get("claims", 0)) + 1,
+                },
+                history={"to": SmsState.sending.value, "note": f"claimed by {replica}"},
+            )
+            if doc is not None:
+                return doc
+        return None
+
+    async def extend_lease(self, sms_id: str, replica: str, until: datetime, now: datetime) -> None:
+        await self.cas(
+            sms_id,
+            now=now,
+            allowed=[SmsState.sending],
+            check=lambda d: d.get("claimed_by") == replica,
+            fields={"lease_until": until},
+        )
+
+    async def move(
+        self,
+        sms_id: str,
+        target: SmsState,
+        *,
+        now: datetime,
+        note: str = "",
+        fields: Mapping[str, Any] | None = None,
+        outbox: Iterable[str] = (),
+        only_from: Iterable[SmsState] | None = None,
+    ) -> Doc | None:
+        """Move the record to ``target`` if its state allows it; None when another actor got there first."""
+        return await self.cas(
+            sms_id,
+            now=now,
+            allowed=set(only_from) if only_from is not None else set(sources_for(target)),
+            fields={"state": target.value, **(fields or {})},
+            history={"to": target.value, "note": note},
+            outbox_add=outbox,
+        )
+
+    async def add_message_ids(self, sms_id: str, ids: Iterable[str], now: datetime) -> Doc | None:
+        extra = list(ids)
+        doc = await self.get(sms_id)
+        if doc is None:
+            return None
+        merged = list(dict.fromkeys([*(doc.get("provider_message_ids") or []), *extra]))
+        return await self.cas(sms_id, now=now, fields={"provider_message_ids": merged})
+
+    async def pull_outbox(self, sms_id: str, kind: str, now: datetime) -> None:
+        await self.cas(sms_id, now=now, outbox_remove=[kind], check=lambda d: kind in (d.get("outbox") or []))
+
+    async def record_receipt(
+        self, sms_id: str, provider: str, message_id: str, outcome: PartOutcome, now: datetime
+    ) -> bool:
+        """Keep a part's receipt; False when the same receipt came before (the SMSC repeated it)."""
+        try:
+            await self.receipts.insert_one(
+                {
+                    "_id": f"{provider}:{message_id}:{outcome.value}",
+                    "sms_id": sms_id,
+                    "message_id": message_id,
+                    "outcome": outcome.value,
+                    "at": now,
+                }
+            )
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def part_outcomes(self, sms_id: str) -> dict[str, PartOutcome]:
+        outcomes: dict[str, PartOutcome] = {}
+        async for row in self.receipts.find({"sms_id": sms_id}):
+            current = outcomes.get(row["message_id"])
+            if current is not PartOutcome.failed:  # a failure of a part is final
+                outcomes[row["message_id"]] = PartOutcome(row["outcome"])
+        return outcomes
+
+    async def by_message_id(self, provider: str, message_id: str) -> Doc | None:
+        doc: Doc | None = await self.c.find_one({"provider": provider, "provider_message_ids": message_id})
+        return doc
+
+    async def unknown_matching(self, provider: str, recipient: str, text_prefix: str | None) -> Doc | None:
+        """The record a receipt without a known id belongs to: one whose submission was not yet
+        recorded (still sending, or unknown after a crash), to this recipient, with this text."""
+        prefix = (text_prefix or "").strip()
+        states = [SmsState.unknown.value, SmsState.sending.value]
+        async for doc in self.c.find(
+            {"provider": provider, "recipient": recipient, "state": {"$in": states}}
+        ).sort("created_at", ASCENDING):
+            prefixes = [p.strip() for p in doc.get("part_prefixes") or []]
+            if not prefix or any(p and (p.startswith(prefix) or prefix.startswith(p)) for p in prefixes):
+                return dict(doc)
+        return None
+
+    async def in_state(self, state: SmsState, limit: int = 100, **extra: Any) -> list[Doc]:
+        return [d async for d in self.c.find({"state": state.value, **extra}).limit(limit)]
+
+    async def expired_leases(self, now: datetime, limit: int = 100) -> list[Doc]:
+        return [
+            d
+            async for d in self.c.find({"state": SmsState.sending.value, "lease_until": {"$lt": now}}).limit(
+                limit
+            )
+        ]
+
+    async def with_outbox(self, before: datetime, limit: int = 100) -> list[Doc]:
+        return [
+            d
+            async for d in self.c.find({"outbox.0": {"$exists": True}, "updated_at": {"$lt": before}}).limit(
+                limit
+            )
+        ]
+
+    async def touch(self, sms_id: str, field: str, now: datetime) -> None:
+        await self.cas(sms_id, now=now, fields={field: now})
+
+    async def list(
+        self,
+        *,
+        case_id: str | None = None,
+        state: str | None = None,
+        recipient: str | None = None,
+        limit: int = 50,
+    ) -> list[Doc]:
+        query: Doc = {}
+        if case_id:
+            query["case_id"] = case_id
+        if state:
+            query["state"] = state
+        if recipient:
+            query["recipient"] = recipient
+        return [d async for d in self.c.find(query).sort("created_at", ASCENDING).limit(limit)]
+
+    async def count_by_state(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        async for row in self.c.find({}, {"state": 1}):
+            counts[str(row["state"])] = counts.get(str(row["state"]), 0) + 1
+        return counts
+
+
+class Contacts:
+    """case id → phone, tracking code, agency: what later events need and do not carry."""
+
+    def __init__(self, db: Any) -> None:
+        self.c = db["case_contacts"]
+
+    async def get(self, case_id: str) -> CaseContact | None:
+        doc = await self.c.find_one({"_id": case_id})
+        if doc is None:
+            return None
+        return CaseContact(
+            case_id=doc["_id"],
+            phone=doc["phone"],
+            tracking_code=doc["tracking_code"],
+            agency=AgencyCode(doc["agency"]) if doc.get("agency") else None,
+        )
+
+    async def put(self, contact: CaseContact, now: datetime) -> None:
+        await self.c.update_one(
+            {"_id": contact.case_id},
+            {
+                "$set": {
+                    "phone": contact.phone,
+                    "tracking_code": contact.tracking_code,
+                    "agency": contact.agency.value if contact.agency else None,
+                    "updated_at": now,
+                }
+            },
+            upsert=True,
+        )
+
+
+class OptOuts:
+    """Citizens who asked for no more SMS. Kept with who and why; opting back in keeps the history."""
+
+    def __init__(self, db: Any) -> None:
+        self.c = db["sms_optouts"]
+
+    async def is_opted_out(self, phone: str) -> bool:
+        doc = await self.c.find_one({"_id": phone, "opted_out": True}, {"_id": 1})
+        return doc is not None
+
+    async def get(self, phone: str) -> Doc | None:
+        doc: Doc | None = await self.c.find_one({"_id": phone})
+        return doc
+
+    async def set(
+        self, phone: str, opted_out: bool, *, source: str, by: str, reason: str, now: datetime
+    ) -> Doc:
+        doc: Doc | None = await self.c.find_one_and_update(
+            {"_id": phone},
+            {
+                "$set": {
+                    "opted_out": opted_out,
+                    "source": source,
+                    "by": by,
+                    "reason": reason,
+                    "updated_at": now,
+                },
+                "$push": {"history": {"at": now, "opted_out": opted_out, "source": source, "by": by}},
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert doc is not None
+        return doc
+
+
+class Cursors:
+    """Named positions (the file provider's inbox offset) that must survive a restart."""
+
+    def __init__(self, db: Any, name: str) -> None:
+        self.c = db["cursors"]
+        self.name = name
+
+    async def get(self) -> int:
+        doc = await self.c.find_one({"_id": self.name})
+        return int(doc["offset"]) if doc else 0
+
+    async def set(self, offset: int) -> None:
+        await self.c.update_one({"_id": self.name}, {"$set": {"offset": offset}}, upsert=True)

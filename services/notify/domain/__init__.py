@@ -1,0 +1,1 @@
+"""Notify's pure domain: templates, rendering, segment counting, the ledger's state machine and policies."""

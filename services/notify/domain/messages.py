@@ -1,0 +1,92 @@
+"""Which case events concern the citizen, and the small projection notify keeps to reach them.
+
+Only ``case.registered`` carries the citizen's phone; later events carry the case id. Notify keeps
+case id → phone, tracking code and current agency, built by ``apply`` from the same events it
+handles live or in a replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from contracts.catalogue import AgencyCode, agency
+from contracts.events import CaseRegistered, CaseRouted, CaseStatus, CaseStatusChanged, EventData
+from services.notify.domain.rendering import MessageValues
+from services.notify.domain.templates import TemplateKey
+
+
+@dataclass(frozen=True)
+class CaseContact:
+    case_id: str
+    phone: str
+    tracking_code: str
+    agency: AgencyCode | None = None
+
+
+def apply(contact: CaseContact | None, data: EventData) -> CaseContact | None:
+    """The projection after one event (pure; the same for live handling and replay)."""
+    if isinstance(data, CaseRegistered):
+        return CaseContact(
+            case_id=data.case_id,
+            phone=data.citizen.phone,
+            tracking_code=data.tracking_code,
+            agency=contact.agency if contact else data.operator_agency,
+        )
+    if contact is None:
+        return None
+    if isinstance(data, CaseRouted):
+        return replace(contact, agency=data.agency)
+    if isinstance(data, CaseStatusChanged) and data.agency is not None:
+        return replace(contact, agency=data.agency)
+    return contact
+
+
+STATUS_TEMPLATES: dict[CaseStatus, TemplateKey] = {
+    CaseStatus.in_progress: TemplateKey.acknowledged,
+    CaseStatus.resolved: TemplateKey.resolved,
+    CaseStatus.rejected: TemplateKey.rejected,
+    CaseStatus.reopened: TemplateKey.reopened,
+}
+
+CITIZEN_FACING_TYPES = frozenset(
+    {CaseRegistered.event_type, CaseRouted.event_type, CaseStatusChanged.event_type}
+)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """An SMS this event calls for: which template, to whom, with which values."""
+
+    template: TemplateKey
+    recipient: str
+    values: MessageValues
+
+
+def _agency_fa(code: AgencyCode | None) -> str:
+    return agency(code).fa if code is not None else "دستگاه مسئول"
+
+
+def intent_for(data: EventData, contact: CaseContact | None, moment: datetime) -> Intent | None:
+    """The SMS for this event (given the projection after it), or None when the citizen is not told."""
+    if contact is None:
+        return None
+    key: TemplateKey | None = None
+    answer = reason = None
+    if isinstance(data, CaseRegistered):
+        key = TemplateKey.registered
+    elif isinstance(data, CaseRouted):
+        key = TemplateKey.routed
+    elif isinstance(data, CaseStatusChanged):
+        key = STATUS_TEMPLATES.get(data.status)
+        answer, reason = data.answer, data.reason
+    if key is None:
+        return None
+    values = MessageValues(
+        tracking_code=contact.tracking_code,
+        agency_fa=_agency_fa(contact.agency),
+        moment=moment,
+        answer=answer,
+        reason=reason,
+    )
+    return Intent(key, contact.phone, values)

@@ -1,0 +1,569 @@
+"""Notify's use cases: take case events, keep the ledger, send, reconcile, record receipts and opt-outs.
+
+The consumer only writes ledger records (``pending``, ``deferred`` or ``skipped_*``) and commits;
+sender workers claim due records atomically and call the provider; the reconciler turns expired
+leases into ``unknown``, resolves unknown outcomes through the provider's status lookup, polls
+providers that do not push receipts, and re-publishes events whose publication a crash interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+
+from contracts.events import (
+    Envelope,
+    EventData,
+    SmsDelivered,
+    SmsFailed,
+    SmsSent,
+    deterministic_id,
+)
+from services.common.kafka import Incoming
+from services.common.logs import mask_phone
+from services.notify.adapters.providers.base import (
+    DeliveryReport,
+    InboundSms,
+    LookupOutcome,
+    OutgoingSms,
+    ReportStatus,
+    SendError,
+    SmsProvider,
+    Submitted,
+    local_id_of,
+)
+from services.notify.adapters.rate_limit import TokenBucket
+from services.notify.adapters.store import Contacts, Doc, Ledger, OptOuts
+from services.notify.domain.ledger import PartOutcome, SmsState, overall_outcome, sms_id
+from services.notify.domain.messages import CITIZEN_FACING_TYPES, apply, intent_for
+from services.notify.domain.policy import ErrorKind, QuietHours, RetryPolicy, decide, is_opt_out
+from services.notify.domain.rendering import render
+from services.notify.domain.segments import Encoding, split
+from services.notify.domain.templates import Template, TemplateKey
+from services.notify.retrying import send_with_retry
+
+log = logging.getLogger("samad.notify")
+
+SOURCE = "/samad/notify"
+
+SMS_RECORDED = Counter("samad_notify_sms_recorded_total", "Ledger records created", ["template", "state"])
+SMS_DUPLICATES = Counter("samad_notify_duplicate_events_total", "Events whose SMS was already in the ledger")
+SMS_OUTCOMES = Counter("samad_notify_sms_transitions_total", "Ledger transitions", ["provider", "state"])
+SMS_SEND_ERRORS = Counter("samad_notify_send_errors_total", "Provider errors", ["provider", "kind"])
+RECEIPTS = Counter("samad_notify_receipts_total", "Delivery receipts", ["provider", "result"])
+REPLAYED = Counter("samad_notify_replayed_events_total", "Replayed events seen", ["outcome"])
+OPT_OUTS = Counter("samad_notify_opt_outs_total", "Opt-outs and opt-ins", ["source", "action"])
+UNKNOWN_OUTCOMES = Gauge("samad_notify_unknown_outcomes", "Ledger records whose outcome is unknown")
+
+Publish = Callable[[list[Envelope]], Awaitable[None]]
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    stale_after: timedelta
+    quiet: QuietHours
+    retry: RetryPolicy
+    lease: timedelta = timedelta(seconds=120)
+    poll_seconds: float = 1.0
+    reconcile_seconds: float = 5.0
+    status_poll: timedelta = timedelta(seconds=60)
+    concurrency: int = 4
+    crash_after_submit: bool = False
+
+
+def outgoing(doc: Doc) -> OutgoingSms:
+    return OutgoingSms(
+        sms_id=doc["_id"],
+        recipient=doc["recipient"],
+        text=doc["text"],
+        parts=int(doc["parts"]),
+        local_id=int(doc["local_id"]),
+    )
+
+
+class Notifier:
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        contacts: Contacts,
+        optouts: OptOuts,
+        provider: SmsProvider,
+        templates: dict[TemplateKey, Template],
+        publish: Publish,
+        config: NotifyConfig,
+        limiter: TokenBucket | None = None,
+        clock: Clock = utcnow,
+        replica: str | None = None,
+    ) -> None:
+        self.ledger, self.contacts, self.optouts = ledger, contacts, optouts
+        self.provider = provider
+        self.templates = templates
+        self.publish = publish
+        self.config = config
+        self.limiter = limiter
+        self.now = clock
+        self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self, *, workers: bool = True) -> None:
+        await self.provider.start(self.on_report, self.on_inbound)
+        if workers:
+            for n in range(max(self.config.concurrency, 1)):
+                self._tasks.append(asyncio.create_task(self._sender(), name=f"sms-sender-{n}"))
+            self._tasks.append(asyncio.create_task(self._reconciler(), name="sms-reconciler"))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.provider.stop()
+
+    # --- consuming case events -------------------------------------------------------------------
+
+    async def handle(self, batch: Sequence[Incoming]) -> None:
+        """Project each event and write the ledger record its SMS needs; sending happens elsewhere."""
+        for item in batch:
+            event = item.event
+            if event.type not in CITIZEN_FACING_TYPES:
+                continue
+            data = event.data
+            case_id: str = data.case_id  # type: ignore[attr-defined]
+            before = await self.contacts.get(case_id)
+            after = apply(before, data)
+            if after is not None and after != before:
+                await self.contacts.put(after, self.now())
+            intent = intent_for(data, after, event.time)
+            if intent is None:
+                if after is None:
+                    log.warning("no citizen contact for case %s: %s not sent", case_id, event.type)
+                continue
+            state = await self._accept(event, intent.template, intent, item.replay_run)
+            if item.replay_run:
+                REPLAYED.labels(state or "duplicate").inc()
+                log.info(
+                    "replayed event %s (%s) from replay run %s: %s",
+                    event.id,
+                    event.type,
+                    item.replay_run,
+                    f"recorded as {state}" if state else "already in the ledger, nothing sent",
+                )
+
+    async def _accept(
+        self, event: Envelope, key: TemplateKey, intent: Any, replay_run: str | None
+    ) -> str | None:
+        template = self.templates[key]
+        rendered = render(template, intent.values)
+        now = self.now()
+        sid = sms_id(event.id, intent.recipient)
+        opted_out = await self.optouts.is_opted_out(intent.recipient)
+        decision = decide(
+            now=now,
+            event_time=event.time,
+            stale_after=self.config.stale_after,
+            opted_out=opted_out,
+            urgent=template.urgent,
+            quiet=self.config.quiet,
+        )
+        record: Doc = {
+            "_id": sid,
+            "case_id": event.subject,
+            "source_event_id": event.id,
+            "source_event_type": event.type,
+            "source_event_time": event.time,
+            "correlationid": event.correlationid,
+            "template": key.value,
+            "recipient": intent.recipient,
+            "text": rendered.text,
+            "parts": rendered.parts,
+            "encoding": rendered.segmentation.encoding.value,
+            "part_prefixes": [p[:20] for p in split(rendered.text, Encoding.ucs2)],
+            "urgent": template.urgent,
+            "local_id": local_id_of(sid),
+            "state": decision.state.value,
+            "not_before": decision.not_before,
+            "reason": decision.reason,
+            "claims": 0,
+            "provider": self.provider.name,
+            "provider_message_ids": [],
+            "outbox": [],
+            "replay_run": replay_run,
+            "created_at": now,
+            "updated_at": now,
+            "history": [{"at": now, "to": decision.state.value, "note": decision.reason or "recorded"}],
+        }
+        if not await self.ledger.insert(record):
+            SMS_DUPLICATES.inc()
+            log.debug("sms %s for event %s is already in the ledger", sid, event.id)
+            return None
+        SMS_RECORDED.labels(key.value, decision.state.value).inc()
+        log.info(
+            "sms %s (%s) to %s: %s%s",
+            sid,
+            key.value,
+            mask_phone(intent.recipient),
+            decision.state.value,
+            f" ({decision.reason})" if decision.reason else "",
+        )
+        if decision.state is SmsState.pending:
+            self._wake.set()
+        return decision.state.value
+
+    # --- sending ---------------------------------------------------------------------------------
+
+    async def _sender(self) -> None:
+        while not self._stopping:
+            try:
+                sent = await self.send_due_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sender failed; retrying")
+                sent = False
+            if not sent:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.config.poll_seconds)
+
+    async def send_due_once(self, sms_id: str | None = None) -> bool:
+        """Claim one due record and send it; False when nothing is due."""
+        now = self.now()
+        doc = await self.ledger.claim(
+            now=now,
+            lease_until=now + self.config.lease,
+            replica=self.replica,
+            provider=self.provider.name,
+            sms_id=sms_id,
+        )
+        if doc is None:
+            return False
+        self._wake.set()  # there may be more: let another worker look
+        await self._send(doc)
+        return True
+
+    async def _send(self, doc: Doc) -> None:
+        sid = doc["_id"]
+        if await self.optouts.is_opted_out(doc["recipient"]):
+            await self._move(doc, SmsState.skipped_opted_out, "citizen opted out before sending")
+            return
+        sms = outgoing(doc)
+
+        async def before_attempt() -> None:
+            now = self.now()
+            await self.ledger.extend_lease(sid, self.replica, now + self.config.lease, now)
+            if self.limiter is not None:
+                await self.limiter.acquire()
+
+        try:
+            result = await send_with_retry(
+                self.provider, sms, self.config.retry, before_attempt=before_attempt
+            )
+        except SendError as exc:
+            SMS_SEND_ERRORS.labels(self.provider.name, exc.kind.value).inc()
+            await self._after_error(doc, exc)
+            return
+        if self.config.crash_after_submit:
+            log.critical("test setting: exiting after submit, before the ledger update of %s", sid)
+            os._exit(137)
+        await self._submitted(doc, result, "provider accepted")
+
+    async def _after_error(self, doc: Doc, exc: SendError) -> None:
+        note = f"{exc.kind.value} {exc.code}: {exc.message}"
+        if exc.kind is ErrorKind.unknown:
+            log.warning("sms %s: outcome unknown (%s); reconciling, not resending", doc["_id"], note)
+            await self._move(doc, SmsState.unknown, note, fields={"error": note})
+            return
+        if exc.kind is ErrorKind.transient:
+            delay = self.config.retry.requeue_delay(int(doc.get("claims", 1)))
+            if delay is not None:
+                await self._move(
+                    doc,
+                    SmsState.pending,
+                    f"{note}; retry in {delay:.0f}s",
+                    fields={"not_before": self.now() + timedelta(seconds=delay), "error": note},
+                )
+                return
+        await self._fail(doc, note, permanent=exc.kind is ErrorKind.permanent, only_from=(SmsState.sending,))
+
+    async def _submitted(self, doc: Doc, result: Submitted, note: str) -> None:
+        moved = await self.ledger.move(
+            doc["_id"],
+            SmsState.submitted,
+            now=self.now(),
+            note=note,
+            fields={
+                "provider_message_ids": list(result.message_ids),
+                "submitted_at": self.now(),
+                "lease_until": None,
+                "error": None,
+            },
+            outbox=["sent"],
+        )
+        if moved is None:
+            log.warning("sms %s was no longer in a state to become submitted", doc["_id"])
+            return
+        SMS_OUTCOMES.labels(self.provider.name, SmsState.submitted.value).inc()
+        await self._flush(moved)
+        if result.delivered:
+            await self._complete(moved, ReportStatus.delivered, "provider reports it delivered")
+        else:
+            await self._settle(moved)  # receipts that arrived while the record was still sending
+
+    async def _complete(self, doc: Doc, status: ReportStatus, note: str) -> None:
+        if status is ReportStatus.delivered:
+            moved = await self.ledger.move(
+                doc["_id"],
+                SmsState.delivered,
+                now=self.now(),
+                note=note,
+                fields={"delivered_at": self.now()},
+                outbox=["delivered"],
+            )
+            if moved is not None:
+                SMS_OUTCOMES.labels(self.provider.name, SmsState.delivered.value).inc()
+                await self._flush(moved)
+        else:
+            await self._fail(doc, note, permanent=True, only_from=(SmsState.submitted,))
+
+    async def _fail(self, doc: Doc, note: str, *, permanent: bool, only_from: Sequence[SmsState]) -> None:
+        moved = await self.ledger.move(
+            doc["_id"],
+            SmsState.failed,
+            now=self.now(),
+            note=note,
+            fields={"error": note, "permanent": permanent, "failed_at": self.now(), "lease_until": None},
+            outbox=["failed"],
+            only_from=only_from,
+        )
+        if moved is not None:
+            SMS_OUTCOMES.labels(self.provider.name, SmsState.failed.value).inc()
+            log.warning("sms %s failed (%s): %s", doc["_id"], "permanent" if permanent else "gave up", note)
+            await self._flush(moved)
+
+    async def _move(
+        self, doc: Doc, target: SmsState, note: str, fields: dict[str, Any] | None = None
+    ) -> Doc | None:
+        moved = await self.ledger.move(doc["_id"], target, now=self.now(), note=note, fields=fields)
+        if moved is not None:
+            SMS_OUTCOMES.labels(self.provider.name, target.value).inc()
+        return moved
+
+    # --- events to samad.notifications.v1 ---------------------------------------------------------
+
+    def _event(self, doc: Doc, kind: str) -> Envelope:
+        ids = doc.get("provider_message_ids") or []
+        provider = doc.get("provider") or self.provider.name
+        data: EventData
+        if kind == "sent":
+            data = SmsSent(
+                sms_id=doc["_id"],
+                case_id=doc["case_id"],
+                source_event_id=doc["source_event_id"],
+                template=doc["template"],
+                recipient=doc["recipient"],
+                text=doc["text"],
+                parts=int(doc["parts"]),
+                provider=provider,
+                provider_message_id=ids[0] if ids else None,
+            )
+            at = doc.get("submitted_at")
+        elif kind == "delivered":
+            at = doc.get("delivered_at") or self.now()
+            data = SmsDelivered(
+                sms_id=doc["_id"],
+                case_id=doc["case_id"],
+                provider=provider,
+                provider_message_id=ids[0] if ids else None,
+                delivered_at=at,
+            )
+        else:
+            data = SmsFailed(
+                sms_id=doc["_id"],
+                case_id=doc["case_id"],
+                source_event_id=doc["source_event_id"],
+                template=doc["template"],
+                provider=provider,
+                error=str(doc.get("error") or "failed"),
+                permanent=bool(doc.get("permanent", True)),
+            )
+            at = doc.get("failed_at")
+        return Envelope(
+            id=deterministic_id(f"sms.{kind}", doc["_id"]),
+            source=SOURCE,
+            type=data.event_type,
+            subject=doc["case_id"],
+            time=at or self.now(),
+            correlationid=doc.get("correlationid") or doc["source_event_id"],
+            causationid=doc["source_event_id"],
+            data=data,
+        )
+
+    async def _flush(self, doc: Doc) -> None:
+        """Publish the events the record owes (its outbox), then strike them off.
+
+        The outbox entry is written in the same update as the state change, so a crash between the
+        two leaves it for the reconciler; the event ids are deterministic, so a second publication
+        is recognised downstream as the same event.
+        """
+        order = ["sent", "delivered", "failed"]
+        kinds = [k for k in order if k in (doc.get("outbox") or [])]
+        for kind in kinds:
+            await self.publish([self._event(doc, kind)])
+            await self.ledger.pull_outbox(doc["_id"], kind, self.now())
+
+    # --- receipts, lookups and the reconciler ---------------------------------------------------
+
+    async def on_report(self, report: DeliveryReport) -> None:
+        doc = await self.ledger.by_message_id(report.provider, report.message_id)
+        if doc is None and report.recipient:
+            doc = await self.ledger.unknown_matching(report.provider, report.recipient, report.text_prefix)
+            if doc is not None:
+                log.info(
+                    "receipt %s matched unknown sms %s by recipient and text", report.message_id, doc["_id"]
+                )
+                doc = await self.ledger.add_message_ids(doc["_id"], [report.message_id], self.now()) or doc
+        if doc is None:
+            RECEIPTS.labels(report.provider, "unmatched").inc()
+            log.warning("receipt for unknown message %s from %s", report.message_id, report.provider)
+            return
+        outcome = PartOutcome.delivered if report.status is ReportStatus.delivered else PartOutcome.failed
+        if not await self.ledger.record_receipt(
+            doc["_id"], report.provider, report.message_id, outcome, self.now()
+        ):
+            RECEIPTS.labels(report.provider, "duplicate").inc()
+            log.info("duplicate receipt %s for sms %s ignored", report.message_id, doc["_id"])
+            return
+        RECEIPTS.labels(report.provider, outcome.value).inc()
+        await self._settle(doc, report.error)
+
+    async def _settle(self, doc: Doc, error: str = "") -> None:
+        """Move a submitted or unknown record on once its part receipts say how it ended."""
+        fresh = await self.ledger.get(doc["_id"])
+        if fresh is None:
+            return
+        state = SmsState(fresh["state"])
+        ids = fresh.get("provider_message_ids") or []
+        expected = len(ids) if state is SmsState.submitted and ids else int(fresh["parts"])
+        outcomes = await self.ledger.part_outcomes(fresh["_id"])
+        overall = overall_outcome(expected, outcomes)
+        if state is SmsState.sending:
+            return  # the sender records the submission, then settles with the receipts kept meanwhile
+        if state is SmsState.unknown:
+            if outcomes:
+                # A receipt proves the provider had it: it was submitted (and _submitted settles it).
+                await self._submitted(
+                    fresh, Submitted(tuple(ids)), "a delivery receipt proves it was submitted"
+                )
+            return
+        if overall is PartOutcome.delivered:
+            await self._complete(fresh, ReportStatus.delivered, "delivery receipt")
+        elif overall is PartOutcome.failed:
+            await self._complete(fresh, ReportStatus.failed, f"delivery receipt: {error or 'not delivered'}")
+
+    async def reconcile_once(self) -> None:
+        now = self.now()
+        for doc in await self.ledger.expired_leases(now):
+            await self._move(
+                doc,
+                SmsState.unknown,
+                "lease expired: the sender stopped between claim and ledger update",
+                fields={"lease_until": None},
+            )
+        unknown = await self.ledger.in_state(SmsState.unknown, provider=self.provider.name)
+        UNKNOWN_OUTCOMES.set(len(unknown))
+        for doc in unknown:
+            await self._resolve_unknown(doc)
+        if self.provider.name == "kavenegar":
+            await self._poll_submitted(now)
+        for doc in await self.ledger.with_outbox(now - timedelta(seconds=2)):
+            await self._flush(doc)
+
+    async def _resolve_unknown(self, doc: Doc) -> None:
+        try:
+            found = await self.provider.lookup(outgoing(doc), tuple(doc.get("provider_message_ids") or ()))
+        except SendError as exc:
+            log.warning("status lookup for sms %s failed: %s", doc["_id"], exc)
+            return
+        if found.outcome is LookupOutcome.found:
+            await self._submitted(doc, Submitted(found.message_ids), "the provider's status lookup found it")
+            if found.status is not None:
+                fresh = await self.ledger.get(doc["_id"])
+                if fresh is not None:
+                    await self._complete(
+                        fresh, found.status, f"status lookup: {found.error or found.status.value}"
+                    )
+        elif found.outcome is LookupOutcome.absent:
+            await self._move(
+                doc,
+                SmsState.pending,
+                "the provider confirms it never received it: safe to send",
+                fields={"not_before": self.now()},
+            )
+            self._wake.set()
+
+    async def _poll_submitted(self, now: datetime) -> None:
+        cutoff = now - self.config.status_poll
+        for doc in await self.ledger.in_state(SmsState.submitted, provider=self.provider.name):
+            last = doc.get("polled_at") or doc.get("submitted_at")
+            if last is not None and last > cutoff:
+                continue
+            await self.ledger.touch(doc["_id"], "polled_at", now)
+            try:
+                found = await self.provider.lookup(
+                    outgoing(doc), tuple(doc.get("provider_message_ids") or ())
+                )
+            except SendError as exc:
+                log.warning("status poll for sms %s failed: %s", doc["_id"], exc)
+                continue
+            if found.status is not None:
+                await self._complete(doc, found.status, f"status poll: {found.error or found.status.value}")
+
+    async def _reconciler(self) -> None:
+        while not self._stopping:
+            try:
+                await self.reconcile_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconciliation failed; next round")
+            await asyncio.sleep(self.config.reconcile_seconds)
+
+    # --- inbound SMS and opt-out ------------------------------------------------------------------
+
+    async def on_inbound(self, message: InboundSms) -> None:
+        if not is_opt_out(message.text):
+            log.info("inbound sms from %s is not an opt-out; ignored", mask_phone(message.sender))
+            return
+        await self.optouts.set(
+            message.sender, True, source="sms", by=message.sender, reason=message.text, now=self.now()
+        )
+        OPT_OUTS.labels("sms", "opt_out").inc()
+        log.info("%s opted out by SMS", mask_phone(message.sender))
+
+    async def set_opt_out(self, phone: str, opted_out: bool, *, by: str, reason: str) -> Doc:
+        doc = await self.optouts.set(phone, opted_out, source="staff", by=by, reason=reason, now=self.now())
+        OPT_OUTS.labels("staff", "opt_out" if opted_out else "opt_in").inc()
+        return doc

@@ -1,0 +1,1 @@
+"""The SMS template data file (messages.yaml) lives in this package."""
