@@ -18,6 +18,10 @@ from services.ops.adapters.store import OpsStore, utcnow
 log = logging.getLogger("samad.ops.audit")
 
 
+class Refused(Exception):
+    """The action was not carried out, on purpose; the message says why."""
+
+
 class AuditUnavailable(RuntimeError):
     """A changing action does not run when it cannot be recorded."""
 
@@ -78,6 +82,9 @@ class Auditor:
             recorded = False
         try:
             yield action
+        except Refused as exc:
+            action.refuse(str(exc))
+            raise
         except (KeyboardInterrupt, asyncio.CancelledError):
             action.outcome = "interrupted"
             raise
@@ -103,7 +110,8 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        # MongoDB field names cannot hold "." or start with "$" (topic names have dots).
+        return {str(k).replace(".", "\uff0e").lstrip("$"): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [_plain(v) for v in value]
     return str(value)

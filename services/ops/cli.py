@@ -32,7 +32,7 @@ from services.ops import offsets as offsets_ops
 from services.ops import redrive as redrive_ops
 from services.ops.adapters.kafka import KafkaLog, TopicNotFound, client_options
 from services.ops.adapters.store import MongoOpsStore
-from services.ops.audit import Auditor, AuditUnavailable
+from services.ops.audit import Auditor, AuditUnavailable, Refused
 from services.ops.domain.deadletter import Decision, RedriveFilter
 from services.ops.domain.records import DumpFormatError, parse_dump
 from services.ops.domain.render import EventView, matches, view
@@ -42,10 +42,6 @@ from services.ops.settings import OpsSettings
 EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 T = TypeVar("T")
-
-
-class Refused(Exception):
-    """The action was not carried out, on purpose; the message says why."""
 
 
 ActorOption = Annotated[
@@ -252,7 +248,7 @@ def load(
                 action.detail.update(
                     {
                         "records_in_file": len(dumped.records),
-                        "published": stats.published,
+                        "published": [{"topic": t, "records": n} for t, n in stats.published.items()],
                         "already_on_topic": stats.already_on_topic,
                         "repeated_in_file": stats.repeated_in_file,
                     }
@@ -469,7 +465,6 @@ def offsets_reset(
                     for m in result.moves
                 ]
                 if result.refused:
-                    action.refuse(result.refused)
                     raise Refused(result.refused)
                 if not execute:
                     action.outcome = "dry-run"
