@@ -1,0 +1,138 @@
+"""`samad intake …`: operator commands of the intake service (bulk import of a call log)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from services.common.kafka import EventPublisher, make_broker
+from services.common.mongo import make_client
+from services.intake.adapters.bus import BusUnavailable, KafkaEventBus
+from services.intake.adapters.clock import SystemClock
+from services.intake.adapters.store import MongoIntakeStore
+from services.intake.importer import FileProblem, Summary, count_rows, import_rows, read_rows
+from services.intake.service import IntakeService
+from services.intake.settings import IntakeSettings
+
+app = typer.Typer(help="Intake: import call logs from the telephony system.", no_args_is_help=True)
+console = Console()
+
+EXIT_REJECTED_ROWS = 1
+EXIT_BAD_FILE = 2
+EXIT_UNAVAILABLE = 3
+
+
+@app.command("import-calls")
+def import_calls(
+    file: Annotated[Path, typer.Argument(help="CSV call log (see docs/intake.md for the columns)")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row; publish nothing")] = False,
+    duty_session: Annotated[
+        str | None, typer.Option(help="Put every call and case in this duty session (overrides the column)")
+    ] = None,
+    key_prefix: Annotated[
+        str,
+        typer.Option(
+            help="Prefix for the rows' idempotency keys: the same file under another prefix is a new import "
+            "(rehearsals)"
+        ),
+    ] = "",
+    show: Annotated[int, typer.Option(help="How many rejected fields to list")] = 50,
+) -> None:
+    """Publish the calls (and the cases registered from them) of a call log. Re-running publishes nothing new."""
+    try:
+        total = count_rows(file)
+        summary = asyncio.run(
+            _run(file, dry_run=dry_run, duty_session=duty_session, key_prefix=key_prefix, total=total)
+        )
+    except FileProblem as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_BAD_FILE) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        console.print(f"[red]cannot read {file}: {exc}[/red]")
+        raise typer.Exit(EXIT_BAD_FILE) from exc
+    except BusUnavailable as exc:
+        console.print(f"[red]Kafka is unreachable ({exc}); rows published so far are kept — run again.[/red]")
+        raise typer.Exit(EXIT_UNAVAILABLE) from exc
+    _report(summary, dry_run=dry_run, show=show)
+    if summary.rejected:
+        raise typer.Exit(EXIT_REJECTED_ROWS)
+
+
+async def _run(
+    file: Path, *, dry_run: bool, duty_session: str | None, key_prefix: str, total: int
+) -> Summary:
+    rows = read_rows(file, key_prefix=key_prefix, duty_session=duty_session)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("checking" if dry_run else "importing", total=total)
+
+        def advance(_row: object) -> None:
+            progress.advance(task)
+
+        if dry_run:
+            return await import_rows(rows, None, key_prefix=key_prefix, on_row=advance)
+        settings = IntakeSettings()
+        broker = make_broker(settings, "intake-import")
+        mongo = make_client(settings.mongo_url, "intake-import")
+        store = MongoIntakeStore(mongo[settings.db_name])
+        service = IntakeService(
+            store,
+            KafkaEventBus(EventPublisher(broker, "intake"), settings.publish_timeout_seconds),
+            SystemClock(),
+            repeat_policy=settings.repeat_policy,
+            status_base_url=settings.public_base_url,
+            pending_timeout=timedelta(seconds=settings.idempotency_pending_seconds),
+        )
+        try:
+            await store.setup()
+            try:
+                await broker.start()
+            except Exception as exc:
+                raise BusUnavailable(repr(exc)) from exc
+            return await import_rows(rows, service, key_prefix=key_prefix, on_row=advance)
+        finally:
+            await broker.stop()
+            await mongo.close()
+
+
+def _report(summary: Summary, *, dry_run: bool, show: int) -> None:
+    table = Table(title="dry run: nothing published" if dry_run else "import summary", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("rows read", str(summary.rows))
+    for outcome in ("answered", "missed", "abandoned"):
+        table.add_row(f"  calls {outcome}", str(summary.outcomes.get(outcome, 0)))
+    verb = "would publish" if dry_run else "published"
+    table.add_row(f"calls {verb}", str(summary.calls_published))
+    table.add_row(f"cases {'to register' if dry_run else 'registered'}", str(summary.cases_registered))
+    if not dry_run:
+        table.add_row("calls already imported (nothing new published)", str(summary.calls_already_imported))
+        table.add_row("cases already imported (nothing new published)", str(summary.cases_already_imported))
+        table.add_row("repeat calls linked to an open case", str(summary.repeat_calls))
+    table.add_row("rows rejected", str(summary.rejected_rows), style="red" if summary.rejected else None)
+    console.print(table)
+    if summary.rejected:
+        rejected = Table(title="rejected rows")
+        for column in ("line", "call_ref", "part", "field", "reason", "reason (English)"):
+            rejected.add_column(column)
+        for p in summary.rejected[:show]:
+            rejected.add_row(str(p.row), p.call_ref, p.part, p.field, p.message, p.message_en)
+        console.print(rejected)
+        if len(summary.rejected) > show:
+            console.print(f"… and {len(summary.rejected) - show} more (use --show)")
+
+
+COMMANDS = {"intake": app}
