@@ -10,6 +10,7 @@ import asyncio
 import io
 import json
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +23,15 @@ from zoneinfo import ZoneInfo
 import typer
 from aiokafka import TopicPartition
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -37,6 +47,8 @@ from services.ops.domain.deadletter import Decision, RedriveFilter
 from services.ops.domain.records import DumpFormatError, parse_dump
 from services.ops.domain.render import EventView, matches, view
 from services.ops.domain.timespec import LATEST, Position, SpecError, parse_position, parse_time
+from services.ops.rebuild import Progress as RebuildProgress
+from services.ops.rebuild import Rebuilder, RebuildOptions, RebuildResult, Target
 from services.ops.settings import OpsSettings
 
 EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -382,6 +394,220 @@ def redrive_deadletter(
                 action.detail.update({"run_id": run_id, "counts": counts})
 
     run(body)
+
+
+rebuild_app = typer.Typer(
+    help="Rebuild a projection from the log into a shadow collection.", no_args_is_help=True
+)
+replay_app.add_typer(rebuild_app, name="rebuild")
+
+
+class _Bar:
+    """A rich progress bar fed by the rebuild engine: events done of total, rate and time left."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>8,.0f} events/s"),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task = self.progress.add_task("rebuild", total=None, rate=0.0)
+        self.started = time.perf_counter()
+        self.first_done: int | None = None
+
+    def __call__(self, p: RebuildProgress) -> None:
+        if self.first_done is None:
+            self.first_done = 0
+        elapsed = time.perf_counter() - self.started
+        self.progress.update(
+            self.task, total=p.total, completed=p.done, rate=p.done / elapsed if elapsed else 0
+        )
+
+
+@rebuild_app.command("tracking")
+def rebuild_tracking(
+    start: Annotated[
+        str, typer.Option("--from", help="earliest (full rebuild) or a time/offset to replay from.")
+    ] = "earliest",
+    resume: Annotated[str | None, typer.Option("--resume", help="Continue this interrupted run.")] = None,
+    resume_last: Annotated[
+        bool, typer.Option("--resume-last", help="Continue the latest interrupted run.")
+    ] = False,
+    swap: Annotated[bool, typer.Option("--swap", help="Promote the shadow to live afterwards.")] = False,
+    sample: Annotated[
+        int, typer.Option("--sample", help="Documents compared field by field (0: all).")
+    ] = 200,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Events per write.")] = None,
+    actor: ActorOption = None,
+) -> None:
+    """Rebuild tracking's cases from the log into a shadow collection (fresh consumer group, same
+    projection code as the live service), compare it with live, and with --swap promote it."""
+    from services.ops.projections import ProjectionUnavailable, tracking_projection
+
+    async def body() -> int:
+        async with opened(actor) as ops:
+            settings = ops.settings
+            args = {
+                "from": start,
+                "resume": resume,
+                "resume_last": resume_last,
+                "swap": swap,
+                "sample": sample,
+            }
+            async with ops.auditor.action("replay rebuild tracking", args, changes=True) as action:
+                try:
+                    projection = tracking_projection()
+                except ProjectionUnavailable as exc:
+                    raise Refused(str(exc)) from exc
+                run_id = resume
+                if resume_last:
+                    last = await ops.store.run_latest("tracking", ["interrupted", "failed", "running"])
+                    if last is None:
+                        raise Refused("no interrupted tracking rebuild to resume")
+                    run_id = str(last["_id"])
+                client = make_client(settings.mongo_url, "ops-rebuild")
+                try:
+                    target = Target(client[settings.tracking_db_name], settings.tracking_collection)
+                    bar = _Bar(ops.err)
+                    rebuilder = Rebuilder(
+                        ops.log,
+                        ops.store,
+                        target,
+                        projection,
+                        actor=ops.auditor.actor,
+                        on_progress=bar,
+                        say=lambda m: ops.err.print(f"[dim]{m}[/]"),
+                    )
+                    options = RebuildOptions(
+                        start=ops.position(start),
+                        resume=run_id,
+                        swap=swap,
+                        sample=sample,
+                        batch_size=batch_size or settings.rebuild_batch_size,
+                        lock_ttl=settings.rebuild_lock_seconds,
+                        live_group=settings.group("tracking"),
+                    )
+                    ops.err.print(
+                        f"rebuilding {settings.tracking_db_name}.{settings.tracking_collection} from "
+                        f"{', '.join(projection.topics)} ({'resuming ' + run_id if run_id else 'new run'})"
+                    )
+                    try:
+                        with bar.progress:
+                            result = await rebuilder.run(options)
+                    except asyncio.CancelledError:
+                        action.detail["run_id"] = run_id
+                        ops.err.print(
+                            "[yellow]interrupted: resume with samad replay rebuild tracking --resume-last[/]"
+                        )
+                        raise
+                finally:
+                    await client.close()
+                action.detail.update(_rebuild_detail(result))
+                _print_rebuild(ops.out, result)
+                return 0
+
+    run(body)
+
+
+def _rebuild_detail(result: RebuildResult) -> dict[str, Any]:
+    p = result.progress
+    detail: dict[str, Any] = {
+        "run_id": result.run_id,
+        "shadow": result.shadow,
+        "events": p.done,
+        "applied": p.applied,
+        "undecodable": p.undecodable,
+        "events_per_s": round(result.rate),
+        "swapped": result.swapped,
+    }
+    if result.comparison is not None:
+        c = result.comparison
+        detail["comparison"] = {
+            "live": c.live_count,
+            "shadow": c.shadow_count,
+            "only_live": len(c.only_live),
+            "only_shadow": len(c.only_shadow),
+            "compared": c.compared,
+            "differing": len(c.differing),
+        }
+    return detail
+
+
+def _print_rebuild(out: Console, result: RebuildResult) -> None:
+    p = result.progress
+    out.print(
+        f"run {result.run_id}: {p.done:,} events read, {p.applied:,} applied, {p.ignored:,} not for this "
+        f"projection, {p.undecodable:,} undecodable; {p.documents_written:,} document writes in "
+        f"{result.seconds:.1f}s ({result.rate:,.0f} events/s) into {result.shadow}"
+    )
+    c = result.comparison
+    if c is not None:
+        table = Table(title="shadow vs live")
+        table.add_column("")
+        table.add_column("live", justify="right")
+        table.add_column("shadow", justify="right")
+        table.add_row("documents", f"{c.live_count:,}", f"{c.shadow_count:,}")
+        table.add_row("only here", f"{len(c.only_live):,}", f"{len(c.only_shadow):,}")
+        out.print(table)
+        for ident in c.only_live[:10]:
+            out.print(f"  only in live:   {ident}")
+        for ident in c.only_shadow[:10]:
+            out.print(f"  only in shadow: {ident}")
+        out.print(f"compared {c.compared:,} document(s) field by field: {len(c.differing):,} differ")
+        for ident, diffs in list(c.differing.items())[:10]:
+            out.print(f"  [yellow]{ident}[/]")
+            for line in diffs[:8]:
+                out.print(f"      {line}")
+        out.print("[green]identical[/]" if c.identical else "[yellow]differences found[/]")
+    if result.swapped:
+        kept = (
+            f"; the previous collection is kept as {result.replaced_backup}" if result.replaced_backup else ""
+        )
+        out.print(f"[green]swapped:[/] the rebuilt collection is now live{kept}")
+    elif result.comparison is not None:
+        out.print(f"not swapped; promote it with --swap, or drop {result.shadow}")
+
+
+@replay_app.command("rebuilds")
+def rebuilds(
+    limit: Annotated[int, typer.Option("--limit", "-n")] = 10,
+) -> None:
+    """List rebuild runs: status, progress, shadow collection."""
+
+    async def body() -> list[dict[str, Any]]:
+        settings = OpsSettings()
+        client = make_client(settings.mongo_url, "ops")
+        try:
+            cursor = client[settings.db_name]["rebuild_runs"].find({}).sort("started_at", -1).limit(limit)
+            return [d async for d in cursor]
+        finally:
+            await client.close()
+
+    out, _ = consoles()
+    table = Table(title="rebuild runs (newest first)")
+    for col in ("run", "target", "status", "from", "events", "events/s", "shadow", "actor", "started"):
+        table.add_column(col)
+    for r in run(body):
+        started = r.get("started_at")
+        table.add_row(
+            str(r["_id"]),
+            str(r.get("target")),
+            str(r.get("status")),
+            str(r.get("from")),
+            f"{r.get('events', r.get('applied', 0)):,}",
+            f"{r.get('rate', 0):,.0f}",
+            str(r.get("shadow")),
+            str(r.get("actor")),
+            started.strftime("%Y-%m-%d %H:%M:%S") if isinstance(started, datetime) else "?",
+        )
+    out.print(table)
 
 
 # --- samad offsets -------------------------------------------------------------------------------
