@@ -1,0 +1,1 @@
+"""Routing's adapters: the rule files, the MongoDB store, the clock."""

@@ -1,0 +1,334 @@
+"""Routing's own state in MongoDB (database samad_routing): cases, their routing hops, and the roster.
+
+One document per case holds what re-routing needs (the text from case.registered), the agencies
+that declined, the current agency or triage, and every hop with the exact event published for it.
+A hop is appended with a single-document conditional update keyed by its cause event id, so a
+redelivered event never adds a second hop; the stored event is published again instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
+from typing import Any, Protocol
+
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.errors import DuplicateKeyError
+
+from contracts.catalogue import AgencyCode
+from services.routing.domain.roster import DutyHours, RosterEntry
+
+
+@dataclass(frozen=True)
+class Hop:
+    cause_id: str
+    event_id: str
+    event_type: str
+    event_json: str  # the envelope exactly as published, so a redelivery republishes the same bytes
+    agency: AgencyCode | None
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    case_id: str
+    province: str
+    subject: str
+    description: str
+    category: str | None
+    operator_agency: AgencyCode | None
+    registered_at: datetime
+    registered_event_id: str | None
+    duty_session_id: str | None = None
+    status: str = "new"  # routed | triage
+    agency: AgencyCode | None = None
+    declined: tuple[AgencyCode, ...] = ()
+    hops: tuple[Hop, ...] = ()
+    ignored_causes: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return f"{self.subject}\n{self.description}".strip()
+
+    def hop_for(self, cause_id: str) -> Hop | None:
+        return next((h for h in self.hops if h.cause_id == cause_id), None)
+
+    @property
+    def last_hop(self) -> Hop | None:
+        return self.hops[-1] if self.hops else None
+
+
+class RoutingStore(Protocol):
+    async def get_case(self, case_id: str) -> CaseRecord | None: ...
+
+    async def create_case(self, record: CaseRecord) -> bool:
+        """Insert a new case with its first hop; False if the case already exists."""
+
+    async def add_hop(
+        self,
+        case_id: str,
+        hop: Hop,
+        *,
+        status: str,
+        agency: AgencyCode | None,
+        declined: tuple[AgencyCode, ...],
+        expect_status: str | None = None,
+    ) -> bool:
+        """Append a hop unless one with the same cause exists (and the status is as expected)."""
+
+    async def add_declined(self, case_id: str, agency: AgencyCode, cause_id: str) -> None:
+        """Remember a decline that needs no new hop (the agency no longer had the case)."""
+
+    async def triage_queue(self, province: str | None, limit: int) -> list[CaseRecord]: ...
+
+    async def roster_entries(self, province: str | None = None) -> list[RosterEntry]: ...
+
+    async def add_roster_entry(self, entry: RosterEntry) -> None: ...
+
+    async def delete_roster_entry(self, entry_id: str) -> bool: ...
+
+
+# --- documents -----------------------------------------------------------------------------------
+
+
+def _hop_doc(h: Hop) -> dict[str, Any]:
+    return {
+        "cause_id": h.cause_id,
+        "event_id": h.event_id,
+        "event_type": h.event_type,
+        "event_json": h.event_json,
+        "agency": h.agency.value if h.agency else None,
+        "reason": h.reason,
+        "at": h.at,
+    }
+
+
+def _hop(d: dict[str, Any]) -> Hop:
+    return Hop(
+        d["cause_id"],
+        d["event_id"],
+        d["event_type"],
+        d["event_json"],
+        AgencyCode(d["agency"]) if d.get("agency") else None,
+        d["reason"],
+        d["at"],
+    )
+
+
+def case_doc(r: CaseRecord) -> dict[str, Any]:
+    return {
+        "_id": r.case_id,
+        "province": r.province,
+        "subject": r.subject,
+        "description": r.description,
+        "category": r.category,
+        "operator_agency": r.operator_agency.value if r.operator_agency else None,
+        "registered_at": r.registered_at,
+        "registered_event_id": r.registered_event_id,
+        "duty_session_id": r.duty_session_id,
+        "status": r.status,
+        "agency": r.agency.value if r.agency else None,
+        "declined": [a.value for a in r.declined],
+        "hops": [_hop_doc(h) for h in r.hops],
+        "causes": [h.cause_id for h in r.hops],
+        "ignored_causes": list(r.ignored_causes),
+    }
+
+
+def case_record(d: dict[str, Any]) -> CaseRecord:
+    return CaseRecord(
+        case_id=d["_id"],
+        province=d["province"],
+        subject=d.get("subject", ""),
+        description=d.get("description", ""),
+        category=d.get("category"),
+        operator_agency=AgencyCode(d["operator_agency"]) if d.get("operator_agency") else None,
+        registered_at=d["registered_at"],
+        registered_event_id=d.get("registered_event_id"),
+        duty_session_id=d.get("duty_session_id"),
+        status=d.get("status", "new"),
+        agency=AgencyCode(d["agency"]) if d.get("agency") else None,
+        declined=tuple(AgencyCode(a) for a in d.get("declined", [])),
+        hops=tuple(_hop(h) for h in d.get("hops", [])),
+        ignored_causes=tuple(d.get("ignored_causes", [])),
+    )
+
+
+def entry_doc(e: RosterEntry) -> dict[str, Any]:
+    return {
+        "_id": e.id,
+        "province": e.province,
+        "week_start": e.week_start.isoformat(),
+        "agency": e.agency.value,
+        "director_name": e.director_name,
+        "director_title": e.director_title,
+        "location": e.location,
+        "hours": [
+            {"date": h.day.isoformat(), "start": h.start.strftime("%H:%M"), "end": h.end.strftime("%H:%M")}
+            for h in e.hours
+        ],
+    }
+
+
+def roster_entry(d: dict[str, Any]) -> RosterEntry:
+    return RosterEntry(
+        id=d["_id"],
+        province=d["province"],
+        week_start=date.fromisoformat(d["week_start"]),
+        agency=AgencyCode(d["agency"]),
+        director_name=d["director_name"],
+        director_title=d.get("director_title"),
+        location=d["location"],
+        hours=tuple(
+            DutyHours(
+                date.fromisoformat(h["date"]), time.fromisoformat(h["start"]), time.fromisoformat(h["end"])
+            )
+            for h in d["hours"]
+        ),
+    )
+
+
+# --- MongoDB -------------------------------------------------------------------------------------
+
+
+class MongoRoutingStore:
+    def __init__(self, client: AsyncMongoClient[dict[str, Any]], db_name: str) -> None:
+        self.client = client
+        db = client[db_name]
+        self.cases = db["cases"]
+        self.roster = db["roster"]
+
+    async def ensure_indexes(self) -> None:
+        await self.cases.create_index(
+            [("status", ASCENDING), ("province", ASCENDING)], name="status_province"
+        )
+        await self.roster.create_index(
+            [("province", ASCENDING), ("week_start", ASCENDING)], name="province_week"
+        )
+
+    async def ping(self) -> bool:
+        await self.client.admin.command("ping")
+        return True
+
+    async def get_case(self, case_id: str) -> CaseRecord | None:
+        doc = await self.cases.find_one({"_id": case_id})
+        return case_record(doc) if doc else None
+
+    async def create_case(self, record: CaseRecord) -> bool:
+        try:
+            await self.cases.insert_one(case_doc(record))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def add_hop(
+        self,
+        case_id: str,
+        hop: Hop,
+        *,
+        status: str,
+        agency: AgencyCode | None,
+        declined: tuple[AgencyCode, ...],
+        expect_status: str | None = None,
+    ) -> bool:
+        query: dict[str, Any] = {"_id": case_id, "causes": {"$ne": hop.cause_id}}
+        if expect_status is not None:
+            query["status"] = expect_status
+        result = await self.cases.update_one(
+            query,
+            {
+                "$set": {
+                    "status": status,
+                    "agency": agency.value if agency else None,
+                    "declined": [a.value for a in declined],
+                },
+                "$push": {"hops": _hop_doc(hop), "causes": hop.cause_id},
+            },
+        )
+        return result.modified_count == 1
+
+    async def add_declined(self, case_id: str, agency: AgencyCode, cause_id: str) -> None:
+        await self.cases.update_one(
+            {"_id": case_id}, {"$addToSet": {"declined": agency.value, "ignored_causes": cause_id}}
+        )
+
+    async def triage_queue(self, province: str | None, limit: int) -> list[CaseRecord]:
+        query: dict[str, Any] = {"status": "triage"}
+        if province:
+            query["province"] = province
+        docs = await self.cases.find(query).sort("registered_at", ASCENDING).limit(limit).to_list()
+        return [case_record(d) for d in docs]
+
+    async def roster_entries(self, province: str | None = None) -> list[RosterEntry]:
+        query: dict[str, Any] = {"province": province} if province else {}
+        return [roster_entry(d) for d in await self.roster.find(query).to_list()]
+
+    async def add_roster_entry(self, entry: RosterEntry) -> None:
+        await self.roster.insert_one(entry_doc(entry))
+
+    async def delete_roster_entry(self, entry_id: str) -> bool:
+        return (await self.roster.delete_one({"_id": entry_id})).deleted_count == 1
+
+
+# --- fake for unit tests -------------------------------------------------------------------------
+
+
+@dataclass
+class FakeRoutingStore:
+    """The same contract in memory, for unit tests of the service layer."""
+
+    cases: dict[str, CaseRecord] = field(default_factory=dict)
+    entries: dict[str, RosterEntry] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def get_case(self, case_id: str) -> CaseRecord | None:
+        return self.cases.get(case_id)
+
+    async def create_case(self, record: CaseRecord) -> bool:
+        if record.case_id in self.cases:
+            return False
+        self.cases[record.case_id] = record
+        return True
+
+    async def add_hop(
+        self,
+        case_id: str,
+        hop: Hop,
+        *,
+        status: str,
+        agency: AgencyCode | None,
+        declined: tuple[AgencyCode, ...],
+        expect_status: str | None = None,
+    ) -> bool:
+        r = self.cases.get(case_id)
+        if r is None or r.hop_for(hop.cause_id) is not None:
+            return False
+        if expect_status is not None and r.status != expect_status:
+            return False
+        self.cases[case_id] = replace(r, status=status, agency=agency, declined=declined, hops=(*r.hops, hop))
+        return True
+
+    async def add_declined(self, case_id: str, agency: AgencyCode, cause_id: str) -> None:
+        r = self.cases[case_id]
+        declined = r.declined if agency in r.declined else (*r.declined, agency)
+        causes = r.ignored_causes if cause_id in r.ignored_causes else (*r.ignored_causes, cause_id)
+        self.cases[case_id] = replace(r, declined=declined, ignored_causes=causes)
+
+    async def triage_queue(self, province: str | None, limit: int) -> list[CaseRecord]:
+        rows = [
+            r
+            for r in self.cases.values()
+            if r.status == "triage" and (not province or r.province == province)
+        ]
+        return sorted(rows, key=lambda r: r.registered_at)[:limit]
+
+    async def roster_entries(self, province: str | None = None) -> list[RosterEntry]:
+        return [e for e in self.entries.values() if not province or e.province == province]
+
+    async def add_roster_entry(self, entry: RosterEntry) -> None:
+        self.entries[entry.id] = entry
+
+    async def delete_roster_entry(self, entry_id: str) -> bool:
+        return self.entries.pop(entry_id, None) is not None

@@ -1,0 +1,1 @@
+"""Routing's pure domain: the classifier, the routing decisions, re-routing and the duty roster."""

@@ -1,0 +1,21 @@
+"""Routing's settings (SAMAD_ prefix): its database, the confidence threshold, the rules and the roster."""
+
+from __future__ import annotations
+
+from services.common.settings import ServiceSettings
+from services.routing.domain.classifier import DEFAULT_THRESHOLD
+from services.routing.domain.routing import MAX_DECLINES
+
+
+class RoutingSettings(ServiceSettings):
+    db_name: str = "samad_routing"
+    # Below this confidence a case goes to triage (SAMAD_ROUTING_THRESHOLD).
+    routing_threshold: float = DEFAULT_THRESHOLD
+    # Another directory of rules files instead of services/routing/data/rules (SAMAD_ROUTING_RULES_DIR).
+    routing_rules_dir: str | None = None
+    # Declines after which a person decides (SAMAD_ROUTING_MAX_DECLINES).
+    routing_max_declines: int = MAX_DECLINES
+    # The roster's local time (the centre's clock) for hours, feeds and live sessions.
+    roster_timezone: str = "Asia/Tehran"
+    # Public URL of the roster page, used in the JSON feed.
+    roster_public_url: str = "http://127.0.0.1:8004/v1/roster"
