@@ -91,6 +91,8 @@ GO_CRDS: dict[str, GoCrds] = {
         ),
     ),
 }
+# The Compose Specification's JSON schema, as Docker Compose itself loads it.
+COMPOSE_GO = GoCrds("github.com/compose-spec/compose-go/v2", "v2.16.2", ("schema/compose-spec.json",))
 STRIMZI_GROUP = "kafka.strimzi.io"
 STRIMZI_SOURCE = f"Maven io.strimzi:api:{STRIMZI_VERSION} through io.strimzi:crd-generator:{STRIMZI_VERSION}"
 
@@ -289,6 +291,14 @@ def crd_schemas() -> dict[tuple[str, str, str], CrdSchema]:
 
 
 OPERATOR_GROUPS = frozenset(GO_CRDS) | {STRIMZI_GROUP}
+
+
+def compose_schema() -> dict[str, Any]:
+    """The Compose Specification schema from compose-go (the library Docker Compose is built on)."""
+    folder = go_module_dir(COMPOSE_GO.module, COMPOSE_GO.version)
+    with open(folder / COMPOSE_GO.files[0]) as handle:
+        schema: dict[str, Any] = json.load(handle)
+    return schema
 
 
 # --- rendering and validation -------------------------------------------------------------------

@@ -1,0 +1,51 @@
+"""Fixtures for the deployment tests: the offline toolchain (deploy/tools/manifests.py) and rendered overlays."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_toolchain() -> ModuleType:
+    path = ROOT / "deploy" / "tools" / "manifests.py"
+    spec = importlib.util.spec_from_file_location("samad_deploy_manifests", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def toolchain() -> ModuleType:
+    """kustomize, the operators' CRDs and the Compose schema; installed on first use, cached in .local/."""
+    module = _load_toolchain()
+    started = time.monotonic()
+    module.kustomize()
+    module.crd_schemas()
+    print(f"\ndeploy toolchain ready in {time.monotonic() - started:.1f} s")
+    return module
+
+
+@pytest.fixture(scope="session")
+def rendered(toolchain: ModuleType) -> dict[str, list[dict[str, Any]]]:
+    """`kustomize build` of every target: overlays/dev, overlays/prod and each operator Job."""
+    return {target: toolchain.render(target) for target in toolchain.TARGETS}
+
+
+def objects(rendered: dict[str, list[dict[str, Any]]], target: str, kind: str) -> list[dict[str, Any]]:
+    return [obj for obj in rendered[target] if obj["kind"] == kind]
+
+
+def one(rendered: dict[str, list[dict[str, Any]]], target: str, kind: str, name: str) -> dict[str, Any]:
+    found = [obj for obj in objects(rendered, target, kind) if obj["metadata"]["name"] == name]
+    assert len(found) == 1, f"{target}: expected one {kind}/{name}, found {len(found)}"
+    return found[0]
