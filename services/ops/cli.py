@@ -40,6 +40,7 @@ from services.common.mongo import make_client
 from services.ops import events as events_ops
 from services.ops import offsets as offsets_ops
 from services.ops import redrive as redrive_ops
+from services.ops import replay as replay_ops
 from services.ops.adapters.kafka import KafkaLog, TopicNotFound, client_options
 from services.ops.adapters.store import MongoOpsStore
 from services.ops.audit import Auditor, AuditUnavailable, Refused
@@ -321,6 +322,55 @@ def plan(
                 ops.out.print(table)
                 action.outcome = "dry-run"
                 action.detail.update({"total": p.total, "starts": p.starts(), "stops": p.stops()})
+
+    run(body)
+
+
+@replay_app.command("publish")
+def replay_publish(
+    topic: Annotated[str, typer.Option("--topic", help="Topic to replay.")],
+    start: Annotated[str, typer.Option("--from", help="Time, offset, p:offset,... or earliest.")],
+    stop: Annotated[str, typer.Option("--to", help="Time, offset, p:offset,... or latest.")] = "latest",
+    into: Annotated[
+        str | None, typer.Option("--into", help="Publish the copies here (default: the same topic).")
+    ] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
+    case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
+    execute: Annotated[
+        bool, typer.Option("--execute", help="Really publish (default: show the plan).")
+    ] = False,
+    actor: ActorOption = None,
+) -> None:
+    """Publish copies of a range of a topic, each marked with the replay run (samad-replay-run)."""
+
+    async def body() -> None:
+        async with opened(actor) as ops:
+            args = {
+                "topic": topic,
+                "from": start,
+                "to": stop,
+                "into": into,
+                "type": event_type,
+                "case": case,
+                "execute": execute,
+            }
+            async with ops.auditor.action("replay publish", args, changes=execute) as action:
+                p = await ops.log.plan(topic, ops.position(start), ops.position(stop))
+                run_id = f"replay-{uuid.uuid4().hex[:12]}"
+                action.detail.update({"run_id": run_id, "planned": p.total})
+                if not execute:
+                    action.outcome = "dry-run"
+                    ops.out.print(
+                        f"would read {p.total:,} message(s) of {topic} and publish them to {into or topic} as run {run_id}; add --execute"
+                    )
+                    return
+                stats = await replay_ops.publish(
+                    ops.log, p, run_id=run_id, into=into, event_type=event_type, case=case
+                )
+                action.detail.update({"read": stats.read, "published": stats.published})
+                ops.out.print(
+                    f"replay run {run_id}: read {stats.read:,}, published {stats.published:,} to {into or topic}"
+                )
 
     run(body)
 
