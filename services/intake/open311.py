@@ -6,7 +6,6 @@ and never the citizen's phone, name or national id (numbers in descriptions are 
 
 from __future__ import annotations
 
-import functools
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Coroutine
@@ -106,12 +105,15 @@ def install(
     served = settings.province
 
     def guarded(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        async def wrapper(request: Request, fmt: str, **kwargs: Any) -> Response:
+        # The handler reads its own path and query parameters so that every error, even a bad
+        # format suffix, is answered in the spec's format; _openapi_extra documents them.
+        async def wrapper(request: Request) -> Response:
+            params = dict(request.path_params)
+            fmt = str(params.pop("fmt", "json"))
             try:
                 _format(fmt)
                 o.check_jurisdiction(request.query_params.get("jurisdiction_id"), served)
-                return await handler(request, fmt, **kwargs)
+                return await handler(request, fmt, **params)
             except o.Open311Error as exc:
                 return render_error(fmt, exc)
             except (BusUnavailable, PyMongoError) as exc:
@@ -127,6 +129,8 @@ def install(
                     headers={"Retry-After": str(settings.retry_after_seconds)},
                 )
 
+        wrapper.__name__ = f"open311_{handler.__name__}"
+        wrapper.__doc__ = handler.__doc__
         return wrapper
 
     tags: list[str | Enum] = ["open311"]
@@ -276,8 +280,40 @@ def install(
         )
 
 
+QUERY_FILTERS = {
+    "service_request_id": "Tracking codes, comma separated (overrides the other filters)",
+    "service_code": "Service codes, comma separated",
+    "start_date": "Earliest requested_datetime (w3 format with a zone); default 90 days before end_date",
+    "end_date": "Latest requested_datetime; the span may not exceed 90 days",
+    "status": "open, closed, or both (comma separated)",
+}
+
+
 def _openapi_extra(method: str, path: str) -> dict[str, Any]:
+    """Document the spec's parameters (the handlers read them themselves, to answer in the spec's format)."""
+    parameters: list[dict[str, Any]] = [
+        {"in": "path", "name": "fmt", "required": True, "schema": {"type": "string", "enum": list(FORMATS)}}
+    ]
+    for name in ("service_code", "service_request_id", "token_id"):
+        if "{" + name + "}" in path:
+            parameters.append({"in": "path", "name": name, "required": True, "schema": {"type": "string"}})
+    if method == "GET":
+        parameters.append(
+            {
+                "in": "query",
+                "name": "jurisdiction_id",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "The province code; optional (one jurisdiction per endpoint)",
+            }
+        )
+    if method == "GET" and path == "/requests.{fmt}":
+        parameters += [
+            {"in": "query", "name": k, "required": False, "schema": {"type": "string"}, "description": d}
+            for k, d in QUERY_FILTERS.items()
+        ]
     extra: dict[str, Any] = {
+        "parameters": parameters,
         "responses": {
             "200": {
                 "description": "JSON or XML per the format suffix",
@@ -285,7 +321,7 @@ def _openapi_extra(method: str, path: str) -> dict[str, Any]:
             },
             "400": {"description": "Errors in the GeoReport array format"},
             "404": {"description": "Not found (errors array)"},
-        }
+        },
     }
     if method == "POST":
         props = {name: {"type": "string"} for name in sorted(o.REQUEST_FIELDS)}

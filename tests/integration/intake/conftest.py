@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from pymongo import AsyncMongoClient
 from services.common.auth import Role, issue_token
 from services.intake.settings import IntakeSettings
 from tests.support.kafka import TopicReader, end_offsets, wait_for
+from tests.support.processes import ServiceProcess, free_port, log_dir
 from tests.support.stack import KAFKA, MONGO
 
 
@@ -78,3 +80,79 @@ async def intake_app() -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
             await wait_for(ready, timeout=60)
             yield client, app
     await drop_database(settings.db_name)
+
+
+class StubTracking:
+    """A stand-in for tracking's staff API (GET /v1/cases/{ref}), on its own port, with an off switch."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        stub = self
+        self.cases: dict[str, dict[str, Any]] = {}
+        self.down = False
+        self.authorizations: list[str] = []
+        self.requested: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                stub.authorizations.append(self.headers.get("Authorization", ""))
+                ref = self.path.rsplit("/", 1)[-1]
+                stub.requested.append(ref)
+                if stub.down:
+                    status, body = 503, {"title": "down"}
+                elif ref in stub.cases:
+                    status, body = 200, stub.cases[ref]
+                else:
+                    status, body = 404, {"title": "not found"}
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+OPEN311_KEY = "test-open311-key"
+
+
+@pytest.fixture(scope="package")
+def tracking_stub() -> Iterator[StubTracking]:
+    stub = StubTracking()
+    yield stub
+    stub.close()
+
+
+@pytest.fixture(scope="package")
+def intake_process(tracking_stub: StubTracking) -> Iterator[ServiceProcess]:
+    """Intake as its own uvicorn process (python -m services.intake), as `make up` runs it."""
+    tag = uuid.uuid4().hex[:10]
+    env = {
+        "SAMAD_DB_NAME": f"samad_intake_test_{tag}",
+        "SAMAD_CONSUMER_GROUP_PREFIX": f"test-intake-{tag}",
+        "SAMAD_CONSUMER_OFFSET_RESET": "latest",
+        "SAMAD_READY_REQUIRES_ASSIGNMENT": "true",
+        "SAMAD_TRACKING_URL": tracking_stub.url,
+        "SAMAD_OPEN311_API_KEYS": json.dumps([OPEN311_KEY]),
+        "SAMAD_PUBLIC_BASE_URL": "http://tracking.test",
+    }
+    process = ServiceProcess("intake", free_port(), env, log_dir()).start(timeout=90)
+    yield process
+    process.stop()
+    from pymongo import MongoClient
+
+    with MongoClient(MONGO) as client:
+        client.drop_database(env["SAMAD_DB_NAME"])
