@@ -231,10 +231,6 @@ class RoutingService:
             raise NotInTriage(again or record)
         return envelope, True
 
-    async def republish_pending(self, case_id: str) -> Envelope | None:
-        record = await self.store.get_case(case_id)
-        return decode(record.last_hop.event_json) if record and record.last_hop else None
-
     # --- helpers -----------------------------------------------------------------------------------
 
     def _again(self, record: CaseRecord, cause_id: str, replay: bool) -> list[Envelope]:

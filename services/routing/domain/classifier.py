@@ -163,13 +163,11 @@ def is_slip(token: str, word: str) -> bool:
     return False
 
 
-def _match_at(words: list[str], i: int, term: Term, fuzzy_first: bool) -> bool:
+def _rest_matches(words: list[str], i: int, term: Term) -> bool:
+    """The term's words after the first (already matched at word i) follow in the text."""
     if i + len(term.words) > len(words):
         return False
-    rest = range(1, len(term.words))
-    return (fuzzy_first or words_match(term.words[0], words[i])) and all(
-        words_match(term.words[k], words[i + k]) for k in rest
-    )
+    return all(words_match(term.words[k], words[i + k]) for k in range(1, len(term.words)))
 
 
 class Classifier:
@@ -227,14 +225,14 @@ class Classifier:
         index = self.rulebook.by_first_word
         found: list[tuple[Term, EvidenceKind]] = []
         for stem in stems(words[i]):
-            found.extend((t, EvidenceKind.term) for t in index.get(stem, ()) if _match_at(words, i, t, True))
+            found.extend((t, EvidenceKind.term) for t in index.get(stem, ()) if _rest_matches(words, i, t))
         if not found and len(words[i]) >= FUZZY_MIN_LENGTH - 1:
             for near, _distance, _ in process.extract(
                 words[i], self._fuzzy_vocabulary, scorer=OSA.distance, score_cutoff=1, limit=5
             ):
                 if is_slip(words[i], near):
                     found.extend(
-                        (t, EvidenceKind.fuzzy) for t in index.get(near, ()) if _match_at(words, i, t, True)
+                        (t, EvidenceKind.fuzzy) for t in index.get(near, ()) if _rest_matches(words, i, t)
                     )
         if not found:
             return []
