@@ -81,6 +81,9 @@ class NotifyConfig:
     poll_seconds: float = 1.0
     reconcile_seconds: float = 5.0
     status_poll: timedelta = timedelta(seconds=60)
+    # Events still owed this long after their record changed are published by the reconciler (the
+    # writer died or stalled before publishing). A second publication carries the same event id.
+    outbox_grace: timedelta = timedelta(seconds=30)
     concurrency: int = 4
     crash_after_submit: bool = False
 
@@ -498,7 +501,7 @@ class Notifier:
             await self._resolve_unknown(doc)
         if self.provider.name == "kavenegar":
             await self._poll_submitted(now)
-        for doc in await self.ledger.with_outbox(now - timedelta(seconds=2)):
+        for doc in await self.ledger.with_outbox(now - self.config.outbox_grace):
             await self._flush(doc)
 
     async def _resolve_unknown(self, doc: Doc) -> None:

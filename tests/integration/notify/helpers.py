@@ -51,10 +51,13 @@ def stale(envelope: Envelope, hours: float) -> Envelope:
     return envelope.model_copy(update={"time": datetime.now(UTC) - timedelta(hours=hours)})
 
 
-def outbox_lines(path: Path) -> list[dict[str, Any]]:
+def outbox_lines(path: Path, to: str | None = None) -> list[dict[str, Any]]:
+    """The file provider's SMS, to one number only: other tests share the topics and their
+    case events reach this notify too."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if to is None or r["to"] == to]
 
 
 def phone_for(unique: str, n: int = 0) -> str:
