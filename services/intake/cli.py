@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -17,7 +19,7 @@ from services.common.mongo import make_client
 from services.intake.adapters.bus import BusUnavailable, KafkaEventBus
 from services.intake.adapters.clock import SystemClock
 from services.intake.adapters.store import MongoIntakeStore
-from services.intake.importer import FileProblem, Summary, count_rows, import_rows, read_rows
+from services.intake.importer import FileProblem, Row, Summary, count_rows, import_rows, read_rows
 from services.intake.service import IntakeService
 from services.intake.settings import IntakeSettings
 
@@ -47,10 +49,9 @@ def import_calls(
 ) -> None:
     """Publish the calls (and the cases registered from them) of a call log. Re-running publishes nothing new."""
     try:
+        rows = read_rows(file, key_prefix=key_prefix, duty_session=duty_session)
         total = count_rows(file)
-        summary = asyncio.run(
-            _run(file, dry_run=dry_run, duty_session=duty_session, key_prefix=key_prefix, total=total)
-        )
+        summary = asyncio.run(_run(rows, dry_run=dry_run, key_prefix=key_prefix, total=total))
     except FileProblem as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(EXIT_BAD_FILE) from exc
@@ -60,15 +61,17 @@ def import_calls(
     except BusUnavailable as exc:
         console.print(f"[red]Kafka is unreachable ({exc}); rows published so far are kept — run again.[/red]")
         raise typer.Exit(EXIT_UNAVAILABLE) from exc
+    except PyMongoError as exc:
+        console.print(
+            f"[red]MongoDB is unreachable ({exc}); rows published so far are kept — run again.[/red]"
+        )
+        raise typer.Exit(EXIT_UNAVAILABLE) from exc
     _report(summary, dry_run=dry_run, show=show)
     if summary.rejected:
         raise typer.Exit(EXIT_REJECTED_ROWS)
 
 
-async def _run(
-    file: Path, *, dry_run: bool, duty_session: str | None, key_prefix: str, total: int
-) -> Summary:
-    rows = read_rows(file, key_prefix=key_prefix, duty_session=duty_session)
+async def _run(rows: Iterator[Row], *, dry_run: bool, key_prefix: str, total: int) -> Summary:
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -178,38 +178,48 @@ def parse_row(
 
 
 def read_rows(path: Path, *, key_prefix: str = "", duty_session: str | None = None) -> Iterator[Row]:
+    """The file's rows; the header is checked now, before anything is connected or published."""
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise FileProblem(f"cannot open {path}: {exc.strerror}") from exc
-    with handle:
-        reader = csv.DictReader(handle)
-        try:
-            header = reader.fieldnames or []
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise FileProblem(f"{path} is not a UTF-8 CSV file: {exc}") from exc
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise FileProblem(f"{path}: the header lacks {', '.join(missing)} (has: {', '.join(header)})")
-        seen: set[str] = set()
-        try:
-            for raw in reader:
-                row = parse_row(reader.line_num, raw, key_prefix=key_prefix, duty_session=duty_session)
-                if row.call_ref and row.call_ref in seen:
-                    dup = RowProblem(
-                        row.line,
-                        row.call_ref,
-                        "call",
-                        "call_ref",
-                        "این شناسهٔ تماس در پرونده تکراری است",
-                        "call_ref appears twice in the file",
-                    )
-                    yield Row(row.line, row.call_ref, None, None, (dup,))
-                    continue
-                seen.add(row.call_ref)
-                yield row
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise FileProblem(f"{path} line {reader.line_num}: {exc}") from exc
+    reader = csv.DictReader(handle)
+    try:
+        header = reader.fieldnames or []
+    except (csv.Error, UnicodeDecodeError) as exc:
+        handle.close()
+        raise FileProblem(f"{path} is not a UTF-8 CSV file: {exc}") from exc
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        handle.close()
+        raise FileProblem(f"{path}: the header lacks {', '.join(missing)} (has: {', '.join(header)})")
+    return _rows(path, handle, reader, key_prefix=key_prefix, duty_session=duty_session)
+
+
+def _rows(
+    path: Path, handle: Any, reader: csv.DictReader[str], *, key_prefix: str, duty_session: str | None
+) -> Iterator[Row]:
+    seen: set[str] = set()
+    try:
+        for raw in reader:
+            row = parse_row(reader.line_num, raw, key_prefix=key_prefix, duty_session=duty_session)
+            if row.call_ref and row.call_ref in seen:
+                dup = RowProblem(
+                    row.line,
+                    row.call_ref,
+                    "call",
+                    "call_ref",
+                    "این شناسهٔ تماس در پرونده تکراری است",
+                    "call_ref appears twice in the file",
+                )
+                yield Row(row.line, row.call_ref, None, None, (dup,))
+                continue
+            seen.add(row.call_ref)
+            yield row
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise FileProblem(f"{path} line {reader.line_num}: {exc}") from exc
+    finally:
+        handle.close()
 
 
 def count_rows(path: Path) -> int:

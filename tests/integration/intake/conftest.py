@@ -154,5 +154,5 @@ def intake_process(tracking_stub: StubTracking) -> Iterator[ServiceProcess]:
     process.stop()
     from pymongo import MongoClient
 
-    with MongoClient(MONGO) as client:
+    with MongoClient[dict[str, Any]](MONGO) as client:
         client.drop_database(env["SAMAD_DB_NAME"])
