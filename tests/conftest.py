@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -11,15 +10,14 @@ from tests.support import stack as test_stack
 
 
 @pytest.fixture(scope="session")
-def real_stack() -> Iterator[None]:
-    """Kafka and FerretDB of the test profile. Started when needed; stopped at the end if started here."""
-    started_here = False
+def real_stack() -> None:
+    """Kafka and FerretDB of the test profile, started if they are not running.
+
+    The fixture never stops them: `make test` starts the stack before pytest and stops it after, and a
+    developer's stack stays up between runs (start is idempotent and waits for readiness).
+    """
     if not test_stack.running():
         test_stack.stack("start")
-        started_here = True
-    yield
-    if started_here:
-        test_stack.stack("stop")
 
 
 @pytest.fixture
