@@ -138,4 +138,32 @@ def _report(summary: Summary, *, dry_run: bool, show: int) -> None:
             console.print(f"… and {len(summary.rejected) - show} more (use --show)")
 
 
+@app.command("purge-keys")
+def purge_keys(
+    older_than_days: Annotated[
+        float, typer.Option(help="Forget finished Idempotency-Key records this old")
+    ] = 30.0,
+) -> None:
+    """Forget old Idempotency-Key records (the local MongoDB-compatible server has no TTL indexes).
+
+    A retry that arrives after its record is gone still gets the same case: ids come from the key.
+    """
+
+    async def purge() -> int:
+        settings = IntakeSettings()
+        mongo = make_client(settings.mongo_url, "intake-purge")
+        try:
+            store = MongoIntakeStore(mongo[settings.db_name])
+            return await store.purge_keys(SystemClock().now() - timedelta(days=older_than_days))
+        finally:
+            await mongo.close()
+
+    try:
+        removed = asyncio.run(purge())
+    except PyMongoError as exc:
+        console.print(f"[red]MongoDB is unreachable ({exc})[/red]")
+        raise typer.Exit(EXIT_UNAVAILABLE) from exc
+    console.print(f"removed {removed} key record(s) older than {older_than_days:g} days")
+
+
 COMMANDS = {"intake": app}

@@ -64,6 +64,9 @@ class IntakeStore(Protocol):
     async def release_key(self, record: KeyRecord) -> None:
         """Drop an unfinished reservation (the request failed and changed nothing)."""
 
+    async def purge_keys(self, before: datetime) -> int:
+        """Forget finished key records older than ``before``; a later retry still finds its case by id."""
+
     async def apply_event(self, event: Envelope) -> bool:
         """Apply one case event to the view; False when it was already applied or concerns no known case."""
 
@@ -166,6 +169,10 @@ class MongoIntakeStore:
             }
         )
 
+    async def purge_keys(self, before: datetime) -> int:
+        result = await self.keys.delete_many({"created_at": {"$lt": before}, "status_code": {"$ne": None}})
+        return result.deleted_count
+
     async def apply_event(self, event: Envelope) -> bool:
         case_id = getattr(event.data, "case_id", None)
         if not isinstance(case_id, str):
@@ -267,6 +274,12 @@ class InMemoryIntakeStore:
         current = self.keys.get(kid)
         if current is not None and not current.completed and current.created_at == record.created_at:
             del self.keys[kid]
+
+    async def purge_keys(self, before: datetime) -> int:
+        old = [k for k, r in self.keys.items() if r.completed and r.created_at < before]
+        for k in old:
+            del self.keys[k]
+        return len(old)
 
     async def apply_event(self, event: Envelope) -> bool:
         case_id = getattr(event.data, "case_id", None)

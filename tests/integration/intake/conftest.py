@@ -46,7 +46,7 @@ async def drop_database(name: str) -> None:
         await client.close()
 
 
-async def read_to_end(reader: TopicReader, timeout: float = 20.0) -> list[Any]:
+async def read_to_end(reader: TopicReader, timeout: float = 60.0) -> list[Any]:
     """Everything on the topic up to its end now: an event published before an answer is in it."""
     ends = await end_offsets(reader.topic)
 
@@ -58,8 +58,12 @@ async def read_to_end(reader: TopicReader, timeout: float = 20.0) -> list[Any]:
         return all(end <= reader.start.get(tp, 0) or last.get(tp, -1) >= end - 1 for tp, end in ends.items())
 
     if reached(reader.records):
-        return reader.records  # nothing new since the reader started
-    return await reader.collect(reached, timeout=timeout)
+        return reader.records  # nothing new since the last read
+    await reader.collect(reached, timeout=timeout)
+    # collect() reads again from the start offsets: keep one copy of each record.
+    unique = {(r.partition, r.offset): r for r in reader.records}
+    reader.records[:] = [unique[k] for k in sorted(unique)]
+    return reader.records
 
 
 @pytest.fixture(scope="module")

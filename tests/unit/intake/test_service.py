@@ -251,3 +251,12 @@ async def test_a_logged_call_carries_everything_the_funnel_needs(world: World) -
     assert answer.body["call_id"] == data.call_id == bus.events[0].subject
     assert (data.outcome.value, data.county, data.caller_phone) == ("abandoned", "sabzevar", "+985138001234")
     assert data.duty_session_id == "duty-1396-12-08-education"
+
+
+async def test_purging_old_key_records_keeps_retries_safe(world: World) -> None:
+    service, store, bus, clock = world
+    first = await service.register_case(case(), key="k1", operator_id="op-1")
+    clock.advance(timedelta(days=40))
+    assert await store.purge_keys(clock.now() - timedelta(days=30)) == 1
+    again = await service.register_case(case(), key="k1", operator_id="op-1")
+    assert again.body["case_id"] == first.body["case_id"] and bus.events[0].id == bus.events[-1].id
