@@ -235,7 +235,13 @@ class Wiring:
             status_base_url=s.public_base_url,
             pending_timeout=timedelta(seconds=s.idempotency_pending_seconds),
         )
-        token = s.tracking_token or issue_token("samad-intake", Role.supervisor, name="intake (Open311)")
+        fixed = s.tracking_token
+
+        def token() -> str:
+            if fixed:
+                return fixed
+            return issue_token("samad-intake", Role.supervisor, ttl_seconds=300, name="intake (Open311)")
+
         self.tracking = HttpTrackingDirectory(s.tracking_url, token, s.tracking_timeout_seconds)
         subscribe_events(
             self.broker,

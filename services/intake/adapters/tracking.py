@@ -7,6 +7,7 @@ intake's own view of the case, which is rebuilt from the same events and lags on
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -63,16 +64,18 @@ def parse_case(doc: dict[str, Any]) -> TrackedStatus | None:
 
 
 class HttpTrackingDirectory:
-    def __init__(self, base_url: str, token: str, timeout_seconds: float) -> None:
+    def __init__(self, base_url: str, token: Callable[[], str], timeout_seconds: float) -> None:
+        # A callable, so a locally signed token is fresh on every request instead of expiring.
+        self.token = token
         self.client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            timeout=timeout_seconds,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            base_url=base_url.rstrip("/"), timeout=timeout_seconds, headers={"Accept": "application/json"}
         )
 
     async def status(self, reference: str) -> TrackedStatus | None:
         try:
-            response = await self.client.get(f"/v1/cases/{reference}")
+            response = await self.client.get(
+                f"/v1/cases/{reference}", headers={"Authorization": f"Bearer {self.token()}"}
+            )
         except httpx.HTTPError as exc:
             raise TrackingUnavailable(repr(exc)) from exc
         if response.status_code == 404:
