@@ -317,8 +317,12 @@ class Notifier:
             SmsState.submitted,
             now=self.now(),
             note=note,
+            derive=lambda d: {
+                "provider_message_ids": list(
+                    dict.fromkeys([*result.message_ids, *(d.get("provider_message_ids") or [])])
+                )
+            },
             fields={
-                "provider_message_ids": list(result.message_ids),
                 "submitted_at": self.now(),
                 "lease_until": None,
                 "error": None,

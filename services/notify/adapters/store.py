@@ -72,6 +72,7 @@ class Ledger:
         outbox_add: Iterable[str] = (),
         outbox_remove: Iterable[str] = (),
         check: Any = None,
+        derive: Any = None,
     ) -> Doc | None:
         """Change the record if its state is in ``allowed``; None when it is not (or another writer won)."""
         allowed_values = {s.value for s in allowed} if allowed is not None else None
@@ -86,7 +87,8 @@ class Ledger:
             version = int(doc.get("version", 0)) + 1
             outbox = [k for k in doc.get("outbox") or [] if k not in set(outbox_remove)]
             outbox += [k for k in outbox_add if k not in outbox]
-            new: Doc = {**(fields or {}), "outbox": outbox, "version": version, "updated_at": now}
+            derived = derive(doc) if derive is not None else {}
+            new: Doc = {**(fields or {}), **derived, "outbox": outbox, "version": version, "updated_at": now}
             if history is not None:
                 new["history"] = [*(doc.get("history") or []), {"at": now, **history}]
             try:
@@ -158,6 +160,7 @@ class Ledger:
         fields: Mapping[str, Any] | None = None,
         outbox: Iterable[str] = (),
         only_from: Iterable[SmsState] | None = None,
+        derive: Any = None,
     ) -> Doc | None:
         """Move the record to ``target`` if its state allows it; None when another actor got there first."""
         return await self.cas(
@@ -167,15 +170,18 @@ class Ledger:
             fields={"state": target.value, **(fields or {})},
             history={"to": target.value, "note": note},
             outbox_add=outbox,
+            derive=derive,
         )
 
     async def add_message_ids(self, sms_id: str, ids: Iterable[str], now: datetime) -> Doc | None:
         extra = list(ids)
-        doc = await self.get(sms_id)
-        if doc is None:
-            return None
-        merged = list(dict.fromkeys([*(doc.get("provider_message_ids") or []), *extra]))
-        return await self.cas(sms_id, now=now, fields={"provider_message_ids": merged})
+        return await self.cas(
+            sms_id,
+            now=now,
+            derive=lambda d: {
+                "provider_message_ids": list(dict.fromkeys([*(d.get("provider_message_ids") or []), *extra]))
+            },
+        )
 
     async def pull_outbox(self, sms_id: str, kind: str, now: datetime) -> None:
         await self.cas(sms_id, now=now, outbox_remove=[kind], check=lambda d: kind in (d.get("outbox") or []))
