@@ -76,20 +76,6 @@ async def test_case_lifecycle_sends_each_sms_once_and_publishes_events(notify, u
     await asyncio.sleep(1.5)
 
     lines = outbox_lines(settings.sms_file_path, phone)
-    if len(lines) != 4:  # pragma: no cover - diagnostics
-        for d in await w.notifier.ledger.list(case_id=case_id):
-            print(
-                "DOC",
-                d["_id"],
-                d["state"],
-                d["version"],
-                d["claims"],
-                [(h["to"], h.get("note"), str(h["at"])) for h in d["history"]],
-            )
-        for line in lines:
-            print("LINE", line["sms_id"], line["at"])
-        async for v in w.notifier.ledger.versions.find({}):
-            print("VER", v["_id"], v["set"].get("state"), v["set"].get("claimed_by"), v["at"])
     assert len(lines) == 4
     assert all(line["to"] == phone for line in lines)
     templates = {d["_id"]: d["template"] for d in await w.notifier.ledger.list(case_id=case_id)}
