@@ -1,0 +1,150 @@
+"""`samad notify ...`: check the SMS templates, read the ledger, opt numbers out and in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from contracts.catalogue import agencies
+from services.common.logs import mask_phone
+from services.common.mongo import make_client
+from services.notify.adapters.store import Ledger, OptOuts
+from services.notify.adapters.template_files import load_templates
+from services.notify.domain.rendering import MessageValues, render
+from services.notify.phones import mobile_e164
+from services.notify.settings import NotifySettings
+
+app = typer.Typer(help="Citizen SMS: templates, the ledger, opt-outs.", no_args_is_help=True)
+console = Console()
+T = TypeVar("T")
+
+SAMPLE_ANSWER = (
+    "پس از بازدید کارشناسان از محل، لوله اصلی آب در خیابان امام رضا تعویض شد و فشار آب محله به حالت "
+    "عادی بازگشت. در صورت تکرار مشکل با شماره ۱۵۲۲ تماس بگیرید."
+)
+SAMPLE_REASON = "موضوع درخواست در حیطه وظایف این دستگاه نیست و باید به شهرداری منطقه ۳ مراجعه شود."
+
+
+def _run(work: Callable[[Any], Awaitable[T]]) -> T:
+    settings = NotifySettings()
+
+    async def main() -> T:
+        client = make_client(settings.mongo_url, "notify-cli")
+        try:
+            return await work(client[settings.db_name])
+        finally:
+            await client.close()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def templates(
+    file: Path | None = typer.Option(None, help="A template file to check instead of the shipped one"),
+) -> None:
+    """Render every template with long realistic values and show how many SMS parts it takes."""
+    book = load_templates(file)
+    longest = max((a.fa for a in agencies().values()), key=len)
+    values = MessageValues("9876543210", longest, datetime.now(UTC), SAMPLE_ANSWER, SAMPLE_REASON)
+    table = Table(title="SMS templates with long sample values")
+    for column in ("template", "urgent", "encoding", "characters", "parts", "shortened", "text"):
+        table.add_column(column)
+    too_long = False
+    for key, template in book.items():
+        sms = render(template, values)
+        too_long |= sms.parts > template.max_parts
+        table.add_row(
+            key.value,
+            "yes" if template.urgent else "no",
+            sms.segmentation.encoding.value,
+            str(sms.segmentation.units),
+            f"{sms.parts}/{template.max_parts}",
+            "yes" if sms.shortened else "no",
+            sms.text,
+        )
+    console.print(table)
+    if too_long:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ledger(
+    case: str | None = typer.Option(None, "--case", help="Only this case id"),
+    state: str | None = typer.Option(None, help="Only records in this state (e.g. unknown)"),
+    limit: int = typer.Option(50, min=1, max=1000),
+) -> None:
+    """List SMS ledger records: what was sent to whom, and how it ended."""
+
+    async def work(db: Any) -> list[dict[str, Any]]:
+        return await Ledger(db).list(case_id=case, state=state, limit=limit)
+
+    table = Table(title="SMS ledger")
+    for column in ("sms id", "case", "template", "to", "state", "parts", "claims", "updated"):
+        table.add_column(column)
+    for d in _run(work):
+        table.add_row(
+            d["_id"][:8],
+            d["case_id"],
+            d["template"],
+            mask_phone(d["recipient"]),
+            d["state"],
+            str(d["parts"]),
+            str(d.get("claims", 0)),
+            d["updated_at"].isoformat(timespec="seconds"),
+        )
+    console.print(table)
+
+
+@app.command()
+def states() -> None:
+    """How many ledger records are in each state."""
+
+    async def work(db: Any) -> dict[str, int]:
+        return await Ledger(db).count_by_state()
+
+    for name, count in sorted(_run(work).items()):
+        console.print(f"{name:20} {count}")
+
+
+def _phone(raw: str) -> str:
+    e164 = mobile_e164(raw)
+    if e164 is None:
+        console.print(f"[red]not an Iranian mobile number: {raw}[/red]")
+        raise typer.Exit(2)
+    return e164
+
+
+@app.command()
+def optout(phone: str, reason: str = typer.Option("", help="Why"), by: str = typer.Option("ops-cli")) -> None:
+    """Stop SMS to a number."""
+    e164 = _phone(phone)
+
+    async def work(db: Any) -> None:
+        await OptOuts(db).set(e164, True, source="staff", by=by, reason=reason, now=datetime.now(UTC))
+
+    _run(work)
+    console.print(f"{mask_phone(e164)} receives no more SMS")
+
+
+@app.command()
+def optin(phone: str, by: str = typer.Option("ops-cli")) -> None:
+    """Send SMS to a number again."""
+    e164 = _phone(phone)
+
+    async def work(db: Any) -> None:
+        await OptOuts(db).set(
+            e164, False, source="staff", by=by, reason="opted back in", now=datetime.now(UTC)
+        )
+
+    _run(work)
+    console.print(f"{mask_phone(e164)} receives SMS again")
+
+
+COMMANDS = {"notify": app}
