@@ -1,0 +1,6 @@
+"""`python -m services.tracking`: run the tracking service (port 8002)."""
+
+from services.common.run import serve
+
+if __name__ == "__main__":
+    serve("tracking", "services.tracking.app:create_app", 8002)

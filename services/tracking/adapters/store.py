@@ -1,0 +1,372 @@
+"""Tracking's MongoDB stores: case documents, calls (for the funnel) and timer claims.
+
+Every case is one document, written with one atomic single-document operation per batch: an insert
+for a new case, or a replace conditioned on ``n`` (the number of events the document has applied) for an
+existing one. Two writers racing on a case cannot both win; the loser reloads and re-applies, and the
+projection skips the events the winner already applied. FerretDB v1 has no multi-document transactions
+and none are needed.
+
+The case store takes its collection name, so the same projection can write into a shadow collection
+(the replay tool rebuilds there and swaps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from contracts.events import CallReceived, Envelope
+from services.tracking.domain.model import AWAITING_ACK, OPEN_AT_AGENCY, Case
+from services.tracking.domain.projection import DEFAULT_POLICY, case_id_of, project
+from services.tracking.domain.sla import SlaPolicy
+
+log = logging.getLogger("samad.tracking.store")
+
+CASES_COLLECTION = "cases"
+CALLS_COLLECTION = "calls"
+CLAIMS_COLLECTION = "timer_claims"
+# FerretDB turns every document of a write into its own SQLite statement: many small commands in
+# parallel contend for one writer, so the number of concurrent replaces is kept small.
+WRITE_CONCURRENCY = 8
+
+CASE_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
+    ("tracking_code", [("tracking_code", ASCENDING)]),
+    (
+        "agency_status_registered",
+        [("agency", ASCENDING), ("status", ASCENDING), ("registered_at", DESCENDING)],
+    ),
+    (
+        "agency_county_registered",
+        [("agency", ASCENDING), ("county", ASCENDING), ("registered_at", DESCENDING)],
+    ),
+    ("agency_due", [("agency", ASCENDING), ("due.next", ASCENDING)]),
+    ("status_due_acknowledge", [("status", ASCENDING), ("due.acknowledge", ASCENDING)]),
+    ("status_due_resolve", [("status", ASCENDING), ("due.resolve", ASCENDING)]),
+    ("status_due_close", [("status", ASCENDING), ("due.close", ASCENDING)]),
+    ("registered_at", [("registered_at", ASCENDING)]),
+    ("county_registered", [("county", ASCENDING), ("registered_at", ASCENDING)]),
+    ("duty_session", [("duty_session_id", ASCENDING)]),
+    ("holdings", [("agencies.agency", ASCENDING), ("agencies.received_at", ASCENDING)]),
+]
+CALL_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
+    ("started_at", [("started_at", ASCENDING)]),
+    ("duty_session", [("duty_session_id", ASCENDING)]),
+]
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    agency: str
+    status: str | None = None
+    overdue: bool | None = None
+    county: str | None = None
+    registered_from: datetime | None = None
+    registered_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Case]
+    total: int
+
+
+class CaseStore(Protocol):
+    """Where case documents live. ``save`` returns the ids whose compare-and-set lost a race."""
+
+    async def load(self, ids: Iterable[str]) -> dict[str, Case]: ...
+
+    async def save(self, cases: Mapping[str, Case], expected_n: Mapping[str, int]) -> set[str]: ...
+
+    async def get(self, case_id: str) -> Case | None: ...
+
+    async def by_tracking_code(self, code: str) -> Case | None: ...
+
+
+class MongoCaseStore:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], collection: str = CASES_COLLECTION) -> None:
+        self.db = db
+        self.name = collection
+        self.collection = db[collection]
+
+    async def ensure_indexes(self) -> None:
+        # create_index is idempotent for the same name and keys: safe at every start of every replica.
+        for name, keys in CASE_INDEXES:
+            await self.collection.create_index(keys, name=name)
+
+    async def load(self, ids: Iterable[str]) -> dict[str, Case]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        docs = await self.collection.find({"_id": {"$in": wanted}}).to_list(None)
+        return {d["_id"]: Case.from_document(d) for d in docs}
+
+    async def save(self, cases: Mapping[str, Case], expected_n: Mapping[str, int]) -> set[str]:
+        conflicts: set[str] = set()
+        fresh = [c for cid, c in cases.items() if expected_n.get(cid, 0) == 0]
+        if fresh:
+            try:
+                await self.collection.insert_many([c.to_document() for c in fresh], ordered=False)
+            except BulkWriteError as exc:
+                for err in exc.details.get("writeErrors", []):
+                    if err.get("code") != 11000:
+                        raise
+                    conflicts.add(fresh[err["index"]].id)
+        existing = [(cid, c) for cid, c in cases.items() if expected_n.get(cid, 0) != 0]
+        if existing:
+            gate = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+            async def replace(cid: str, case: Case) -> None:
+                async with gate:
+                    result = await self.collection.replace_one(
+                        {"_id": cid, "n": expected_n[cid]}, case.to_document()
+                    )
+                if result.matched_count == 0:
+                    conflicts.add(cid)
+
+            await asyncio.gather(*(replace(cid, c) for cid, c in existing))
+        return conflicts
+
+    async def get(self, case_id: str) -> Case | None:
+        doc = await self.collection.find_one({"_id": case_id})
+        return Case.from_document(doc) if doc else None
+
+    async def by_tracking_code(self, code: str) -> Case | None:
+        doc = await self.collection.find_one({"tracking_code": code, "status": {"$ne": None}})
+        return Case.from_document(doc) if doc else None
+
+    async def queue(self, f: QueueFilter, now: datetime, skip: int, limit: int) -> Page:
+        query: dict[str, Any] = {"agency": f.agency}
+        if f.status:
+            query["status"] = f.status
+        if f.county:
+            query["county"] = f.county
+        span: dict[str, Any] = {}
+        if f.registered_from:
+            span["$gte"] = f.registered_from
+        if f.registered_to:
+            span["$lt"] = f.registered_to
+        if span:
+            query["registered_at"] = span
+        if f.overdue is True:
+            query["due.next"] = {"$lt": now}
+            if not f.status:
+                query["status"] = {"$in": sorted(OPEN_AT_AGENCY)}
+        elif f.overdue is False:
+            query["$or"] = [{"due.next": None}, {"due.next": {"$gte": now}}]
+        total = await self.collection.count_documents(query)
+        cursor = self.collection.find(query, {"timeline": 0}).sort(
+            [("registered_at", DESCENDING), ("_id", ASCENDING)]
+        )
+        docs = await cursor.skip(skip).limit(limit).to_list(None)
+        return Page([Case.from_document(d) for d in docs], total)
+
+    async def acknowledge_overdue(self, now: datetime, limit: int) -> list[Case]:
+        query = {
+            "status": {"$in": sorted(AWAITING_ACK)},
+            "due.acknowledge": {"$lt": now},
+            "due.acknowledge_breached": False,
+        }
+        return await self._light(query, limit)
+
+    async def resolve_overdue(self, now: datetime, limit: int) -> list[Case]:
+        query = {
+            "status": {"$in": sorted(OPEN_AT_AGENCY)},
+            "due.resolve": {"$lt": now},
+            "due.resolve_breached": False,
+        }
+        return await self._light(query, limit)
+
+    async def due_to_close(self, now: datetime, limit: int) -> list[Case]:
+        query = {"status": {"$in": ["resolved", "rejected"]}, "due.close": {"$lt": now}}
+        return await self._light(query, limit)
+
+    async def _light(self, query: dict[str, Any], limit: int) -> list[Case]:
+        docs = await self.collection.find(query, {"timeline": 0, "sms": 0}).limit(limit).to_list(None)
+        return [Case.from_document(d) for d in docs]
+
+    async def report_cases(self, query: dict[str, Any]) -> list[Case]:
+        """Cases for the reports, without their timelines."""
+        docs = await self.collection.find(query, {"timeline": 0, "sms": 0, "description": 0}).to_list(None)
+        return [Case.from_document(d) for d in docs]
+
+    async def count(self, query: dict[str, Any]) -> int:
+        return await self.collection.count_documents(query)
+
+
+class FakeCaseStore:
+    """In-memory store with the same compare-and-set semantics, for unit tests."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.writes = 0
+        self.race: dict[str, Case] = {}  # a write another replica slips in before ours
+
+    async def load(self, ids: Iterable[str]) -> dict[str, Case]:
+        return {i: Case.from_document(self.docs[i]) for i in ids if i in self.docs}
+
+    async def save(self, cases: Mapping[str, Case], expected_n: Mapping[str, int]) -> set[str]:
+        for cid, rival in list(self.race.items()):
+            if cid in cases:
+                self.docs[cid] = rival.to_document()
+                del self.race[cid]
+        conflicts = set()
+        for cid, case in cases.items():
+            current = self.docs.get(cid)
+            if (current["n"] if current else 0) != expected_n.get(cid, 0):
+                conflicts.add(cid)
+                continue
+            self.docs[cid] = case.to_document()
+            self.writes += 1
+        return conflicts
+
+    async def get(self, case_id: str) -> Case | None:
+        doc = self.docs.get(case_id)
+        return Case.from_document(doc) if doc else None
+
+    async def by_tracking_code(self, code: str) -> Case | None:
+        for doc in self.docs.values():
+            if doc.get("tracking_code") == code and doc.get("status") is not None:
+                return Case.from_document(doc)
+        return None
+
+
+class ConflictsPersist(RuntimeError):
+    """The same cases kept losing their compare-and-set: another writer is racing this one."""
+
+
+@dataclass
+class ApplyResult:
+    events: int = 0
+    cases_written: int = 0
+    retries: int = 0
+    written: set[str] = field(default_factory=set)
+
+
+async def apply_events(
+    store: CaseStore, events: Sequence[Envelope], policy: SlaPolicy = DEFAULT_POLICY, max_rounds: int = 20
+) -> ApplyResult:
+    """Apply a batch of case and SMS events to their documents: one write per changed case.
+
+    Used by the live consumer and, with a store on another collection, by the replay tool.
+    """
+    result = ApplyResult(events=len(events))
+    pending = [e for e in events if case_id_of(e) is not None]
+    for round_ in range(max_rounds):
+        if not pending:
+            return result
+        ids = [cid for e in pending if (cid := case_id_of(e)) is not None]
+        current = await store.load(ids)
+        changed = project(current, pending, policy)
+        if not changed:
+            return result
+        expected = {cid: (current[cid].n if cid in current else 0) for cid in changed}
+        conflicts = await store.save(changed, expected)
+        won = set(changed) - conflicts
+        result.cases_written += len(won)
+        result.written |= won
+        if not conflicts:
+            return result
+        result.retries += 1
+        log.info("compare-and-set lost on %d case(s), round %d: re-applying", len(conflicts), round_ + 1)
+        pending = [e for e in pending if case_id_of(e) in conflicts]
+    raise ConflictsPersist(f"{len(pending)} event(s) could not be stored after {max_rounds} rounds")
+
+
+# --- calls ---------------------------------------------------------------------------------------
+
+
+class MongoCallStore:
+    """One document per call (id = call id) for the funnel; a redelivered call.received adds nothing."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], collection: str = CALLS_COLLECTION) -> None:
+        self.collection = db[collection]
+
+    async def ensure_indexes(self) -> None:
+        for name, keys in CALL_INDEXES:
+            await self.collection.create_index(keys, name=name)
+
+    async def add(self, events: Sequence[Envelope]) -> int:
+        docs: dict[str, dict[str, Any]] = {}
+        for e in events:
+            data = e.data
+            if isinstance(data, CallReceived) and data.call_id not in docs:
+                docs[data.call_id] = call_document(e, data)
+        if not docs:
+            return 0
+        try:
+            result = await self.collection.insert_many(list(docs.values()), ordered=False)
+            return len(result.inserted_ids)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(err.get("code") != 11000 for err in errors):
+                raise
+            return int(exc.details.get("nInserted", 0))
+
+    async def count(self, query: dict[str, Any]) -> int:
+        return await self.collection.count_documents(query)
+
+    async def find(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        return await self.collection.find(query, {"started_at": 1, "outcome": 1}).to_list(None)
+
+
+def call_document(event: Envelope, data: CallReceived) -> dict[str, Any]:
+    return {
+        "_id": data.call_id,
+        "event_id": event.id,
+        "province": data.province,
+        "county": data.county,
+        "channel": str(data.channel),
+        "outcome": str(data.outcome),
+        "answered": str(data.outcome) == "answered",
+        "started_at": data.started_at,
+        "duration_seconds": data.duration_seconds,
+        "operator_id": data.operator_id,
+        "duty_session_id": data.duty_session_id,
+    }
+
+
+# --- timer claims --------------------------------------------------------------------------------
+
+
+class MongoClaims:
+    """Claims on timer work (an SLA breach or a close to publish), so replicas never duplicate it.
+
+    A claim is one document keyed by the work's identity; ``find_one_and_update`` with upsert takes it
+    atomically: the first replica inserts it, the others hit the duplicate key. A claim that was never
+    finished (its replica died) can be taken again once its lease has expired.
+    """
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], collection: str = CLAIMS_COLLECTION) -> None:
+        self.collection = db[collection]
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("done", ASCENDING), ("lease_until", ASCENDING)], name="lease")
+
+    async def claim(self, key: str, owner: str, now: datetime, lease_until: datetime) -> bool:
+        try:
+            doc = await self.collection.find_one_and_update(
+                {"_id": key, "done": False, "lease_until": {"$lt": now}},
+                {"$set": {"owner": owner, "lease_until": lease_until, "done": False, "claimed_at": now}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            return False
+        return doc is not None and doc.get("owner") == owner
+
+    async def finish(self, key: str, owner: str, now: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": key, "owner": owner}, {"$set": {"done": True, "done_at": now}}
+        )
+
+
+def database(client: AsyncMongoClient[dict[str, Any]], name: str) -> AsyncDatabase[dict[str, Any]]:
+    return client[name]

@@ -1,0 +1,140 @@
+"""Staff actions on a case and the events they become; timer events (SLA breaches, closing).
+
+An action is validated by the same state machine that applies its event, so the API's 409 and the
+consumer's rejection can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from contracts.catalogue import AgencyCode
+from contracts.events import (
+    SYSTEM,
+    Actor,
+    ActorKind,
+    CaseNoteAdded,
+    CaseRerouteRequested,
+    CaseSlaBreached,
+    CaseStatus,
+    CaseStatusChanged,
+    EventData,
+    SlaKind,
+    deterministic_id,
+    new_id,
+)
+from services.tracking.domain.model import Case
+from services.tracking.domain.projection import Rejection, illegal
+
+
+class ActionKind(StrEnum):
+    acknowledge = "acknowledge"
+    resolve = "resolve"
+    reject = "reject"
+    reroute = "reroute"
+    note = "note"
+    reopen = "reopen"
+
+
+# Who may do what (role names as in the bearer token). Agency staff act only on their own agency's
+# cases; operators take a citizen's call to reopen or annotate; supervisors may do everything;
+# ops (platform operators) read but do not act on cases.
+ACTION_ROLES: dict[ActionKind, frozenset[str]] = {
+    ActionKind.acknowledge: frozenset({"agency_staff", "supervisor"}),
+    ActionKind.resolve: frozenset({"agency_staff", "supervisor"}),
+    ActionKind.reject: frozenset({"agency_staff", "supervisor"}),
+    ActionKind.reroute: frozenset({"agency_staff", "supervisor"}),
+    ActionKind.note: frozenset({"agency_staff", "supervisor", "operator"}),
+    ActionKind.reopen: frozenset({"operator", "supervisor"}),
+}
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    kind: ActionKind
+    text: str | None = None  # the answer (resolve), the reason (reject, reroute, reopen) or the note
+
+
+class ActionRefused(Exception):
+    """The action is not allowed in the case's current state."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        super().__init__(rejection.en)
+        self.rejection = rejection
+
+
+class MissingText(ValueError):
+    """The action needs an answer, a reason or a note text."""
+
+
+NEEDS_TEXT = frozenset({ActionKind.resolve, ActionKind.reject, ActionKind.reroute, ActionKind.note})
+
+
+def action_event_id(case_id: str, idempotency_key: str | None, principal: str) -> str:
+    """A retried request with the same Idempotency-Key produces the same event (deduplicated)."""
+    if idempotency_key:
+        return deterministic_id("tracking.action", case_id, principal, idempotency_key)
+    return new_id()
+
+
+def action_data(case: Case, request: ActionRequest, actor: Actor) -> EventData:
+    """The event payload an action publishes on the case's current state."""
+    text = (request.text or "").strip() or None
+    if request.kind in NEEDS_TEXT and text is None:
+        raise MissingText(request.kind)
+    agency = AgencyCode(case.agency) if case.agency else None
+    if request.kind == ActionKind.acknowledge:
+        return CaseStatusChanged(case_id=case.id, status=CaseStatus.in_progress, agency=agency, actor=actor)
+    if request.kind == ActionKind.resolve:
+        return CaseStatusChanged(
+            case_id=case.id, status=CaseStatus.resolved, agency=agency, answer=text, actor=actor
+        )
+    if request.kind == ActionKind.reject:
+        return CaseStatusChanged(
+            case_id=case.id, status=CaseStatus.rejected, agency=agency, reason=text, actor=actor
+        )
+    if request.kind == ActionKind.reopen:
+        return CaseStatusChanged(
+            case_id=case.id, status=CaseStatus.reopened, agency=agency, reason=text, actor=actor
+        )
+    if request.kind == ActionKind.reroute:
+        if agency is None:
+            raise ActionRefused(illegal(case, "درخواست ارجاع مجدد", "A re-route request"))
+        return CaseRerouteRequested(case_id=case.id, agency=agency, reason=text or "", actor=actor)
+    return CaseNoteAdded(case_id=case.id, text=text or "", actor=actor)
+
+
+def actor_for(role: str, subject: str, agency: str | None) -> Actor:
+    return Actor(kind=ActorKind(role), id=subject, agency=AgencyCode(agency) if agency else None)
+
+
+# --- timers --------------------------------------------------------------------------------------
+
+
+def breach_event_id(case_id: str, kind: SlaKind, deadline: datetime) -> str:
+    return deterministic_id("tracking.sla_breached", case_id, kind.value, deadline.isoformat())
+
+
+def breach_data(case: Case, kind: SlaKind) -> CaseSlaBreached | None:
+    deadline = case.due.acknowledge if kind == SlaKind.acknowledge else case.due.resolve
+    if deadline is None or case.agency is None:
+        return None
+    return CaseSlaBreached(case_id=case.id, agency=AgencyCode(case.agency), sla=kind, deadline=deadline)
+
+
+def close_event_id(case: Case) -> str:
+    since = case.status_changed_at.isoformat() if case.status_changed_at else ""
+    return deterministic_id("tracking.close", case.id, str(case.status), since)
+
+
+def close_data(case: Case) -> CaseStatusChanged:
+    agency = AgencyCode(case.agency) if case.agency else None
+    return CaseStatusChanged(
+        case_id=case.id,
+        status=CaseStatus.closed,
+        agency=agency,
+        reason="پایان مهلت اعتراض شهروند",
+        actor=SYSTEM,
+    )

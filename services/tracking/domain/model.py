@@ -1,0 +1,198 @@
+"""The case document: what tracking knows about one case, projected from its events.
+
+The document is a deterministic function of the case's events: its fields depend only on the order of
+the case's own events on the cases topic (one partition, in order), never on how they interleave with
+its SMS events from the notifications topic, on batch boundaries or on redeliveries. ``n`` counts the
+applied events and serves as the compare-and-set token of the single-document update that stores it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.events import CaseStatus
+
+OPEN_AT_AGENCY = frozenset({CaseStatus.routed, CaseStatus.in_progress, CaseStatus.reopened})
+AWAITING_ACK = frozenset({CaseStatus.routed, CaseStatus.reopened})
+FINISHED = frozenset({CaseStatus.resolved, CaseStatus.rejected, CaseStatus.closed})
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="ignore", use_enum_values=True, populate_by_name=True)
+
+
+class ActorRef(_Doc):
+    kind: str
+    id: str
+    agency: str | None = None
+
+
+class TimelineEntry(_Doc):
+    """One event as the case saw it: applied or rejected, with its time, actor and text."""
+
+    event_id: str
+    type: str
+    time: datetime
+    actor: ActorRef | None = None
+    text: str = ""
+    public: bool = False  # shown to the citizen on the status page
+    status: CaseStatus | None = None  # the status after this event, when it changed it
+    agency: str | None = None
+    rejected: bool = False
+    rejection: str | None = None  # a code, e.g. illegal_transition
+    rejection_fa: str | None = None
+    rejection_en: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class HoldingOutcome(StrEnum):
+    holding = "holding"
+    declined = "declined"
+    moved = "moved"
+    resolved = "resolved"
+    rejected = "rejected"
+
+
+class Holding(_Doc):
+    """One agency's turn with the case: re-routing keeps every one of them."""
+
+    agency: str
+    event_id: str
+    reason: str
+    received_at: datetime
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    acknowledge_due: datetime | None = None
+    resolve_due: datetime | None = None
+    acknowledge_breached: bool = False
+    resolve_breached: bool = False
+    outcome: HoldingOutcome = HoldingOutcome.holding
+    left_at: datetime | None = None
+    note: str | None = None
+
+
+class Due(_Doc):
+    """The deadlines in force now. ``next`` is the earliest pending one (acknowledge, then resolve)."""
+
+    acknowledge: datetime | None = None
+    resolve: datetime | None = None
+    next: datetime | None = None
+    close: datetime | None = None
+    acknowledge_breached: bool = False
+    resolve_breached: bool = False
+
+
+class CitizenInfo(_Doc):
+    phone: str
+    name: str | None = None
+    national_id: str | None = None
+
+
+class Candidate(_Doc):
+    agency: str
+    score: float
+
+
+class TriageInfo(_Doc):
+    reason: str
+    candidates: list[Candidate] = Field(default_factory=list)
+    since: datetime
+
+
+class SmsStatus(StrEnum):
+    sent = "sent"
+    delivered = "delivered"
+    failed = "failed"
+
+
+class SmsRecord(_Doc):
+    sms_id: str
+    first_at: datetime
+    status: SmsStatus
+    template: str | None = None
+    recipient: str | None = None
+    parts: int | None = None
+    provider: str | None = None
+    source_event_id: str | None = None
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    failed_at: datetime | None = None
+    error: str | None = None
+    permanent: bool | None = None
+
+
+class Case(_Doc):
+    id: str = Field(alias="_id")
+    n: int = 0
+    status: CaseStatus | None = None  # None: events arrived before the case's registration
+    tracking_code: str | None = None
+    province: str | None = None
+    county: str | None = None
+    channel: str | None = None
+    call_id: str | None = None
+    citizen: CitizenInfo | None = None
+    category: str | None = None
+    subject: str | None = None
+    description: str | None = None
+    operator_id: str | None = None
+    operator_agency: str | None = None
+    duty_session_id: str | None = None
+    live_session: bool = False
+    registered_at: datetime | None = None
+    status_changed_at: datetime | None = None
+    agency: str | None = None
+    agencies: list[Holding] = Field(default_factory=list)
+    declined_agencies: list[str] = Field(default_factory=list)
+    reroute_pending: bool = False
+    triage: TriageInfo | None = None
+    referred: bool = False
+    first_routed_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    rejected_at: datetime | None = None
+    reopened_at: datetime | None = None
+    closed_at: datetime | None = None
+    reopen_count: int = 0
+    answer: str | None = None
+    rejection_reason: str | None = None
+    reopen_reason: str | None = None
+    due: Due = Field(default_factory=Due)
+    repeat_calls: int = 0
+    sms: list[SmsRecord] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    rejected_events: int = 0
+    updated_at: datetime | None = None
+
+    @classmethod
+    def empty(cls, case_id: str) -> Case:
+        return cls.model_validate({"_id": case_id})
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> Case:
+        return cls.model_validate(doc)
+
+    def to_document(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, mode="python")
+
+    @property
+    def registered(self) -> bool:
+        return self.status is not None
+
+    def applied_ids(self) -> set[str]:
+        return {entry.event_id for entry in self.timeline}
+
+    def current_holding(self) -> Holding | None:
+        if self.agency is None:
+            return None
+        for holding in reversed(self.agencies):
+            if holding.agency == self.agency:
+                return holding
+        return None
+
+    def is_overdue(self, now: datetime) -> bool:
+        """Past a pending deadline (acknowledge or resolve) while the agency holds the case."""
+        return self.status in OPEN_AT_AGENCY and self.due.next is not None and self.due.next < now

@@ -1,0 +1,115 @@
+"""What each reader sees of a case: staff get the whole document, the citizen a public summary.
+
+The citizen's view never carries internal notes, classifier explanations, staff identities or the
+full phone number.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import Any
+
+from contracts.catalogue import agency as agency_of
+from contracts.persian import to_ascii_digits
+from services.tracking.domain.calendar import jalali
+from services.tracking.domain.model import Case, TimelineEntry
+from services.tracking.domain.projection import STATUS_FA
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """+989151234567 -> +98915***4567."""
+    if not phone:
+        return None
+    return phone[:-7] + "***" + phone[-4:] if len(phone) > 7 else "*" * len(phone)
+
+
+def phone_matches(stored: str | None, given: str) -> bool:
+    """The citizen's second factor: the full number in any common form, or its last four digits."""
+    if not stored:
+        return False
+    digits = "".join(ch for ch in to_ascii_digits(given) if ch.isdigit())
+    mine = "".join(ch for ch in stored if ch.isdigit())
+    if len(digits) == 4:
+        return hmac.compare_digest(digits, mine[-4:])
+    if len(digits) < 10:
+        return False
+    return hmac.compare_digest(digits[-10:], mine[-10:])
+
+
+def agency_view(code: str | None) -> dict[str, str] | None:
+    if not code:
+        return None
+    try:
+        a = agency_of(code)
+    except (KeyError, ValueError):
+        return {"code": code, "fa": code, "en": code}
+    return {"code": code, "fa": a.fa, "en": a.en}
+
+
+def _public_text(entry: TimelineEntry) -> str:
+    status = entry.status
+    if status == "registered":
+        return "پرونده ثبت شد" if not entry.agency else "پرونده برای ارجاع به دستگاه دیگری بازگشت"
+    if status == "routed":
+        named = agency_view(entry.agency)
+        return f"پرونده به {named['fa'] if named else 'دستگاه مسئول'} ارجاع شد"
+    if status == "triage":
+        return "پرونده برای تعیین دستگاه مسئول در حال بررسی است"
+    if status == "in_progress":
+        return "دستگاه مسئول پرونده را پذیرفت و در حال رسیدگی است"
+    if status == "resolved":
+        return "دستگاه مسئول به پرونده پاسخ داد"
+    if status == "rejected":
+        return "پرونده رد شد"
+    if status == "reopened":
+        return "پرونده بازگشایی شد"
+    if status == "closed":
+        return "پرونده بسته شد"
+    return STATUS_FA.get(str(status), "")
+
+
+def citizen_view(case: Case) -> dict[str, Any]:
+    """Status, agency and the public answer; never internal notes; the phone masked."""
+    history = [
+        {
+            "time": e.time,
+            "time_jalali": jalali(e.time, with_time=True),
+            "status": e.status,
+            "status_fa": STATUS_FA.get(str(e.status), ""),
+            "text": _public_text(e),
+        }
+        for e in case.timeline
+        if e.public and not e.rejected and e.status is not None
+    ]
+    resolved = case.status in ("resolved", "closed") and case.answer
+    return {
+        "tracking_code": case.tracking_code,
+        "status": case.status,
+        "status_fa": STATUS_FA.get(str(case.status), ""),
+        "agency": agency_view(case.agency),
+        "answer": case.answer if resolved else None,
+        "rejection_reason": case.rejection_reason if case.status in ("rejected", "closed") else None,
+        "subject": case.subject,
+        "phone": mask_phone(case.citizen.phone if case.citizen else None),
+        "registered_at": case.registered_at,
+        "registered_at_jalali": jalali(case.registered_at, with_time=True),
+        "updated_at": case.updated_at,
+        "history": history,
+    }
+
+
+def staff_view(case: Case, now: datetime, with_timeline: bool = True) -> dict[str, Any]:
+    """The whole case for staff: every field, overdue now, agency names, Jalali dates, the timeline."""
+    doc = case.model_dump(mode="json", exclude={"timeline"} if not with_timeline else None)
+    doc.pop("id", None)
+    doc["case_id"] = case.id
+    doc["overdue"] = case.is_overdue(now)
+    doc["status_fa"] = STATUS_FA.get(str(case.status), "")
+    doc["agency_name"] = agency_view(case.agency)
+    doc["registered_at_jalali"] = jalali(case.registered_at, with_time=True)
+    doc["due"]["next_jalali"] = jalali(case.due.next, with_time=True)
+    if with_timeline:
+        for item, entry in zip(doc["timeline"], case.timeline, strict=True):
+            item["time_jalali"] = jalali(entry.time, with_time=True)
+    return doc
