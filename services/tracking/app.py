@@ -236,6 +236,12 @@ def _csv(rows: list[dict[str, Any]], columns: Sequence[str], name: str) -> Respo
     )
 
 
+FROM = Annotated[str | None, Query(alias="from", description="First day: 1405-09-01 or 2026-11-22")]
+TO = Annotated[str | None, Query(alias="to", description="Last day (included)")]
+SESSION = Annotated[str | None, Query(max_length=200, description="A duty session instead of a period")]
+PROVINCE = Annotated[str | None, Query(max_length=100)]
+AGENCY = Annotated[AgencyCode | None, Query(description="One agency only")]
+
 NOT_FOUND = ProblemError(404, "not-found", "پرونده پیدا نشد", "Case not found")
 STATUS_NOT_FOUND = ProblemError(
     404,
@@ -457,11 +463,6 @@ def create_app(settings: TrackingSettings | None = None) -> FastAPI:
         funnel = await service.funnel(start, end, province=province)
         return {"period": _period_doc(first, last), "province": province, **funnel.as_dict()}
 
-    FROM = Annotated[str | None, Query(alias="from", description="First day: 1405-09-01 or 2026-11-22")]
-    TO = Annotated[str | None, Query(alias="to", description="Last day (included)")]
-    SESSION = Annotated[str | None, Query(max_length=200, description="A duty session instead of a period")]
-    PROVINCE = Annotated[str | None, Query(max_length=100)]
-
     @app.get(
         "/v1/reports/funnel",
         tags=["reports"],
@@ -505,8 +506,6 @@ def create_app(settings: TrackingSettings | None = None) -> FastAPI:
         start, end, first, last = _period(date_from, date_to, now())
         rows = await service.agencies(start, end, only)
         return {"period": _period_doc(first, last), "agencies": rows}
-
-    AGENCY = Annotated[AgencyCode | None, Query(description="One agency only")]
 
     @app.get(
         "/v1/reports/agencies",
