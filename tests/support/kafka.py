@@ -39,6 +39,7 @@ class TopicReader:
         return cls(topic, await end_offsets(topic))
 
     async def collect(self, until: Callable[[list[Any]], bool], timeout: float = 20.0) -> list[Any]:
+        """Read on from where the last call stopped until ``until(records)`` holds or time runs out."""
         consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
         await consumer.start()
         try:
@@ -48,8 +49,9 @@ class TopicReader:
             deadline = time.monotonic() + timeout
             while not until(self.records) and time.monotonic() < deadline:
                 batch = await consumer.getmany(timeout_ms=200)
-                for recs in batch.values():
+                for tp, recs in batch.items():
                     self.records.extend(recs)
+                    self.start[tp] = recs[-1].offset + 1
             return self.records
         finally:
             await consumer.stop()

@@ -88,7 +88,6 @@ def from_routing(reader: TopicReader, case_ids: set[str]) -> list[dict[str, Any]
 
 
 async def wait_routing(reader: TopicReader, case_ids: set[str], count: int) -> list[dict[str, Any]]:
-    reader.records = []  # every collect reads again from the reader's start offsets
     await reader.collect(lambda _r: len(from_routing(reader, case_ids)) >= count, timeout=40)
     found = from_routing(reader, case_ids)
     assert len(found) >= count, f"expected {count} routing events, got {found}"
