@@ -145,18 +145,21 @@ class EventPublisher:
         self.source = f"/samad/{service}"
 
     async def publish(self, events: Iterable[Envelope], headers: dict[str, str] | None = None) -> None:
+        """Publish and wait for every ack. Events that share a key go out one after another, in the
+        order given (so a case's events stay in order); different keys go out concurrently."""
         batch = list(events)
         if not batch:
             return
-        extra = headers or {}
-        await asyncio.gather(
-            *(
-                self.broker.publish(
-                    e.to_json(), e.topic, key=e.key, headers={"content-type": CONTENT_TYPE, **extra}
-                )
-                for e in batch
-            )
-        )
+        extra = {"content-type": CONTENT_TYPE, **(headers or {})}
+        by_key: dict[bytes, list[Envelope]] = {}
+        for e in batch:
+            by_key.setdefault(e.key, []).append(e)
+
+        async def in_order(chain: list[Envelope]) -> None:
+            for e in chain:
+                await self.broker.publish(e.to_json(), e.topic, key=e.key, headers=extra)
+
+        await asyncio.gather(*(in_order(chain) for chain in by_key.values()))
         for e in batch:
             EVENTS_PUBLISHED.labels(self.service, e.type).inc()
 

@@ -57,6 +57,8 @@ log = logging.getLogger("samad.routing.app")
 
 TITLE = "SAMAD-111 routing"
 VERSION = "1.0.0"
+# Cases routed at once within a fetched batch; each case's own events stay strictly in order.
+CASE_CONCURRENCY = 64
 DESCRIPTION = """Decides which of the fourteen agencies answers a case, and says why.
 
 * Consumes `case.registered` and `case.reroute_requested` from `samad.cases.v1`; publishes
@@ -89,11 +91,23 @@ def wire(settings: RoutingSettings | None = None) -> Wiring:
     service = RoutingService(store, Classifier(load_rulebook(settings.routing_rules_dir)), settings)
 
     async def handle(batch: Sequence[Incoming]) -> None:
-        # One event at a time: a case's hops depend on the previous one, and each is stored before
-        # it is published; the offset is committed after the whole batch is published.
+        # A case's events one at a time, in order (its hops depend on the previous one, and each is
+        # stored before it is published); different cases concurrently. The offset is committed
+        # after the whole batch is published.
+        by_case: dict[str, list[Incoming]] = {}
         for item in batch:
-            envelopes = await service.on_event(item.event, replay=item.replay_run is not None)
-            await publisher.publish(envelopes)
+            by_case.setdefault(item.event.subject, []).append(item)
+        gate = asyncio.Semaphore(CASE_CONCURRENCY)
+
+        async def one_case(items: list[Incoming]) -> list[Envelope]:
+            out: list[Envelope] = []
+            async with gate:
+                for item in items:
+                    out.extend(await service.on_event(item.event, replay=item.replay_run is not None))
+            return out
+
+        results = await asyncio.gather(*(one_case(items) for items in by_case.values()))
+        await publisher.publish([e for chain in results for e in chain])
 
     subscribe_events(
         broker,
