@@ -98,6 +98,7 @@ def wire(settings: TrackingSettings | None = None) -> Wiring:
         publisher,
         load_policy(settings.tracking_data_dir),
         lease=timedelta(seconds=settings.claim_lease_seconds),
+        cache_size=settings.projection_cache_size,
     )
 
     async def handle(batch: Sequence[Incoming]) -> None:

@@ -18,6 +18,7 @@ from contracts.tracking_code import clean, is_valid
 from services.common.kafka import Incoming
 from services.tracking.adapters.store import (
     ApplyResult,
+    CaseCache,
     MongoCallStore,
     MongoCaseStore,
     MongoClaims,
@@ -90,6 +91,7 @@ class TrackingService:
         clock: Callable[[], datetime] = _utcnow,
         owner: str | None = None,
         lease: timedelta = timedelta(minutes=2),
+        cache_size: int = 5000,
     ) -> None:
         self.cases = cases
         self.calls = calls
@@ -99,6 +101,7 @@ class TrackingService:
         self.clock = clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = lease
+        self.cache = CaseCache(cache_size) if cache_size > 0 else None
 
     async def ensure_indexes(self) -> None:
         await self.cases.ensure_indexes()
@@ -112,7 +115,7 @@ class TrackingService:
         others = [i.event for i in batch if not isinstance(i.event.data, CallReceived)]
         if calls:
             await self.calls.add(calls)
-        return await apply_events(self.cases, others, self.policy)
+        return await apply_events(self.cases, others, self.policy, cache=self.cache)
 
     # --- reading -----------------------------------------------------------------------------
 

@@ -62,6 +62,46 @@ async def test_a_lost_compare_and_set_reloads_and_reapplies() -> None:
     assert [e.event_id for e in doc.timeline].count(note.id) == 1
 
 
+async def test_events_another_writer_stored_meanwhile_are_kept() -> None:
+    """A consumer that lost the partition stores one event while the new owner stores the next ones:
+    the second write finds the first writer's document in place and applies its batch on top."""
+    store = FakeCaseStore()
+    c = CaseEvents("h")
+    reg, routed, note, ack, resolved = c.registered(), c.routed(), c.note(), c.acknowledged(), c.resolved()
+    await apply_events(store, [reg, routed])
+    store.race["h"] = apply_all(await store.get("h"), [note])  # the old owner's late write
+    result = await apply_events(store, [note, ack, resolved])
+    assert result.retries == 1
+    doc = await store.get("h")
+    assert doc is not None and doc.status == CaseStatus.resolved and doc.n == 5
+    assert doc == apply_all(None, [reg, routed, note, ack, resolved])
+    # And when the other writer was ahead, its document is put back unchanged.
+    ahead = apply_all(doc, [c.note(text="دیرتر")])
+    store.race["h"] = ahead
+    await apply_events(store, [resolved, c.sms_sent()])
+    final = await store.get("h")
+    assert final is not None and final.n == ahead.n + 1
+
+
+async def test_a_stale_cache_never_loses_the_other_writers_events() -> None:
+    from services.tracking.adapters.store import CaseCache
+
+    store, cache = FakeCaseStore(), CaseCache(10)
+    c = CaseEvents("i")
+    reg, routed, note, ack = c.registered(), c.routed(), c.note(), c.acknowledged()
+    await apply_events(store, [reg, routed], cache=cache)
+    assert cache.get("i") is not None
+    # Another replica had the partition for a while and stored the note; our cache does not know.
+    store.docs["i"] = apply_all(await store.get("i"), [note]).to_document()
+    await apply_events(store, [ack], cache=cache)
+    doc = await store.get("i")
+    assert doc == apply_all(None, [reg, routed, note, ack])
+    # A cached case needs no read: the fake counts no load, the write is the only access.
+    writes = store.writes
+    await apply_events(store, [c.sms_sent()], cache=cache)
+    assert store.writes == writes + 1
+
+
 async def test_actions_publish_events_and_conflicts_are_409s() -> None:
     store, publisher = FakeCaseStore(), Collect()
     c = CaseEvents("d")
