@@ -1,0 +1,1 @@
+"""Benchmarks and load/fault harness helpers (not part of the services)."""

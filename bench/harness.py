@@ -1,0 +1,352 @@
+"""Drive and inspect the four services as separate processes on a stack profile of their own.
+
+Used by the pipeline benchmark (profile ``pipeline``) and the fault-injection tests (profile ``faults``):
+start/stop/restart the stack, start each service as ``python -m services.<svc> --port N`` with isolated
+database names and consumer groups, kill -9 and restart them, sample their memory, and build cases.
+Everything targets 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+STACK = ROOT / "deploy" / "local" / "stack.py"
+SERVICES = ("intake", "routing", "tracking", "notify")
+
+
+@dataclass(frozen=True)
+class StackProfile:
+    """A stack profile of deploy/local/stack.py (its own ports and data under .local/<name>/)."""
+
+    name: str
+    kafka_port: int
+    mongo_port: int
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def mongo_url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.mongo_port}/"
+
+    @property
+    def home(self) -> Path:
+        return ROOT / ".local" / self.name
+
+    def run(self, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(STACK), command, "--profile", self.name],
+            cwd=ROOT,
+            check=check,
+            capture_output=True,
+            text=True,
+        )
+
+    def start(self, fresh: bool = False) -> None:
+        """Start Kafka and FerretDB; ``fresh`` first wipes the profile's data for a clean slate."""
+        if fresh:
+            self.run("reset")
+        done = self.run("start", check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"stack {self.name} did not start:\n{done.stdout}\n{done.stderr}")
+
+    def stop(self) -> None:
+        self.run("stop", check=False)
+
+    def restart_kafka(self) -> None:
+        self.run("restart-kafka")
+
+    def restart_ferretdb(self) -> None:
+        self.run("restart-ferretdb")
+
+
+PIPELINE = StackProfile("pipeline", 59092, 27040)
+FAULTS = StackProfile("faults", 29092, 27019)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def service_env(
+    profile: StackProfile, run_id: str, outdir: Path, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Environment shared by the four services of one run: isolated databases and consumer groups."""
+    return {
+        "SAMAD_KAFKA_BOOTSTRAP": profile.bootstrap,
+        "SAMAD_MONGO_URL": profile.mongo_url,
+        "SAMAD_CONSUMER_GROUP_PREFIX": f"run-{run_id}",
+        # The run's stack starts empty, so a group that has not committed yet must still read from
+        # the start: after a kill -9 before its first commit, "latest" would skip events.
+        "SAMAD_CONSUMER_OFFSET_RESET": "earliest",
+        "SAMAD_READY_REQUIRES_ASSIGNMENT": "true",
+        "SAMAD_SMS_PROVIDER": "file",
+        "SAMAD_SMS_FILE_PATH": str(outdir / "sms-outbox.jsonl"),
+        "SAMAD_SMS_INBOX_PATH": str(outdir / "sms-inbox.jsonl"),
+        # The benchmark and fault runs measure the platform, not the SMS contract: no quiet hours
+        # (they would defer every SMS to the morning) and no provider rate limit.
+        "SAMAD_SMS_QUIET_HOURS": "false",
+        "SAMAD_SMS_RATE_PER_SECOND": "100000",
+        "SAMAD_SMS_RATE_BURST": "100000",
+        "SAMAD_LOG_JSON": "false",
+        **(extra or {}),
+    }
+
+
+class Service:
+    """One service process: start, wait until ready, kill -9, restart, memory."""
+
+    def __init__(
+        self,
+        name: str,
+        env: dict[str, str],
+        run_id: str,
+        logdir: Path,
+        wrapper: list[str] | None = None,
+    ) -> None:
+        self.name = name
+        self.port = free_port()
+        self.env = {**env, "SAMAD_DB_NAME": f"run_{run_id}_{name}"}
+        self.logdir = logdir
+        self.wrapper = wrapper or []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.peak_rss = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def db_name(self) -> str:
+        return self.env["SAMAD_DB_NAME"]
+
+    @property
+    def log_path(self) -> Path:
+        return self.logdir / f"{self.name}.log"
+
+    def start(self) -> None:
+        env = {**os.environ, **self.env}
+        env.pop("VIRTUAL_ENV", None)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        log.write(f"\n----- start #{self.starts + 1} at {time.strftime('%H:%M:%S')} -----\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            [sys.executable, *self.wrapper, "-m", f"services.{self.name}", "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        self.starts += 1
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(self.url + "/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if self.ready():
+                return
+            time.sleep(0.25)
+        raise TimeoutError(f"{self.name} not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def rss(self) -> int:
+        """Resident memory of the process in bytes (0 when not running)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return 0
+        try:
+            return int(psutil.Process(self.proc.pid).memory_info().rss)
+        except psutil.Error:
+            return 0
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+@dataclass
+class Pipeline:
+    """The four services of one run, started in dependency order and stopped together."""
+
+    profile: StackProfile
+    outdir: Path
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    extra_env: dict[str, str] = field(default_factory=dict)
+    wrappers: dict[str, list[str]] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        env = service_env(self.profile, self.run_id, self.outdir, self.extra_env)
+        for name in SERVICES:
+            self.services[name] = Service(name, env, self.run_id, self.outdir, self.wrappers.get(name))
+        # Intake's Open311 reads case status from tracking.
+        self.services["intake"].env["SAMAD_TRACKING_URL"] = self.services["tracking"].url
+        self.services["intake"].env["SAMAD_PUBLIC_BASE_URL"] = self.services["tracking"].url
+
+    def __getitem__(self, name: str) -> Service:
+        return self.services[name]
+
+    def start(self, timeout: float = 120) -> None:
+        for svc in self.services.values():
+            svc.start()
+        for svc in self.services.values():
+            svc.wait_ready(timeout)
+
+    def stop(self) -> None:
+        for svc in self.services.values():
+            svc.stop()
+
+    def db(self, name: str) -> str:
+        return self.services[name].db_name
+
+    @property
+    def groups(self) -> dict[str, str]:
+        return {name: f"run-{self.run_id}.{name}" for name in SERVICES}
+
+
+class RssSampler:
+    """Samples each service's RSS in a background thread; keeps the peak and the last steady value."""
+
+    def __init__(self, pipeline: Pipeline, interval: float = 0.2) -> None:
+        self.pipeline = pipeline
+        self.interval = interval
+        self.peak: dict[str, int] = dict.fromkeys(pipeline.services, 0)
+        self.samples: dict[str, list[int]] = {name: [] for name in pipeline.services}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, svc in self.pipeline.services.items():
+                value = svc.rss()
+                if value:
+                    self.samples[name].append(value)
+                    self.peak[name] = max(self.peak[name], value)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def steady(self, name: str) -> int:
+        """Median of the last quarter of the samples: memory once the load has settled."""
+        values = self.samples[name]
+        if not values:
+            return 0
+        tail = sorted(values[-max(1, len(values) // 4) :])
+        return tail[len(tail) // 2]
+
+
+# --- the workload --------------------------------------------------------------------------------
+
+# One realistic complaint per agency; the classifier routes each of them with confidence.
+COMPLAINTS: tuple[tuple[str, str, str], ...] = (
+    (
+        "social_security",
+        "مستمری بازنشستگی",
+        "سلام، مستمری بازنشستگی پدرم از دو ماه پیش واریز نشده و شعبه تامین اجتماعی جواب درستی نمی‌دهد.",
+    ),
+    (
+        "welfare",
+        "کمک‌هزینه معلولیت",
+        "فرزندم معلولیت جسمی دارد و درخواست ویلچر و کمک‌هزینه کرده‌ام ولی هنوز خبری نیست.",
+    ),
+    ("martyrs_foundation", "درصد جانبازی", "درصد جانبازی برادرم پس از کمیسیون پزشکی هنوز اعلام نشده است."),
+    ("civil_registration", "کارت ملی", "کارت ملی هوشمند من بعد از یک سال هنوز صادر نشده است."),
+    (
+        "relief_committee",
+        "مستمری مددجویی",
+        "مستمری ماهانه مددجویی ما سه ماه است پرداخت نشده و تحت پوشش کمیته امداد هستیم.",
+    ),
+    (
+        "tax_affairs",
+        "برگ تشخیص مالیات",
+        "برگ تشخیص مالیاتی مغازه من بسیار بیشتر از درآمد واقعی صادر شده است.",
+    ),
+    (
+        "industry_mine_trade",
+        "گرانفروشی",
+        "فروشگاه محله ما روغن را چند برابر قیمت مصوب می‌فروشد، گرانفروشی آشکار است.",
+    ),
+    ("housing_foundation", "وام مسکن روستایی", "وام ساخت مسکن روستایی را گرفته‌ام ولی قسط دوم آزاد نمی‌شود."),
+    ("economy_finance", "سود سهام عدالت", "سود سهام عدالت من واریز نشده است."),
+    ("agriculture_jihad", "خرید تضمینی گندم", "پول گندم تحویلی کشاورزان به خرید تضمینی هنوز پرداخت نشده."),
+    (
+        "roads_urban_development",
+        "خرابی جاده",
+        "جاده بین‌شهری به سمت روستای ما پر از چاله است و تصادف زیاد شده.",
+    ),
+    (
+        "cooperatives_labour",
+        "حقوق معوق کارگران",
+        "کارفرما سه ماه حقوق کارگران را نداده و به هیئت تشخیص اداره کار شکایت کرده‌ایم.",
+    ),
+    ("water_wastewater", "قطعی آب", "آب محله ما از دیروز قطع است و هیچ اطلاع‌رسانی نشده."),
+    ("education", "شهریه مدرسه", "مدرسه دولتی پسرم برای ثبت‌نام شهریه اجباری می‌گیرد."),
+)
+
+
+def case_body(seq: int, run_salt: int = 0) -> dict[str, Any]:
+    """A valid case for POST /v1/cases: a distinct mobile per case, so no repeat-call linking."""
+    _agency, subject, description = COMPLAINTS[seq % len(COMPLAINTS)]
+    number = (run_salt * 1_000_003 + seq) % 10_000_000
+    return {
+        "phone": f"0912{number:07d}",
+        "county": "mashhad",
+        "subject": subject,
+        "description": f"{description} (پرونده {seq})",
+    }
+
+
+def sequence(start: int = 0) -> Iterator[int]:
+    n = start
+    while True:
+        yield n
+        n += 1

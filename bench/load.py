@@ -1,0 +1,224 @@
+"""Load generation against intake's real HTTP API, and visibility probes against tracking's API.
+
+Open loop at a fixed offered rate (requests are sent on schedule whether or not earlier ones have been
+answered, up to a bound on requests in flight), or closed loop at saturation. A sample of the accepted
+cases is polled on tracking's staff API to time "accepted -> visible" and "accepted -> routed with both
+SMS on the case". Bounded: every phase has a case count and a time limit; only 127.0.0.1 is addressed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from bench.harness import case_body
+
+POLL_INTERVAL = 0.005  # seconds between visibility probes of one case: the timing resolution
+POLL_TIMEOUT = 60.0
+
+
+@dataclass
+class Sample:
+    seq: int
+    sent: float
+    accepted: float | None = None
+    status: int | None = None
+    case_id: str | None = None
+    visible: float | None = None  # first 200 from tracking
+    complete: float | None = None  # routed, with both SMS on the case
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 201 and self.case_id is not None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def summary_ms(values: list[float]) -> dict[str, float | int | None]:
+    def ms(v: float | None) -> float | None:
+        return None if v is None else round(v * 1000, 1)
+
+    return {
+        "n": len(values),
+        "p50": ms(percentile(values, 50)),
+        "p95": ms(percentile(values, 95)),
+        "p99": ms(percentile(values, 99)),
+        "max": ms(max(values) if values else None),
+    }
+
+
+class Driver:
+    def __init__(
+        self, intake_url: str, tracking_url: str, operator_token: str, staff_token: str, salt: int
+    ) -> None:
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+        self.intake = httpx.AsyncClient(
+            base_url=intake_url,
+            headers={"Authorization": f"Bearer {operator_token}"},
+            limits=limits,
+            timeout=30,
+        )
+        self.tracking = httpx.AsyncClient(
+            base_url=tracking_url,
+            headers={"Authorization": f"Bearer {staff_token}"},
+            limits=limits,
+            timeout=30,
+        )
+        self.salt = salt
+        self.run_key = uuid.uuid4().hex[:8]
+
+    async def close(self) -> None:
+        await self.intake.aclose()
+        await self.tracking.aclose()
+
+    async def post(self, seq: int) -> Sample:
+        sample = Sample(seq=seq, sent=time.perf_counter())
+        try:
+            r = await self.intake.post(
+                "/v1/cases",
+                json=case_body(seq, self.salt),
+                headers={"Idempotency-Key": f"bench-{self.run_key}-{seq}"},
+            )
+            sample.accepted = time.perf_counter()
+            sample.status = r.status_code
+            if r.status_code == 201:
+                sample.case_id = r.json()["case_id"]
+            else:
+                sample.error = r.text[:300]
+        except httpx.HTTPError as exc:
+            sample.error = repr(exc)
+        return sample
+
+    async def watch(self, sample: Sample, until_complete: bool = True) -> None:
+        """Poll tracking until the case is visible (and, optionally, routed with both SMS)."""
+        deadline = time.perf_counter() + POLL_TIMEOUT
+        while time.perf_counter() < deadline:
+            try:
+                r = await self.tracking.get(f"/v1/cases/{sample.case_id}")
+            except httpx.HTTPError:
+                await asyncio.sleep(POLL_INTERVAL)
+                continue
+            now = time.perf_counter()
+            if r.status_code == 200:
+                if sample.visible is None:
+                    sample.visible = now
+                    if not until_complete:
+                        return
+                doc = r.json()
+                if doc.get("status") == "routed" and len(doc.get("sms") or []) >= 2:
+                    sample.complete = now
+                    return
+                # Once visible, the SMS part takes notify's sender loop: probe less often.
+                await asyncio.sleep(0.02)
+                continue
+            await asyncio.sleep(POLL_INTERVAL)
+
+    async def offered(
+        self, rate: float, count: int, max_in_flight: int = 256, watch_per_second: float = 100.0
+    ) -> dict[str, Any]:
+        """Send ``count`` cases at ``rate``/s on schedule; watch a sample in tracking."""
+        every = max(1, math.ceil(rate / watch_per_second))
+        samples: list[Sample] = []
+        watchers: list[asyncio.Task[None]] = []
+        in_flight = 0
+        skipped = 0
+
+        async def one(seq: int, watched: bool) -> None:
+            nonlocal in_flight
+            try:
+                sample = await self.post(seq)
+                samples.append(sample)
+                if watched and sample.ok:
+                    watchers.append(asyncio.create_task(self.watch(sample)))
+            finally:
+                in_flight -= 1
+
+        tasks = []
+        start = time.perf_counter()
+        base = self.salt * 10_000_000
+        for i in range(count):
+            target = start + i / rate
+            delay = target - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if in_flight >= max_in_flight:
+                skipped += 1  # the API is not keeping up: an open-loop client would pile up
+                continue
+            in_flight += 1
+            tasks.append(asyncio.create_task(one(base + i, i % every == 0)))
+        last_send = time.perf_counter()
+        await asyncio.gather(*tasks)
+        await asyncio.gather(*watchers)
+        return self._result(rate, count, samples, start, last_send, skipped, every)
+
+    def _result(
+        self,
+        rate: float,
+        count: int,
+        samples: list[Sample],
+        start: float,
+        last_send: float,
+        skipped: int,
+        every: int,
+    ) -> dict[str, Any]:
+        accepted = [s for s in samples if s.ok]
+        last_accept = max((s.accepted or start) for s in accepted) if accepted else start
+        watched = [s for s in accepted if s.visible is not None or s.seq % every == 0]
+        return {
+            "offered_rate": rate,
+            "planned_cases": count,
+            "sent": len(samples),
+            "skipped_in_flight_bound": skipped,
+            "send_rate": round(len(samples) / max(1e-9, last_send - start), 1),
+            "accepted": len(accepted),
+            "rejected": len(samples) - len(accepted),
+            "errors": sorted({s.error for s in samples if s.error})[:3],
+            "accepted_rate": round(len(accepted) / max(1e-9, last_accept - start), 1),
+            "request_ms": summary_ms([s.accepted - s.sent for s in accepted if s.accepted]),
+            "watched": len(watched),
+            "not_visible_within_timeout": sum(1 for s in watched if s.visible is None),
+            "visible_ms": summary_ms([s.visible - s.accepted for s in watched if s.visible and s.accepted]),
+            "complete_ms": summary_ms(
+                [s.complete - s.accepted for s in watched if s.complete and s.accepted]
+            ),
+        }
+
+    async def saturate(self, count: int, concurrency: int, first_seq: int) -> list[Sample]:
+        """Closed loop: ``concurrency`` clients each send their next case as soon as one is answered."""
+        samples: list[Sample] = []
+        queue = iter(range(first_seq, first_seq + count))
+
+        async def client() -> None:
+            for seq in queue:
+                samples.append(await self.post(seq))
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        return samples
+
+
+@dataclass
+class Progress:
+    """Completion over time, read from the services' own databases (not a latency source)."""
+
+    points: list[tuple[float, int, int]] = field(default_factory=list)  # (t, tracked, ledgered)
+
+    def rate_between(self, lo: float, hi: float, total: int) -> float | None:
+        """Steady-state rate: cases/s between ``lo`` and ``hi`` shares of ``total`` completed."""
+        t_lo = next((t for t, done, _ in self.points if done >= lo * total), None)
+        t_hi = next((t for t, done, _ in self.points if done >= hi * total), None)
+        if t_lo is None or t_hi is None or t_hi <= t_lo:
+            return None
+        return round((hi - lo) * total / (t_hi - t_lo), 1)

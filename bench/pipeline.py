@@ -1,0 +1,507 @@
+"""End-to-end benchmark of the SAMAD-111 pipeline against the machine's raw Kafka and MongoDB ceilings.
+
+    make bench                       # = uv run --frozen python bench/pipeline.py
+    python bench/pipeline.py --quick # a short run to check the harness
+    python bench/pipeline.py --profile-services   # also profile every service with pyinstrument
+
+Starts its own stack (profile ``pipeline``: Kafka 127.0.0.1:59092, FerretDB 127.0.0.1:27040, data
+wiped first), the four services as separate processes, then measures:
+
+1. latency at fixed offered rates through intake's real HTTP API: accepted (201) -> visible in
+   tracking's staff API, and -> routed with both SMS on the case;
+2. sustained throughput at saturation, driven through the API (closed loop), counted as cases
+   tracked as routed with both SMS and both SMS submitted in notify's ledger;
+3. the same driven by publishing case.registered straight to Kafka (bypasses intake's HTTP front);
+4. peak and steady RSS of each service (psutil);
+5. raw ceilings of the same machine in the same run: plain aiokafka through the same hops, and plain
+   PyMongo async replaying the write statements the services actually made per case (counted by a
+   PyMongo command listener while they ran).
+
+Writes bench/results/pipeline-<time>.json and .png (latency percentiles against offered rate), and
+prints a table. Only 127.0.0.1 is addressed; every phase is bounded in cases and in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+from aiokafka import AIOKafkaProducer  # noqa: E402
+from pymongo import AsyncMongoClient  # noqa: E402
+
+from bench import raw_kafka, raw_mongo  # noqa: E402
+from bench.harness import COMPLAINTS, PIPELINE, SERVICES, Pipeline, RssSampler  # noqa: E402
+from bench.load import Driver, Progress, summary_ms  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+MB = 1024 * 1024
+
+
+def say(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+# --- completion, read from the services' own databases ---------------------------------------------
+
+
+class Completion:
+    """Counts finished cases: tracked as routed with two SMS, and two SMS submitted in notify's ledger."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(pipeline.profile.mongo_url)
+        self.cases = self.client[pipeline.db("tracking")]["cases"]
+        self.ledger = self.client[pipeline.db("notify")]["sms_ledger"]
+
+    async def counts(self) -> tuple[int, int]:
+        tracked = await self.cases.count_documents({"status": "routed", "sms.1": {"$exists": True}})
+        ledgered = await self.ledger.count_documents({"state": {"$in": ["submitted", "delivered"]}})
+        return tracked, ledgered
+
+    async def wait(
+        self, total: int, timeout: float, started: float, progress: Progress | None = None
+    ) -> tuple[float | None, tuple[int, int]]:
+        """Poll until ``total`` cases (and 2 x total SMS) are done; returns the time it happened."""
+        deadline = time.perf_counter() + timeout
+        counts = (0, 0)
+        while time.perf_counter() < deadline:
+            counts = await self.counts()
+            now = time.perf_counter()
+            if progress is not None:
+                progress.points.append((now - started, min(counts[0], counts[1] // 2), counts[1]))
+            if counts[0] >= total and counts[1] >= 2 * total:
+                return now, counts
+            await asyncio.sleep(0.5)
+        return None, counts
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+# --- phases ----------------------------------------------------------------------------------------
+
+
+async def latency_phases(
+    driver: Driver, completion: Completion, rates: list[float], seconds: float, cap: int, done_so_far: int
+) -> tuple[list[dict[str, Any]], int]:
+    results = []
+    total = done_so_far
+    for rate in rates:
+        count = int(min(cap, max(20, rate * seconds)))
+        say(f"offered {rate:g}/s: {count} cases through POST /v1/cases")
+        result = await driver.offered(rate, count)
+        total += result["accepted"]
+        drained_at, counts = await completion.wait(total, timeout=300, started=time.perf_counter())
+        result["drained"] = drained_at is not None
+        results.append(result)
+        v = result["visible_ms"]
+        say(
+            f"  sent {result['send_rate']}/s, accepted {result['accepted_rate']}/s; visible p50 {v['p50']} "
+            f"p95 {v['p95']} p99 {v['p99']} ms (n={v['n']}); drained: {result['drained']} {counts}"
+        )
+    return results, total
+
+
+async def saturation_api(
+    driver: Driver, completion: Completion, count: int, concurrency: int, done_so_far: int, first_seq: int
+) -> dict[str, Any]:
+    say(f"saturation through the API: {count} cases, {concurrency} concurrent clients")
+    progress = Progress()
+    started = time.perf_counter()
+    base_tracked, base_ledgered = await completion.counts()
+    samples = await driver.saturate(count, concurrency, first_seq)
+    api_done = time.perf_counter()
+    accepted = [s for s in samples if s.ok]
+    total = done_so_far + len(accepted)
+    finished, counts = await completion.wait(
+        total, timeout=max(600.0, count / 2), started=started, progress=progress
+    )
+    end = finished or time.perf_counter()
+    # Progress counts include earlier phases' cases: shift to this phase's own.
+    progress.points = [(t, d - base_tracked, n - base_ledgered) for t, d, n in progress.points]
+    return {
+        "cases": count,
+        "accepted": len(accepted),
+        "rejected": len(samples) - len(accepted),
+        "errors": sorted({s.error for s in samples if s.error})[:3],
+        "concurrency": concurrency,
+        "api_seconds": round(api_done - started, 2),
+        "api_accept_rate": round(len(accepted) / (api_done - started), 1),
+        "request_ms": summary_ms([s.accepted - s.sent for s in accepted if s.accepted]),
+        "completed": finished is not None,
+        "tracked": counts[0] - base_tracked,
+        "sms_ledgered": counts[1] - base_ledgered,
+        "end_to_end_seconds": round(end - started, 2),
+        "end_to_end_rate": round(len(accepted) / (end - started), 1),
+        "steady_rate_10_90": progress.rate_between(0.1, 0.9, len(accepted)),
+        "progress": [(round(t, 2), d, n) for t, d, n in progress.points],
+    }
+
+
+async def saturation_kafka(
+    pipeline: Pipeline, completion: Completion, count: int, done_so_far: int
+) -> dict[str, Any]:
+    """Publish case.registered straight to Kafka (intake's HTTP front bypassed), as fast as possible."""
+    from contracts.events import CaseRegistered, Citizen, deterministic_id, make_event
+    from contracts.topics import CASES
+    from contracts.tracking_code import from_seed
+
+    say(f"saturation from Kafka: {count} case.registered events published directly")
+    run = pipeline.run_id
+    producer = AIOKafkaProducer(
+        bootstrap_servers=pipeline.profile.bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    await producer.start()
+    progress = Progress()
+    base_tracked, base_ledgered = await completion.counts()
+    started = time.perf_counter()
+    try:
+        futures = []
+        for i in range(count):
+            case_id = deterministic_id("bench", run, "kafka", str(i))
+            _agency, subject, description = COMPLAINTS[i % len(COMPLAINTS)]
+            event = make_event(
+                CaseRegistered(
+                    case_id=case_id,
+                    tracking_code=from_seed(case_id),
+                    county="mashhad",
+                    citizen=Citizen(phone=f"+98913{i % 10_000_000:07d}"),
+                    subject=subject,
+                    description=f"{description} (پرونده ک{i})",
+                    registered_at=datetime.now(UTC),
+                ),
+                source="/bench/kafka",
+            )
+            futures.append(
+                await producer.send(
+                    CASES,
+                    event.to_json(),
+                    key=event.key,
+                    headers=[("content-type", b"application/cloudevents+json")],
+                )
+            )
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    published = time.perf_counter()
+    finished, counts = await completion.wait(
+        done_so_far + count, timeout=max(600.0, count / 2), started=started, progress=progress
+    )
+    end = finished or time.perf_counter()
+    progress.points = [(t, d - base_tracked, n - base_ledgered) for t, d, n in progress.points]
+    return {
+        "cases": count,
+        "publish_seconds": round(published - started, 2),
+        "completed": finished is not None,
+        "tracked": counts[0] - base_tracked,
+        "sms_ledgered": counts[1] - base_ledgered,
+        "end_to_end_seconds": round(end - started, 2),
+        "end_to_end_rate": round(count / (end - started), 1),
+        "steady_rate_10_90": progress.rate_between(0.1, 0.9, count),
+        "progress": [(round(t, 2), d, n) for t, d, n in progress.points],
+    }
+
+
+# --- the census and the raw MongoDB plan -----------------------------------------------------------
+
+
+async def write_plan(pipeline: Pipeline, outdir: Path, cases: int) -> raw_mongo.WritePlan | None:
+    census: dict[str, dict[str, int]] = {}
+    for name in SERVICES:
+        path = outdir / f"{name}-census.json"
+        if path.exists():
+            census[name] = json.loads(path.read_text())["writes"]
+    if not census:
+        return None
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(pipeline.profile.mongo_url, tz_aware=True)
+    templates: dict[tuple[str, str], dict[str, Any]] = {}
+    indexes = []
+    try:
+        for name, writes in census.items():
+            db = client[pipeline.db(name)]
+            for coll in {k.split("|")[1] for k in writes}:
+                doc = await db[coll].find_one({})
+                if doc is not None:
+                    doc.pop("_id", None)
+                    templates[(f"samad_{name}", coll)] = doc
+                async for ix in db[coll].list_indexes():
+                    keys = tuple((str(k), int(v)) for k, v in ix["key"].items())
+                    if keys != (("_id", 1),):
+                        indexes.append((f"samad_{name}", coll, keys, bool(ix.get("unique"))))
+    finally:
+        await client.close()
+    # Census database names are the run's (run_<id>_<svc>): key them by service.
+    by_service = {
+        name: {"|".join([f"samad_{name}", *k.split("|")[1:]]): v for k, v in writes.items()}
+        for name, writes in census.items()
+    }
+    return raw_mongo.plan_from_census(by_service, cases, templates, tuple(indexes))
+
+
+# --- report ----------------------------------------------------------------------------------------
+
+
+def chart(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    phases = [p for p in report["latency"] if p["visible_ms"]["n"]]
+    if not phases:
+        return
+    fig, ax = plt.subplots(figsize=(8, 5))
+    xs = [p["offered_rate"] for p in phases]
+    for q, style in (("p50", "o-"), ("p95", "s-"), ("p99", "^-")):
+        ax.plot(xs, [p["visible_ms"][q] for p in phases], style, label=f"visible {q}")
+    complete = [p["complete_ms"]["p50"] for p in phases]
+    if any(c is not None for c in complete):
+        ax.plot(xs, complete, "x--", label="routed + 2 SMS, p50")
+    for p in phases:
+        ax.annotate(
+            f"achieved {p['accepted_rate']:g}/s",
+            (p["offered_rate"], p["visible_ms"]["p99"] or 0),
+            textcoords="offset points",
+            xytext=(4, 6),
+            fontsize=7,
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered rate (cases/s, POST /v1/cases)")
+    ax.set_ylabel("latency from 201 to visible in tracking (ms)")
+    m = report["machine"]
+    ax.set_title(f"SAMAD-111 pipeline latency — {m['nproc']} cores, {m['cpu_model'][:40]}", fontsize=9)
+    ax.axhline(100, color="grey", linestyle=":", linewidth=1)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = []
+    add = lines.append
+    m = report["machine"]
+    add(
+        f"machine: {m['nproc']} cores, {m['cpu_model']}, {m['memory_gb']} GB, load at start {m['load_average_at_start']}"
+    )
+    add("")
+    add("latency through POST /v1/cases -> GET tracking /v1/cases/{id}  (ms; n = watched cases)")
+    add(
+        f"{'offered/s':>9} {'sent/s':>8} {'accepted/s':>10} {'req p50':>8} {'vis p50':>8} {'vis p95':>8} {'vis p99':>8} {'n':>5} {'full p50':>9} {'full p99':>9}"
+    )
+    for p in report["latency"]:
+        v, c, r = p["visible_ms"], p["complete_ms"], p["request_ms"]
+        add(
+            f"{p['offered_rate']:>9g} {p['send_rate']:>8} {p['accepted_rate']:>10} {r['p50']!s:>8} {v['p50']!s:>8} {v['p95']!s:>8} {v['p99']!s:>8} {v['n']:>5} {c['p50']!s:>9} {c['p99']!s:>9}"
+        )
+    add("")
+    add("throughput (cases/s, accepted -> tracked as routed with 2 SMS, 2 SMS in notify's ledger)")
+    for key, label in (
+        ("saturation_api", "through the API"),
+        ("saturation_kafka", "from Kafka (intake bypassed)"),
+    ):
+        s = report.get(key)
+        if s:
+            add(
+                f"  {label:32} {s['end_to_end_rate']:>8} overall, {s['steady_rate_10_90']!s:>8} steady (10-90%), "
+                f"{s['cases']} cases, completed: {s['completed']}"
+            )
+    c = report["ceilings"]
+    add(
+        f"  {'raw aiokafka, same hops':32} {c['kafka']['cases_per_second']:>8}  ({c['kafka']['messages_per_second']} msg/s)"
+    )
+    add(
+        f"  {'raw PyMongo, same writes':32} {c['mongo']['cases_per_second']:>8}  ({c['mongo']['writes_per_case']} writes/case, {c['mongo']['writes_per_second']} writes/s)"
+    )
+    r = report["ratios"]
+    add(
+        f"  pipeline / lower ceiling ({r['lower_ceiling']}): API {r['api_share_of_lower_ceiling']}, Kafka-driven {r['kafka_share_of_lower_ceiling']}"
+    )
+    add("")
+    add(
+        "memory (MB RSS): "
+        + ", ".join(f"{k} peak {v['peak_mb']} steady {v['steady_mb']}" for k, v in report["rss"].items())
+    )
+    add("")
+    add("targets: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in report["targets"].items()))
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rates", default="50,100,200,1000", help="offered rates for the latency phases")
+    parser.add_argument("--phase-seconds", type=float, default=10.0)
+    parser.add_argument("--phase-cap", type=int, default=2000, help="at most this many cases per rate")
+    parser.add_argument("--saturation-cases", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--ceiling-cases", type=int, default=0, help="cases for the raw ceilings (default: as saturation)"
+    )
+    parser.add_argument("--quick", action="store_true", help="small counts to check the harness")
+    parser.add_argument("--profile-services", action="store_true", help="run the services under pyinstrument")
+    parser.add_argument("--keep-stack", action="store_true", help="leave Kafka and FerretDB running")
+    args = parser.parse_args()
+    if args.quick:
+        args.rates, args.phase_seconds, args.phase_cap, args.saturation_cases = "20,100", 3.0, 300, 200
+    rates = [float(r) for r in args.rates.split(",") if r]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    outdir = ROOT / ".local" / "pipeline" / "runs" / stamp
+    report: dict[str, Any] = {"started_at": stamp, "machine": machine(), "settings": vars(args)}
+    profile = PIPELINE
+    say(
+        f"starting a fresh stack (profile {profile.name}: Kafka {profile.bootstrap}, FerretDB {profile.mongo_url})"
+    )
+    profile.start(fresh=True)
+    wrapper = [
+        "-m",
+        "bench.instrument",
+        "--out",
+        str(outdir),
+        *(["--profile"] if args.profile_services else []),
+    ]
+    pipeline = Pipeline(profile, outdir, wrappers=dict.fromkeys(SERVICES, wrapper))
+    try:
+        say(f"starting the four services (run {pipeline.run_id}, logs in {outdir})")
+        pipeline.start()
+        from services.common.auth import Role, issue_token
+
+        driver = Driver(
+            pipeline["intake"].url,
+            pipeline["tracking"].url,
+            issue_token("bench-operator", Role.operator),
+            issue_token("bench-supervisor", Role.supervisor),
+            salt=1,
+        )
+        with RssSampler(pipeline) as rss:
+
+            async def drive() -> None:
+                completion = Completion(pipeline)
+                try:
+                    say("warm-up: 40 cases at 20/s")
+                    warm = await driver.offered(20, 40)
+                    done = warm["accepted"]
+                    await completion.wait(done, timeout=120, started=time.perf_counter())
+                    report["latency"], done = await latency_phases(
+                        driver, completion, rates, args.phase_seconds, args.phase_cap, done
+                    )
+                    report["saturation_api"] = await saturation_api(
+                        driver, completion, args.saturation_cases, args.concurrency, done, 50_000_000
+                    )
+                    done += report["saturation_api"]["accepted"]
+                    report["census_cases"] = done
+                    report["saturation_kafka"] = await saturation_kafka(
+                        pipeline, completion, args.saturation_cases, done
+                    )
+                    report["census_cases_total"] = done + args.saturation_cases
+                finally:
+                    await completion.close()
+                    await driver.close()
+
+            asyncio.run(drive())
+        report["rss"] = {
+            name: {"peak_mb": round(rss.peak[name] / MB, 1), "steady_mb": round(rss.steady(name) / MB, 1)}
+            for name in SERVICES
+        }
+    finally:
+        say("stopping the services")
+        pipeline.stop()
+    plan = asyncio.run(write_plan(pipeline, outdir, report.get("census_cases_total", 1)))
+    report["census"] = {
+        name: json.loads((outdir / f"{name}-census.json").read_text())["writes"]
+        for name in SERVICES
+        if (outdir / f"{name}-census.json").exists()
+    }
+    ceiling_cases = args.ceiling_cases or args.saturation_cases
+    say(f"raw Kafka ceiling: {ceiling_cases} cases through the same hops with plain aiokafka")
+    kafka = raw_kafka.measure(
+        profile.bootstrap,
+        ceiling_cases,
+        raw_kafka.Flow(
+            routed_from=("registered",), sms_for=("registered", "routed"), extra_notifications_per_sms=1
+        ),
+    )
+    say(f"  {kafka.cases_per_second} cases/s ({kafka.messages_per_second} messages/s)")
+    say(
+        f"raw MongoDB ceiling: {ceiling_cases} cases' writes with plain PyMongo ({plan.source if plan else 'default'} plan)"
+    )
+    mongo = raw_mongo.measure(profile.mongo_url, ceiling_cases, plan, batch=90, concurrency=1)
+    say(
+        f"  {mongo.cases_per_second} cases/s ({mongo.writes_per_second} writes/s, {mongo.writes_per_case} writes/case)"
+    )
+    report["ceilings"] = {"kafka": asdict(kafka), "mongo": asdict(mongo)}
+    lower = min(kafka.cases_per_second, mongo.cases_per_second)
+    api = report["saturation_api"]["end_to_end_rate"]
+    via_kafka = report["saturation_kafka"]["end_to_end_rate"]
+    report["ratios"] = {
+        "lower_ceiling": "mongo" if mongo.cases_per_second <= kafka.cases_per_second else "kafka",
+        "lower_ceiling_rate": lower,
+        "api_share_of_lower_ceiling": round(api / lower, 3),
+        "kafka_share_of_lower_ceiling": round(via_kafka / lower, 3),
+    }
+    at_100 = next((p for p in report["latency"] if p["offered_rate"] == 100), None)
+    report["targets"] = {
+        ">=1000 cases/s end to end": max(api, via_kafka) >= 1000,
+        ">=50% of the lower ceiling": max(api, via_kafka) / lower >= 0.5,
+        "p99 < 100 ms at 100/s": bool(
+            at_100 and at_100["visible_ms"]["p99"] is not None and at_100["visible_ms"]["p99"] < 100
+        ),
+        "every service < 150 MB RSS steady": all(v["steady_mb"] < 150 for v in report["rss"].values()),
+    }
+    if args.profile_services:
+        report["profiles"] = {
+            name: str((outdir / f"{name}-profile.txt").relative_to(ROOT)) for name in SERVICES
+        }
+    if not args.keep_stack:
+        say("stopping the stack")
+        profile.stop()
+    json_path = RESULTS / f"pipeline-{stamp}.json"
+    png_path = RESULTS / f"pipeline-{stamp}.png"
+    json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    chart(report, png_path)
+    (RESULTS / "latest.json").write_text(json_path.read_text())
+    if png_path.exists():
+        (RESULTS / "latest.png").write_bytes(png_path.read_bytes())
+    print()
+    print(table(report))
+    print(f"\nreport: {json_path.relative_to(ROOT)}  chart: {png_path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
