@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -432,9 +432,10 @@ def call_document(event: Envelope, data: CallReceived) -> dict[str, Any]:
 class MongoClaims:
     """Claims on timer work (an SLA breach or a close to publish), so replicas never duplicate it.
 
-    A claim is one document keyed by the work's identity; ``find_one_and_update`` with upsert takes it
-    atomically: the first replica inserts it, the others hit the duplicate key. A claim that was never
-    finished (its replica died) can be taken again once its lease has expired.
+    A claim is one document keyed by the work's identity. Inserting it is atomic: the first replica
+    wins, the others hit the duplicate key. A claim never finished (its replica died) may be taken over
+    once its lease has expired, with ``find_one_and_replace`` by ``_id`` that checks it replaced the
+    claim it saw (only ``_id`` filters, for FerretDB's sake: see the module's note).
     """
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]], collection: str = CLAIMS_COLLECTION) -> None:
@@ -444,20 +445,25 @@ class MongoClaims:
         await self.collection.create_index([("done", ASCENDING), ("lease_until", ASCENDING)], name="lease")
 
     async def claim(self, key: str, owner: str, now: datetime, lease_until: datetime) -> bool:
+        mine = {"_id": key, "owner": owner, "lease_until": lease_until, "done": False, "claimed_at": now}
         try:
-            doc = await self.collection.find_one_and_update(
-                {"_id": key, "done": False, "lease_until": {"$lt": now}},
-                {"$set": {"owner": owner, "lease_until": lease_until, "done": False, "claimed_at": now}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
+            await self.collection.insert_one(mine)
+            return True
         except DuplicateKeyError:
+            pass
+        seen = await self.collection.find_one({"_id": key})
+        if seen is None or seen.get("done") or seen["lease_until"] >= now:
             return False
-        return doc is not None and doc.get("owner") == owner
+        before = await self.collection.find_one_and_replace({"_id": key}, mine)
+        taken = before is not None and before.get("owner") == seen.get("owner") and not before.get("done")
+        taken = taken and before is not None and before.get("claimed_at") == seen.get("claimed_at")
+        if not taken and before is not None:
+            await self.collection.find_one_and_replace({"_id": key}, before)  # not ours: put it back
+        return taken
 
     async def finish(self, key: str, owner: str, now: datetime) -> None:
         await self.collection.update_one(
-            {"_id": key, "owner": owner}, {"$set": {"done": True, "done_at": now}}
+            {"_id": key}, {"$set": {"done": True, "done_at": now, "owner": owner}}
         )
 
 
