@@ -33,8 +33,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from contracts.events import CallReceived, Envelope
+from services.tracking.adapters.data import load_policy
 from services.tracking.domain.model import AWAITING_ACK, OPEN_AT_AGENCY, Case
-from services.tracking.domain.projection import DEFAULT_POLICY, case_id_of, project
+from services.tracking.domain.projection import case_id_of, project
 from services.tracking.domain.sla import SlaPolicy
 
 log = logging.getLogger("samad.tracking.store")
@@ -307,15 +308,17 @@ class CaseCache:
 async def apply_events(
     store: CaseStore,
     events: Sequence[Envelope],
-    policy: SlaPolicy = DEFAULT_POLICY,
+    policy: SlaPolicy | None = None,
     max_rounds: int = 20,
     cache: CaseCache | None = None,
 ) -> ApplyResult:
     """Apply a batch of case and SMS events to their documents: one write per changed case.
 
     Used by the live consumer (with a cache of the documents it wrote) and, with a store on another
-    collection, by the replay tool.
+    collection, by the replay tool. Without a policy, the shipped SLA and holiday files apply, as in
+    the service with default settings.
     """
+    policy = policy or load_policy()
     result = ApplyResult(events=len(events))
     pending = [e for e in events if case_id_of(e) is not None]
     ids = list(dict.fromkeys(cid for e in pending if (cid := case_id_of(e)) is not None))

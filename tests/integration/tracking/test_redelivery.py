@@ -119,3 +119,37 @@ async def test_random_redelivered_interleaving_equals_a_clean_run(
     v3 = live[cases[3].case_id]
     assert [e["rejection"] for e in v3["timeline"] if e["rejected"]] == ["illegal_transition"]
     await clean.collection.drop()
+
+
+class RacingStore(MongoCaseStore):
+    """Stores another writer's version of a case between this writer's read and its write."""
+
+    def __init__(self, db: Any, collection: str, rival: dict[str, Any]) -> None:
+        super().__init__(db, collection)
+        self.rival = rival
+
+    async def save(self, cases: Any, expected_n: Any) -> Any:
+        for cid in list(self.rival):
+            if cid in cases:
+                await self.collection.replace_one({"_id": cid}, self.rival.pop(cid))
+        return await super().save(cases, expected_n)
+
+
+async def test_two_writers_on_one_case_lose_nothing_on_ferretdb(
+    mongo: AsyncMongoClient[dict[str, Any]], tracking_db: str, unique: str
+) -> None:
+    """During a rebalance the old owner of a partition stores a late batch while the new owner writes:
+    the second write sees the first writer's document in place and applies its batch on top."""
+    db = mongo[tracking_db]
+    c = CaseEvents(f"race-{unique}")
+    reg, routed, note, ack, sms = c.registered(), c.routed(), c.note(), c.acknowledged(), c.sms_sent()
+    plain = MongoCaseStore(db, f"race_{unique}")
+    await apply_events(plain, [reg, routed])
+    current = await plain.get(c.case_id)
+    rival = {c.case_id: apply_all(current, [note]).to_document()}
+    racing = RacingStore(db, f"race_{unique}", rival)
+    result = await apply_events(racing, [ack, sms])
+    assert result.retries == 1
+    stored = await plain.get(c.case_id)
+    assert stored == apply_all(None, [reg, routed, note, ack, sms])
+    await plain.collection.drop()

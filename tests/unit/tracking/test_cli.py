@@ -1,0 +1,33 @@
+"""`samad tokens issue` and `samad tracking calendar` (no services needed)."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from services.cli import app
+from services.common.auth import AuthSettings, Role, decode_token
+
+runner = CliRunner()
+
+
+def test_tokens_issue_signs_a_token_with_role_agency_and_subject() -> None:
+    out = runner.invoke(
+        app, ["tokens", "issue", "--role", "agency_staff", "--agency", "water_wastewater", "--sub", "staff-9"]
+    )
+    assert out.exit_code == 0, out.output
+    principal = decode_token(out.output.strip(), AuthSettings())
+    assert principal.role == Role.agency_staff and principal.subject == "staff-9"
+    assert principal.agency is not None and principal.agency.value == "water_wastewater"
+
+
+def test_agency_staff_tokens_need_an_agency() -> None:
+    out = runner.invoke(app, ["tokens", "issue", "--role", "agency_staff", "--sub", "x"])
+    assert out.exit_code != 0
+    assert "agency" in out.output
+
+
+def test_calendar_lists_holidays_and_slas() -> None:
+    out = runner.invoke(app, ["tracking", "calendar", "--upcoming", "3"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "1405" in out.output and "1406" in out.output
+    assert "water_wastewater" in out.output and "2 working days" in out.output
