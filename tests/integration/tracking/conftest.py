@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
 from contracts.events import CONTENT_TYPE, Envelope, new_id
 from services.common.auth import Role, issue_token
@@ -16,8 +16,11 @@ from tests.support.stack import KAFKA, MONGO
 
 
 @pytest.fixture(scope="module")
-def tracking_db() -> str:
-    return f"samad_tracking_test_{new_id()[:10]}"
+def tracking_db() -> Iterator[str]:
+    name = f"samad_tracking_test_{new_id()[:10]}"
+    yield name
+    with MongoClient(MONGO, serverSelectionTimeoutMS=5000) as client:
+        client.drop_database(name)
 
 
 @pytest.fixture(scope="module")
