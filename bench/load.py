@@ -79,6 +79,13 @@ class Driver:
         )
         self.salt = salt
         self.run_key = uuid.uuid4().hex[:8]
+        self.next_seq = 0
+
+    def allocate(self, count: int) -> int:
+        """A fresh range of case numbers: every phase registers new cases (new phones, new keys)."""
+        first = self.next_seq
+        self.next_seq += count
+        return first
 
     async def close(self) -> None:
         await self.intake.aclose()
@@ -104,12 +111,15 @@ class Driver:
 
     async def watch(self, sample: Sample, until_complete: bool = True) -> None:
         """Poll tracking until the case is visible (and, optionally, routed with both SMS)."""
-        deadline = time.perf_counter() + POLL_TIMEOUT
+        # The probes are load on tracking too: fine-grained only while a case is young, then coarser.
+        start = time.perf_counter()
+        deadline = start + POLL_TIMEOUT
         while time.perf_counter() < deadline:
+            pause = POLL_INTERVAL if time.perf_counter() - start < 1.0 else 0.025
             try:
                 r = await self.tracking.get(f"/v1/cases/{sample.case_id}")
             except httpx.HTTPError:
-                await asyncio.sleep(POLL_INTERVAL)
+                await asyncio.sleep(pause)
                 continue
             now = time.perf_counter()
             if r.status_code == 200:
@@ -122,12 +132,12 @@ class Driver:
                     sample.complete = now
                     return
                 # Once visible, the SMS part takes notify's sender loop: probe less often.
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.1)
                 continue
-            await asyncio.sleep(POLL_INTERVAL)
+            await asyncio.sleep(pause)
 
     async def offered(
-        self, rate: float, count: int, max_in_flight: int = 256, watch_per_second: float = 100.0
+        self, rate: float, count: int, max_in_flight: int = 256, watch_per_second: float = 25.0
     ) -> dict[str, Any]:
         """Send ``count`` cases at ``rate``/s on schedule; watch a sample in tracking."""
         every = max(1, math.ceil(rate / watch_per_second))
@@ -147,8 +157,8 @@ class Driver:
                 in_flight -= 1
 
         tasks = []
+        base = self.allocate(count)
         start = time.perf_counter()
-        base = self.salt * 10_000_000
         for i in range(count):
             target = start + i / rate
             delay = target - time.perf_counter()
@@ -196,9 +206,10 @@ class Driver:
             ),
         }
 
-    async def saturate(self, count: int, concurrency: int, first_seq: int) -> list[Sample]:
+    async def saturate(self, count: int, concurrency: int) -> list[Sample]:
         """Closed loop: ``concurrency`` clients each send their next case as soon as one is answered."""
         samples: list[Sample] = []
+        first_seq = self.allocate(count)
         queue = iter(range(first_seq, first_seq + count))
 
         async def client() -> None:

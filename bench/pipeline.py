@@ -134,13 +134,13 @@ async def latency_phases(
 
 
 async def saturation_api(
-    driver: Driver, completion: Completion, count: int, concurrency: int, done_so_far: int, first_seq: int
+    driver: Driver, completion: Completion, count: int, concurrency: int, done_so_far: int
 ) -> dict[str, Any]:
     say(f"saturation through the API: {count} cases, {concurrency} concurrent clients")
     progress = Progress()
     started = time.perf_counter()
     base_tracked, base_ledgered = await completion.counts()
-    samples = await driver.saturate(count, concurrency, first_seq)
+    samples = await driver.saturate(count, concurrency)
     api_done = time.perf_counter()
     accepted = [s for s in samples if s.ok]
     total = done_so_far + len(accepted)
@@ -255,7 +255,7 @@ async def write_plan(pipeline: Pipeline, outdir: Path, cases: int) -> raw_mongo.
                 if doc is not None:
                     doc.pop("_id", None)
                     templates[(f"samad_{name}", coll)] = doc
-                async for ix in db[coll].list_indexes():
+                async for ix in await db[coll].list_indexes():
                     keys = tuple((str(k), int(v)) for k, v in ix["key"].items())
                     if keys != (("_id", 1),):
                         indexes.append((f"samad_{name}", coll, keys, bool(ix.get("unique"))))
@@ -311,7 +311,7 @@ def chart(report: dict[str, Any], path: Path) -> None:
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = []
+    lines: list[str] = []
     add = lines.append
     m = report["machine"]
     add(
@@ -366,8 +366,8 @@ def main() -> int:
     )
     parser.add_argument("--rates", default="50,100,200,1000", help="offered rates for the latency phases")
     parser.add_argument("--phase-seconds", type=float, default=10.0)
-    parser.add_argument("--phase-cap", type=int, default=2000, help="at most this many cases per rate")
-    parser.add_argument("--saturation-cases", type=int, default=2000)
+    parser.add_argument("--phase-cap", type=int, default=1000, help="at most this many cases per rate")
+    parser.add_argument("--saturation-cases", type=int, default=1500)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument(
         "--ceiling-cases", type=int, default=0, help="cases for the raw ceilings (default: as saturation)"
@@ -421,7 +421,7 @@ def main() -> int:
                         driver, completion, rates, args.phase_seconds, args.phase_cap, done
                     )
                     report["saturation_api"] = await saturation_api(
-                        driver, completion, args.saturation_cases, args.concurrency, done, 50_000_000
+                        driver, completion, args.saturation_cases, args.concurrency, done
                     )
                     done += report["saturation_api"]["accepted"]
                     report["census_cases"] = done

@@ -213,8 +213,10 @@ def _run_stage(target: str, kwargs: dict[str, Any]) -> None:
         import uvloop
 
         uvloop.install()
-    fn = {"relay": _relay, "sink": _sink}[target]
-    asyncio.run(fn(**kwargs))
+    if target == "relay":
+        asyncio.run(_relay(**kwargs))
+    else:
+        asyncio.run(_sink(**kwargs))
 
 
 @dataclass

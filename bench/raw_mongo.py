@@ -250,8 +250,8 @@ async def _measure(url: str, cases: int, plan: WritePlan, batch: int, concurrenc
         seconds = time.perf_counter() - started
         statements = sum(counts)
     finally:
-        for db in dbs.values():
-            await client.drop_database(db.name)
+        for database in dbs.values():
+            await client.drop_database(database.name)
         await client.close()
     return MongoCeiling(
         cases=cases,
