@@ -494,7 +494,11 @@ def rebuild_tracking(
     sample: Annotated[
         int, typer.Option("--sample", help="Documents compared field by field (0: all).")
     ] = 200,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Events per write.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Events read per step.")] = None,
+    topics: Annotated[
+        list[str] | None,
+        typer.Option("--topic", help="Read these topics instead of tracking's (e.g. restored copies)."),
+    ] = None,
     actor: ActorOption = None,
 ) -> None:
     """Rebuild tracking's cases from the log into a shadow collection (fresh consumer group, same
@@ -513,7 +517,7 @@ def rebuild_tracking(
             }
             async with ops.auditor.action("replay rebuild tracking", args, changes=True) as action:
                 try:
-                    projection = tracking_projection()
+                    projection = tracking_projection(topics or None, settings.tracking_data_dir)
                 except ProjectionUnavailable as exc:
                     raise Refused(str(exc)) from exc
                 run_id = resume

@@ -29,10 +29,10 @@ from typing import Any, Protocol
 
 from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
-from pymongo import DeleteOne, InsertOne, ReplaceOne
+from pymongo import DeleteOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from contracts.events import Envelope, EventDecodeError, decode
 from services.ops.adapters.kafka import KafkaLog
@@ -51,10 +51,17 @@ Doc = dict[str, Any]
 class Projection(Protocol):
     """A projection as its owning service defines it; the engine only drives it."""
 
-    name: str  # "tracking"
-    topics: Sequence[str]
-    # Fields that legitimately differ between a rebuild and the live copy (e.g. a write timestamp).
-    volatile_fields: Sequence[str]
+    @property
+    def name(self) -> str:
+        """The projection's name ("tracking"): the rebuild lock and run documents use it."""
+
+    @property
+    def topics(self) -> Sequence[str]:
+        """The topics its events come from."""
+
+    @property
+    def volatile_fields(self) -> Sequence[str]:
+        """Fields that legitimately differ between a rebuild and the live copy (e.g. a write time)."""
 
     def key(self, event: Envelope) -> str | None:
         """The _id of the document this event changes; None when the projection ignores the event."""
@@ -62,11 +69,15 @@ class Projection(Protocol):
     def load(self, doc: Doc) -> Any:
         """The owning service's state for a stored document."""
 
-    def apply(self, state: Any | None, event: Envelope) -> Any | None:
-        """The state after the event, by the owning service's own code; None: nothing to store."""
+    async def apply_batch(self, states: Mapping[str, Any], events: Sequence[Envelope]) -> Mapping[str, Any]:
+        """Apply a batch (in log order) with the owning service's own code, given the current states of
+        the documents it touches (absent: none yet); returns the states that changed (None: delete)."""
 
     def dump(self, state: Any) -> Doc:
         """The document the owning service stores for a state (with its ``_id``)."""
+
+    async def create_indexes(self, db: AsyncDatabase[Doc], collection: str) -> None:
+        """The owning service's indexes, on the shadow collection."""
 
 
 @dataclass
@@ -87,7 +98,9 @@ class RebuildOptions:
     sample: int = 200
     compare: bool = True
     batch_size: int = 5000
-    cache_size: int = 200_000
+    # Documents are folded in memory and written at checkpoints: every this many events, and at the end.
+    checkpoint_events: int = 25_000
+    cache_size: int = 500_000
     lock_ttl: float = 60.0
     live_group: str = "samad.tracking"
 
@@ -131,29 +144,48 @@ def new_run_id() -> str:
     return f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
-class _Cache:
-    """Documents being rebuilt, most recently used last; evicted ones are read back from the shadow."""
+# FerretDB v1.24 stops answering (every connection) once about a hundred update/delete statements are in
+# flight at once, whether in one bulk command or several concurrent ones; inserts do not have this
+# problem. Updates therefore go in small sequential chunks, and the engine avoids them where it can.
+UPDATE_CHUNK = 50
+INSERT_CHUNK = 1000
 
-    def __init__(self, size: int) -> None:
+
+class _Shadow:
+    """What the engine knows of the shadow collection: documents in memory (most recently used last),
+    and the ids stored in it. ``complete``: every stored id is in ``stored`` (a fresh shadow, or one read
+    whole on resume), so an id not in it needs no lookup."""
+
+    def __init__(self, size: int, complete: bool) -> None:
         self.size = size
-        self.docs: OrderedDict[str, Any | None] = OrderedDict()
+        self.states: OrderedDict[str, Any | None] = OrderedDict()
+        self.stored: set[str] = set()
+        self.complete = complete
+        self.dirty: dict[str, None] = {}
 
     def get(self, key: str) -> tuple[bool, Any | None]:
-        if key in self.docs:
-            self.docs.move_to_end(key)
-            return True, self.docs[key]
+        if key in self.states:
+            self.states.move_to_end(key)
+            return True, self.states[key]
         return False, None
 
-    def put(self, key: str, doc: Any | None) -> None:
-        self.docs[key] = doc
-        self.docs.move_to_end(key)
+    def put(self, key: str, state: Any | None, *, changed: bool) -> None:
+        self.states[key] = state
+        self.states.move_to_end(key)
+        if changed:
+            self.dirty[key] = None
 
-    def trim(self, keep: set[str]) -> None:
-        while len(self.docs) > self.size:
-            key = next(iter(self.docs))
-            if key in keep:
-                break
-            del self.docs[key]
+    def needs_lookup(self, key: str) -> bool:
+        return not self.complete or key in self.stored
+
+    def evict(self) -> None:
+        """Forget the least recently used clean documents beyond the size (only once they are stored)."""
+        excess = len(self.states) - self.size
+        if excess <= 0:
+            return
+        victims = [k for k in self.states if k not in self.dirty][:excess]
+        for key in victims:
+            del self.states[key]
 
 
 class Rebuilder:
@@ -175,6 +207,8 @@ class Rebuilder:
         self.actor = actor
         self.on_progress = on_progress or (lambda _p: None)
         self.say = say or log.info
+        self._shadow: _Shadow | None = None
+        self._topics: list[str] = []
 
     @property
     def lock_name(self) -> str:
@@ -224,6 +258,7 @@ class Rebuilder:
         elif run.get("status") in ("completed", "swapped"):
             raise Refused(f"run {run_id} is already {run['status']}; start a new rebuild instead")
         shadow = self.target.db[run["shadow"]]
+        self._topics = list(run["topics"])  # a resumed run reads what it started with
         ends = _offsets_in(run["ends"])
         committed = await self.kafka.committed(group)
         starts = {
@@ -235,18 +270,18 @@ class Rebuilder:
         )
         progress.done = sum(max(0, starts[tp] - off) for tp, off in _offsets_in(run["starts"]).items())
         progress.applied = int(run.get("applied", 0))
-        fresh = bool(run.get("fresh")) and not options.resume
+        self._shadow = await self._load_shadow(
+            shadow, fresh=bool(run.get("fresh")) and not options.resume, size=options.cache_size
+        )
         await self.store.run_save(
             run_id, {"status": "running", "resumed_at": utcnow()} if options.resume else {}
         )
         result = RebuildResult(run_id, shadow.name, progress, 0.0)
         try:
-            await self._project(shadow, group, starts, ends, progress, fresh, options, run_id)
+            await self._project(shadow, group, starts, ends, progress, options, run_id)
             # Catch up with what was published while the rebuild ran, so the comparison is fair.
             current = await self._ends()
-            await self._project(
-                shadow, group, ends, current, progress, False, options, run_id, catching_up=True
-            )
+            await self._project(shadow, group, ends, current, progress, options, run_id, catching_up=True)
             await self._copy_indexes(shadow)
             result.seconds = time.perf_counter() - started
             await self.store.run_save(
@@ -283,6 +318,20 @@ class Rebuilder:
                 )
             )
             raise
+
+    async def _load_shadow(self, shadow: AsyncCollection[Doc], *, fresh: bool, size: int) -> _Shadow:
+        """A fresh shadow is empty. A seeded or resumed one is read whole into memory when it fits (one
+        scan is far cheaper than looking documents up one batch at a time); otherwise it is looked up."""
+        if fresh:
+            return _Shadow(size, complete=True)
+        if await shadow.count_documents({}) > size:
+            return _Shadow(size, complete=False)
+        state = _Shadow(size, complete=True)
+        async for doc in shadow.find({}):
+            key = str(doc["_id"])
+            state.put(key, self.projection.load(doc), changed=False)
+            state.stored.add(key)
+        return state
 
     async def _new_run(self, run_id: str, group: str, options: RebuildOptions) -> Doc:
         starts: dict[TopicPartition, int] = {}
@@ -336,7 +385,7 @@ class Rebuilder:
 
     async def _ends(self) -> dict[TopicPartition, int]:
         out: dict[TopicPartition, int] = {}
-        for topic in self.projection.topics:
+        for topic in self._topics or self.projection.topics:
             for p, (_first, end) in (await self.kafka.bounds(topic)).items():
                 out[TopicPartition(topic, p)] = end
         return out
@@ -348,7 +397,6 @@ class Rebuilder:
         starts: Mapping[TopicPartition, int],
         ends: Mapping[TopicPartition, int],
         progress: Progress,
-        fresh: bool,
         options: RebuildOptions,
         run_id: str,
         *,
@@ -357,49 +405,55 @@ class Rebuilder:
         ranges = {tp: (starts.get(tp, end), end) for tp, end in ends.items()}
         if catching_up:
             progress.total += sum(max(0, stop - start) for start, stop in ranges.values())
-        if not any(stop > start for start, stop in ranges.values()):
+        todo = {tp: r for tp, r in ranges.items() if r[1] > r[0]}
+        if not todo:
             return
-        cache = _Cache(options.cache_size)
-        in_shadow: set[str] = set()  # ids known to be stored in the shadow (only tracked when fresh)
-        async with self.kafka.reader(group) as consumer:
-            todo = {tp: r for tp, r in ranges.items() if r[1] > r[0]}
+        state = self._shadow
+        assert state is not None
+        # Small fetches per partition keep the partitions (and the cases and notifications topics) moving
+        # together, so a case's events tend to meet in one checkpoint: one insert instead of replaces.
+        async with self.kafka.reader(group, max_partition_fetch_bytes=256 * 1024) as consumer:
             consumer.assign(list(todo))
             for tp, (start, _stop) in todo.items():
                 consumer.seek(tp, start)
             position = {tp: start for tp, (start, _stop) in todo.items()}
-            batches = _batches(consumer, todo, options.batch_size)
+            since_checkpoint = 0
+            # One checkpoint is written while the next events are read and applied; never two at once.
             pending: asyncio.Task[None] | None = None
             try:
-                async for records in batches:
-                    dirty = await self._apply(records, shadow, cache, in_shadow, fresh, progress)
+                async for records in _batches(consumer, todo, options.batch_size):
+                    await self._apply(records, shadow, state, progress)
                     for r in records:
                         position[TopicPartition(r.topic, r.partition)] = r.offset + 1
-                    # Write this batch while the next one is fetched and applied; one write in flight.
-                    if pending is not None:
-                        await pending
-                    writes = _writes(self.projection, dirty, cache, in_shadow, fresh)
-                    commit = {tp: OffsetAndMetadata(off, "") for tp, off in position.items()}
-                    pending = asyncio.create_task(
-                        self._write(shadow, writes, consumer, commit, run_id, progress, len(records))
-                    )
-                    cache.trim(set(dirty))
+                    progress.done += len(records)
+                    since_checkpoint += len(records)
+                    self.on_progress(progress)
+                    if since_checkpoint >= options.checkpoint_events or len(state.states) > state.size:
+                        if pending is not None:
+                            await asyncio.shield(pending)
+                            state.evict()
+                        writes = self._prepare(state)
+                        pending = asyncio.create_task(
+                            self._checkpoint(shadow, writes, consumer, dict(position), run_id, progress)
+                        )
+                        since_checkpoint = 0
                 if pending is not None:
-                    await pending
+                    await asyncio.shield(pending)
                     pending = None
+                await asyncio.shield(
+                    self._checkpoint(shadow, self._prepare(state), consumer, dict(position), run_id, progress)
+                )
+                state.evict()
             finally:
-                if pending is not None:
+                # Interrupted: let the checkpoint in flight land whole, so the committed position matches
+                # what is stored.
+                if pending is not None and not pending.done():
                     with contextlib.suppress(BaseException):
                         await asyncio.shield(pending)
 
     async def _apply(
-        self,
-        records: list[RawRecord],
-        shadow: AsyncCollection[Doc],
-        cache: _Cache,
-        in_shadow: set[str],
-        fresh: bool,
-        progress: Progress,
-    ) -> list[str]:
+        self, records: list[RawRecord], shadow: AsyncCollection[Doc], state: _Shadow, progress: Progress
+    ) -> None:
         events: list[tuple[str, Envelope]] = []
         for record in records:
             try:
@@ -412,44 +466,83 @@ class Rebuilder:
                 progress.ignored += 1
                 continue
             events.append((key, event))
-        missing = {k for k, _e in events if not cache.get(k)[0]}
-        # In a fresh shadow a document not written yet does not exist: no need to look for it.
-        wanted = sorted(k for k in missing if not fresh or k in in_shadow)
+        keys = list(dict.fromkeys(k for k, _e in events))
+        lookup = sorted(k for k in keys if not state.get(k)[0] and state.needs_lookup(k))
         found: dict[str, Any] = {}
-        for i in range(0, len(wanted), 1000):
-            async for doc in shadow.find({"_id": {"$in": wanted[i : i + 1000]}}):
+        for i in range(0, len(lookup), 500):
+            async for doc in shadow.find({"_id": {"$in": lookup[i : i + 500]}}):
                 found[str(doc["_id"])] = self.projection.load(doc)
-        for key in missing:
-            cache.put(key, found.get(key))
-        dirty: dict[str, None] = {}
-        for key, event in events:
-            _hit, state = cache.get(key)
-            cache.put(key, self.projection.apply(state, event))
-            dirty[key] = None
-            progress.applied += 1
-        return list(dirty)
+        current: dict[str, Any] = {}
+        for key in keys:
+            hit, known = state.get(key)
+            value = known if hit else found.get(key)
+            if not hit:
+                state.put(key, value, changed=False)
+            if value is not None:
+                current[key] = value
+        changed = await self.projection.apply_batch(current, [e for _k, e in events])
+        for key, value in changed.items():
+            state.put(key, value, changed=True)
+        progress.applied += len(events)
 
-    async def _write(
+    def _prepare(self, state: _Shadow) -> tuple[list[Doc], list[Any]]:
+        """The writes for every changed document: inserts for documents new to the shadow (cheap on every
+        server), replaces or deletes for the others. Documents are serialised now, so applying later
+        events while they are written changes nothing in flight."""
+        inserts: list[Doc] = []
+        updates: list[Any] = []
+        for key in state.dirty:
+            _hit, current = state.get(key)
+            known = key in state.stored or not state.complete
+            if current is None:
+                if known:
+                    updates.append(DeleteOne({"_id": key}))
+                state.stored.discard(key)
+            elif known:
+                updates.append(ReplaceOne({"_id": key}, self.projection.dump(current), upsert=True))
+                state.stored.add(key)
+            else:
+                inserts.append(self.projection.dump(current))
+                state.stored.add(key)
+        state.dirty.clear()
+        return inserts, updates
+
+    async def _checkpoint(
         self,
         shadow: AsyncCollection[Doc],
-        writes: list[Any],
+        writes: tuple[list[Doc], list[Any]],
         consumer: Any,
-        commit: dict[TopicPartition, OffsetAndMetadata],
+        position: Mapping[TopicPartition, int],
         run_id: str,
         progress: Progress,
-        count: int,
     ) -> None:
-        if writes:
-            await shadow.bulk_write(writes, ordered=False)
-        # Only after the documents are durable: the group's position is the resume point.
-        await consumer.commit(commit)
-        progress.done += count
-        progress.documents_written += len(writes)
-        await self.store.run_save(run_id, {"applied": progress.applied, "checkpoint_at": utcnow()})
-        self.on_progress(progress)
+        """Write the documents, then commit the replay group's position: the resume point."""
+        inserts, updates = writes
+        for i in range(0, len(inserts), INSERT_CHUNK):
+            chunk = inserts[i : i + INSERT_CHUNK]
+            try:
+                await shadow.insert_many(chunk, ordered=False)
+            except BulkWriteError as exc:
+                # Already there (written by a run that stopped mid-checkpoint): replace those instead.
+                errors = exc.details.get("writeErrors", [])
+                clashes = {e["index"] for e in errors if e.get("code") == 11000}
+                if len(clashes) != len(errors):
+                    raise
+                updates = updates + [
+                    ReplaceOne({"_id": chunk[j]["_id"]}, chunk[j], upsert=True) for j in sorted(clashes)
+                ]
+        for i in range(0, len(updates), UPDATE_CHUNK):
+            await shadow.bulk_write(updates[i : i + UPDATE_CHUNK], ordered=False)
+        progress.documents_written += len(inserts) + len(updates)
+        await consumer.commit({tp: OffsetAndMetadata(off, "") for tp, off in position.items()})
+        await self.store.run_save(
+            run_id, {"applied": progress.applied, "events": progress.done, "checkpoint_at": utcnow()}
+        )
 
     async def _copy_indexes(self, shadow: AsyncCollection[Doc]) -> None:
-        """The shadow gets the live collection's indexes, so a swap changes data, not query plans."""
+        """The shadow gets the owning service's indexes and any other the live collection has, so a swap
+        changes data, not query plans."""
+        await self.projection.create_indexes(self.target.db, shadow.name)
         try:
             indexes = await self.target.live.index_information()
         except OperationFailure:
@@ -500,9 +593,7 @@ class Rebuilder:
         if refusal:
             raise Refused(f"not swapping: {refusal} (the rebuilt shadow {shadow.name} is kept)")
         current = await self._ends()
-        await self._project(
-            shadow, group, applied_to, current, progress, False, options, run_id, catching_up=True
-        )
+        await self._project(shadow, group, applied_to, current, progress, options, run_id, catching_up=True)
         admin = self.target.db.client.admin
         db = self.target.db.name
         live = self.target.collection
@@ -535,28 +626,6 @@ def _without(doc: Doc | None, fields: Sequence[str]) -> Doc | None:
     if doc is None:
         return None
     return {k: v for k, v in doc.items() if k not in fields}
-
-
-def _writes(
-    projection: Projection, dirty: list[str], cache: _Cache, in_shadow: set[str], fresh: bool
-) -> list[Any]:
-    """One write per changed document: an insert when it is new to a fresh shadow (cheapest), else a
-    replace by _id; a document whose state became None is deleted."""
-    writes: list[Any] = []
-    for key in dirty:
-        _hit, state = cache.get(key)
-        if state is None:
-            if not fresh or key in in_shadow:
-                writes.append(DeleteOne({"_id": key}))
-                in_shadow.discard(key)
-            continue
-        doc = projection.dump(state)
-        if fresh and key not in in_shadow:
-            writes.append(InsertOne(doc))
-            in_shadow.add(key)
-        else:
-            writes.append(ReplaceOne({"_id": key}, doc, upsert=True))
-    return writes
 
 
 async def _batches(

@@ -11,6 +11,9 @@ class OpsSettings(ServiceSettings):
     # Where tracking keeps its case projection (the live collection a rebuild compares and swaps).
     tracking_db_name: str = "samad_tracking"
     tracking_collection: str = "cases"
+    # Tracking's SLA and holiday files (the same SAMAD_TRACKING_DATA_DIR the service reads), so a
+    # rebuild computes the same deadlines as the live projection.
+    tracking_data_dir: str | None = None
     # Naive times typed by an operator ("2025-03-01 08:00", "1403-12-11 08:00") are read in this zone.
     ops_timezone: str = "Asia/Tehran"
     # Reorder right-to-left text for terminals that do not implement BiDi themselves.

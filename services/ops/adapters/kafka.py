@@ -10,13 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    CoordinatorLoadInProgressError,
+    GroupCoordinatorNotAvailableError,
+    NotCoordinatorError,
+)
 from aiokafka.structs import OffsetAndMetadata
 
 from services.common.settings import ServiceSettings
@@ -24,6 +29,8 @@ from services.ops.domain.offsets import GroupState
 from services.ops.domain.plan import Bounds, Plan, make_plan, resolve
 from services.ops.domain.records import RawRecord
 from services.ops.domain.timespec import Position, SpecError, to_millis
+
+T = TypeVar("T")
 
 
 class TopicNotFound(LookupError):
@@ -252,9 +259,21 @@ class KafkaLog:
 
     # --- consumer groups ---------------------------------------------------------------------------
 
+    async def _coordinated(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Retry while the group coordinator is not available yet (a fresh cluster creates the offsets
+        topic on first use; a coordinator moves during a broker restart)."""
+        for attempt in range(30):
+            try:
+                return await call()
+            except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError, NotCoordinatorError):
+                if attempt == 29:
+                    raise
+                await asyncio.sleep(0.5)
+        raise AssertionError("unreachable")
+
     async def describe_group(self, group: str) -> GroupState:
         admin = await self.admin()
-        response = await admin.describe_consumer_groups([group])
+        response = await self._coordinated(lambda: admin.describe_consumer_groups([group]))
         for resp in response:
             for entry in resp.groups:
                 _error, group_id, state, _ptype, _protocol, members = entry[:6]
@@ -266,7 +285,7 @@ class KafkaLog:
 
     async def committed(self, group: str) -> dict[tuple[str, int], int | None]:
         admin = await self.admin()
-        found = await admin.list_consumer_group_offsets(group)
+        found = await self._coordinated(lambda: admin.list_consumer_group_offsets(group))
         return {
             (tp.topic, tp.partition): (meta.offset if meta.offset >= 0 else None)
             for tp, meta in found.items()
@@ -283,20 +302,19 @@ class KafkaLog:
         async with self.reader(group) as consumer:
             tps = {TopicPartition(t, p): OffsetAndMetadata(off, "") for (t, p), off in offsets.items()}
             consumer.assign(list(tps))
-            await consumer.commit(tps)
+            await self._coordinated(lambda: consumer.commit(tps))
 
 
 class _Reader:
     def __init__(self, bootstrap: str, client_id: str, group: str | None, options: dict[str, Any]) -> None:
+        defaults: dict[str, Any] = {
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "fetch_max_bytes": 32 * 1024 * 1024,
+            "max_partition_fetch_bytes": 8 * 1024 * 1024,
+        }
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
-            group_id=group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_bytes=32 * 1024 * 1024,
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-            **options,
+            bootstrap_servers=bootstrap, client_id=client_id, group_id=group, **{**defaults, **options}
         )
 
     async def __aenter__(self) -> AIOKafkaConsumer:

@@ -71,7 +71,10 @@ def samad(ops_db: str) -> Iterator[Any]:
     }
 
     def run(
-        *args: str, stdout: Any = subprocess.PIPE, actor: str = "test-operator"
+        *args: str,
+        stdout: Any = subprocess.PIPE,
+        actor: str = "test-operator",
+        extra_env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [
@@ -82,7 +85,7 @@ def samad(ops_db: str) -> Iterator[Any]:
                 *(["--actor", actor] if args[0] != "audit" else []),
             ],
             cwd=ROOT,
-            env=env,
+            env={**env, **(extra_env or {})},
             stdout=stdout,
             stderr=subprocess.PIPE,
             text=True,
