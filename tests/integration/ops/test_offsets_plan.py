@@ -28,6 +28,11 @@ async def test_reset_refuses_while_the_group_is_live(log, make_topic, samad, uni
     await consumer.start()
     try:
         await wait_for(lambda: bool(consumer.assignment()), timeout=30)
+
+        async def stable() -> bool:
+            return (await log.describe_group(group)).state == "Stable"
+
+        await wait_for(stable, timeout=30, interval=0.3)
         await consumer.commit(
             {
                 TopicPartition(topic, 0): OffsetAndMetadata(10, ""),
