@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from bench.harness import case_body
 
@@ -71,13 +72,23 @@ async def group_lag(bootstrap: str, prefix: str) -> dict[str, dict[str, int]]:
         await admin.close()
 
 
-async def produce(bootstrap: str, topic: str, value: bytes, key: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, value, key=key, headers=[("content-type", b"application/json")])
-    finally:
-        await producer.stop()
+async def produce(bootstrap: str, topic: str, value: bytes, key: bytes, within: float = 180.0) -> None:
+    """Write one raw message, retrying while the broker is unreachable (a loaded machine, a restart)."""
+    deadline = time.monotonic() + within
+    while True:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+        try:
+            await producer.start()
+            await producer.send_and_wait(
+                topic, value, key=key, headers=[("content-type", b"application/json")]
+            )
+            return
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(1.0)
+        finally:
+            await producer.stop()
 
 
 def poison_messages(run: str) -> list[tuple[str, bytes, bytes]]:

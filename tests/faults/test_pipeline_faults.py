@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -74,6 +75,11 @@ def pipeline() -> Iterator[Pipeline]:
         yield run
     finally:
         run.stop()
+        # Keep the broker's and database's logs with the run's (the next run wipes the profile).
+        for name in ("kafka.log", "ferretdb.log"):
+            log = FAULTS.home / "logs" / name
+            if log.exists():
+                shutil.copy(log, run.outdir / name)
         FAULTS.stop()
 
 
