@@ -5,7 +5,6 @@ from __future__ import annotations
 from pymongo import AsyncMongoClient
 from pymongo.write_concern import WriteConcern
 
-
 # At most this many operations in flight per process. FerretDB 1.24's SQLite backend opens at most
 # 100 connections per database and stops answering when about 100 update or delete statements are
 # in flight on one database; a bounded pool keeps every service well below that.

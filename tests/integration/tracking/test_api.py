@@ -336,7 +336,9 @@ async def test_the_agency_queue_filters_and_pages(tracking: ServiceProcess) -> N
         r = await client.get(f"/v1/agencies/{OWN.value}/cases", params={"overdue": "true", "page_size": 200})
         overdue = {i["case_id"] for i in r.json()["items"]}
         assert a.case_id in overdue and all(i["overdue"] for i in r.json()["items"])
-        fine = await client.get(f"/v1/agencies/{OWN.value}/cases", params={"overdue": "false", "page_size": 200})
+        fine = await client.get(
+            f"/v1/agencies/{OWN.value}/cases", params={"overdue": "false", "page_size": 200}
+        )
         assert fine.status_code == 200 and not any(i["overdue"] for i in fine.json()["items"])
         assert a.case_id not in {i["case_id"] for i in fine.json()["items"]}
         page = await client.get(f"/v1/agencies/{OWN.value}/cases", params={"page_size": 1, "page": 2})
