@@ -75,6 +75,17 @@ class StackProfile:
     def restart_ferretdb(self) -> None:
         self.run("restart-ferretdb")
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by the profile's Kafka and FerretDB processes."""
+        out: dict[str, float] = {}
+        for name in ("kafka", "ferretdb"):
+            try:
+                t = psutil.Process(int((self.home / f"{name}.pid").read_text())).cpu_times()
+                out[name] = float(t.user + t.system)
+            except (OSError, ValueError, psutil.Error):
+                out[name] = 0.0
+        return out
+
 
 PIPELINE = StackProfile("pipeline", 59092, 27040)
 FAULTS = StackProfile("faults", 29092, 27019)
@@ -199,6 +210,16 @@ class Service:
         except psutil.Error:
             return 0
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the current process (0 when not running)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return 0.0
+        try:
+            t = psutil.Process(self.proc.pid).cpu_times()
+            return float(t.user + t.system)
+        except psutil.Error:
+            return 0.0
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -255,6 +276,7 @@ class RssSampler:
         self.interval = interval
         self.peak: dict[str, int] = dict.fromkeys(pipeline.services, 0)
         self.samples: dict[str, list[int]] = {name: [] for name in pipeline.services}
+        self.cpu_seconds: dict[str, float] = dict.fromkeys(pipeline.services, 0.0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -265,6 +287,7 @@ class RssSampler:
                 if value:
                     self.samples[name].append(value)
                     self.peak[name] = max(self.peak[name], value)
+                self.cpu_seconds[name] = max(self.cpu_seconds[name], svc.cpu_seconds())
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:

@@ -355,6 +355,8 @@ def table(report: dict[str, Any]) -> str:
         "memory (MB RSS): "
         + ", ".join(f"{k} peak {v['peak_mb']} steady {v['steady_mb']}" for k, v in report["rss"].items())
     )
+    if "cpu_seconds" in report:
+        add("CPU seconds during the run: " + ", ".join(f"{k} {v}" for k, v in report["cpu_seconds"].items()))
     add("")
     add("targets: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in report["targets"].items()))
     return "\n".join(lines)
@@ -381,7 +383,7 @@ def main() -> int:
     rates = [float(r) for r in args.rates.split(",") if r]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    outdir = ROOT / ".local" / "pipeline" / "runs" / stamp
+    outdir = ROOT / ".local" / "bench-runs" / stamp  # outside the profile's home, which a run wipes
     report: dict[str, Any] = {"started_at": stamp, "machine": machine(), "settings": vars(args)}
     profile = PIPELINE
     say(
@@ -408,6 +410,7 @@ def main() -> int:
             issue_token("bench-supervisor", Role.supervisor),
             salt=1,
         )
+        infra_before = profile.cpu_seconds()
         with RssSampler(pipeline) as rss:
 
             async def drive() -> None:
@@ -434,6 +437,12 @@ def main() -> int:
                     await driver.close()
 
             asyncio.run(drive())
+        infra_after = profile.cpu_seconds()
+        # Where the machine's CPU went while the pipeline ran: the services' Python or the stores.
+        report["cpu_seconds"] = {
+            **{name: round(rss.cpu_seconds[name], 1) for name in SERVICES},
+            **{name: round(infra_after[name] - infra_before[name], 1) for name in infra_after},
+        }
         report["rss"] = {
             name: {"peak_mb": round(rss.peak[name] / MB, 1), "steady_mb": round(rss.steady(name) / MB, 1)}
             for name in SERVICES

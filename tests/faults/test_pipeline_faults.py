@@ -66,7 +66,8 @@ def say(msg: str) -> None:
 def pipeline() -> Iterator[Pipeline]:
     started = time.monotonic()
     FAULTS.start(fresh=True)
-    run = Pipeline(FAULTS, ROOT / ".local" / "faults" / "runs" / time.strftime("%Y%m%dT%H%M%S"))
+    # Outside the profile's home, which the next run wipes.
+    run = Pipeline(FAULTS, ROOT / ".local" / "fault-runs" / time.strftime("%Y%m%dT%H%M%S"))
     try:
         run.start()
         say(
