@@ -148,15 +148,16 @@ class LoadResult:
 
 
 async def drive_cases(
-    intake_url: str, token: str, count: int, rate: float, run: str, give_up_after: float = 300.0
+    intake_url: str, token: str, count: int, rate: float, run: str, give_up_after: float = 1800.0
 ) -> LoadResult:
     """Register ``count`` cases at ``rate``/s; each is retried with its key until it gets a 201."""
     result = LoadResult()
     client = httpx.AsyncClient(
         base_url=intake_url,
         headers={"Authorization": f"Bearer {token}"},
-        timeout=20,
-        limits=httpx.Limits(max_connections=128),
+        # Waiting for a free connection is the client's own queue, not an answer from intake.
+        timeout=httpx.Timeout(30.0, pool=None),
+        limits=httpx.Limits(max_connections=64),
     )
 
     async def one(seq: int) -> None:

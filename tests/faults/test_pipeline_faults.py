@@ -38,8 +38,10 @@ from contracts.topics import CALLS, CASES, DEADLETTER, NOTIFICATIONS
 from services.common.auth import Role, issue_token
 from tests.faults import probes
 
-CASES_TOTAL = int(os.environ.get("SAMAD_FAULTS_CASES", "1500"))
-RATE = float(os.environ.get("SAMAD_FAULTS_RATE", "15"))
+# Sized for this 2-core machine with FerretDB: the pipeline absorbs a few cases per second here
+# (docs/performance.md); a larger run only takes longer.
+CASES_TOTAL = int(os.environ.get("SAMAD_FAULTS_CASES", "600"))
+RATE = float(os.environ.get("SAMAD_FAULTS_RATE", "6"))
 SEED = int(os.environ.get("SAMAD_FAULTS_SEED", str(random.SystemRandom().randrange(1_000_000))))
 CONVERGE_SECONDS = float(os.environ.get("SAMAD_FAULTS_CONVERGE_SECONDS", "2400"))
 POISONED_TOPICS = (CALLS, CASES, NOTIFICATIONS)
@@ -171,7 +173,8 @@ async def test_nothing_lost_nothing_doubled_under_faults(pipeline: Pipeline) -> 
                 say(f"counting failed ({exc!r}); retrying")
             if done >= expected and delivered >= 2 * expected:
                 break
-            await asyncio.sleep(2)
+            # Counting makes FerretDB read every document: do not add much load while it catches up.
+            await asyncio.sleep(10)
         say(
             f"converged after {time.monotonic() - t0:.0f}s: {done}/{expected} cases, {delivered} SMS delivered"
         )
