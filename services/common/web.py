@@ -62,11 +62,17 @@ def create_app(
     broker: KafkaBroker | None,
     on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    after_startup: Callable[[], Awaitable[None]] | None = None,
+    before_shutdown: Callable[[], Awaitable[None]] | None = None,
     readiness: dict[str, ReadinessCheck] | None = None,
     max_body_bytes: int = 64 * 1024,
     require_assignment: bool = False,
 ) -> FastAPI:
-    """A FastAPI app whose lifespan starts the broker (and the service's own resources) and stops them."""
+    """A FastAPI app whose lifespan starts the broker (and the service's own resources) and stops them.
+
+    Order: on_startup (indexes, clients) -> broker -> after_startup (background workers that publish);
+    on shutdown the reverse: before_shutdown -> broker -> on_shutdown.
+    """
     checks = dict(readiness or {})
     if broker is not None:
         checks.setdefault("kafka", lambda: broker.ping(timeout=2.0))
@@ -79,10 +85,14 @@ def create_app(
             await on_startup()
         if broker is not None:
             await broker.start()
+        if after_startup is not None:
+            await after_startup()
         log.info("%s started", title)
         try:
             yield
         finally:
+            if before_shutdown is not None:
+                await before_shutdown()
             # Graceful shutdown: the broker stops fetching, waits for the batch in hand to finish
             # and commit (graceful_timeout), then the service's own resources close.
             if broker is not None:

@@ -207,10 +207,8 @@ def create_app() -> FastAPI:
 
     async def startup() -> None:
         await notifier.ledger.setup()
-        await notifier.start()
 
     async def shutdown() -> None:
-        await notifier.stop()
         await w.client.close()
 
     async def mongo_ready() -> bool:
@@ -224,6 +222,9 @@ def create_app() -> FastAPI:
         broker=w.broker,
         on_startup=startup,
         on_shutdown=shutdown,
+        # The senders and the reconciler publish sms.* events: they start once the broker is connected.
+        after_startup=notifier.start,
+        before_shutdown=notifier.stop,
         readiness={"mongodb": mongo_ready, "sms_provider": notifier.provider.ready},
         require_assignment=settings.ready_requires_assignment,
     )

@@ -271,14 +271,19 @@ def create_app(settings: TrackingSettings | None = None) -> FastAPI:
 
     async def on_startup() -> None:
         await service.ensure_indexes()
+
+    async def start_timers() -> None:
+        # The timers publish events: they start once the broker is connected, and stop before it.
         if s.sweep_interval_seconds > 0:
             timers.append(asyncio.create_task(sweeping(), name="tracking-timers"))
 
-    async def on_shutdown() -> None:
+    async def stop_timers() -> None:
         for task in timers:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def on_shutdown() -> None:
         await service.cases.db.client.close()
 
     async def mongo_ready() -> bool:
@@ -292,6 +297,8 @@ def create_app(settings: TrackingSettings | None = None) -> FastAPI:
         broker=w.broker,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        after_startup=start_timers,
+        before_shutdown=stop_timers,
         readiness={"mongodb": mongo_ready},
         require_assignment=s.ready_requires_assignment,
     )
