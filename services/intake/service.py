@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from prometheus_client import Counter
 
+from contracts import tracking_code
 from contracts.events import Channel, Envelope
 from services.common.kafka import Incoming
 from services.common.logs import mask_phone
@@ -24,6 +25,9 @@ from services.intake.domain import events, ids
 from services.intake.domain.cases import RELEVANT_TYPES, RepeatPolicy, find_repeat
 from services.intake.domain.requests import CallIn, CaseIn
 from services.intake.domain.validation import Invalid, check_not_future
+
+# Tries of the next hashed candidate when a tracking code is already another case's.
+MAX_CODE_ATTEMPTS = 20
 
 log = logging.getLogger("samad.intake")
 
@@ -193,6 +197,7 @@ class IntakeService:
         # A retry whose first attempt got as far as Kafka (the view has the case) republishes the same
         # event: same id, so consumers see it once.
         registered_at = already.registered_at if already is not None else now
+        case_ids = await self._unique_code(case_ids, already.tracking_code if already is not None else None)
         event = events.case_registered(
             case, case_ids, operator_id=operator_id, now=registered_at, channel=channel
         )
@@ -211,6 +216,22 @@ class IntakeService:
                 "duplicate_of": None,
                 "event_id": event.id,
             },
+        )
+
+    async def _unique_code(self, case_ids: ids.CaseIds, known: str | None) -> ids.CaseIds:
+        """The case's tracking code, never another case's: a hashed code that is taken yields the next.
+
+        Codes come from the case id (so a retry gets the same one); two case ids can hash to the
+        same code, so each code is claimed once, atomically, before it is published.
+        """
+        if known is not None:
+            return replace(case_ids, tracking_code=known)
+        for attempt in range(MAX_CODE_ATTEMPTS):
+            code = tracking_code.from_seed(case_ids.case_id, attempt)
+            if await self.store.claim_tracking_code(code, case_ids.case_id):
+                return replace(case_ids, tracking_code=code)
+        raise RuntimeError(
+            f"no free tracking code for case {case_ids.case_id} in {MAX_CODE_ATTEMPTS} attempts"
         )
 
     # --- the case view ---------------------------------------------------------------------------

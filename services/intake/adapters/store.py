@@ -71,6 +71,10 @@ class IntakeStore(Protocol):
         """Apply one case event to the view; False when it was already applied or concerns no known case."""
 
     async def get_case(self, case_id: str) -> CaseView | None: ...
+    async def claim_tracking_code(self, code: str, case_id: str) -> bool:
+        """True when the code is now this case's (newly claimed, or claimed by it before)."""
+        ...
+
     async def case_by_tracking_code(self, tracking_code: str) -> CaseView | None: ...
     async def open_cases_for_phone(self, phone: str, since: datetime) -> list[CaseView]: ...
     async def find_cases(self, query: CaseQuery) -> list[CaseView]: ...
@@ -105,6 +109,8 @@ class MongoIntakeStore:
         self.db = db
         self.keys = db["idempotency_keys"]
         self.cases = db["cases"]
+        # One document per issued tracking code, keyed by the code: the unique _id makes a claim atomic.
+        self.codes = db["tracking_codes"]
 
     async def setup(self) -> None:
         await self.cases.create_index([("phone", ASCENDING), ("registered_at", DESCENDING)])
@@ -198,6 +204,14 @@ class MongoIntakeStore:
         )
         return result.modified_count == 1
 
+    async def claim_tracking_code(self, code: str, case_id: str) -> bool:
+        try:
+            await self.codes.insert_one({"_id": code, "case_id": case_id})
+            return True
+        except DuplicateKeyError:
+            holder = await self.codes.find_one({"_id": code})
+            return holder is not None and holder.get("case_id") == case_id
+
     async def get_case(self, case_id: str) -> CaseView | None:
         doc = await self.cases.find_one({"_id": case_id})
         return _doc_view(doc) if doc else None
@@ -242,6 +256,10 @@ class InMemoryIntakeStore:
         self.keys: dict[str, KeyRecord] = {}
         self.cases: dict[str, CaseView] = {}
         self.seen: dict[str, set[str]] = {}
+        self.codes: dict[str, str] = {}
+
+    async def claim_tracking_code(self, code: str, case_id: str) -> bool:
+        return self.codes.setdefault(code, case_id) == case_id
 
     async def setup(self) -> None:
         return None

@@ -260,3 +260,23 @@ async def test_purging_old_key_records_keeps_retries_safe(world: World) -> None:
     assert await store.purge_keys(clock.now() - timedelta(days=30)) == 1
     again = await service.register_case(case(), key="k1", operator_id="op-1")
     assert again.body["case_id"] == first.body["case_id"] and bus.events[0].id == bus.events[-1].id
+
+
+async def test_a_tracking_code_already_held_by_another_case_is_never_reused(world: World) -> None:
+    service, store, bus, _ = world
+    from services.intake.domain import ids
+
+    mine = ids.case_ids("cases:k-clash")
+    # Another case already holds the code this case's id hashes to (a birthday clash).
+    taken = tracking_code.from_seed(mine.case_id)
+    assert await store.claim_tracking_code(taken, "some-other-case")
+    answer = await service.register_case(case(), key="k-clash", operator_id="op-1")
+    code = answer.body["tracking_code"]
+    assert code != taken and tracking_code.is_valid(code)
+    assert code == tracking_code.from_seed(mine.case_id, 1)
+    [event] = bus.events
+    assert isinstance(event.data, CaseRegistered) and event.data.tracking_code == code
+    # The retry of the same request gets the same code, and it stays this case's.
+    again = await service.register_case(case(), key="k-clash", operator_id="op-1")
+    assert again.body["tracking_code"] == code
+    assert not await store.claim_tracking_code(code, "yet-another-case")
