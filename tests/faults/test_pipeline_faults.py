@@ -44,6 +44,8 @@ CASES_TOTAL = int(os.environ.get("SAMAD_FAULTS_CASES", "600"))
 RATE = float(os.environ.get("SAMAD_FAULTS_RATE", "6"))
 SEED = int(os.environ.get("SAMAD_FAULTS_SEED", str(random.SystemRandom().randrange(1_000_000))))
 CONVERGE_SECONDS = float(os.environ.get("SAMAD_FAULTS_CONVERGE_SECONDS", "2400"))
+# Stop waiting when nothing has moved for this long: what is missing by then is not coming.
+STALL_SECONDS = float(os.environ.get("SAMAD_FAULTS_STALL_SECONDS", "300"))
 POISONED_TOPICS = (CALLS, CASES, NOTIFICATIONS)
 EXPECTED_TIMELINE = Counter(
     {
@@ -166,12 +168,20 @@ async def test_nothing_lost_nothing_doubled_under_faults(pipeline: Pipeline) -> 
     try:
         deadline = time.monotonic() + CONVERGE_SECONDS
         done = delivered = 0
+        last_change, last_counts = time.monotonic(), (-1, -1)
         while time.monotonic() < deadline:
             try:
                 done, delivered = await _converged(run, mongo)
             except Exception as exc:  # FerretDB may still be warming up after its restart
                 say(f"counting failed ({exc!r}); retrying")
             if done >= expected and delivered >= 2 * expected:
+                break
+            if (done, delivered) != last_counts:
+                last_change, last_counts = time.monotonic(), (done, delivered)
+            elif time.monotonic() - last_change > STALL_SECONDS:
+                say(
+                    f"no progress for {STALL_SECONDS:.0f}s at {done}/{expected} cases, {delivered} SMS delivered"
+                )
                 break
             # Counting makes FerretDB read every document: do not add much load while it catches up.
             await asyncio.sleep(10)
@@ -281,6 +291,16 @@ async def test_nothing_lost_nothing_doubled_under_faults(pipeline: Pipeline) -> 
         f"{sum(len(v) for v in dead.values())} (poison, group) dead letters, {len(other_dead)} others"
     )
     say(f"consumer lag: {lag}")
+
+    for label, items in (
+        ("tracking", problems),
+        ("ledger", ledger_problems),
+        ("SMS not delivered", [f"{d['_id']} {d['state']}" for d in ledger if d["state"] != "delivered"]),
+        ("poison", poison_problems),
+        ("dead-lettered events", other_dead),
+    ):
+        if items:
+            say(f"PROBLEM {label}: {len(items)}, e.g. {items[:5]}")
 
     assert len(poison) == 3 * len(POISONED_TOPICS), fault_log
     assert len(fault_log) == len(SERVICES) + 3, fault_log
