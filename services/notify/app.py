@@ -88,7 +88,8 @@ class Wiring:
     notifier: Notifier
 
 
-def wire(settings: NotifySettings | None = None) -> Wiring:
+def wire(settings: NotifySettings | None = None, cases_topic: str = CASES) -> Wiring:
+    """Notify's broker, ledger and consumer; ``cases_topic`` lets a test feed it a private topic."""
     settings = settings or NotifySettings()
     broker = make_broker(settings, SERVICE)
     publisher = EventPublisher(broker, SERVICE)
@@ -112,7 +113,7 @@ def wire(settings: NotifySettings | None = None) -> Wiring:
         broker,
         publisher,
         settings,
-        topics=[CASES],
+        topics=[cases_topic],
         group=settings.group(SERVICE),
         handler=notifier.handle,
         wanted=lambda e: e.type in CITIZEN_FACING_TYPES,

@@ -17,14 +17,8 @@ from typing import Any
 from contracts.catalogue import AgencyCode
 from contracts.events import CaseRegistered, CaseRouted, Citizen, Envelope, RouteReason, make_event
 from contracts.tracking_code import from_seed
-from services.common.kafka import EventPublisher, consumers_positioned, make_broker, subscribe_events
-from services.common.mongo import make_client
-from services.notify.adapters.rate_limit import TokenBucket
-from services.notify.adapters.store import Contacts, Ledger, OptOuts
-from services.notify.adapters.template_files import load_templates
-from services.notify.app import make_provider, notify_config
-from services.notify.domain.messages import CITIZEN_FACING_TYPES
-from services.notify.notifier import Notifier
+from services.common.kafka import consumers_positioned
+from services.notify.app import wire
 from services.notify.settings import NotifySettings
 from services.ops.adapters.kafka import KafkaLog, Outgoing
 from tests.support.kafka import wait_for
@@ -59,33 +53,8 @@ def outbox_lines(outbox: Path) -> list[dict[str, Any]]:
 @asynccontextmanager
 async def running_notify(settings: NotifySettings, topic: str) -> AsyncIterator[Any]:
     """Notify's consumer as app.wire builds it, reading ``topic`` instead of the shared cases topic."""
-    broker = make_broker(settings, "notify")
-    publisher = EventPublisher(broker, "notify")
-    client = make_client(settings.mongo_url, "notify")
-    db = client[settings.db_name]
-
-    async def publish(events: list[Envelope]) -> None:
-        await publisher.publish(events)
-
-    notifier = Notifier(
-        ledger=Ledger(db),
-        contacts=Contacts(db),
-        optouts=OptOuts(db),
-        provider=make_provider(settings, db),
-        templates=load_templates(settings.sms_template_path),
-        publish=publish,
-        config=notify_config(settings),
-        limiter=TokenBucket(settings.sms_rate_per_second, settings.sms_rate_burst),
-    )
-    subscribe_events(
-        broker,
-        publisher,
-        settings,
-        topics=[topic],
-        group=settings.group("notify"),
-        handler=notifier.handle,
-        wanted=lambda e: e.type in CITIZEN_FACING_TYPES,
-    )
+    w = wire(settings, cases_topic=topic)
+    broker, notifier, client = w.broker, w.notifier, w.client
     await notifier.ledger.setup()
     await notifier.start()
     await broker.start()
