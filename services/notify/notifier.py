@@ -503,7 +503,7 @@ class Notifier:
         UNKNOWN_OUTCOMES.set(len(unknown))
         for doc in unknown:
             await self._resolve_unknown(doc)
-        if self.provider.name == "kavenegar":
+        if getattr(self.provider, "status_lookup", True):
             await self._poll_submitted(now)
         for doc in await self.ledger.with_outbox(now - self.config.outbox_grace):
             await self._flush(doc)
@@ -532,6 +532,9 @@ class Notifier:
             self._wake.set()
 
     async def _poll_submitted(self, now: datetime) -> None:
+        """Ask the provider about records submitted long ago and still without an outcome: a provider
+        that pushes no receipts (kavenegar) is polled this way, and so is every record whose receipt
+        or immediate outcome could not be written (the database was down when it came)."""
         cutoff = now - self.config.status_poll
         for doc in await self.ledger.in_state(SmsState.submitted, provider=self.provider.name):
             last = doc.get("polled_at") or doc.get("submitted_at")

@@ -60,7 +60,7 @@ class NotifySettings(ServiceSettings):
     sms_lease_seconds: float = 120.0
     sms_poll_seconds: float = 1.0  # how often idle senders look for due records
     sms_reconcile_seconds: float = 5.0  # expired leases, unknown outcomes, status polling, outbox
-    sms_status_poll_seconds: float = 60.0  # providers without pushed receipts (kavenegar)
+    sms_status_poll_seconds: float = 60.0  # ask the provider about records submitted this long ago
 
     # Test only: exit the process right after the provider accepted a message and before the ledger
     # records it, to prove that a crash at the worst moment sends nothing twice.

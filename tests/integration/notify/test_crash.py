@@ -1,14 +1,23 @@
 """Notify killed at the worst moment — the provider has the SMS, the ledger does not know — sends
 nothing twice after a restart: the lease expires, the record becomes unknown, and the provider's
-status lookup finds the SMS and completes the record."""
+status lookup finds the SMS and completes the record. Likewise an outcome the database refused to
+record is found by the status poll."""
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+from pymongo.errors import AutoReconnect
 
 from contracts.topics import CASES, NOTIFICATIONS
+from services.common.kafka import Incoming
 from services.common.mongo import make_client
+from services.notify.adapters.providers.file import FileProvider
+from services.notify.domain.ledger import SmsState
+from tests.integration.notify.conftest import Published, make_notifier
 from tests.integration.notify.helpers import outbox_lines, phone_for, registered
 from tests.support.kafka import TopicReader, produce_raw, wait_for
 from tests.support.processes import ServiceProcess, free_port, log_dir
@@ -77,4 +86,46 @@ async def test_a_crash_after_submit_before_the_ledger_update_sends_no_duplicate(
     finally:
         first.stop()
         await client.drop_database(f"test_notify_crash_{unique}")
+        await client.close()
+
+
+async def test_a_delivered_outcome_lost_to_a_database_error_is_found_by_the_status_poll(
+    unique: str, tmp_path: Path
+) -> None:
+    """The provider says "delivered" at once, but the database refuses that write (it was restarting):
+    the record stays submitted until the reconciler asks the provider, which still has it."""
+    client = make_client(MONGO, "notify-test")
+    db = client[f"test_notify_lost_{unique}"]
+    published = Published()
+    provider = FileProvider(tmp_path / "outbox.jsonl", auto_deliver=True)
+    notifier = make_notifier(db, provider, published, status_poll=timedelta(seconds=1))
+    real_move = notifier.ledger.move
+    refused: list[str] = []
+
+    async def flaky_move(sms_id: str, target: SmsState, **kw: Any) -> Any:
+        if target is SmsState.delivered and not refused:
+            refused.append(sms_id)
+            raise AutoReconnect("connection closed (the database is restarting)")
+        return await real_move(sms_id, target, **kw)
+
+    notifier.ledger.move = flaky_move  # type: ignore[method-assign]
+    await notifier.ledger.setup()
+    await notifier.start()
+    try:
+        case_id = f"lost-{unique}"
+        await notifier.handle([Incoming(registered(case_id, phone_for(unique)), CASES, 0, 0, {})])
+        await wait_for(lambda: len(refused) == 1, timeout=20)
+        [stuck] = await notifier.ledger.list(case_id=case_id)
+        assert stuck["state"] == "submitted"
+
+        async def delivered() -> bool:
+            [doc] = await notifier.ledger.list(case_id=case_id)
+            return bool(doc["state"] == "delivered")
+
+        await wait_for(delivered, timeout=30)
+        assert len(outbox_lines(tmp_path / "outbox.jsonl")) == 1  # found, not sent again
+        assert [e.data.sms_id for e in published.of("delivered")] == refused  # type: ignore[attr-defined]
+    finally:
+        await notifier.stop()
+        await client.drop_database(db.name)
         await client.close()

@@ -84,6 +84,9 @@ InboundHandler = Callable[[InboundSms], Awaitable[None]]
 
 
 class SmsProvider(Protocol):
+    """``status_lookup`` (optional class attribute, default True): whether ``lookup`` can tell a
+    submitted message's outcome, so the reconciler polls records left submitted for too long."""
+
     name: str
 
     async def start(self, on_report: ReportHandler, on_inbound: InboundHandler) -> None:

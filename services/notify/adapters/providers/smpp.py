@@ -116,6 +116,9 @@ class _Hook(AbstractHook):  # type: ignore[misc]
 
 class SmppProvider:
     name = "smpp"
+    # lookup() cannot answer (see there): the reconciler does not poll submitted records; the SMSC
+    # repeats a receipt until its deliver_sm_resp, which goes back only once the receipt is recorded.
+    status_lookup = False
 
     def __init__(
         self,
