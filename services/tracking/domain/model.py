@@ -22,6 +22,10 @@ AWAITING_ACK = frozenset({CaseStatus.routed, CaseStatus.reopened})
 FINISHED = frozenset({CaseStatus.resolved, CaseStatus.rejected, CaseStatus.closed})
 
 
+def _without_none(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: (_without_none(v) if isinstance(v, dict) else v) for k, v in entry.items() if v is not None}
+
+
 class _Doc(BaseModel):
     model_config = ConfigDict(extra="ignore", use_enum_values=True, populate_by_name=True)
 
@@ -187,6 +191,11 @@ class Case(_Doc):
         doc = self.model_dump(by_alias=True, mode="python")
         for entry in doc["timeline"]:
             entry["data"] = json.dumps(entry["data"], ensure_ascii=False, sort_keys=True)
+        # The lists' entries leave out their unset (None) fields: most of them are unset, and FerretDB's
+        # write cost grows with the number of fields (a rebuild inserts about a quarter more documents
+        # per second). Reading a document back gives the same model: None is every such field's default.
+        for name in ("timeline", "sms", "agencies"):
+            doc[name] = [_without_none(entry) for entry in doc[name]]
         return doc
 
     @property
