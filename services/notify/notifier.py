@@ -1,7 +1,9 @@
 """Notify's use cases: take case events, keep the ledger, send, reconcile, record receipts and opt-outs.
 
 The consumer only writes ledger records (``pending``, ``deferred`` or ``skipped_*``) and commits;
-sender workers claim due records atomically and call the provider; the reconciler turns expired
+sender workers claim due records atomically and call the provider: records this replica has just
+written are handed to them directly, and a scanner looks for the others (deferred, retried, written
+by another replica) when the workers are idle; the reconciler turns expired
 leases into ``unknown``, resolves unknown outcomes through the provider's status lookup, polls
 providers that do not push receipts, and re-publishes events whose publication a crash interrupted.
 """
@@ -43,7 +45,7 @@ from services.notify.adapters.providers.base import (
 )
 from services.notify.adapters.rate_limit import TokenBucket
 from services.notify.adapters.store import Contacts, Doc, Ledger, OptOuts
-from services.notify.domain.ledger import PartOutcome, SmsState, overall_outcome, sms_id
+from services.notify.domain.ledger import PartOutcome, SmsState, overall_outcome, sms_id, sources_for
 from services.notify.domain.messages import CITIZEN_FACING_TYPES, apply, intent_for
 from services.notify.domain.policy import ErrorKind, QuietHours, RetryPolicy, decide, is_opt_out
 from services.notify.domain.rendering import render
@@ -122,6 +124,9 @@ class Notifier:
         self.now = clock
         self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
+        # Ids for the sender workers; ``_queued`` holds those waiting or being sent (never twice at once).
+        self._ready: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -132,6 +137,7 @@ class Notifier:
         if workers:
             for n in range(max(self.config.concurrency, 1)):
                 self._tasks.append(asyncio.create_task(self._sender(), name=f"sms-sender-{n}"))
+            self._tasks.append(asyncio.create_task(self._scanner(), name="sms-scanner"))
             self._tasks.append(asyncio.create_task(self._reconciler(), name="sms-reconciler"))
 
     async def stop(self) -> None:
@@ -232,27 +238,48 @@ class Notifier:
             f" ({decision.reason})" if decision.reason else "",
         )
         if decision.state is SmsState.pending:
-            self._wake.set()
+            self._enqueue(sid)
         return decision.state.value
 
     # --- sending ---------------------------------------------------------------------------------
 
+    def _enqueue(self, sid: str) -> None:
+        if sid not in self._queued:
+            self._queued.add(sid)
+            self._ready.put_nowait(sid)
+
     async def _sender(self) -> None:
         while not self._stopping:
+            sid = await self._ready.get()
             try:
-                sent = await self.send_due_once()
+                await self.send_due_once(sid)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("sender failed; retrying")
-                sent = False
-            if not sent:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.config.poll_seconds)
+                # The record stays as it was (pending: the scanner finds it again; sending: its lease
+                # expires and the reconciler resolves it).
+                log.exception("sending sms %s failed; the scanner or the reconciler will retry", sid)
+            finally:
+                self._queued.discard(sid)
+
+    async def _scanner(self) -> None:
+        """Feed the workers with due records they were not handed: quiet-hours deferrals, transient
+        retries, records of a replica that stopped, records written before a restart."""
+        while not self._stopping:
+            self._wake.clear()
+            if self._ready.qsize() < max(self.config.concurrency, 1):
+                try:
+                    for sid in await self.ledger.due(self.now(), limit=100):
+                        self._enqueue(sid)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("looking for due sms failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.poll_seconds)
 
     async def send_due_once(self, sms_id: str | None = None) -> bool:
-        """Claim one due record and send it; False when nothing is due."""
+        """Claim one due record (that one, with ``sms_id``) and send it; False when nothing is due."""
         now = self.now()
         doc = await self.ledger.claim(
             now=now,
@@ -263,7 +290,6 @@ class Notifier:
         )
         if doc is None:
             return False
-        self._wake.set()  # there may be more: let another worker look
         await self._send(doc)
         return True
 
@@ -273,10 +299,14 @@ class Notifier:
             await self._move(doc, SmsState.skipped_opted_out, "citizen opted out before sending")
             return
         sms = outgoing(doc)
+        attempts = 0
 
         async def before_attempt() -> None:
-            now = self.now()
-            await self.ledger.extend_lease(sid, self.replica, now + self.config.lease, now)
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:  # the claim has just set the lease for the first attempt
+                now = self.now()
+                await self.ledger.extend_lease(sid, self.replica, now + self.config.lease, now)
             if self.limiter is not None:
                 await self.limiter.acquire()
 
@@ -312,31 +342,35 @@ class Notifier:
         await self._fail(doc, note, permanent=exc.kind is ErrorKind.permanent, only_from=(SmsState.sending,))
 
     async def _submitted(self, doc: Doc, result: Submitted, note: str) -> None:
+        now = self.now()
+        fields: dict[str, Any] = {"submitted_at": now, "lease_until": None, "error": None}
+        target, passed, outbox = SmsState.submitted, [], ["sent"]
+        if result.delivered:  # one write for both steps, and both events owed
+            fields["delivered_at"] = now
+            target, passed, outbox = SmsState.delivered, [(SmsState.submitted, note)], ["sent", "delivered"]
         moved = await self.ledger.move(
             doc["_id"],
-            SmsState.submitted,
-            now=self.now(),
-            note=note,
+            target,
+            now=now,
+            note="provider reports it delivered" if result.delivered else note,
+            passed=passed,
             derive=lambda d: {
                 "provider_message_ids": list(
                     dict.fromkeys([*result.message_ids, *(d.get("provider_message_ids") or [])])
                 )
             },
-            fields={
-                "submitted_at": self.now(),
-                "lease_until": None,
-                "error": None,
-            },
-            outbox=["sent"],
+            fields=fields,
+            outbox=outbox,
+            only_from=sources_for(SmsState.submitted),
         )
         if moved is None:
             log.warning("sms %s was no longer in a state to become submitted", doc["_id"])
             return
         SMS_OUTCOMES.labels(self.provider.name, SmsState.submitted.value).inc()
-        await self._flush(moved)
         if result.delivered:
-            await self._complete(moved, ReportStatus.delivered, "provider reports it delivered")
-        else:
+            SMS_OUTCOMES.labels(self.provider.name, SmsState.delivered.value).inc()
+        await self._flush(moved)
+        if not result.delivered:
             await self._settle(moved)  # receipts that arrived while the record was still sending
 
     async def _complete(self, doc: Doc, status: ReportStatus, note: str) -> None:
@@ -437,9 +471,9 @@ class Notifier:
         """
         order = ["sent", "delivered", "failed"]
         kinds = [k for k in order if k in (doc.get("outbox") or [])]
-        for kind in kinds:
-            await self.publish([self._event(doc, kind)])
-            await self.ledger.pull_outbox(doc["_id"], kind, self.now())
+        if kinds:
+            await self.publish([self._event(doc, kind) for kind in kinds])  # in this order (one key)
+            await self.ledger.pull_outbox(doc["_id"], kinds, self.now())
 
     # --- receipts, lookups and the reconciler ---------------------------------------------------
 

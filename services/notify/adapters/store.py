@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,7 +68,7 @@ class Ledger:
         now: datetime,
         allowed: Iterable[SmsState] | None = None,
         fields: Mapping[str, Any] | None = None,
-        history: Mapping[str, Any] | None = None,
+        history: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         outbox_add: Iterable[str] = (),
         outbox_remove: Iterable[str] = (),
         check: Any = None,
@@ -90,7 +90,8 @@ class Ledger:
             derived = derive(doc) if derive is not None else {}
             new: Doc = {**(fields or {}), **derived, "outbox": outbox, "version": version, "updated_at": now}
             if history is not None:
-                new["history"] = [*(doc.get("history") or []), {"at": now, **history}]
+                entries = [history] if isinstance(history, Mapping) else list(history)
+                new["history"] = [*(doc.get("history") or []), *({"at": now, **h} for h in entries)]
             try:
                 await self.versions.insert_one(
                     {"_id": f"{sms_id}@{version}", "sms_id": sms_id, "at": now, "set": new}
@@ -110,36 +111,51 @@ class Ledger:
             return
         await self.c.update_one({"_id": sms_id, "version": version - 1}, {"$set": token["set"]})
 
+    async def due(self, now: datetime, limit: int = 100) -> list[str]:
+        """Ids of records due for sending, the longest waiting first. FerretDB answers this by reading
+        the whole ledger, so senders ask it when idle, not once per message."""
+        query: Doc = {"state": {"$in": [s.value for s in CLAIMABLE]}, "not_before": {"$lte": now}}
+        return [
+            str(d["_id"])
+            async for d in self.c.find(query, {"_id": 1}).sort("not_before", ASCENDING).limit(limit)
+        ]
+
     async def claim(
         self, *, now: datetime, lease_until: datetime, replica: str, provider: str, sms_id: str | None = None
     ) -> Doc | None:
-        """Take one due record for sending; no other sender, here or in another replica, can take it."""
-        query: Doc = {"state": {"$in": [s.value for s in CLAIMABLE]}, "not_before": {"$lte": now}}
+        """Take one due record for sending (that one, with ``sms_id``); no other sender, here or in
+        another replica, can take it. None when nothing is due or another sender won."""
         if sms_id is not None:
-            query["_id"] = sms_id
-        candidates = [
-            d
-            async for d in self.c.find(query, {"_id": 1, "claims": 1}).sort("not_before", ASCENDING).limit(20)
-        ]
+            return await self.claim_id(
+                sms_id, now=now, lease_until=lease_until, replica=replica, provider=provider
+            )
+        candidates = await self.due(now, limit=20)
         random.shuffle(candidates)  # replicas waking together should not all race for the first one
         for candidate in candidates:
-            doc = await self.cas(
-                candidate["_id"],
-                now=now,
-                allowed=CLAIMABLE,
-                check=lambda d: d.get("not_before") is None or d["not_before"] <= now,
-                fields={
-                    "state": SmsState.sending.value,
-                    "lease_until": lease_until,
-                    "claimed_by": replica,
-                    "provider": provider,
-                    "claims": int(candidate.get("claims", 0)) + 1,
-                },
-                history={"to": SmsState.sending.value, "note": f"claimed by {replica}"},
+            doc = await self.claim_id(
+                candidate, now=now, lease_until=lease_until, replica=replica, provider=provider
             )
             if doc is not None:
                 return doc
         return None
+
+    async def claim_id(
+        self, sms_id: str, *, now: datetime, lease_until: datetime, replica: str, provider: str
+    ) -> Doc | None:
+        return await self.cas(
+            sms_id,
+            now=now,
+            allowed=CLAIMABLE,
+            check=lambda d: d.get("not_before") is None or d["not_before"] <= now,
+            fields={
+                "state": SmsState.sending.value,
+                "lease_until": lease_until,
+                "claimed_by": replica,
+                "provider": provider,
+            },
+            derive=lambda d: {"claims": int(d.get("claims", 0)) + 1},
+            history={"to": SmsState.sending.value, "note": f"claimed by {replica}"},
+        )
 
     async def extend_lease(self, sms_id: str, replica: str, until: datetime, now: datetime) -> None:
         await self.cas(
@@ -161,14 +177,16 @@ class Ledger:
         outbox: Iterable[str] = (),
         only_from: Iterable[SmsState] | None = None,
         derive: Any = None,
+        passed: Sequence[tuple[SmsState, str]] = (),
     ) -> Doc | None:
-        """Move the record to ``target`` if its state allows it; None when another actor got there first."""
+        """Move the record to ``target`` if its state allows it; None when another actor got there first.
+        ``passed``: states it went through on the way, in one write (each gets its history entry)."""
         return await self.cas(
             sms_id,
             now=now,
             allowed=set(only_from) if only_from is not None else set(sources_for(target)),
             fields={"state": target.value, **(fields or {})},
-            history={"to": target.value, "note": note},
+            history=[*({"to": s.value, "note": n} for s, n in passed), {"to": target.value, "note": note}],
             outbox_add=outbox,
             derive=derive,
         )
@@ -183,8 +201,13 @@ class Ledger:
             },
         )
 
-    async def pull_outbox(self, sms_id: str, kind: str, now: datetime) -> None:
-        await self.cas(sms_id, now=now, outbox_remove=[kind], check=lambda d: kind in (d.get("outbox") or []))
+    async def pull_outbox(self, sms_id: str, kinds: Sequence[str], now: datetime) -> None:
+        await self.cas(
+            sms_id,
+            now=now,
+            outbox_remove=kinds,
+            check=lambda d: any(k in (d.get("outbox") or []) for k in kinds),
+        )
 
     async def record_receipt(
         self, sms_id: str, provider: str, message_id: str, outcome: PartOutcome, now: datetime

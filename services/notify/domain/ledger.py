@@ -38,7 +38,9 @@ TRANSITIONS: dict[SmsState, frozenset[SmsState]] = {
     S.deferred: frozenset({S.sending, S.skipped_opted_out}),
     # back to pending: a transient error, to be retried after a back-off; nothing was accepted.
     # skipped_opted_out: the citizen opted out between the record and the call.
-    S.sending: frozenset({S.submitted, S.failed, S.pending, S.unknown, S.skipped_opted_out}),
+    # delivered: the provider's answer to the submission already says delivered (a gateway that
+    # delivers synchronously, like the file gateway); recorded as submitted and delivered at once.
+    S.sending: frozenset({S.submitted, S.delivered, S.failed, S.pending, S.unknown, S.skipped_opted_out}),
     S.submitted: frozenset({S.delivered, S.failed}),
     # pending again only when the provider states it never received the message.
     S.unknown: frozenset({S.submitted, S.delivered, S.failed, S.pending}),

@@ -1,7 +1,7 @@
 """Notify killed at the worst moment — the provider has the SMS, the ledger does not know — sends
 nothing twice after a restart: the lease expires, the record becomes unknown, and the provider's
 status lookup finds the SMS and completes the record. Likewise an outcome the database refused to
-record is found by the status poll."""
+record, and a receipt that never came."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from pymongo.errors import AutoReconnect
 from contracts.topics import CASES, NOTIFICATIONS
 from services.common.kafka import Incoming
 from services.common.mongo import make_client
+from services.notify.adapters.providers.base import OutgoingSms, Submitted
 from services.notify.adapters.providers.file import FileProvider
 from services.notify.domain.ledger import SmsState
+from services.notify.notifier import Notifier
 from tests.integration.notify.conftest import Published, make_notifier
 from tests.integration.notify.helpers import outbox_lines, phone_for, registered
 from tests.support.kafka import TopicReader, produce_raw, wait_for
@@ -89,16 +91,55 @@ async def test_a_crash_after_submit_before_the_ledger_update_sends_no_duplicate(
         await client.close()
 
 
-async def test_a_delivered_outcome_lost_to_a_database_error_is_found_by_the_status_poll(
+class _ReceiptLost(FileProvider):
+    """The file gateway, whose answer to a submission does not say delivered: its receipt was lost
+    (it came while the database was down); its status lookup still knows."""
+
+    async def send(self, sms: OutgoingSms) -> Submitted:
+        accepted = await super().send(sms)
+        return Submitted(accepted.message_ids, delivered=False)
+
+
+async def _ledger_state(notifier: Notifier, case_id: str) -> str:
+    [doc] = await notifier.ledger.list(case_id=case_id)
+    return str(doc["state"])
+
+
+async def test_a_submitted_sms_whose_receipt_never_comes_is_settled_by_the_status_poll(
     unique: str, tmp_path: Path
 ) -> None:
-    """The provider says "delivered" at once, but the database refuses that write (it was restarting):
-    the record stays submitted until the reconciler asks the provider, which still has it."""
     client = make_client(MONGO, "notify-test")
     db = client[f"test_notify_lost_{unique}"]
     published = Published()
-    provider = FileProvider(tmp_path / "outbox.jsonl", auto_deliver=True)
+    provider = _ReceiptLost(tmp_path / "outbox.jsonl", auto_deliver=True)
     notifier = make_notifier(db, provider, published, status_poll=timedelta(seconds=1))
+    await notifier.ledger.setup()
+    await notifier.start()
+    try:
+        case_id = f"lost-{unique}"
+        await notifier.handle([Incoming(registered(case_id, phone_for(unique)), CASES, 0, 0, {})])
+        await wait_for(lambda: len(published.of("sent")) == 1, timeout=20)
+        assert await _ledger_state(notifier, case_id) == "submitted"
+        await wait_for(lambda: len(published.of("delivered")) == 1, timeout=30)
+        assert await _ledger_state(notifier, case_id) == "delivered"
+        assert len(outbox_lines(tmp_path / "outbox.jsonl")) == 1  # looked up, not sent again
+    finally:
+        await notifier.stop()
+        await client.drop_database(db.name)
+        await client.close()
+
+
+async def test_an_outcome_the_database_refused_is_recovered_without_a_second_send(
+    unique: str, tmp_path: Path
+) -> None:
+    """The gateway took the SMS, but the database refused the write of that outcome (it was
+    restarting): the record's lease runs out, its outcome becomes unknown, and the gateway's status
+    lookup settles it. The citizen gets one SMS."""
+    client = make_client(MONGO, "notify-test")
+    db = client[f"test_notify_refused_{unique}"]
+    published = Published()
+    provider = FileProvider(tmp_path / "outbox.jsonl", auto_deliver=True)
+    notifier = make_notifier(db, provider, published, lease=timedelta(seconds=2))
     real_move = notifier.ledger.move
     refused: list[str] = []
 
@@ -112,19 +153,16 @@ async def test_a_delivered_outcome_lost_to_a_database_error_is_found_by_the_stat
     await notifier.ledger.setup()
     await notifier.start()
     try:
-        case_id = f"lost-{unique}"
+        case_id = f"refused-{unique}"
         await notifier.handle([Incoming(registered(case_id, phone_for(unique)), CASES, 0, 0, {})])
         await wait_for(lambda: len(refused) == 1, timeout=20)
-        [stuck] = await notifier.ledger.list(case_id=case_id)
-        assert stuck["state"] == "submitted"
-
-        async def delivered() -> bool:
-            [doc] = await notifier.ledger.list(case_id=case_id)
-            return bool(doc["state"] == "delivered")
-
-        await wait_for(delivered, timeout=30)
+        assert await _ledger_state(notifier, case_id) == "sending"
+        await wait_for(lambda: len(published.of("delivered")) == 1, timeout=30)
+        [doc] = await notifier.ledger.list(case_id=case_id)
+        assert doc["state"] == "delivered"
+        assert "unknown" in [h["to"] for h in doc["history"]]
         assert len(outbox_lines(tmp_path / "outbox.jsonl")) == 1  # found, not sent again
-        assert [e.data.sms_id for e in published.of("delivered")] == refused  # type: ignore[attr-defined]
+        assert [e.data.sms_id for e in published.of("sent")] == refused  # type: ignore[attr-defined]
     finally:
         await notifier.stop()
         await client.drop_database(db.name)
