@@ -3,10 +3,15 @@
 Every write is a single-document atomic operation (FerretDB has no multi-document transactions): a key is
 reserved with one insert, completed with one conditional update; an event is applied to a case with a
 conditional update that also records its id, so a redelivered event changes nothing.
+
+Every lookup on the request path is by ``_id``: FerretDB answers any other filter by reading the whole
+collection, so the cases a phone number registered are listed in ``phone_cases`` (``_id``: the phone)
+rather than found by a query on the phone field.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -80,6 +85,9 @@ class IntakeStore(Protocol):
     async def find_cases(self, query: CaseQuery) -> list[CaseView]: ...
 
 
+PHONE_CASES_READ = 200  # the most recent cases of one phone considered for a repeat call
+
+
 def _key_id(scope: str, key: str) -> str:
     return f"{scope}\x1f{key}"
 
@@ -111,8 +119,16 @@ class MongoIntakeStore:
         self.cases = db["cases"]
         # One document per issued tracking code, keyed by the code: the unique _id makes a claim atomic.
         self.codes = db["tracking_codes"]
+        # phone -> ids of the cases registered from it; entries older than the repeat-call window are
+        # pruned when read.
+        self.phones = db["phone_cases"]
 
     async def setup(self) -> None:
+        if await self.phones.find_one({}, {"_id": 1}) is None:
+            # A database from before phone_cases existed: index its cases once (a no-op when empty).
+            async for doc in self.cases.find({}, {"_id": 1, "phone": 1}):
+                if doc.get("phone"):
+                    await self._index_phone(str(doc["phone"]), str(doc["_id"]))
         await self.cases.create_index([("phone", ASCENDING), ("registered_at", DESCENDING)])
         await self.cases.create_index([("tracking_code", ASCENDING)])
         await self.cases.create_index([("channel", ASCENDING), ("registered_at", DESCENDING)])
@@ -192,6 +208,10 @@ class MongoIntakeStore:
             return False
         new = _view_doc(after)
         if doc is None:
+            if after.phone:
+                # Listed before the view is written: a crash in between leaves an id without a view,
+                # which a lookup skips, rather than a case that repeat calls cannot find.
+                await self._index_phone(after.phone, case_id)
             try:
                 await self.cases.insert_one({**new, "seen": [event.id]})
                 return True
@@ -220,11 +240,18 @@ class MongoIntakeStore:
         doc = await self.cases.find_one({"tracking_code": tracking_code})
         return _doc_view(doc) if doc else None
 
+    async def _index_phone(self, phone: str, case_id: str) -> None:
+        await self.phones.update_one({"_id": phone}, {"$addToSet": {"cases": case_id}}, upsert=True)
+
     async def open_cases_for_phone(self, phone: str, since: datetime) -> list[CaseView]:
-        cursor = self.cases.find(
-            {"phone": phone, "registered_at": {"$gte": since}, "status": {"$nin": sorted(FINISHED)}}
-        ).sort("registered_at", DESCENDING)
-        return [_doc_view(d) async for d in cursor.limit(200)]
+        listed = await self.phones.find_one({"_id": phone})
+        ids = [str(i) for i in (listed or {}).get("cases") or []][-PHONE_CASES_READ:]
+        views = await asyncio.gather(*(self.get_case(i) for i in ids))
+        old = [i for i, v in zip(ids, views, strict=True) if v is not None and v.registered_at < since]
+        if old:
+            await self.phones.update_one({"_id": phone}, {"$pullAll": {"cases": old}})
+        found = [v for v in views if v is not None and v.registered_at >= since and v.open]
+        return sorted(found, key=lambda c: c.registered_at, reverse=True)
 
     async def find_cases(self, query: CaseQuery) -> list[CaseView]:
         filt: dict[str, Any] = {}

@@ -1,0 +1,71 @@
+"""Intake's list of cases per phone on FerretDB: what repeat-call detection reads instead of a query on
+the phone field (which FerretDB answers by reading every case)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from contracts.events import CaseRegistered, Citizen, make_event
+from contracts.tracking_code import from_seed
+from services.common.mongo import make_client
+from services.intake.adapters.store import MongoIntakeStore
+from tests.support.stack import MONGO
+
+
+@pytest.fixture
+async def db(unique: str) -> AsyncIterator[Any]:
+    client = make_client(MONGO, "intake-test")
+    name = f"test_intake_phones_{unique}"
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+def registered(case_id: str, phone: str, at: datetime) -> Any:
+    return make_event(
+        CaseRegistered(
+            case_id=case_id,
+            tracking_code=from_seed(case_id),
+            county="mashhad",
+            citizen=Citizen(phone=phone),
+            subject="قطعی آب",
+            description="آب محله قطع است",
+            registered_at=at,
+        ),
+        source="/samad/intake",
+    )
+
+
+async def test_open_cases_of_a_phone_are_found_and_old_ones_pruned(db: Any, unique: str) -> None:
+    store = MongoIntakeStore(db)
+    await store.setup()
+    now = datetime.now(UTC)
+    phone, other = "+989121234567", "+989127654321"
+    for case_id, who, at in [
+        (f"old-{unique}", phone, now - timedelta(days=30)),
+        (f"new-{unique}", phone, now - timedelta(hours=1)),
+        (f"newer-{unique}", phone, now - timedelta(minutes=5)),
+        (f"theirs-{unique}", other, now),
+    ]:
+        assert await store.apply_event(registered(case_id, who, at))
+    found = await store.open_cases_for_phone(phone, now - timedelta(days=7))
+    assert [c.case_id for c in found] == [f"newer-{unique}", f"new-{unique}"]
+    listed = await db["phone_cases"].find_one({"_id": phone})
+    assert listed["cases"] == [f"new-{unique}", f"newer-{unique}"]  # the old one is pruned
+
+
+async def test_a_database_from_before_the_list_is_indexed_at_setup(db: Any, unique: str) -> None:
+    store = MongoIntakeStore(db)
+    now = datetime.now(UTC)
+    assert await store.apply_event(registered(f"a-{unique}", "+989121112233", now))
+    await db["phone_cases"].drop()  # as an older intake left it
+    assert await store.open_cases_for_phone("+989121112233", now - timedelta(days=1)) == []
+    await MongoIntakeStore(db).setup()
+    [found] = await store.open_cases_for_phone("+989121112233", now - timedelta(days=1))
+    assert found.case_id == f"a-{unique}"
