@@ -6,12 +6,13 @@ conditional update that also records its id, so a redelivered event changes noth
 
 Every lookup on the request path is by ``_id``: FerretDB answers any other filter by reading the whole
 collection, so the cases a phone number registered are listed in ``phone_cases`` (``_id``: the phone)
-rather than found by a query on the phone field.
+in slot documents read by ``_id``, rather than found by a query on the phone field.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ class IntakeStore(Protocol):
     async def find_cases(self, query: CaseQuery) -> list[CaseView]: ...
 
 
-PHONE_CASES_READ = 200  # the most recent cases of one phone considered for a repeat call
+PHONE_CASES_READ = 200  # at most this many of a phone's latest cases are considered for a repeat call
 
 
 def _key_id(scope: str, key: str) -> str:
@@ -119,16 +120,17 @@ class MongoIntakeStore:
         self.cases = db["cases"]
         # One document per issued tracking code, keyed by the code: the unique _id makes a claim atomic.
         self.codes = db["tracking_codes"]
-        # phone -> ids of the cases registered from it; entries older than the repeat-call window are
-        # pruned when read.
+        # The cases registered from each phone, newest last: slots {phone}#0, #1, ... (see _index_phone).
         self.phones = db["phone_cases"]
 
     async def setup(self) -> None:
         if await self.phones.find_one({}, {"_id": 1}) is None:
             # A database from before phone_cases existed: index its cases once (a no-op when empty).
-            async for doc in self.cases.find({}, {"_id": 1, "phone": 1}):
+            async for doc in self.cases.find({}, {"_id": 1, "phone": 1, "registered_at": 1}).sort(
+                "registered_at", ASCENDING
+            ):
                 if doc.get("phone"):
-                    await self._index_phone(str(doc["phone"]), str(doc["_id"]))
+                    await self._index_phone(str(doc["phone"]), str(doc["_id"]), doc["registered_at"])
         await self.cases.create_index([("phone", ASCENDING), ("registered_at", DESCENDING)])
         await self.cases.create_index([("tracking_code", ASCENDING)])
         await self.cases.create_index([("channel", ASCENDING), ("registered_at", DESCENDING)])
@@ -211,7 +213,7 @@ class MongoIntakeStore:
             if after.phone:
                 # Listed before the view is written: a crash in between leaves an id without a view,
                 # which a lookup skips, rather than a case that repeat calls cannot find.
-                await self._index_phone(after.phone, case_id)
+                await self._index_phone(after.phone, case_id, after.registered_at)
             try:
                 await self.cases.insert_one({**new, "seen": [event.id]})
                 return True
@@ -240,16 +242,37 @@ class MongoIntakeStore:
         doc = await self.cases.find_one({"tracking_code": tracking_code})
         return _doc_view(doc) if doc else None
 
-    async def _index_phone(self, phone: str, case_id: str) -> None:
-        await self.phones.update_one({"_id": phone}, {"$addToSet": {"cases": case_id}}, upsert=True)
+    async def _index_phone(self, phone: str, case_id: str, at: datetime) -> None:
+        """Add the case to the phone's list: one insert of the next free slot ``{phone}#{n}``.
+
+        FerretDB applies an update as read, change, write back, so two concurrent ``$addToSet`` on one
+        document can lose one; an insert of a unique ``_id`` cannot. The head document ``{_id: phone}``
+        only hints at the next slot (``$max``); a lost hint costs an extra probe, never an entry."""
+        head = await self.phones.find_one({"_id": phone})
+        slot = int((head or {}).get("next", 0))
+        while True:
+            try:
+                await self.phones.insert_one({"_id": f"{phone}#{slot}", "case_id": case_id, "at": at})
+                break
+            except DuplicateKeyError:
+                slot += 1
+        with contextlib.suppress(DuplicateKeyError):  # two first registrations raced to create it
+            await self.phones.update_one({"_id": phone}, {"$max": {"next": slot + 1}}, upsert=True)
 
     async def open_cases_for_phone(self, phone: str, since: datetime) -> list[CaseView]:
-        listed = await self.phones.find_one({"_id": phone})
-        ids = [str(i) for i in (listed or {}).get("cases") or []][-PHONE_CASES_READ:]
-        views = await asyncio.gather(*(self.get_case(i) for i in ids))
-        old = [i for i, v in zip(ids, views, strict=True) if v is not None and v.registered_at < since]
-        if old:
-            await self.phones.update_one({"_id": phone}, {"$pullAll": {"cases": old}})
+        head = await self.phones.find_one({"_id": phone})
+        top = int((head or {}).get("next", 0))
+        while await self.phones.find_one({"_id": f"{phone}#{top}"}, {"_id": 1}) is not None:
+            top += 1  # slots taken after the hint was written (or whose hint was lost)
+        ids: list[str] = []
+        for slot in range(top - 1, max(top - PHONE_CASES_READ, 0) - 1, -1):
+            entry = await self.phones.find_one({"_id": f"{phone}#{slot}"})
+            if entry is None:
+                continue
+            if entry["at"] < since:
+                break  # slots are taken in time order: the rest are older still
+            ids.append(str(entry["case_id"]))
+        views = await asyncio.gather(*(self.get_case(i) for i in dict.fromkeys(ids)))
         found = [v for v in views if v is not None and v.registered_at >= since and v.open]
         return sorted(found, key=lambda c: c.registered_at, reverse=True)
 
