@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from pymongo import AsyncMongoClient
 from pymongo.write_concern import WriteConcern
 
@@ -25,3 +28,36 @@ def make_client(url: str, app: str) -> AsyncMongoClient:  # type: ignore[type-ar
 
 
 MAJORITY = WriteConcern(w="majority")
+
+
+SECONDARY_INDEXES_ENV = "SAMAD_MONGO_SECONDARY_INDEXES"
+SECONDARY_INDEX_MODES = ("auto", "always", "never")
+
+
+async def serves_secondary_indexes(db: Any) -> bool:
+    """Whether the server answers queries with secondary indexes.
+
+    FerretDB 1.x (SQLite backend) does not: it pushes down only a filter on ``_id`` and reads the whole
+    collection for any other, so a secondary index there costs every insert and replace (each one
+    re-reads the document's JSON once per index) and serves no read. ``auto`` asks the server
+    (``buildInfo`` names FerretDB's version); ``always``/``never`` decide without asking.
+    """
+    mode = os.environ.get(SECONDARY_INDEXES_ENV, "auto").strip().lower()
+    if mode not in SECONDARY_INDEX_MODES:
+        raise ValueError(
+            f"{SECONDARY_INDEXES_ENV}={mode!r}: expected one of {', '.join(SECONDARY_INDEX_MODES)}"
+        )
+    if mode != "auto":
+        return mode == "always"
+    info = await db.client.admin.command("buildInfo")
+    version = str(info.get("ferretdbVersion") or "")
+    return not version.lstrip("v").startswith("1.")
+
+
+async def create_index(collection: Any, keys: Any, **options: Any) -> str | None:
+    """``collection.create_index``, except that a non-unique index is left out where the server would
+    never use it (see ``serves_secondary_indexes``). Unique indexes are constraints: always created."""
+    if options.get("unique") or await serves_secondary_indexes(collection.database):
+        name: str = await collection.create_index(keys, **options)
+        return name
+    return None

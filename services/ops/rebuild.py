@@ -35,6 +35,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from contracts.events import Envelope, EventDecodeError, decode
+from services.common.mongo import create_index
 from services.ops.adapters.kafka import KafkaLog
 from services.ops.adapters.store import OpsStore, utcnow
 from services.ops.audit import Refused
@@ -553,7 +554,7 @@ class Rebuilder:
             if name == "_id_":
                 continue
             options = {k: v for k, v in spec.items() if k not in ("key", "v", "ns")}
-            await shadow.create_index(spec["key"], name=name, **options)
+            await create_index(shadow, spec["key"], name=name, **options)
 
     async def compare(self, shadow: AsyncCollection[Doc], sample: int) -> Comparison:
         live = self.target.live

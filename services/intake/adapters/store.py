@@ -25,6 +25,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts.catalogue import AgencyCode
 from contracts.events import CaseRegistered, Envelope
+from services.common.mongo import create_index
 from services.intake.domain.cases import FINISHED, CaseView, apply
 
 
@@ -131,10 +132,10 @@ class MongoIntakeStore:
             ):
                 if doc.get("phone"):
                     await self._index_phone(str(doc["phone"]), str(doc["_id"]), doc["registered_at"])
-        await self.cases.create_index([("phone", ASCENDING), ("registered_at", DESCENDING)])
-        await self.cases.create_index([("tracking_code", ASCENDING)])
-        await self.cases.create_index([("channel", ASCENDING), ("registered_at", DESCENDING)])
-        await self.keys.create_index([("created_at", ASCENDING)])
+        await create_index(self.cases, [("phone", ASCENDING), ("registered_at", DESCENDING)])
+        await create_index(self.cases, [("tracking_code", ASCENDING)])
+        await create_index(self.cases, [("channel", ASCENDING), ("registered_at", DESCENDING)])
+        await create_index(self.keys, [("created_at", ASCENDING)])
 
     async def ping(self) -> bool:
         await self.db.command("ping")

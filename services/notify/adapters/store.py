@@ -17,6 +17,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from contracts.catalogue import AgencyCode
+from services.common.mongo import create_index
 from services.notify.domain.ledger import CLAIMABLE, PartOutcome, SmsState, sources_for
 from services.notify.domain.messages import CaseContact
 
@@ -41,13 +42,13 @@ class Ledger:
         self.receipts = db["sms_receipts"]
 
     async def setup(self) -> None:
-        await self.c.create_index([("state", ASCENDING), ("not_before", ASCENDING)])
-        await self.c.create_index([("state", ASCENDING), ("lease_until", ASCENDING)])
-        await self.c.create_index([("provider_message_ids", ASCENDING)])
-        await self.c.create_index([("case_id", ASCENDING)])
-        await self.c.create_index([("recipient", ASCENDING), ("state", ASCENDING)])
-        await self.c.create_index([("outbox", ASCENDING)])
-        await self.receipts.create_index([("sms_id", ASCENDING)])
+        await create_index(self.c, [("state", ASCENDING), ("not_before", ASCENDING)])
+        await create_index(self.c, [("state", ASCENDING), ("lease_until", ASCENDING)])
+        await create_index(self.c, [("provider_message_ids", ASCENDING)])
+        await create_index(self.c, [("case_id", ASCENDING)])
+        await create_index(self.c, [("recipient", ASCENDING), ("state", ASCENDING)])
+        await create_index(self.c, [("outbox", ASCENDING)])
+        await create_index(self.receipts, [("sms_id", ASCENDING)])
 
     async def insert(self, record: Doc) -> bool:
         """Write a new record; False when one with this id exists (a redelivery or a replay)."""

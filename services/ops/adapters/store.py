@@ -12,6 +12,8 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.common.mongo import create_index
+
 AUDIT = "audit"
 REDRIVEN = "redriven"
 LOCKS = "locks"
@@ -60,9 +62,9 @@ class MongoOpsStore:
         self.db = db
 
     async def ensure_indexes(self) -> None:
-        await self.db[AUDIT].create_index([("started_at", DESCENDING)])
-        await self.db[AUDIT].create_index([("command", ASCENDING), ("started_at", DESCENDING)])
-        await self.db[RUNS].create_index([("target", ASCENDING), ("started_at", DESCENDING)])
+        await create_index(self.db[AUDIT], [("started_at", DESCENDING)])
+        await create_index(self.db[AUDIT], [("command", ASCENDING), ("started_at", DESCENDING)])
+        await create_index(self.db[RUNS], [("target", ASCENDING), ("started_at", DESCENDING)])
 
     async def audit_begin(self, entry: dict[str, Any]) -> None:
         await self.db[AUDIT].insert_one(entry)

@@ -17,6 +17,7 @@ from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
 from contracts.catalogue import AgencyCode
+from services.common.mongo import create_index
 from services.routing.domain.roster import DutyHours, RosterEntry
 
 
@@ -201,11 +202,11 @@ class MongoRoutingStore:
         self.roster = db["roster"]
 
     async def ensure_indexes(self) -> None:
-        await self.cases.create_index(
-            [("status", ASCENDING), ("province", ASCENDING)], name="status_province"
+        await create_index(
+            self.cases, [("status", ASCENDING), ("province", ASCENDING)], name="status_province"
         )
-        await self.roster.create_index(
-            [("province", ASCENDING), ("week_start", ASCENDING)], name="province_week"
+        await create_index(
+            self.roster, [("province", ASCENDING), ("week_start", ASCENDING)], name="province_week"
         )
 
     async def ping(self) -> bool:

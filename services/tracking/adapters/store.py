@@ -33,6 +33,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from contracts.events import CallReceived, Envelope
+from services.common.mongo import create_index
 from services.tracking.adapters.data import load_policy
 from services.tracking.domain.model import AWAITING_ACK, OPEN_AT_AGENCY, Case
 from services.tracking.domain.projection import case_id_of, project
@@ -118,7 +119,7 @@ class MongoCaseStore:
     async def ensure_indexes(self) -> None:
         # create_index is idempotent for the same name and keys: safe at every start of every replica.
         for name, keys in CASE_INDEXES:
-            await self.collection.create_index(keys, name=name)
+            await create_index(self.collection, keys, name=name)
 
     async def load(self, ids: Iterable[str]) -> dict[str, Case]:
         wanted = list(dict.fromkeys(ids))
@@ -387,7 +388,7 @@ class MongoCallStore:
 
     async def ensure_indexes(self) -> None:
         for name, keys in CALL_INDEXES:
-            await self.collection.create_index(keys, name=name)
+            await create_index(self.collection, keys, name=name)
 
     async def add(self, events: Sequence[Envelope]) -> int:
         docs: dict[str, dict[str, Any]] = {}
@@ -445,7 +446,7 @@ class MongoClaims:
         self.collection = db[collection]
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("done", ASCENDING), ("lease_until", ASCENDING)], name="lease")
+        await create_index(self.collection, [("done", ASCENDING), ("lease_until", ASCENDING)], name="lease")
 
     async def claim(self, key: str, owner: str, now: datetime, lease_until: datetime) -> bool:
         mine = {"_id": key, "owner": owner, "lease_until": lease_until, "done": False, "claimed_at": now}

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from contracts.events import Actor, ActorKind, CaseNoteAdded, Envelope, make_event
+from services.common.mongo import SECONDARY_INDEXES_ENV
 from services.ops.adapters.kafka import Outgoing
 from services.ops.audit import Refused
 from services.ops.domain.timespec import EARLIEST
@@ -89,8 +90,9 @@ async def target(mongo, unique: str):
 
 
 async def test_rebuild_compares_and_swaps_a_corrupted_live_collection(
-    log, store, make_topic, target, unique
+    log, store, make_topic, target, unique, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv(SECONDARY_INDEXES_ENV, "always")  # as on MongoDB: the swap carries the indexes
     topic = await make_topic("notes", 3)
     await fill(log, topic, cases=30, per_case=5)
     good = expected(30, 5)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from contracts.catalogue import AgencyCode
 from contracts.events import (
     Actor,
@@ -25,6 +27,7 @@ from contracts.events import (
 )
 from contracts.topics import CASES
 from contracts.tracking_code import from_seed
+from services.common.mongo import SECONDARY_INDEXES_ENV
 from services.ops.adapters.kafka import KafkaLog, Outgoing
 from services.tracking.adapters.data import load_policy
 from services.tracking.adapters.store import MongoCaseStore, apply_events
@@ -81,8 +84,11 @@ def history(n: int, unique: str, start: datetime) -> list[EventData]:
 
 
 async def test_rebuild_restores_a_corrupted_live_collection(
-    log: KafkaLog, make_topic, mongo, samad, unique: str
+    log: KafkaLog, make_topic, mongo, samad, unique: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Tracking's secondary indexes exist, as on MongoDB (on FerretDB 1.x they are left out by default):
+    # the swapped collection must carry them.
+    monkeypatch.setenv(SECONDARY_INDEXES_ENV, "always")
     cases_topic = await make_topic("tcases", 3)
     sms_topic = await make_topic("tsms", 3)
     start = datetime.now(UTC) - timedelta(days=2)
@@ -119,7 +125,11 @@ async def test_rebuild_restores_a_corrupted_live_collection(
     await db.cases.insert_one({"_id": f"case-ghost-{unique}", "n": 1, "status": "registered", "timeline": []})
 
     topics = ("--topic", cases_topic, "--topic", sms_topic)
-    env = {"SAMAD_TRACKING_DB_NAME": db_name, "SAMAD_CONSUMER_GROUP_PREFIX": f"test.opsrebuild.{unique}"}
+    env = {
+        "SAMAD_TRACKING_DB_NAME": db_name,
+        "SAMAD_CONSUMER_GROUP_PREFIX": f"test.opsrebuild.{unique}",
+        SECONDARY_INDEXES_ENV: "always",
+    }
     try:
         compared = samad("replay", "rebuild", "tracking", "--sample", "0", *topics, extra_env=env)
         assert compared.returncode == 0, compared.stdout + compared.stderr
