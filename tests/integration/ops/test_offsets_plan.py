@@ -22,8 +22,16 @@ async def test_reset_refuses_while_the_group_is_live(log, make_topic, samad, uni
         for i in range(20)
     )
     group = f"test.ops.group.{unique}"
+    # The samad CLI runs as a blocking subprocess, which stops this event loop and so the consumer's
+    # heartbeats: a long session timeout keeps the member in the group even on a loaded machine.
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest"
+        topic,
+        bootstrap_servers=KAFKA,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=60_000,
+        heartbeat_interval_ms=3_000,
     )
     await consumer.start()
     try:
