@@ -240,8 +240,12 @@ class MongoIntakeStore:
         return _doc_view(doc) if doc else None
 
     async def case_by_tracking_code(self, tracking_code: str) -> CaseView | None:
-        doc = await self.cases.find_one({"tracking_code": tracking_code})
-        return _doc_view(doc) if doc else None
+        # Every code is claimed in tracking_codes (by _id) before its case is published: no scan.
+        claim = await self.codes.find_one({"_id": tracking_code})
+        if claim is None:
+            return None
+        view = await self.get_case(str(claim["case_id"]))
+        return view if view is not None and view.tracking_code == tracking_code else None
 
     async def _index_phone(self, phone: str, case_id: str, at: datetime) -> None:
         """Add the case to the phone's list: one insert of the next free slot ``{phone}#{n}``.

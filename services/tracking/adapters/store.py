@@ -111,10 +111,23 @@ class CaseStore(Protocol):
 
 
 class MongoCaseStore:
+    """Case documents by ``_id``, and ``<collection>_codes`` mapping each tracking code to its case.
+
+    The citizen's status page looks a case up by tracking code; FerretDB would answer a query on that
+    field by reading every case, so the store keeps the mapping as documents keyed by the code (one
+    insert per case, the first time this process saves it with a code) and reads it by ``_id``. A code
+    the mapping does not know (a case saved before it existed, or by a rebuild) is found by the query
+    once and then added.
+    """
+
+    MAPPED_MEMORY = 200_000  # case ids this process knows to be mapped (beyond it: one extra insert)
+
     def __init__(self, db: AsyncDatabase[dict[str, Any]], collection: str = CASES_COLLECTION) -> None:
         self.db = db
         self.name = collection
         self.collection = db[collection]
+        self.codes = db[f"{collection}_codes"]
+        self._mapped: OrderedDict[str, None] = OrderedDict()
 
     async def ensure_indexes(self) -> None:
         # create_index is idempotent for the same name and keys: safe at every start of every replica.
@@ -158,6 +171,8 @@ class MongoCaseStore:
                     result.overwritten[cid] = Case.from_document(before)
 
             await asyncio.gather(*(replace(cid, c) for cid, c in existing))
+        written = set(cases) - result.conflicts - set(result.overwritten)
+        await self._map_codes(c for cid, c in cases.items() if cid in written)
         return result
 
     async def get(self, case_id: str) -> Case | None:
@@ -165,8 +180,33 @@ class MongoCaseStore:
         return Case.from_document(doc) if doc else None
 
     async def by_tracking_code(self, code: str) -> Case | None:
+        mapped = await self.codes.find_one({"_id": code})
+        if mapped is not None:
+            doc = await self.collection.find_one({"_id": mapped["case_id"]})
+            if doc is not None and doc.get("tracking_code") == code:
+                return Case.from_document(doc) if doc.get("status") is not None else None
         doc = await self.collection.find_one({"tracking_code": code, "status": {"$ne": None}})
-        return Case.from_document(doc) if doc else None
+        if doc is None:
+            return None
+        case = Case.from_document(doc)
+        await self._map_codes([case])
+        return case
+
+    async def _map_codes(self, cases: Iterable[Case]) -> None:
+        todo = [c for c in cases if c.tracking_code and c.id not in self._mapped]
+        if not todo:
+            return
+        try:
+            await self.codes.insert_many(
+                [{"_id": c.tracking_code, "case_id": c.id} for c in todo], ordered=False
+            )
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+        for c in todo:
+            self._mapped[c.id] = None
+        while len(self._mapped) > self.MAPPED_MEMORY:
+            self._mapped.popitem(last=False)
 
     async def queue(self, f: QueueFilter, now: datetime, skip: int, limit: int) -> Page:
         query: dict[str, Any] = {"agency": f.agency}
