@@ -80,7 +80,7 @@ class NotifyConfig:
     quiet: QuietHours
     retry: RetryPolicy
     lease: timedelta = timedelta(seconds=120)
-    poll_seconds: float = 1.0
+    poll_seconds: float = 15.0
     reconcile_seconds: float = 5.0
     status_poll: timedelta = timedelta(seconds=60)
     # Events still owed this long after their record changed are published by the reconciler (the
@@ -127,6 +127,9 @@ class Notifier:
         # Ids for the sender workers; ``_queued`` holds those waiting or being sent (never twice at once).
         self._ready: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
+        # The earliest time a record this replica deferred or requeued becomes due: the scanner wakes
+        # then instead of reading the whole ledger every few seconds.
+        self._next_due: datetime | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -239,6 +242,8 @@ class Notifier:
         )
         if decision.state is SmsState.pending:
             self._enqueue(sid)
+        elif decision.not_before is not None:
+            self._due_at(decision.not_before)
         return decision.state.value
 
     # --- sending ---------------------------------------------------------------------------------
@@ -262,21 +267,39 @@ class Notifier:
             finally:
                 self._queued.discard(sid)
 
+    def _due_at(self, when: datetime) -> None:
+        if self._next_due is None or when < self._next_due:
+            self._next_due = when
+            self._wake.set()  # the scanner recomputes how long to sleep
+
     async def _scanner(self) -> None:
-        """Feed the workers with due records they were not handed: quiet-hours deferrals, transient
-        retries, records of a replica that stopped, records written before a restart."""
+        """Feed the workers with due records they were not handed: quiet-hours deferrals and transient
+        retries (at the time they fall due), records written before a restart (at start), records of
+        a replica that stopped (every ``poll_seconds``). Finding them reads the whole ledger on
+        FerretDB, so it happens only then, and not while the workers have a queue."""
         while not self._stopping:
             self._wake.clear()
+            now = self.now()
+            due_now = self._next_due is not None and self._next_due <= now
             if self._ready.qsize() < max(self.config.concurrency, 1):
+                if due_now:
+                    self._next_due = None
                 try:
-                    for sid in await self.ledger.due(self.now(), limit=100):
-                        self._enqueue(sid)
+                    found = await self.ledger.due(now, limit=100)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("looking for due sms failed; retrying")
+                    found = []
+                for sid in found:
+                    self._enqueue(sid)
+                if len(found) >= 100:
+                    self._due_at(now)  # more are due: look again once these are taken
+            timeout = self.config.poll_seconds
+            if self._next_due is not None:
+                timeout = min(timeout, max((self._next_due - self.now()).total_seconds(), 0.05))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def send_due_once(self, sms_id: str | None = None) -> bool:
         """Claim one due record (that one, with ``sms_id``) and send it; False when nothing is due."""
@@ -332,12 +355,14 @@ class Notifier:
         if exc.kind is ErrorKind.transient:
             delay = self.config.retry.requeue_delay(int(doc.get("claims", 1)))
             if delay is not None:
+                not_before = self.now() + timedelta(seconds=delay)
                 await self._move(
                     doc,
                     SmsState.pending,
                     f"{note}; retry in {delay:.0f}s",
-                    fields={"not_before": self.now() + timedelta(seconds=delay), "error": note},
+                    fields={"not_before": not_before, "error": note},
                 )
+                self._due_at(not_before)
                 return
         await self._fail(doc, note, permanent=exc.kind is ErrorKind.permanent, only_from=(SmsState.sending,))
 
@@ -525,22 +550,49 @@ class Notifier:
             await self._complete(fresh, ReportStatus.failed, f"delivery receipt: {error or 'not delivered'}")
 
     async def reconcile_once(self) -> None:
+        """One pass over the records that are not settled (one ledger query: on FerretDB each query
+        reads the whole ledger)."""
         now = self.now()
-        for doc in await self.ledger.expired_leases(now):
+        active = await self.ledger.unsettled()
+        expired = [
+            d
+            for d in active
+            if d["state"] == SmsState.sending.value
+            and d.get("lease_until") is not None
+            and d["lease_until"] < now
+        ]
+        for doc in expired:
             await self._move(
                 doc,
                 SmsState.unknown,
                 "lease expired: the sender stopped between claim and ledger update",
                 fields={"lease_until": None},
             )
-        unknown = await self.ledger.in_state(SmsState.unknown, provider=self.provider.name)
+        unknown = [
+            d
+            for d in active
+            if d["state"] == SmsState.unknown.value and d.get("provider") == self.provider.name
+        ]
+        unknown += [d for d in expired if d.get("provider") == self.provider.name]
+        was_sending = {d["_id"] for d in expired}
         UNKNOWN_OUTCOMES.set(len(unknown))
         for doc in unknown:
-            await self._resolve_unknown(doc)
+            fresh = await self.ledger.get(doc["_id"]) if doc["_id"] in was_sending else doc
+            if fresh is not None and fresh["state"] == SmsState.unknown.value:
+                await self._resolve_unknown(fresh)
         if getattr(self.provider, "status_lookup", True):
-            await self._poll_submitted(now)
-        for doc in await self.ledger.with_outbox(now - self.config.outbox_grace):
-            await self._flush(doc)
+            submitted = [
+                d
+                for d in active
+                if d["state"] == SmsState.submitted.value and d.get("provider") == self.provider.name
+            ]
+            await self._poll_submitted(now, submitted)
+        grace = now - self.config.outbox_grace
+        for doc in active:
+            if doc.get("outbox") and doc.get("updated_at") is not None and doc["updated_at"] < grace:
+                fresh = await self.ledger.get(doc["_id"])
+                if fresh is not None and fresh.get("outbox"):
+                    await self._flush(fresh)
 
     async def _resolve_unknown(self, doc: Doc) -> None:
         try:
@@ -565,12 +617,12 @@ class Notifier:
             )
             self._wake.set()
 
-    async def _poll_submitted(self, now: datetime) -> None:
+    async def _poll_submitted(self, now: datetime, submitted: Sequence[Doc]) -> None:
         """Ask the provider about records submitted long ago and still without an outcome: a provider
         that pushes no receipts (kavenegar) is polled this way, and so is every record whose receipt
         or immediate outcome could not be written (the database was down when it came)."""
         cutoff = now - self.config.status_poll
-        for doc in await self.ledger.in_state(SmsState.submitted, provider=self.provider.name):
+        for doc in submitted:
             last = doc.get("polled_at") or doc.get("submitted_at")
             if last is not None and last > cutoff:
                 continue

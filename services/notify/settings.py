@@ -58,7 +58,9 @@ class NotifySettings(ServiceSettings):
 
     # A replica holds a claimed record this long; if it dies, the record becomes unknown after it.
     sms_lease_seconds: float = 120.0
-    sms_poll_seconds: float = 1.0  # how often idle senders look for due records
+    # How often the ledger is searched for due records nobody handed to this replica's senders (a
+    # stopped replica's): records it wrote itself, deferred or requeued are sent when due anyway.
+    sms_poll_seconds: float = 15.0
     sms_reconcile_seconds: float = 5.0  # expired leases, unknown outcomes, status polling, outbox
     sms_status_poll_seconds: float = 60.0  # ask the provider about records submitted this long ago
 

@@ -253,24 +253,12 @@ class Ledger:
                 return dict(doc)
         return None
 
-    async def in_state(self, state: SmsState, limit: int = 100, **extra: Any) -> list[Doc]:
-        return [d async for d in self.c.find({"state": state.value, **extra}).limit(limit)]
-
-    async def expired_leases(self, now: datetime, limit: int = 100) -> list[Doc]:
-        return [
-            d
-            async for d in self.c.find({"state": SmsState.sending.value, "lease_until": {"$lt": now}}).limit(
-                limit
-            )
-        ]
-
-    async def with_outbox(self, before: datetime, limit: int = 100) -> list[Doc]:
-        return [
-            d
-            async for d in self.c.find({"outbox.0": {"$exists": True}, "updated_at": {"$lt": before}}).limit(
-                limit
-            )
-        ]
+    async def unsettled(self, limit: int = 1000) -> list[Doc]:
+        """Records the reconciler may have to act on: sending (a lease may have expired), unknown,
+        submitted (a receipt may be missing), or with events still owed. One query."""
+        states = [SmsState.sending.value, SmsState.unknown.value, SmsState.submitted.value]
+        query = {"$or": [{"state": {"$in": states}}, {"outbox.0": {"$exists": True}}]}
+        return [d async for d in self.c.find(query).sort("updated_at", ASCENDING).limit(limit)]
 
     async def touch(self, sms_id: str, field: str, now: datetime) -> None:
         await self.cas(sms_id, now=now, fields={field: now})

@@ -167,3 +167,31 @@ async def test_an_outcome_the_database_refused_is_recovered_without_a_second_sen
         await notifier.stop()
         await client.drop_database(db.name)
         await client.close()
+
+
+async def test_a_record_left_pending_by_a_stopped_replica_is_found_and_sent_once(
+    unique: str, tmp_path: Path
+) -> None:
+    client = make_client(MONGO, "notify-test")
+    db = client[f"test_notify_orphan_{unique}"]
+    outbox = tmp_path / "outbox.jsonl"
+    # Replica A records the SMS and stops before any of its senders takes it.
+    first = make_notifier(db, FileProvider(outbox), Published())
+    await first.ledger.setup()
+    await first.start(workers=False)
+    case_id = f"orphan-{unique}"
+    await first.handle([Incoming(registered(case_id, phone_for(unique)), CASES, 0, 0, {})])
+    await first.stop()
+    assert await _ledger_state(first, case_id) == "pending"
+    # Replica B never saw the event: its scanner finds the record in the ledger.
+    published = Published()
+    second = make_notifier(db, FileProvider(outbox), published, poll_seconds=0.5)
+    await second.start()
+    try:
+        await wait_for(lambda: len(published.of("delivered")) == 1, timeout=20)
+        assert await _ledger_state(second, case_id) == "delivered"
+        assert len(outbox_lines(outbox)) == 1
+    finally:
+        await second.stop()
+        await client.drop_database(db.name)
+        await client.close()
