@@ -40,13 +40,14 @@ typecheck: .venv/.synced
 test-unit: .venv/.synced
 	$(UV) run --frozen pytest tests/unit -q
 
-# The whole suite against its own Kafka and FerretDB (ports 19092/27018, data in .local/test).
-# The fault-injection run takes far longer than ten minutes on two cores: it is `make test-faults`.
+# The whole suite against its own Kafka and FerretDB (ports 19092/27018, data in .local/test), then
+# the fault-injection run (about five minutes here), which starts and stops a stack of its own.
 test: install lint typecheck
 	$(STACK) start --profile test
 	status=0; $(UV) run --frozen pytest -q -p no:cacheprovider --ignore=tests/faults || status=$$?; \
 	  $(STACK) stop --profile test; \
-	  exit $$status
+	  test $$status -eq 0
+	$(MAKE) --no-print-directory test-faults
 
 # Kills services, restarts Kafka and FerretDB and poisons topics while cases flow; it runs its own
 # stack (profile faults: ports 29092/27019) and stops it.
