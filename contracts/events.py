@@ -11,13 +11,13 @@ Schemas evolve additively: new optional fields only. A breaking change is a new 
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
 
 from contracts.catalogue import DEFAULT_PROVINCE, AgencyCode
 from contracts.topics import CALLS, CASES, NOTIFICATIONS
@@ -376,7 +376,8 @@ def make_event(
 def decode(raw: bytes | str | dict[str, Any]) -> Envelope:
     """Parse a message value into an envelope with its typed payload, or raise EventDecodeError."""
     try:
-        obj: Any = raw if isinstance(raw, dict) else json.loads(raw)
+        # pydantic-core's parser: several times faster than json.loads on bytes (no encoding sniffing).
+        obj: Any = raw if isinstance(raw, dict) else from_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise EventDecodeError(f"not JSON: {exc}") from exc
     if not isinstance(obj, dict):
