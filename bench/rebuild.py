@@ -207,6 +207,8 @@ async def main() -> None:
             "events": p.done,
             "applied": p.applied,
             "documents": len(docs),
+            # More than documents: some were written at one checkpoint and replaced at a later one.
+            "document_writes": p.documents_written,
             "seconds": round(result.seconds, 2),
             "rebuild_events_per_s": round(result.rate),
             "rebuild_documents_per_s": round(len(docs) / result.seconds) if result.seconds else 0,

@@ -150,6 +150,8 @@ def new_run_id() -> str:
 # problem. Updates therefore go in small sequential chunks, and the engine avoids them where it can.
 UPDATE_CHUNK = 50
 INSERT_CHUNK = 1000
+# How far (in log time) one partition may read ahead of the slowest (see _batches).
+ALIGN_MS = 10_000
 
 
 class _Shadow:
@@ -632,22 +634,46 @@ def _without(doc: Doc | None, fields: Sequence[str]) -> Doc | None:
 
 
 async def _batches(
-    consumer: Any, todo: Mapping[TopicPartition, tuple[int, int]], size: int
+    consumer: Any, todo: Mapping[TopicPartition, tuple[int, int]], size: int, align_ms: int = ALIGN_MS
 ) -> AsyncIterator[list[RawRecord]]:
-    """Batches of about ``size`` records up to each partition's stop offset, in order per partition."""
+    """Batches of about ``size`` records up to each partition's stop offset, in order per partition.
+
+    Partitions are kept together in log time: one that has read ``align_ms`` past the slowest is
+    paused until the others catch up. A case's events sit on two topics (its case events and its SMS
+    events) at about the same time, so they are applied in the same checkpoint window and its
+    document is inserted once, instead of inserted at one checkpoint and replaced at the next
+    (without it, 60% of the cases of a 20,000-case rebuild were written twice).
+    """
     from services.ops.adapters.kafka import raw
 
     remaining = set(todo)
+    last: dict[TopicPartition, int] = {}  # log time of the last record read, per partition
+    held: set[TopicPartition] = set()
     buffer: list[RawRecord] = []
     while remaining:
-        fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=size)
+        fetched = await consumer.getmany(*(remaining - held), timeout_ms=500, max_records=size)
         for tp, records in fetched.items():
             stop = todo[tp][1]
-            buffer.extend(raw(r) for r in records if r.offset < stop)
+            mine = [raw(r) for r in records if r.offset < stop]
+            buffer.extend(mine)
+            if mine:
+                last[tp] = mine[-1].timestamp
         for tp in list(remaining):
             if await consumer.position(tp) >= todo[tp][1]:
                 remaining.discard(tp)
+                held.discard(tp)
                 consumer.pause(tp)
+        # A partition not read yet counts as the slowest; the slowest is never held, so some
+        # partition always moves.
+        slowest = min((last.get(tp, -1) for tp in remaining), default=-1)
+        for tp in remaining:
+            ahead = last.get(tp, -1) > slowest + align_ms
+            if ahead and tp not in held:
+                held.add(tp)
+                consumer.pause(tp)
+            elif not ahead and tp in held:
+                held.discard(tp)
+                consumer.resume(tp)
         if len(buffer) >= size or (buffer and not remaining):
             yield buffer
             buffer = []

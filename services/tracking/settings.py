@@ -14,8 +14,9 @@ class TrackingSettings(ServiceSettings):
     sweep_interval_seconds: float = 60.0
     sweep_batch_size: int = 500
     # Case documents the consumer keeps after writing them, so the next events of a case need no read
-    # (SAMAD_PROJECTION_CACHE_SIZE; 0 turns it off). A few KB each.
-    projection_cache_size: int = 5000
+    # (SAMAD_PROJECTION_CACHE_SIZE; 0 turns it off). About 20 KB each in memory: 1,000 covers the cases
+    # in flight at saturation here (a case's events come within seconds) and keeps tracking near 100 MB.
+    projection_cache_size: int = 1000
     # A claimed piece of timer work that was not finished (its replica died) is free again after this.
     claim_lease_seconds: float = 120.0
     # Citizen status lookups per client: a burst, then this many per minute.
