@@ -35,13 +35,29 @@ class Census(monitoring.CommandListener):
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.commands: Counter[str] = Counter()
+        # Server time (as the driver saw it, round trip included) by command and filter shape: where
+        # the database's time goes, reads included ("find" by its filter's fields).
+        self.micros: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+        self._pending: dict[int, str] = {}
         self.lock = threading.Lock()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         name = event.command_name
         coll = event.command.get(name)
         db = event.database_name
+        if name == "find":
+            timed = f"{db}|{coll}|find|{_shape(event.command.get('filter'))}"
+        elif name in WRITE_COMMANDS:
+            stmts = event.command.get(WRITE_COMMANDS[name]) or ()
+            first = stmts[0] if stmts else {}
+            timed = f"{db}|{coll}|{name}|{_shape(first.get('q')) if name != 'insert' else ''}"
+        elif name == "findAndModify":
+            timed = f"{db}|{coll}|findAndModify|{_shape(event.command.get('query'))}"
+        else:
+            timed = f"{db}|{coll}|{name}|"
         with self.lock:
+            self._pending[event.request_id] = timed
             self.commands[f"{db}|{coll}|{name}"] += 1
             if name in WRITE_COMMANDS:
                 for stmt in event.command.get(WRITE_COMMANDS[name]) or ():
@@ -59,14 +75,26 @@ class Census(monitoring.CommandListener):
                 self.counts[f"{db}|{coll}|{kind}|{_shape(event.command.get('query'))}"] += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
+        self._finished(event.request_id, event.duration_micros)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+        self._finished(event.request_id, event.duration_micros)
+
+    def _finished(self, request_id: int, micros: int) -> None:
+        with self.lock:
+            key = self._pending.pop(request_id, None)
+            if key is not None:
+                self.micros[key] += micros
+                self.calls[key] += 1
 
     def dump(self, path: Path) -> None:
         with self.lock:
-            data = {"writes": dict(self.counts), "commands": dict(self.commands)}
+            data = {
+                "writes": dict(self.counts),
+                "commands": dict(self.commands),
+                "time_ms": {k: round(v / 1000, 1) for k, v in self.micros.most_common()},
+                "calls": dict(self.calls),
+            }
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         tmp.replace(path)

@@ -367,6 +367,12 @@ def table(report: dict[str, Any]) -> str:
     )
     if "cpu_seconds" in report:
         add("CPU seconds during the run: " + ", ".join(f"{k} {v}" for k, v in report["cpu_seconds"].items()))
+    if report.get("db_time_ms"):
+        add("")
+        add("database time by command and filter shape (driver-side, all services; top 15)")
+        for row in report["db_time_ms"]:
+            per = row["ms"] / row["calls"] if row["calls"] else 0.0
+            add(f"  {row['ms'] / 1000:8.1f} s  {row['calls']:>7} calls  {per:7.1f} ms/call  {row['what']}")
     add("")
     add("targets: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in report["targets"].items()))
     return "\n".join(lines)
@@ -466,6 +472,19 @@ def main() -> int:
         for name in SERVICES
         if (outdir / f"{name}-census.json").exists()
     }
+    # Where the database's time went: driver-side time by command and filter shape, every service.
+    timed: list[tuple[float, int, str]] = []
+    for name in SERVICES:
+        path = outdir / f"{name}-census.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            for key, ms in (data.get("time_ms") or {}).items():
+                timed.append(
+                    (ms, int((data.get("calls") or {}).get(key, 0)), f"{name}: {key.split('|', 1)[1]}")
+                )
+    report["db_time_ms"] = [
+        {"what": what, "ms": ms, "calls": calls} for ms, calls, what in sorted(timed, reverse=True)[:15]
+    ]
     ceiling_cases = args.ceiling_cases or args.saturation_cases
     say(f"raw Kafka ceiling: {ceiling_cases} cases through the same hops with plain aiokafka")
     kafka = raw_kafka.measure(
