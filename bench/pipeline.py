@@ -382,7 +382,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rates", default="50,100,200,1000", help="offered rates for the latency phases")
+    parser.add_argument(
+        "--rates",
+        default="10,50,100,200,1000",
+        help="offered rates for the latency phases (10/s: below what this machine absorbs, the others above)",
+    )
     parser.add_argument("--phase-seconds", type=float, default=10.0)
     parser.add_argument("--phase-cap", type=int, default=1000, help="at most this many cases per rate")
     parser.add_argument("--saturation-cases", type=int, default=1500)
