@@ -4,25 +4,17 @@ constraints and always created."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from services.common.mongo import SECONDARY_INDEXES_ENV, create_index, make_client, serves_secondary_indexes
+from services.common.mongo import SECONDARY_INDEXES_ENV, create_index, serves_secondary_indexes
 from services.tracking.adapters.store import MongoCaseStore
-from tests.support.stack import MONGO
 
 
 @pytest.fixture
-async def db(unique: str) -> AsyncIterator[Any]:
-    client = make_client(MONGO, "index-test")
-    name = f"test_indexes_{unique}"
-    try:
-        yield client[name]
-    finally:
-        await client.drop_database(name)
-        await client.close()
+def db(scratch_db: Any) -> Any:
+    return scratch_db
 
 
 async def test_the_test_server_is_ferretdb_1_and_gets_no_secondary_index(db: Any) -> None:

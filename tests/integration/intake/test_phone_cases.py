@@ -4,43 +4,22 @@ the phone field (which FerretDB answers by reading every case)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from contracts.events import CaseRegistered, Citizen, make_event
-from contracts.tracking_code import from_seed
-from services.common.mongo import make_client
 from services.intake.adapters.store import MongoIntakeStore
-from tests.support.stack import MONGO
+from tests.integration.notify.helpers import registered as registered_event
 
 
 @pytest.fixture
-async def db(unique: str) -> AsyncIterator[Any]:
-    client = make_client(MONGO, "intake-test")
-    name = f"test_intake_phones_{unique}"
-    try:
-        yield client[name]
-    finally:
-        await client.drop_database(name)
-        await client.close()
+def db(scratch_db: Any) -> Any:
+    return scratch_db
 
 
 def registered(case_id: str, phone: str, at: datetime) -> Any:
-    return make_event(
-        CaseRegistered(
-            case_id=case_id,
-            tracking_code=from_seed(case_id),
-            county="mashhad",
-            citizen=Citizen(phone=phone),
-            subject="قطعی آب",
-            description="آب محله قطع است",
-            registered_at=at,
-        ),
-        source="/samad/intake",
-    )
+    return registered_event(case_id, phone, at=at)
 
 
 async def test_open_cases_of_a_phone_within_the_window_are_found(db: Any, unique: str) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -15,14 +15,13 @@ import httpx
 import pytest
 
 from contracts.events import Envelope
-from services.common.mongo import make_client
 from services.notify.adapters.providers.base import SmsProvider
 from services.notify.adapters.store import Contacts, Ledger, OptOuts
 from services.notify.adapters.template_files import load_templates
 from services.notify.domain.policy import QuietHours, RetryPolicy
 from services.notify.notifier import Notifier, NotifyConfig
 from tests.support.processes import free_port
-from tests.support.stack import MONGO, ROOT
+from tests.support.stack import ROOT
 
 SMSC_DIR = ROOT / "tests" / "support" / "smsc"
 
@@ -119,14 +118,8 @@ def make_notifier(db: Any, provider: SmsProvider, published: Published, **config
 
 
 @pytest.fixture
-async def mongo_db(unique: str) -> AsyncIterator[Any]:
-    client = make_client(MONGO, "notify-test")
-    name = f"test_notify_{unique}"
-    try:
-        yield client[name]
-    finally:
-        await client.drop_database(name)
-        await client.close()
+def mongo_db(scratch_db: Any) -> Any:
+    return scratch_db
 
 
 async def settle(seconds: float = 0.5) -> None:

@@ -106,10 +106,9 @@ async def _ledger_state(notifier: Notifier, case_id: str) -> str:
 
 
 async def test_a_submitted_sms_whose_receipt_never_comes_is_settled_by_the_status_poll(
-    unique: str, tmp_path: Path
+    unique: str, tmp_path: Path, mongo_db: Any
 ) -> None:
-    client = make_client(MONGO, "notify-test")
-    db = client[f"test_notify_lost_{unique}"]
+    db = mongo_db
     published = Published()
     provider = _ReceiptLost(tmp_path / "outbox.jsonl", auto_deliver=True)
     notifier = make_notifier(db, provider, published, status_poll=timedelta(seconds=1))
@@ -125,18 +124,15 @@ async def test_a_submitted_sms_whose_receipt_never_comes_is_settled_by_the_statu
         assert len(outbox_lines(tmp_path / "outbox.jsonl")) == 1  # looked up, not sent again
     finally:
         await notifier.stop()
-        await client.drop_database(db.name)
-        await client.close()
 
 
 async def test_an_outcome_the_database_refused_is_recovered_without_a_second_send(
-    unique: str, tmp_path: Path
+    unique: str, tmp_path: Path, mongo_db: Any
 ) -> None:
     """The gateway took the SMS, but the database refused the write of that outcome (it was
     restarting): the record's lease runs out, its outcome becomes unknown, and the gateway's status
     lookup settles it. The citizen gets one SMS."""
-    client = make_client(MONGO, "notify-test")
-    db = client[f"test_notify_refused_{unique}"]
+    db = mongo_db
     published = Published()
     provider = FileProvider(tmp_path / "outbox.jsonl", auto_deliver=True)
     notifier = make_notifier(db, provider, published, lease=timedelta(seconds=2))
@@ -165,15 +161,12 @@ async def test_an_outcome_the_database_refused_is_recovered_without_a_second_sen
         assert [e.data.sms_id for e in published.of("sent")] == refused  # type: ignore[attr-defined]
     finally:
         await notifier.stop()
-        await client.drop_database(db.name)
-        await client.close()
 
 
 async def test_a_record_left_pending_by_a_stopped_replica_is_found_and_sent_once(
-    unique: str, tmp_path: Path
+    unique: str, tmp_path: Path, mongo_db: Any
 ) -> None:
-    client = make_client(MONGO, "notify-test")
-    db = client[f"test_notify_orphan_{unique}"]
+    db = mongo_db
     outbox = tmp_path / "outbox.jsonl"
     # Replica A records the SMS and stops before any of its senders takes it.
     first = make_notifier(db, FileProvider(outbox), Published())
@@ -193,5 +186,3 @@ async def test_a_record_left_pending_by_a_stopped_replica_is_found_and_sent_once
         assert len(outbox_lines(outbox)) == 1
     finally:
         await second.stop()
-        await client.drop_database(db.name)
-        await client.close()
