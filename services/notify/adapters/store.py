@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from contracts.catalogue import AgencyCode
 from services.common.mongo import create_index
@@ -40,6 +40,10 @@ class Ledger:
         self.c = db["sms_ledger"]
         self.versions = db["sms_ledger_versions"]
         self.receipts = db["sms_receipts"]
+        # provider:message id -> sms id, so a receipt finds its record by _id (a query on the ids
+        # would read the whole ledger on FerretDB). Written after the record, by the write that adds
+        # the ids; a receipt whose mapping is missing falls back to that query.
+        self.message_ids = db["sms_message_ids"]
 
     async def setup(self) -> None:
         await create_index(self.c, [("state", ASCENDING), ("not_before", ASCENDING)])
@@ -102,7 +106,11 @@ class Ledger:
                 await asyncio.sleep(0.01 * (attempt + 1))
                 continue
             await self.c.update_one({"_id": sms_id, "version": version - 1}, {"$set": new})
-            return {**doc, **new}
+            after = {**doc, **new}
+            added = set(after.get("provider_message_ids") or []) - set(doc.get("provider_message_ids") or [])
+            if added and after.get("provider"):
+                await self._map_message_ids(str(after["provider"]), sorted(added), sms_id)
+            return after
         return None
 
     async def _roll_forward(self, sms_id: str, version: int, now: datetime) -> None:
@@ -236,9 +244,23 @@ class Ledger:
                 outcomes[row["message_id"]] = PartOutcome(row["outcome"])
         return outcomes
 
+    async def _map_message_ids(self, provider: str, ids: list[str], sms_id: str) -> None:
+        try:
+            await self.message_ids.insert_many(
+                [{"_id": f"{provider}:{i}", "sms_id": sms_id} for i in ids], ordered=False
+            )
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+
     async def by_message_id(self, provider: str, message_id: str) -> Doc | None:
-        doc: Doc | None = await self.c.find_one({"provider": provider, "provider_message_ids": message_id})
-        return doc
+        mapped = await self.message_ids.find_one({"_id": f"{provider}:{message_id}"})
+        if mapped is not None:
+            doc = await self.get(str(mapped["sms_id"]))
+            if doc is not None and message_id in (doc.get("provider_message_ids") or []):
+                return doc
+        found: Doc | None = await self.c.find_one({"provider": provider, "provider_message_ids": message_id})
+        return found
 
     async def unknown_matching(self, provider: str, recipient: str, text_prefix: str | None) -> Doc | None:
         """The record a receipt without a known id belongs to: one whose submission was not yet
