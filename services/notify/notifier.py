@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -130,6 +131,7 @@ class Notifier:
         # The earliest time a record this replica deferred or requeued becomes due: the scanner wakes
         # then instead of reading the whole ledger every few seconds.
         self._next_due: datetime | None = None
+        self._scan_asked = True  # at start: records written before it
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -270,20 +272,30 @@ class Notifier:
     def _due_at(self, when: datetime) -> None:
         if self._next_due is None or when < self._next_due:
             self._next_due = when
-            self._wake.set()  # the scanner recomputes how long to sleep
+            self._wake.set()  # the scanner recomputes how long to sleep (it does not scan for this)
+
+    def _ask_scan(self) -> None:
+        self._scan_asked = True
+        self._wake.set()
 
     async def _scanner(self) -> None:
         """Feed the workers with due records they were not handed: quiet-hours deferrals and transient
         retries (at the time they fall due), records written before a restart (at start), records of
         a replica that stopped (every ``poll_seconds``). Finding them reads the whole ledger on
         FerretDB, so it happens only then, and not while the workers have a queue."""
+        last_scan: float | None = None
         while not self._stopping:
             self._wake.clear()
             now = self.now()
             due_now = self._next_due is not None and self._next_due <= now
-            if self._ready.qsize() < max(self.config.concurrency, 1):
+            periodic = last_scan is None or time.monotonic() - last_scan >= self.config.poll_seconds
+            if (due_now or periodic or self._scan_asked) and self._ready.qsize() < max(
+                self.config.concurrency, 1
+            ):
                 if due_now:
                     self._next_due = None
+                self._scan_asked = False
+                last_scan = time.monotonic()
                 try:
                     found = await self.ledger.due(now, limit=100)
                 except asyncio.CancelledError:
@@ -294,8 +306,10 @@ class Notifier:
                 for sid in found:
                     self._enqueue(sid)
                 if len(found) >= 100:
-                    self._due_at(now)  # more are due: look again once these are taken
+                    self._ask_scan()  # more are due: look again once these are taken
             timeout = self.config.poll_seconds
+            if self._scan_asked:  # asked while the senders had a queue: look again soon
+                timeout = min(timeout, 0.1)
             if self._next_due is not None:
                 timeout = min(timeout, max((self._next_due - self.now()).total_seconds(), 0.05))
             with contextlib.suppress(TimeoutError):
@@ -615,7 +629,7 @@ class Notifier:
                 "the provider confirms it never received it: safe to send",
                 fields={"not_before": self.now()},
             )
-            self._wake.set()
+            self._ask_scan()
 
     async def _poll_submitted(self, now: datetime, submitted: Sequence[Doc]) -> None:
         """Ask the provider about records submitted long ago and still without an outcome: a provider
