@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import weakref
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.errors import BulkWriteError
 from pymongo.write_concern import WriteConcern
 
 # At most this many operations in flight per process. FerretDB 1.24's SQLite backend opens at most
@@ -29,9 +32,28 @@ def make_client(url: str, app: str) -> AsyncMongoClient:  # type: ignore[type-ar
 
 MAJORITY = WriteConcern(w="majority")
 
+DUPLICATE_KEY = 11000
+
+
+async def insert_new(collection: Any, docs: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert every document not there yet (one unordered command); the positions of those whose
+    ``_id`` was taken already. Any other write error is raised."""
+    if not docs:
+        return []
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return sorted(int(e["index"]) for e in errors)
+    return []
+
 
 SECONDARY_INDEXES_ENV = "SAMAD_MONGO_SECONDARY_INDEXES"
 SECONDARY_INDEX_MODES = ("auto", "always", "never")
+# What each client's server answered, so a service's dozen indexes ask it once.
+_SERVER_USES_INDEXES: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 async def serves_secondary_indexes(db: Any) -> bool:
@@ -49,9 +71,12 @@ async def serves_secondary_indexes(db: Any) -> bool:
         )
     if mode != "auto":
         return mode == "always"
-    info = await db.client.admin.command("buildInfo")
-    version = str(info.get("ferretdbVersion") or "")
-    return not version.lstrip("v").startswith("1.")
+    known = _SERVER_USES_INDEXES.get(db.client)
+    if known is None:
+        info = await db.client.admin.command("buildInfo")
+        known = not str(info.get("ferretdbVersion") or "").lstrip("v").startswith("1.")
+        _SERVER_USES_INDEXES[db.client] = known
+    return known
 
 
 async def create_index(collection: Any, keys: Any, **options: Any) -> str | None:

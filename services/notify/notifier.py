@@ -259,7 +259,7 @@ class Notifier:
         while not self._stopping:
             sid = await self._ready.get()
             try:
-                await self.send_due_once(sid)
+                await self.send_if_due(sid)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -315,15 +315,15 @@ class Notifier:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def send_due_once(self, sms_id: str | None = None) -> bool:
-        """Claim one due record (that one, with ``sms_id``) and send it; False when nothing is due."""
+    async def send_if_due(self, sms_id: str) -> bool:
+        """Claim the record and send it; False when it is not due or another sender has it."""
         now = self.now()
         doc = await self.ledger.claim(
+            sms_id,
             now=now,
             lease_until=now + self.config.lease,
             replica=self.replica,
             provider=self.provider.name,
-            sms_id=sms_id,
         )
         if doc is None:
             return False
@@ -594,7 +594,7 @@ class Notifier:
             fresh = await self.ledger.get(doc["_id"]) if doc["_id"] in was_sending else doc
             if fresh is not None and fresh["state"] == SmsState.unknown.value:
                 await self._resolve_unknown(fresh)
-        if getattr(self.provider, "status_lookup", True):
+        if self.provider.status_lookup:
             submitted = [
                 d
                 for d in active

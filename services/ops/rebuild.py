@@ -32,10 +32,10 @@ from aiokafka.structs import OffsetAndMetadata
 from pymongo import DeleteOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.errors import OperationFailure
 
 from contracts.events import Envelope, EventDecodeError, decode
-from services.common.mongo import create_index
+from services.common.mongo import create_index, insert_new
 from services.ops.adapters.kafka import KafkaLog
 from services.ops.adapters.store import OpsStore, utcnow
 from services.ops.audit import Refused
@@ -525,17 +525,9 @@ class Rebuilder:
         inserts, updates = writes
         for i in range(0, len(inserts), INSERT_CHUNK):
             chunk = inserts[i : i + INSERT_CHUNK]
-            try:
-                await shadow.insert_many(chunk, ordered=False)
-            except BulkWriteError as exc:
-                # Already there (written by a run that stopped mid-checkpoint): replace those instead.
-                errors = exc.details.get("writeErrors", [])
-                clashes = {e["index"] for e in errors if e.get("code") == 11000}
-                if len(clashes) != len(errors):
-                    raise
-                updates = updates + [
-                    ReplaceOne({"_id": chunk[j]["_id"]}, chunk[j], upsert=True) for j in sorted(clashes)
-                ]
+            # Already there (written by a run that stopped mid-checkpoint): replace those instead.
+            clashes = await insert_new(shadow, chunk)
+            updates = updates + [ReplaceOne({"_id": chunk[j]["_id"]}, chunk[j], upsert=True) for j in clashes]
         for i in range(0, len(updates), UPDATE_CHUNK):
             await shadow.bulk_write(updates[i : i + UPDATE_CHUNK], ordered=False)
         progress.documents_written += len(inserts) + len(updates)

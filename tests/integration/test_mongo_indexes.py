@@ -1,6 +1,6 @@
 """Secondary indexes are created only where the server uses them: FerretDB 1.x answers every query but
 one by _id by reading the collection, so there they would only slow writes down. Unique indexes are
-constraints and always created."""
+constraints and always created. Also the shared insert that keeps what is already there."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services.common.mongo import SECONDARY_INDEXES_ENV, create_index, serves_secondary_indexes
+from services.common.mongo import SECONDARY_INDEXES_ENV, create_index, insert_new, serves_secondary_indexes
 from services.tracking.adapters.store import MongoCaseStore
 
 
@@ -41,3 +41,11 @@ async def test_the_setting_overrides_what_the_server_says(db: Any, monkeypatch: 
     monkeypatch.setenv(SECONDARY_INDEXES_ENV, "sometimes")
     with pytest.raises(ValueError, match=SECONDARY_INDEXES_ENV):
         await serves_secondary_indexes(db)
+
+
+async def test_insert_new_reports_the_documents_already_there(db: Any) -> None:
+    await db.things.insert_one({"_id": "b", "v": 0})
+    assert await insert_new(db.things, [{"_id": "a"}, {"_id": "b", "v": 1}, {"_id": "c"}]) == [1]
+    assert await db.things.find_one({"_id": "b"}) == {"_id": "b", "v": 0}  # left as it was
+    assert await db.things.count_documents({}) == 3
+    assert await insert_new(db.things, []) == []

@@ -132,7 +132,6 @@ class MongoIntakeStore:
             ):
                 if doc.get("phone"):
                     await self._index_phone(str(doc["phone"]), str(doc["_id"]), doc["registered_at"])
-        await create_index(self.cases, [("phone", ASCENDING), ("registered_at", DESCENDING)])
         await create_index(self.cases, [("tracking_code", ASCENDING)])
         await create_index(self.cases, [("channel", ASCENDING), ("registered_at", DESCENDING)])
         await create_index(self.keys, [("created_at", ASCENDING)])

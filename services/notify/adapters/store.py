@@ -8,16 +8,15 @@ wins each transition. FerretDB has no transactions; none are needed.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from contracts.catalogue import AgencyCode
-from services.common.mongo import create_index
+from services.common.mongo import create_index, insert_new
 from services.notify.domain.ledger import CLAIMABLE, PartOutcome, SmsState, sources_for
 from services.notify.domain.messages import CaseContact
 
@@ -109,7 +108,10 @@ class Ledger:
             after = {**doc, **new}
             added = set(after.get("provider_message_ids") or []) - set(doc.get("provider_message_ids") or [])
             if added and after.get("provider"):
-                await self._map_message_ids(str(after["provider"]), sorted(added), sms_id)
+                await insert_new(
+                    self.message_ids,
+                    [{"_id": f"{after['provider']}:{i}", "sms_id": sms_id} for i in sorted(added)],
+                )
             return after
         return None
 
@@ -130,27 +132,10 @@ class Ledger:
         ]
 
     async def claim(
-        self, *, now: datetime, lease_until: datetime, replica: str, provider: str, sms_id: str | None = None
-    ) -> Doc | None:
-        """Take one due record for sending (that one, with ``sms_id``); no other sender, here or in
-        another replica, can take it. None when nothing is due or another sender won."""
-        if sms_id is not None:
-            return await self.claim_id(
-                sms_id, now=now, lease_until=lease_until, replica=replica, provider=provider
-            )
-        candidates = await self.due(now, limit=20)
-        random.shuffle(candidates)  # replicas waking together should not all race for the first one
-        for candidate in candidates:
-            doc = await self.claim_id(
-                candidate, now=now, lease_until=lease_until, replica=replica, provider=provider
-            )
-            if doc is not None:
-                return doc
-        return None
-
-    async def claim_id(
         self, sms_id: str, *, now: datetime, lease_until: datetime, replica: str, provider: str
     ) -> Doc | None:
+        """Take the record for sending if it is due; no other sender, here or in another replica, can
+        take it. None when it is not due (any more) or another sender won."""
         return await self.cas(
             sms_id,
             now=now,
@@ -243,15 +228,6 @@ class Ledger:
             if current is not PartOutcome.failed:  # a failure of a part is final
                 outcomes[row["message_id"]] = PartOutcome(row["outcome"])
         return outcomes
-
-    async def _map_message_ids(self, provider: str, ids: list[str], sms_id: str) -> None:
-        try:
-            await self.message_ids.insert_many(
-                [{"_id": f"{provider}:{i}", "sms_id": sms_id} for i in ids], ordered=False
-            )
-        except BulkWriteError as exc:
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
 
     async def by_message_id(self, provider: str, message_id: str) -> Doc | None:
         mapped = await self.message_ids.find_one({"_id": f"{provider}:{message_id}"})

@@ -30,10 +30,10 @@ from typing import Any, Protocol
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from contracts.events import CallReceived, Envelope
-from services.common.mongo import create_index
+from services.common.mongo import create_index, insert_new
 from services.tracking.adapters.data import load_policy
 from services.tracking.domain.model import AWAITING_ACK, OPEN_AT_AGENCY, Case
 from services.tracking.domain.projection import case_id_of, project
@@ -148,14 +148,8 @@ class MongoCaseStore:
     async def save(self, cases: Mapping[str, Case], expected_n: Mapping[str, int]) -> SaveResult:
         result = SaveResult()
         fresh = [c for cid, c in cases.items() if expected_n.get(cid, 0) == 0]
-        if fresh:
-            try:
-                await self.collection.insert_many([c.to_document() for c in fresh], ordered=False)
-            except BulkWriteError as exc:
-                for err in exc.details.get("writeErrors", []):
-                    if err.get("code") != 11000:
-                        raise
-                    result.conflicts.add(fresh[err["index"]].id)
+        for i in await insert_new(self.collection, [c.to_document() for c in fresh]):
+            result.conflicts.add(fresh[i].id)
         existing = [(cid, c) for cid, c in cases.items() if expected_n.get(cid, 0) != 0]
         if existing:
             gate = asyncio.Semaphore(WRITE_CONCURRENCY)
@@ -194,15 +188,7 @@ class MongoCaseStore:
 
     async def _map_codes(self, cases: Iterable[Case]) -> None:
         todo = [c for c in cases if c.tracking_code and c.id not in self._mapped]
-        if not todo:
-            return
-        try:
-            await self.codes.insert_many(
-                [{"_id": c.tracking_code, "case_id": c.id} for c in todo], ordered=False
-            )
-        except BulkWriteError as exc:
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
+        await insert_new(self.codes, [{"_id": c.tracking_code, "case_id": c.id} for c in todo])
         for c in todo:
             self._mapped[c.id] = None
         while len(self._mapped) > self.MAPPED_MEMORY:
@@ -436,16 +422,7 @@ class MongoCallStore:
             data = e.data
             if isinstance(data, CallReceived) and data.call_id not in docs:
                 docs[data.call_id] = call_document(e, data)
-        if not docs:
-            return 0
-        try:
-            result = await self.collection.insert_many(list(docs.values()), ordered=False)
-            return len(result.inserted_ids)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(err.get("code") != 11000 for err in errors):
-                raise
-            return int(exc.details.get("nInserted", 0))
+        return len(docs) - len(await insert_new(self.collection, list(docs.values())))
 
     async def count(self, query: dict[str, Any]) -> int:
         return await self.collection.count_documents(query)

@@ -84,10 +84,10 @@ InboundHandler = Callable[[InboundSms], Awaitable[None]]
 
 
 class SmsProvider(Protocol):
-    """``status_lookup`` (optional class attribute, default True): whether ``lookup`` can tell a
-    submitted message's outcome, so the reconciler polls records left submitted for too long."""
-
     name: str
+    # Whether lookup() can tell a submitted message's outcome: the reconciler then asks about records
+    # left submitted for too long.
+    status_lookup: bool
 
     async def start(self, on_report: ReportHandler, on_inbound: InboundHandler) -> None:
         """Connect; from now on receipts and inbound messages are handed to the two callbacks."""

@@ -18,6 +18,7 @@ from services.notify.adapters.providers.base import (
 
 class FakeProvider:
     name = "fake"
+    status_lookup = True
 
     def __init__(self, script: Iterable[SendError | None] = ()) -> None:
         self.script: deque[SendError | None] = deque(script)

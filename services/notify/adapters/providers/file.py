@@ -40,6 +40,7 @@ class InboxCursor(Protocol):
 
 class FileProvider:
     name = "file"
+    status_lookup = True
 
     def __init__(
         self,

@@ -46,6 +46,7 @@ def local_phone(e164: str) -> str:
 
 class KavenegarProvider:
     name = "kavenegar"
+    status_lookup = True
 
     def __init__(
         self,
