@@ -20,6 +20,7 @@ The counts are printed. SAMAD_FAULTS_CASES and SAMAD_FAULTS_RATE size the run.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import shutil
@@ -140,6 +141,37 @@ async def _converged(run: Pipeline, mongo: AsyncMongoClient[dict[str, Any]]) -> 
     return done, delivered
 
 
+async def _explain_timelines(
+    run: Pipeline, mongo: AsyncMongoClient[dict[str, Any]], problems: list[str], t0: float
+) -> None:
+    """For the cases with an incomplete timeline, print what the notifications topic holds for them
+    (partition, offset, when) next to what tracking stored, so a failure says where events went missing."""
+    wanted = {p.split()[1].rstrip(":") for p in problems if p.startswith("case ")}
+    in_topic: dict[str, list[str]] = defaultdict(list)
+    started_ms = (time.time() - (time.monotonic() - t0)) * 1000
+    for record in await probes.read_topic(FAULTS.bootstrap, NOTIFICATIONS):
+        try:
+            event = json.loads(record.value)
+            case_id = event["data"]["case_id"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if case_id in wanted:
+            at = (record.timestamp - started_ms) / 1000
+            in_topic[case_id].append(
+                f"{event['type'].rsplit('.', 1)[-1]}@{record.partition}:{record.offset} t={at:.1f}s id={event['id']}"
+            )
+    cases = mongo[run.db("tracking")]["cases"]
+    published_all = sum(1 for cid in wanted if len(in_topic.get(cid, [])) >= 4)
+    say(
+        f"incomplete timelines: {len(wanted)}; all four SMS events in the notifications topic for "
+        f"{published_all}, fewer for {len(wanted) - published_all}"
+    )
+    for cid in sorted(wanted)[:8]:
+        doc = await cases.find_one({"_id": cid}, {"n": 1, "timeline.event_id": 1, "timeline.type": 1})
+        stored = [f"{e['type'].rsplit('.', 1)[-1]}:{e['event_id']}" for e in (doc or {}).get("timeline", [])]
+        say(f"  {cid}: topic {in_topic.get(cid, [])}; tracking n={(doc or {}).get('n')} {stored}")
+
+
 async def test_nothing_lost_nothing_doubled_under_faults(pipeline: Pipeline) -> None:
     run = pipeline
     rng = random.Random(SEED)
@@ -222,6 +254,9 @@ async def test_nothing_lost_nothing_doubled_under_faults(pipeline: Pipeline) -> 
                 timelines_checked += 1
 
             await asyncio.gather(*(check(a) for a in accepted.values()))
+        if problems:
+            # Where were the missing events lost: never published, or published and not projected?
+            await _explain_timelines(run, mongo, problems, t0)
         tracked_total = await mongo[run.db("tracking")]["cases"].count_documents({})
         accepted_ids = {a.case_id for a in accepted.values()}
 
