@@ -32,6 +32,7 @@ from contracts.events import (
 )
 from contracts.topics import CASES
 from services.common.auth import Principal, Role, require
+from services.common.bounded import run_all
 from services.common.kafka import EventPublisher, Incoming, make_broker, subscribe_events
 from services.common.mongo import make_client
 from services.common.problems import ProblemError, invalid, validation_problem
@@ -97,16 +98,15 @@ def wire(settings: RoutingSettings | None = None) -> Wiring:
         by_case: dict[str, list[Incoming]] = {}
         for item in batch:
             by_case.setdefault(item.event.subject, []).append(item)
-        gate = asyncio.Semaphore(CASE_CONCURRENCY)
 
         async def one_case(items: list[Incoming]) -> list[Envelope]:
             out: list[Envelope] = []
-            async with gate:
-                for item in items:
-                    out.extend(await service.on_event(item.event, replay=item.replay_run is not None))
+            for item in items:
+                out.extend(await service.on_event(item.event, replay=item.replay_run is not None))
             return out
 
-        results = await asyncio.gather(*(one_case(items) for items in by_case.values()))
+        # When one case fails, the batch is retried: run_all leaves none of this attempt's cases running.
+        results = await run_all(one_case, by_case.values(), CASE_CONCURRENCY)
         await publisher.publish([e for chain in results for e in chain])
 
     subscribe_events(

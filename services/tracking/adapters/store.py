@@ -20,7 +20,6 @@ The case store takes its collection name, so the same projection can write into 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +32,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts.events import CallReceived, Envelope
+from services.common.bounded import run_all
 from services.common.mongo import create_index, insert_new
 from services.tracking.adapters.data import load_policy
 from services.tracking.domain.model import AWAITING_ACK, OPEN_AT_AGENCY, Case
@@ -136,13 +136,11 @@ class MongoCaseStore:
 
     async def load(self, ids: Iterable[str]) -> dict[str, Case]:
         wanted = list(dict.fromkeys(ids))
-        gate = asyncio.Semaphore(READ_CONCURRENCY)
 
         async def one(case_id: str) -> dict[str, Any] | None:
-            async with gate:
-                return await self.collection.find_one({"_id": case_id})
+            return await self.collection.find_one({"_id": case_id})
 
-        docs = await asyncio.gather(*(one(i) for i in wanted))
+        docs = await run_all(one, wanted, READ_CONCURRENCY)
         return {d["_id"]: Case.from_document(d) for d in docs if d is not None}
 
     async def save(self, cases: Mapping[str, Case], expected_n: Mapping[str, int]) -> SaveResult:
@@ -152,11 +150,12 @@ class MongoCaseStore:
             result.conflicts.add(fresh[i].id)
         existing = [(cid, c) for cid, c in cases.items() if expected_n.get(cid, 0) != 0]
         if existing:
-            gate = asyncio.Semaphore(WRITE_CONCURRENCY)
+            # run_all: when one replace fails, no replace of this call is still running or waiting
+            # once the error reaches the consumer, whose retry could otherwise be overwritten by it.
 
-            async def replace(cid: str, case: Case) -> None:
-                async with gate:
-                    before = await self.collection.find_one_and_replace({"_id": cid}, case.to_document())
+            async def replace(item: tuple[str, Case]) -> None:
+                cid, case = item
+                before = await self.collection.find_one_and_replace({"_id": cid}, case.to_document())
                 if before is None:
                     # Nothing was there to replace (a rebuild swapped the collection): nothing was
                     # written; the case is reloaded and written again.
@@ -164,7 +163,7 @@ class MongoCaseStore:
                 elif before.get("n") != expected_n[cid]:
                     result.overwritten[cid] = Case.from_document(before)
 
-            await asyncio.gather(*(replace(cid, c) for cid, c in existing))
+            await run_all(replace, existing, WRITE_CONCURRENCY)
         written = set(cases) - result.conflicts - set(result.overwritten)
         await self._map_codes(c for cid, c in cases.items() if cid in written)
         return result

@@ -244,3 +244,37 @@ def test_reports_count_hops_and_percentiles() -> None:
     assert rows["welfare"]["received"] == 0
     counties = county_report(cases, T0 + timedelta(days=20))
     assert counties == [c for c in counties if c["county"] == "mashhad"] and counties[0]["registered"] == 5
+
+
+async def test_a_failed_save_leaves_no_write_behind_to_overwrite_the_retry() -> None:
+    """The database goes away in the middle of a batch's writes. Once save raises (and the consumer
+    retries the batch), none of that batch's writes may still be running or waiting: one landing
+    later would put an older document back over the retry's and later batches' writes."""
+    import asyncio
+
+    from pymongo.errors import AutoReconnect
+
+    from services.tracking.adapters.store import MongoCaseStore
+
+    class Collection:
+        def __init__(self) -> None:
+            self.started: list[str] = []
+            self.raised = False
+
+        async def find_one_and_replace(self, query: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+            self.started.append(query["_id"])
+            if query["_id"] == "case-01":
+                await asyncio.sleep(0.01)
+                raise AutoReconnect("connection closed")
+            await asyncio.sleep(0.05)
+            return {**doc, "n": doc["n"] - 1}
+
+    collection = Collection()
+    store = MongoCaseStore({"cases": collection, "cases_codes": collection})  # type: ignore[arg-type]
+    cases = {f"case-{i:02}": apply_all(None, [CaseEvents(f"case-{i:02}").registered()]) for i in range(40)}
+    with pytest.raises(AutoReconnect):
+        await store.save(cases, {cid: c.n - 1 or 7 for cid, c in cases.items()})
+    started = list(collection.started)
+    assert len(started) < len(cases)  # the writes queued behind the failure were never started
+    await asyncio.sleep(0.3)
+    assert collection.started == started, "a write of the failed attempt ran after save had raised"
