@@ -264,7 +264,7 @@ async def test_nothing_lost_nothing_doubled_under_faults(pipeline: Pipeline) -> 
         ledger = [
             d
             async for d in mongo[run.db("notify")]["sms_ledger"].find(
-                {}, {"case_id": 1, "template": 1, "state": 1}
+                {}, {"case_id": 1, "template": 1, "state": 1, "outbox": 1}
             )
         ]
         per_case: dict[str, Counter[str]] = defaultdict(Counter)
@@ -276,6 +276,7 @@ async def test_nothing_lost_nothing_doubled_under_faults(pipeline: Pipeline) -> 
             if per_case.get(cid) != Counter({"registered": 1, "routed": 1})
         ]
         not_delivered = [d["_id"] for d in ledger if d["state"] != "delivered"]
+        owed = [f"{d['_id']} owes {d['outbox']}" for d in ledger if d.get("outbox")]
         strangers = set(per_case) - accepted_ids
         outbox = probes.read_outbox(run.outdir / "sms-outbox.jsonl")
         sent_per_sms = Counter(line["sms_id"] for line in outbox)
@@ -319,7 +320,8 @@ async def test_nothing_lost_nothing_doubled_under_faults(pipeline: Pipeline) -> 
     say(f"tracking: {timelines_checked} timelines checked via its API, {tracked_total} case documents in all")
     say(
         f"notify: {len(ledger)} ledger records ({len(ledger) - len(not_delivered)} delivered), "
-        f"{len(outbox)} SMS at the provider, {len(resent)} sent twice, {len(never_sent)} never sent"
+        f"{len(outbox)} SMS at the provider, {len(resent)} sent twice, {len(never_sent)} never sent, "
+        f"{len(owed)} with events still owed"
     )
     say(
         f"dead-letter topic: {len(dlq)} records, {len(poison)} poison messages sent, "
@@ -331,6 +333,7 @@ async def test_nothing_lost_nothing_doubled_under_faults(pipeline: Pipeline) -> 
         ("tracking", problems),
         ("ledger", ledger_problems),
         ("SMS not delivered", [f"{d['_id']} {d['state']}" for d in ledger if d["state"] != "delivered"]),
+        ("SMS events never published", owed),
         ("poison", poison_problems),
         ("dead-lettered events", other_dead),
     ):
@@ -344,6 +347,7 @@ async def test_nothing_lost_nothing_doubled_under_faults(pipeline: Pipeline) -> 
     assert not ledger_problems, ledger_problems[:10]
     assert not strangers, sorted(strangers)[:10]
     assert not not_delivered, not_delivered[:10]
+    assert not owed, owed[:10]
     assert len(ledger) == 2 * expected
     assert not resent, resent
     assert not never_sent, sorted(never_sent)[:10]

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaConnectionError
 from pymongo.errors import AutoReconnect
 
 from contracts.topics import CASES, NOTIFICATIONS
@@ -186,3 +187,40 @@ async def test_a_record_left_pending_by_a_stopped_replica_is_found_and_sent_once
         assert len(outbox_lines(outbox)) == 1
     finally:
         await second.stop()
+
+
+async def test_events_whose_publication_failed_are_published_by_the_reconciler(
+    unique: str, tmp_path: Path, mongo_db: Any
+) -> None:
+    """Kafka was down when the SMS went out: the record is delivered, its events stay owed in its
+    outbox, and the reconciler publishes them once Kafka is back, then strikes them off."""
+    published = Published()
+    failures: list[str] = []
+
+    async def flaky_publish(events: list[Any]) -> None:
+        if len(failures) < 3:
+            failures.append(events[0].type)
+            raise KafkaConnectionError("broker restarting")
+        await published(events)
+
+    notifier = make_notifier(
+        mongo_db,
+        FileProvider(tmp_path / "outbox.jsonl", auto_deliver=True),
+        published,
+        outbox_grace=timedelta(seconds=1),
+    )
+    notifier.publish = flaky_publish
+    await notifier.ledger.setup()
+    await notifier.start()
+    try:
+        case_id = f"unpublished-{unique}"
+        await notifier.handle([Incoming(registered(case_id, phone_for(unique)), CASES, 0, 0, {})])
+        await wait_for(lambda: len(published.of("delivered")) == 1, timeout=30)
+        [doc] = await notifier.ledger.list(case_id=case_id)
+        assert doc["state"] == "delivered"
+        assert not doc.get("outbox"), doc.get("outbox")
+        assert len(published.of("sent")) == 1
+        assert failures, "the first publication never failed: the test proves nothing"
+        assert len(outbox_lines(tmp_path / "outbox.jsonl")) == 1
+    finally:
+        await notifier.stop()
