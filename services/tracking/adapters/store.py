@@ -308,7 +308,9 @@ class CaseCache:
     """The documents this process wrote last, so the next batch need not read them back.
 
     Safe because a write checks the version it replaces: if another writer changed a cached case,
-    the replace returns that writer's document and the batch is applied on top of it.
+    the replace returns that writer's document and the batch is applied on top of it. If the store
+    went back to an older version (one whose events the cached case all has), the write puts the
+    complete document back.
     """
 
     def __init__(self, size: int) -> None:
@@ -370,6 +372,11 @@ async def apply_events(
                 for cid in changed:
                     cache.forget(cid)  # the write's outcome is unknown
             raise
+        for cid, before in list(saved.overwritten.items()):
+            if before.applied_ids() <= changed[cid].applied_ids():
+                # The store held a version whose every event ours has (an older document put back,
+                # or the same events stored by another writer): ours, now in place, stands.
+                del saved.overwritten[cid]
         retry = saved.conflicts | set(saved.overwritten)
         won = set(changed) - retry
         result.cases_written += len(won)
