@@ -5,7 +5,8 @@ a new case, or a ``find_one_and_replace`` by ``_id`` for an existing one, which 
 replaced. Its ``n`` (the number of events applied) must be the ``n`` the batch started from: that is the
 compare-and-set. When it is not, another writer (a consumer that had the partition a moment ago, during
 a rebalance) stored events in between; the projection then applies this batch's events on top of the
-document it replaced and writes again, so no event is lost and none is applied twice.
+document it replaced and writes again, so no event is lost and none is applied twice. When every
+event of the replaced document is already in ours, ours stands as written.
 
 Why not a conditional filter (``{"_id": id, "n": n}``) as on MongoDB? FerretDB v1's SQLite backend
 pushes only a filter on ``_id`` alone down to an index; any other condition makes every update scan
