@@ -77,7 +77,9 @@ class TrackingCases:
 
     async def apply_batch(self, states: Mapping[str, Any], events: Sequence[Envelope]) -> dict[str, Any]:
         store = _InMemoryCases(states)
-        await self._apply_events(store, events, self.policy)
+        # In place: the rebuild holds the only reference to each state and serialises the documents
+        # it writes before applying later events.
+        await self._apply_events(store, events, self.policy, in_place=True)
         return store.saved
 
     async def create_indexes(self, db: Any, collection: str) -> None:

@@ -340,11 +340,14 @@ async def apply_events(
     policy: SlaPolicy | None = None,
     max_rounds: int = 20,
     cache: CaseCache | None = None,
+    in_place: bool = False,
 ) -> ApplyResult:
     """Apply a batch of case and SMS events to their documents: one write per changed case.
 
     Used by the live consumer (with a cache of the documents it wrote) and, with a store on another
-    collection, by the replay tool. Without a policy, the shipped SLA and holiday files apply, as in
+    collection, by the replay tool. ``in_place``: the loaded cases are changed rather than copied, for
+    a store whose saves cannot conflict (the rebuild's in-memory state); a live store keeps the
+    copies, which a failed or lost compare-and-set needs. Without a policy, the shipped SLA and holiday files apply, as in
     the service with default settings.
     """
     policy = policy or load_policy()
@@ -361,7 +364,7 @@ async def apply_events(
     stored_n = {cid: case.n for cid, case in base.items()}  # the version in the store now
     must_write: set[str] = set()
     for round_ in range(max_rounds):
-        changed = project(base, pending, policy)
+        changed = project(base, pending, policy, copy=not in_place)
         for cid in must_write - set(changed):
             changed[cid] = base[cid]  # our batch was already in there: put the other writer's back
         if not changed:

@@ -351,3 +351,16 @@ def test_project_returns_only_changed_cases() -> None:
     assert set(first) == {"case-a", "case-b"}
     again = project(first, [reg_a, reg_b, a.note()])
     assert set(again) == {"case-a"}
+
+
+def test_in_place_application_gives_the_same_case_and_reports_the_change() -> None:
+    c = CaseEvents("inplace")
+    first, later = [c.registered(), c.routed()], [c.sms_sent(), c.acknowledged()]
+    copied_base = apply_all(None, first)
+    copied = project({"inplace": copied_base}, later)
+    assert copied_base.n == 2  # the default leaves the given case untouched
+    base = apply_all(None, first)
+    changed = project({"inplace": base}, later, copy=False)
+    assert changed["inplace"] is base and base.n == 4
+    assert base == copied["inplace"]
+    assert project({"inplace": base}, later, copy=False) == {}  # nothing new: no change reported
