@@ -151,9 +151,8 @@ class MongoCaseStore:
             result.conflicts.add(fresh[i].id)
         existing = [(cid, c) for cid, c in cases.items() if expected_n.get(cid, 0) != 0]
         if existing:
-            # run_all: when one replace fails, no replace of this call is still running or waiting
-            # once the error reaches the consumer, whose retry could otherwise be overwritten by it.
-
+            # Through run_all: when one replace fails, no replace of this call is still running or
+            # waiting once the error reaches the consumer, whose retry it could otherwise overwrite.
             async def replace(item: tuple[str, Case]) -> None:
                 cid, case = item
                 before = await self.collection.find_one_and_replace({"_id": cid}, case.to_document())
@@ -345,10 +344,10 @@ async def apply_events(
     """Apply a batch of case and SMS events to their documents: one write per changed case.
 
     Used by the live consumer (with a cache of the documents it wrote) and, with a store on another
-    collection, by the replay tool. ``in_place``: the loaded cases are changed rather than copied, for
-    a store whose saves cannot conflict (the rebuild's in-memory state); a live store keeps the
-    copies, which a failed or lost compare-and-set needs. Without a policy, the shipped SLA and holiday files apply, as in
-    the service with default settings.
+    collection, by the replay tool. Without a policy, the shipped SLA and holiday files apply, as in
+    the service with default settings. ``in_place``: the loaded cases are changed rather than copied,
+    for a store whose saves cannot conflict (the rebuild's in-memory state); a live store keeps the
+    copies, which a failed or lost compare-and-set needs.
     """
     policy = policy or load_policy()
     result = ApplyResult(events=len(events))
