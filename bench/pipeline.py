@@ -246,12 +246,18 @@ async def saturation_kafka(
 # --- the census and the raw MongoDB plan -----------------------------------------------------------
 
 
-async def write_plan(pipeline: Pipeline, outdir: Path, cases: int) -> raw_mongo.WritePlan | None:
-    census: dict[str, dict[str, int]] = {}
-    for name in SERVICES:
-        path = outdir / f"{name}-census.json"
-        if path.exists():
-            census[name] = json.loads(path.read_text())["writes"]
+def read_censuses(outdir: Path) -> dict[str, dict[str, Any]]:
+    """Each service's census file (bench/instrument.py), by service."""
+    return {
+        name: json.loads(path.read_text())
+        for name in SERVICES
+        if (path := outdir / f"{name}-census.json").exists()
+    }
+
+
+async def write_plan(
+    pipeline: Pipeline, census: dict[str, dict[str, int]], cases: int
+) -> raw_mongo.WritePlan | None:
     if not census:
         return None
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(pipeline.profile.mongo_url, tz_aware=True)
@@ -470,22 +476,14 @@ def main() -> int:
     finally:
         say("stopping the services")
         pipeline.stop()
-    plan = asyncio.run(write_plan(pipeline, outdir, report.get("census_cases_total", 1)))
-    report["census"] = {
-        name: json.loads((outdir / f"{name}-census.json").read_text())["writes"]
-        for name in SERVICES
-        if (outdir / f"{name}-census.json").exists()
-    }
+    censuses = read_censuses(outdir)
+    report["census"] = {name: data["writes"] for name, data in censuses.items()}
+    plan = asyncio.run(write_plan(pipeline, report["census"], report.get("census_cases_total", 1)))
     # Where the database's time went: driver-side time by command and filter shape, every service.
     timed: list[tuple[float, int, str]] = []
-    for name in SERVICES:
-        path = outdir / f"{name}-census.json"
-        if path.exists():
-            data = json.loads(path.read_text())
-            for key, ms in (data.get("time_ms") or {}).items():
-                timed.append(
-                    (ms, int((data.get("calls") or {}).get(key, 0)), f"{name}: {key.split('|', 1)[1]}")
-                )
+    for name, data in censuses.items():
+        for key, ms in (data.get("time_ms") or {}).items():
+            timed.append((ms, int((data.get("calls") or {}).get(key, 0)), f"{name}: {key.split('|', 1)[1]}"))
     report["db_time_ms"] = [
         {"what": what, "ms": ms, "calls": calls} for ms, calls, what in sorted(timed, reverse=True)[:15]
     ]
