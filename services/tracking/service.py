@@ -91,7 +91,7 @@ class TrackingService:
         clock: Callable[[], datetime] = _utcnow,
         owner: str | None = None,
         lease: timedelta = timedelta(minutes=2),
-        cache_size: int = 5000,
+        cache_size: int = 1000,
     ) -> None:
         self.cases = cases
         self.calls = calls
