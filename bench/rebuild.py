@@ -7,7 +7,8 @@
 It publishes a realistic case history (registered, routed, acknowledged, resolved, SMS sent and delivered
 for each step) to private topics, rebuilds the projection with the same engine and projection code as
 `samad replay rebuild tracking`, and prints events/s. In the same run it measures the raw MongoDB write
-rate of this machine (unordered bulk inserts of the rebuilt documents, same batch size) so the figure
+rate of this machine (unordered bulk inserts of the rebuilt documents, same batch size and number of
+concurrent writes) so the figure
 can be judged against what the database can take. Figures are printed, never asserted.
 """
 
@@ -47,10 +48,18 @@ from contracts.events import (  # noqa: E402
     make_event,
 )
 from contracts.tracking_code import from_seed  # noqa: E402
+from services.common.bounded import run_all  # noqa: E402
 from services.ops.adapters.kafka import KafkaLog, Outgoing  # noqa: E402
 from services.ops.adapters.store import MongoOpsStore  # noqa: E402
 from services.ops.domain.timespec import EARLIEST  # noqa: E402
-from services.ops.rebuild import Progress, Rebuilder, RebuildOptions, Target  # noqa: E402
+from services.ops.rebuild import (  # noqa: E402
+    INSERT_CHUNK,
+    INSERT_WRITERS,
+    Progress,
+    Rebuilder,
+    RebuildOptions,
+    Target,
+)
 
 AGENCIES = list(AgencyCode)
 
@@ -143,15 +152,20 @@ async def publish(log: KafkaLog, cases: int, run: str, topics: dict[str, str]) -
     return total
 
 
-async def raw_write_rate(db: Any, docs: list[dict[str, Any]], batch: int, indexes: Any) -> float:
+async def raw_write_rate(
+    db: Any, docs: list[dict[str, Any]], batch: int, writers: int, indexes: Any
+) -> float:
     """Unordered bulk inserts of the same documents into a collection with the same indexes (created
-    first, as the rebuild does): what the database alone takes, with no Kafka and no projection."""
+    first, as the rebuild does), ``writers`` at once as the rebuild writes them: what the database alone
+    takes, with no Kafka and no projection."""
     scratch = db["raw_write_probe"]
     await scratch.drop()
     await indexes(db, scratch.name)
+    chunks = [docs[i : i + batch] for i in range(0, len(docs), batch)]
     started = time.perf_counter()
-    for i in range(0, len(docs), batch):
-        await scratch.bulk_write([InsertOne(dict(d)) for d in docs[i : i + batch]], ordered=False)
+    await run_all(
+        lambda chunk: scratch.bulk_write([InsertOne(dict(d)) for d in chunk], ordered=False), chunks, writers
+    )
     seconds = time.perf_counter() - started
     await scratch.drop()
     return len(docs) / seconds if seconds else 0.0
@@ -201,7 +215,7 @@ async def main() -> None:
         )
         shadow = db[result.shadow]
         docs = [d async for d in shadow.find({})]
-        raw_rate = await raw_write_rate(db, docs, 1000, projection.create_indexes)
+        raw_rate = await raw_write_rate(db, docs, INSERT_CHUNK, INSERT_WRITERS, projection.create_indexes)
         p = result.progress
         figures = {
             "events": p.done,
@@ -227,7 +241,7 @@ async def main() -> None:
             f"rebuild:   {figures['rebuild_events_per_s']:>9,} events/s  ({p.done:,} events, {len(docs):,} case documents, {result.seconds:.1f}s)"
         )
         print(
-            f"raw write: {figures['raw_mongo_inserts_per_s']:>9,} documents/s  (unordered bulk inserts of the same documents, same indexes, 1,000 per write, same run)"
+            f"raw write: {figures['raw_mongo_inserts_per_s']:>9,} documents/s  (unordered bulk inserts of the same documents, same indexes, {INSERT_CHUNK:,} per write, {INSERT_WRITERS} at once, same run)"
         )
         print(
             f"ceiling:   {figures['raw_ceiling_events_per_s']:>9,} events/s  (raw write rate x {p.done / max(len(docs), 1):.1f} events per document); the rebuild runs at {figures['share_of_raw_ceiling']:.0%} of it"

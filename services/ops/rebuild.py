@@ -5,10 +5,14 @@ event belongs to, and how to apply an event to that document with the owning ser
 engine makes it fast and safe:
 
 - a fresh consumer group per run (``samad.replay.<run-id>``) read by manual assignment, so the live
-  group is never touched; it commits its position after every batch, and the run document in
+  group is never touched; it commits its position at every checkpoint, and the run document in
   ``samad_ops.rebuild_runs`` keeps the rest of the checkpoint (target offsets, shadow name, counters);
-- documents are kept in memory while their events are applied and written back in one unordered bulk
-  write per batch (inserts for documents new to the shadow, replaces for the others);
+- documents are kept in memory while their events are applied and written back at checkpoints in
+  unordered bulk writes, two at once (inserts for documents new to the shadow, replaces for the
+  others); a document that changed only since the last checkpoint is held back one interval, so a case
+  whose events straddle a checkpoint is inserted once instead of inserted and then replaced (replaces
+  cost FerretDB about four times as much), and the committed position stops at its first unstored event;
+- the cyclic garbage collector runs less often during the run (``services.common.collector``);
 - one rebuild per projection at a time: a lock document claimed by an atomic insert, renewed while the
   run is alive, and claimable by the next run once it has expired (a crashed run does not block forever);
 - interrupted (Ctrl-C, SIGTERM, lost lock), a run stops at a batch boundary and ``--resume`` continues it.
@@ -35,6 +39,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from contracts.events import Envelope, EventDecodeError, decode
+from services.common.bounded import run_all
+from services.common.collector import fewer_collections
 from services.common.mongo import create_index, insert_new
 from services.ops.adapters.kafka import KafkaLog
 from services.ops.adapters.store import OpsStore, utcnow
@@ -150,6 +156,7 @@ def new_run_id() -> str:
 # problem. Updates therefore go in small sequential chunks, and the engine avoids them where it can.
 UPDATE_CHUNK = 50
 INSERT_CHUNK = 1000
+INSERT_WRITERS = 2
 # How far (in log time) one partition may read ahead of the slowest (see _batches).
 ALIGN_MS = 10_000
 
@@ -157,14 +164,23 @@ ALIGN_MS = 10_000
 class _Shadow:
     """What the engine knows of the shadow collection: documents in memory (most recently used last),
     and the ids stored in it. ``complete``: every stored id is in ``stored`` (a fresh shadow, or one read
-    whole on resume), so an id not in it needs no lookup."""
+    whole on resume), so an id not in it needs no lookup.
+
+    ``dirty`` maps each changed document to the checkpoint interval in which it first changed since it
+    was last written; ``unsaved`` keeps, per partition, the offset of the first event it holds that is
+    not stored yet. A checkpoint holds back the documents that changed only in the interval just ended
+    (a case's events come close together, so most of them are not finished yet), and commits each
+    partition only up to the first event such a document holds: a resume reads those events again, and
+    the documents already stored skip them (the projection ignores an event it has applied)."""
 
     def __init__(self, size: int, complete: bool) -> None:
         self.size = size
         self.states: OrderedDict[str, Any | None] = OrderedDict()
         self.stored: set[str] = set()
         self.complete = complete
-        self.dirty: dict[str, None] = {}
+        self.dirty: dict[str, int] = {}
+        self.unsaved: dict[str, dict[TopicPartition, int]] = {}
+        self.interval = 0
 
     def get(self, key: str) -> tuple[bool, Any | None]:
         if key in self.states:
@@ -176,7 +192,7 @@ class _Shadow:
         self.states[key] = state
         self.states.move_to_end(key)
         if changed:
-            self.dirty[key] = None
+            self.dirty.setdefault(key, self.interval)
 
     def needs_lookup(self, key: str) -> bool:
         return not self.complete or key in self.stored
@@ -189,6 +205,30 @@ class _Shadow:
         victims = [k for k in self.states if k not in self.dirty][:excess]
         for key in victims:
             del self.states[key]
+
+    def take(self, *, hold: bool) -> list[str]:
+        """The changed documents to write now, in the order they changed; with ``hold``, not those that
+        changed only in the current interval, which then ends."""
+        if hold:
+            now = self.interval
+            self.interval += 1
+            keys = [k for k, first in self.dirty.items() if first < now]
+        else:
+            keys = list(self.dirty)
+        for key in keys:
+            del self.dirty[key]
+            self.unsaved.pop(key, None)
+        return keys
+
+    def safe_position(self, position: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """How far each partition may be committed: not past the first unstored event of a held
+        document."""
+        safe = dict(position)
+        for offsets in self.unsaved.values():
+            for tp, offset in offsets.items():
+                if offset < safe.get(tp, offset + 1):
+                    safe[tp] = offset
+        return safe
 
 
 class Rebuilder:
@@ -232,7 +272,8 @@ class Rebuilder:
             )
         heartbeat = asyncio.create_task(self._heartbeat(run_id, options.lock_ttl, asyncio.current_task()))
         try:
-            return await self._run(run_id, options)
+            with fewer_collections():
+                return await self._run(run_id, options)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -437,9 +478,11 @@ class Rebuilder:
                         if pending is not None:
                             await asyncio.shield(pending)
                             state.evict()
-                        writes = self._prepare(state)
+                        writes = self._prepare(state, hold=True)
                         pending = asyncio.create_task(
-                            self._checkpoint(shadow, writes, consumer, dict(position), run_id, progress)
+                            self._checkpoint(
+                                shadow, writes, consumer, state.safe_position(position), run_id, progress
+                            )
                         )
                         since_checkpoint = 0
                 if pending is not None:
@@ -460,6 +503,7 @@ class Rebuilder:
         self, records: list[RawRecord], shadow: AsyncCollection[Doc], state: _Shadow, progress: Progress
     ) -> None:
         events: list[tuple[str, Envelope]] = []
+        origins: list[tuple[TopicPartition, int]] = []
         for record in records:
             try:
                 event = decode(record.value or b"")
@@ -471,6 +515,7 @@ class Rebuilder:
                 progress.ignored += 1
                 continue
             events.append((key, event))
+            origins.append((TopicPartition(record.topic, record.partition), record.offset))
         keys = list(dict.fromkeys(k for k, _e in events))
         lookup = sorted(k for k in keys if not state.get(k)[0] and state.needs_lookup(k))
         found: dict[str, Any] = {}
@@ -488,15 +533,18 @@ class Rebuilder:
         changed = await self.projection.apply_batch(current, [e for _k, e in events])
         for key, value in changed.items():
             state.put(key, value, changed=True)
+        for (key, _event), (tp, offset) in zip(events, origins, strict=True):
+            if key in changed:
+                state.unsaved.setdefault(key, {}).setdefault(tp, offset)
         progress.applied += len(events)
 
-    def _prepare(self, state: _Shadow) -> tuple[list[Doc], list[Any]]:
-        """The writes for every changed document: inserts for documents new to the shadow (cheap on every
-        server), replaces or deletes for the others. Documents are serialised now, so applying later
-        events while they are written changes nothing in flight."""
+    def _prepare(self, state: _Shadow, *, hold: bool = False) -> tuple[list[Doc], list[Any]]:
+        """The writes for the changed documents (with ``hold``, see ``_Shadow``): inserts for documents
+        new to the shadow (cheap on every server), replaces or deletes for the others. Documents are
+        serialised now, so applying later events while they are written changes nothing in flight."""
         inserts: list[Doc] = []
         updates: list[Any] = []
-        for key in state.dirty:
+        for key in state.take(hold=hold):
             _hit, current = state.get(key)
             known = key in state.stored or not state.complete
             if current is None:
@@ -509,7 +557,6 @@ class Rebuilder:
             else:
                 inserts.append(self.projection.dump(current))
                 state.stored.add(key)
-        state.dirty.clear()
         return inserts, updates
 
     async def _checkpoint(
@@ -523,11 +570,11 @@ class Rebuilder:
     ) -> None:
         """Write the documents, then commit the replay group's position: the resume point."""
         inserts, updates = writes
-        for i in range(0, len(inserts), INSERT_CHUNK):
-            chunk = inserts[i : i + INSERT_CHUNK]
-            # Already there (written by a run that stopped mid-checkpoint): replace those instead.
-            clashes = await insert_new(shadow, chunk)
-            updates = updates + [ReplaceOne({"_id": chunk[j]["_id"]}, chunk[j], upsert=True) for j in clashes]
+        chunks = [inserts[i : i + INSERT_CHUNK] for i in range(0, len(inserts), INSERT_CHUNK)]
+        # Already there (written by a run that stopped mid-checkpoint): replace those instead.
+        clashes = await run_all(lambda chunk: insert_new(shadow, chunk), chunks, INSERT_WRITERS)
+        for chunk, taken in zip(chunks, clashes, strict=True):
+            updates = updates + [ReplaceOne({"_id": chunk[j]["_id"]}, chunk[j], upsert=True) for j in taken]
         for i in range(0, len(updates), UPDATE_CHUNK):
             await shadow.bulk_write(updates[i : i + UPDATE_CHUNK], ordered=False)
         progress.documents_written += len(inserts) + len(updates)

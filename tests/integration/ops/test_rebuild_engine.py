@@ -154,6 +154,23 @@ async def test_an_interrupted_rebuild_resumes_from_its_checkpoint(
     assert (await store.run_get(run["_id"]))["status"] == "completed"
 
 
+async def test_a_case_whose_events_cross_a_checkpoint_is_written_once(log, store, make_topic, target) -> None:
+    topic = await make_topic("once", 1)
+    # Each case's five notes are consecutive; a checkpoint every 12 events falls inside many cases.
+    await log.send(
+        Outgoing(topic, o.key, o.value, o.headers)
+        for c in range(20)
+        for i in range(5)
+        for o in [note(f"case-{c}", i)]
+    )
+    result = await Rebuilder(log, store, target, NotesPerCase(topic), actor="t").run(
+        RebuildOptions(start=EARLIEST, batch_size=12, checkpoint_events=12, compare=False)
+    )
+    shadow = [d async for d in target.db[result.shadow].find({}).sort("_id")]
+    assert shadow == sorted(expected(20, 5), key=lambda d: d["_id"])
+    assert result.progress.documents_written == 20  # one insert per case, no replace
+
+
 async def test_a_second_rebuild_is_refused_while_one_runs(log, store, make_topic, target) -> None:
     topic = await make_topic("lock", 1)
     await fill(log, topic, cases=2, per_case=2)
