@@ -57,6 +57,9 @@ from services.notify.retrying import send_with_retry
 log = logging.getLogger("samad.notify")
 
 SOURCE = "/samad/notify"
+# A sender does not ask again whether the recipient opted out when the consumer that wrote the record
+# asked less than this long ago (seconds): the record goes straight from one to the other.
+OPT_OUT_CHECK_FRESH = 1.0
 
 SMS_RECORDED = Counter("samad_notify_sms_recorded_total", "Ledger records created", ["template", "state"])
 SMS_DUPLICATES = Counter("samad_notify_duplicate_events_total", "Events whose SMS was already in the ledger")
@@ -128,6 +131,9 @@ class Notifier:
         # Ids for the sender workers; ``_queued`` holds those waiting or being sent (never twice at once).
         self._ready: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
+        # Records this consumer has just written and handed to the senders, with when their recipient's
+        # opt-out was checked: the sender claims from this copy (no read) and does not ask again.
+        self._handed: dict[str, tuple[Doc, float]] = {}
         # The earliest time a record this replica deferred or requeued becomes due: the scanner wakes
         # then instead of reading the whole ledger every few seconds.
         self._next_due: datetime | None = None
@@ -194,6 +200,7 @@ class Notifier:
         now = self.now()
         sid = sms_id(event.id, intent.recipient)
         opted_out = await self.optouts.is_opted_out(intent.recipient)
+        checked = time.monotonic()
         decision = decide(
             now=now,
             event_time=event.time,
@@ -243,6 +250,7 @@ class Notifier:
             f" ({decision.reason})" if decision.reason else "",
         )
         if decision.state is SmsState.pending:
+            self._handed[sid] = ({**record, "version": 0}, checked)
             self._enqueue(sid)
         elif decision.not_before is not None:
             self._due_at(decision.not_before)
@@ -318,21 +326,24 @@ class Notifier:
     async def send_if_due(self, sms_id: str) -> bool:
         """Claim the record and send it; False when it is not due or another sender has it."""
         now = self.now()
+        known, checked = self._handed.pop(sms_id, (None, None))
         doc = await self.ledger.claim(
             sms_id,
             now=now,
             lease_until=now + self.config.lease,
             replica=self.replica,
             provider=self.provider.name,
+            known=known,
         )
         if doc is None:
             return False
-        await self._send(doc)
+        fresh = checked is not None and time.monotonic() - checked < OPT_OUT_CHECK_FRESH
+        await self._send(doc, opt_out_checked=fresh)
         return True
 
-    async def _send(self, doc: Doc) -> None:
+    async def _send(self, doc: Doc, *, opt_out_checked: bool = False) -> None:
         sid = doc["_id"]
-        if await self.optouts.is_opted_out(doc["recipient"]):
+        if not opt_out_checked and await self.optouts.is_opted_out(doc["recipient"]):
             await self._move(doc, SmsState.skipped_opted_out, "citizen opted out before sending")
             return
         sms = outgoing(doc)
@@ -401,6 +412,7 @@ class Notifier:
             fields=fields,
             outbox=outbox,
             only_from=sources_for(SmsState.submitted),
+            known=doc,
         )
         if moved is None:
             log.warning("sms %s was no longer in a state to become submitted", doc["_id"])
@@ -512,7 +524,7 @@ class Notifier:
         kinds = [k for k in order if k in (doc.get("outbox") or [])]
         if kinds:
             await self.publish([self._event(doc, kind) for kind in kinds])  # in this order (one key)
-            await self.ledger.pull_outbox(doc["_id"], kinds, self.now())
+            await self.ledger.pull_outbox(doc["_id"], kinds, self.now(), known=doc)
 
     # --- receipts, lookups and the reconciler ---------------------------------------------------
 

@@ -77,16 +77,24 @@ class Ledger:
         outbox_remove: Iterable[str] = (),
         check: Any = None,
         derive: Any = None,
+        known: Doc | None = None,
     ) -> Doc | None:
-        """Change the record if its state is in ``allowed``; None when it is not (or another writer won)."""
+        """Change the record if its state is in ``allowed``; None when it is not (or another writer won).
+
+        ``known``: the record as this writer last wrote or read it, tried first instead of reading it
+        again. A stale copy costs nothing but a second try: its next version's token is taken already
+        (every change takes one), so the write reads the record and starts over."""
         allowed_values = {s.value for s in allowed} if allowed is not None else None
         for attempt in range(8):
-            doc = await self.get(sms_id)
+            from_known = attempt == 0 and known is not None
+            doc = known if from_known else await self.get(sms_id)
             if doc is None:
                 return None
-            if allowed_values is not None and doc["state"] not in allowed_values:
-                return None
-            if check is not None and not check(doc):
+            if (allowed_values is not None and doc["state"] not in allowed_values) or (
+                check is not None and not check(doc)
+            ):
+                if from_known:
+                    continue  # judged on the stored record, not on a copy
                 return None
             version = int(doc.get("version", 0)) + 1
             outbox = [k for k in doc.get("outbox") or [] if k not in set(outbox_remove)]
@@ -101,6 +109,8 @@ class Ledger:
                     {"_id": f"{sms_id}@{version}", "sms_id": sms_id, "at": now, "set": new}
                 )
             except DuplicateKeyError:
+                if from_known:
+                    continue  # the copy was stale: read the record
                 await self._roll_forward(sms_id, version, now)
                 await asyncio.sleep(0.01 * (attempt + 1))
                 continue
@@ -132,7 +142,14 @@ class Ledger:
         ]
 
     async def claim(
-        self, sms_id: str, *, now: datetime, lease_until: datetime, replica: str, provider: str
+        self,
+        sms_id: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        replica: str,
+        provider: str,
+        known: Doc | None = None,
     ) -> Doc | None:
         """Take the record for sending if it is due; no other sender, here or in another replica, can
         take it. None when it is not due (any more) or another sender won."""
@@ -149,6 +166,7 @@ class Ledger:
             },
             derive=lambda d: {"claims": int(d.get("claims", 0)) + 1},
             history={"to": SmsState.sending.value, "note": f"claimed by {replica}"},
+            known=known,
         )
 
     async def extend_lease(self, sms_id: str, replica: str, until: datetime, now: datetime) -> None:
@@ -172,6 +190,7 @@ class Ledger:
         only_from: Iterable[SmsState] | None = None,
         derive: Any = None,
         passed: Sequence[tuple[SmsState, str]] = (),
+        known: Doc | None = None,
     ) -> Doc | None:
         """Move the record to ``target`` if its state allows it; None when another actor got there first.
         ``passed``: states it went through on the way, in one write (each gets its history entry)."""
@@ -183,6 +202,7 @@ class Ledger:
             history=[*({"to": s.value, "note": n} for s, n in passed), {"to": target.value, "note": note}],
             outbox_add=outbox,
             derive=derive,
+            known=known,
         )
 
     async def add_message_ids(self, sms_id: str, ids: Iterable[str], now: datetime) -> Doc | None:
@@ -195,12 +215,15 @@ class Ledger:
             },
         )
 
-    async def pull_outbox(self, sms_id: str, kinds: Sequence[str], now: datetime) -> None:
+    async def pull_outbox(
+        self, sms_id: str, kinds: Sequence[str], now: datetime, known: Doc | None = None
+    ) -> None:
         await self.cas(
             sms_id,
             now=now,
             outbox_remove=kinds,
             check=lambda d: any(k in (d.get("outbox") or []) for k in kinds),
+            known=known,
         )
 
     async def record_receipt(
