@@ -203,7 +203,7 @@ class IntakeService:
         )
         await self.bus.publish([event])
         # Write-through: a repeat call a second later must already see this case.
-        await self.store.apply_event(event)
+        await self.store.apply_event(event, new=already is None)
         CASES_REGISTERED.labels((channel or Channel(case.channel)).value).inc()
         log.info("case %s registered (%s)", case_ids.case_id, case_ids.tracking_code)
         return Answer(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,8 +75,10 @@ class IntakeStore(Protocol):
     async def purge_keys(self, before: datetime) -> int:
         """Forget finished key records older than ``before``; a later retry still finds its case by id."""
 
-    async def apply_event(self, event: Envelope) -> bool:
-        """Apply one case event to the view; False when it was already applied or concerns no known case."""
+    async def apply_event(self, event: Envelope, *, new: bool = False) -> bool:
+        """Apply one case event to the view; False when it was already applied or concerns no known case.
+        ``new``: the caller has just found no view of the case (a registration), so it is not looked up
+        again."""
 
     async def get_case(self, case_id: str) -> CaseView | None: ...
     async def claim_tracking_code(self, code: str, case_id: str) -> bool:
@@ -88,6 +91,9 @@ class IntakeStore(Protocol):
 
 
 PHONE_CASES_READ = 200  # at most this many of a phone's latest cases are considered for a repeat call
+# What a store remembers of its own recent work, to spare reads: the registrations it wrote (their echo
+# from Kafka needs no lookup) and each phone's next free slot as a repeat-call check last saw it.
+REMEMBERED = 10_000
 
 
 def _key_id(scope: str, key: str) -> str:
@@ -123,6 +129,15 @@ class MongoIntakeStore:
         self.codes = db["tracking_codes"]
         # The cases registered from each phone, newest last: slots {phone}#0, #1, ... (see _index_phone).
         self.phones = db["phone_cases"]
+        self._written: OrderedDict[str, None] = OrderedDict()  # ids of registrations inserted here
+        self._next_slot: OrderedDict[str, int] = OrderedDict()  # phone -> next free slot, last seen
+
+    @staticmethod
+    def _remember(memory: OrderedDict[str, Any], key: str, value: Any) -> None:
+        memory[key] = value
+        memory.move_to_end(key)
+        while len(memory) > REMEMBERED:
+            memory.popitem(last=False)
 
     async def setup(self) -> None:
         if await self.phones.find_one({}, {"_id": 1}) is None:
@@ -197,32 +212,33 @@ class MongoIntakeStore:
         result = await self.keys.delete_many({"created_at": {"$lt": before}, "status_code": {"$ne": None}})
         return result.deleted_count
 
-    async def apply_event(self, event: Envelope) -> bool:
+    async def apply_event(self, event: Envelope, *, new: bool = False) -> bool:
         case_id = getattr(event.data, "case_id", None)
-        if not isinstance(case_id, str):
-            return False
-        doc = await self.cases.find_one({"_id": case_id})
+        if not isinstance(case_id, str) or event.id in self._written:
+            return False  # (the echo of a registration written here: its view has it already)
+        doc = None if new else await self.cases.find_one({"_id": case_id})
         if doc is not None and event.id in doc.get("seen", ()):
             return False
         before = _doc_view(doc) if doc is not None else None
         after = apply(before, event)
         if after is None or (after == before and not isinstance(event.data, CaseRegistered)):
             return False
-        new = _view_doc(after)
+        view = _view_doc(after)
         if doc is None:
             if after.phone:
                 # Listed before the view is written: a crash in between leaves an id without a view,
                 # which a lookup skips, rather than a case that repeat calls cannot find.
                 await self._index_phone(after.phone, case_id, after.registered_at)
             try:
-                await self.cases.insert_one({**new, "seen": [event.id]})
+                await self.cases.insert_one({**view, "seen": [event.id]})
+                self._remember(self._written, event.id, None)
                 return True
             except DuplicateKeyError:
                 return False  # the same registration, applied by the request path or another replica
-        new.pop("_id")
+        view.pop("_id")
         result = await self.cases.update_one(
             {"_id": case_id, "seen": {"$ne": event.id}},
-            {"$set": new, "$addToSet": {"seen": event.id}},
+            {"$set": view, "$addToSet": {"seen": event.id}},
         )
         return result.modified_count == 1
 
@@ -252,8 +268,10 @@ class MongoIntakeStore:
         FerretDB applies an update as read, change, write back, so two concurrent ``$addToSet`` on one
         document can lose one; an insert of a unique ``_id`` cannot. The head document ``{_id: phone}``
         only hints at the next slot (``$max``); a lost hint costs an extra probe, never an entry."""
-        head = await self.phones.find_one({"_id": phone})
-        slot = int((head or {}).get("next", 0))
+        slot = self._next_slot.pop(phone, None)
+        if slot is None:
+            head = await self.phones.find_one({"_id": phone})
+            slot = int((head or {}).get("next", 0))
         while True:
             try:
                 await self.phones.insert_one({"_id": f"{phone}#{slot}", "case_id": case_id, "at": at})
@@ -268,6 +286,7 @@ class MongoIntakeStore:
         top = int((head or {}).get("next", 0))
         while await self.phones.find_one({"_id": f"{phone}#{top}"}, {"_id": 1}) is not None:
             top += 1  # slots taken after the hint was written (or whose hint was lost)
+        self._remember(self._next_slot, phone, top)  # the registration that follows starts there
         ids: list[str] = []
         for slot in range(top - 1, max(top - PHONE_CASES_READ, 0) - 1, -1):
             entry = await self.phones.find_one({"_id": f"{phone}#{slot}"})
@@ -353,7 +372,7 @@ class InMemoryIntakeStore:
             del self.keys[k]
         return len(old)
 
-    async def apply_event(self, event: Envelope) -> bool:
+    async def apply_event(self, event: Envelope, *, new: bool = False) -> bool:
         case_id = getattr(event.data, "case_id", None)
         if not isinstance(case_id, str) or event.id in self.seen.get(case_id, set()):
             return False

@@ -62,3 +62,55 @@ async def test_concurrent_registrations_from_one_phone_are_all_listed(db: Any, u
     await asyncio.gather(*(store.apply_event(e) for e in events + events))
     found = await store.open_cases_for_phone(phone, now - timedelta(days=1))
     assert {c.case_id for c in found} == {f"c{i}-{unique}" for i in range(8)}
+
+
+class CountingReads:
+    """A collection that counts its find_one calls (everything else passes through)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.reads = inner, 0
+
+    async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        return await self.inner.find_one(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_registration_reads_nothing_it_has_just_read_and_its_echo_reads_nothing(
+    db: Any, unique: str
+) -> None:
+    store = MongoIntakeStore(db)
+    await store.setup()
+    now = datetime.now(UTC)
+    phone = "+989125556677"
+    assert await store.apply_event(registered(f"first-{unique}", phone, now - timedelta(hours=1)))
+    cases, phones = CountingReads(store.cases), CountingReads(store.phones)
+    store.cases, store.phones = cases, phones  # type: ignore[assignment]
+
+    # The repeat-call check reads the phone's list; the registration that follows starts from there.
+    [earlier] = await store.open_cases_for_phone(phone, now - timedelta(days=1))
+    assert earlier.case_id == f"first-{unique}"
+    cases.reads = phones.reads = 0
+    event = registered(f"second-{unique}", phone, now)
+    assert await store.apply_event(event, new=True)
+    assert (cases.reads, phones.reads) == (0, 0)
+    # Its echo from Kafka is known here: no lookup. Another replica looks it up and skips it.
+    assert not await store.apply_event(event)
+    assert cases.reads == 0
+    assert not await MongoIntakeStore(db).apply_event(event)
+    found = await store.open_cases_for_phone(phone, now - timedelta(days=1))
+    assert [c.case_id for c in found] == [f"second-{unique}", f"first-{unique}"]
+
+
+async def test_a_slot_taken_since_the_check_is_skipped_not_overwritten(db: Any, unique: str) -> None:
+    mine, theirs = MongoIntakeStore(db), MongoIntakeStore(db)
+    await mine.setup()
+    now = datetime.now(UTC)
+    phone = "+989128889900"
+    assert await mine.open_cases_for_phone(phone, now - timedelta(days=1)) == []  # next slot: 0
+    assert await theirs.apply_event(registered(f"theirs-{unique}", phone, now))  # takes slot 0
+    assert await mine.apply_event(registered(f"mine-{unique}", phone, now + timedelta(seconds=1)), new=True)
+    found = await mine.open_cases_for_phone(phone, now - timedelta(days=1))
+    assert [c.case_id for c in found] == [f"mine-{unique}", f"theirs-{unique}"]
