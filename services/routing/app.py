@@ -88,7 +88,9 @@ def wire(settings: RoutingSettings | None = None) -> Wiring:
     settings = settings or RoutingSettings()
     broker = make_broker(settings, "routing")
     publisher = EventPublisher(broker, "routing")
-    store = MongoRoutingStore(make_client(settings.mongo_url, "routing"), settings.db_name)
+    store = MongoRoutingStore(
+        make_client(settings.mongo_url, "routing"), settings.db_name, settings.routing_roster_cache_seconds
+    )
     service = RoutingService(store, Classifier(load_rulebook(settings.routing_rules_dir)), settings)
 
     async def handle(batch: Sequence[Incoming]) -> None:

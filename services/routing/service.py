@@ -120,9 +120,8 @@ class RoutingService:
     async def on_registered(self, event: Envelope, replay: bool = False) -> list[Envelope]:
         data = event.data
         assert isinstance(data, CaseRegistered)
-        existing = await self.store.get_case(data.case_id)
-        if existing is not None:
-            return self._again(existing, event.id, replay)
+        # No lookup first: a registration is nearly always new, and one seen before (a redelivery, a
+        # replay, another replica) fails the create below and is answered from the stored record.
         text = f"{data.subject}\n{data.description}"
         decision = route_new_case(
             self.classification(text, data.category), data.operator_agency, self.settings.routing_threshold

@@ -15,6 +15,9 @@ class RoutingSettings(ServiceSettings):
     routing_rules_dir: str | None = None
     # Declines after which a person decides (SAMAD_ROUTING_MAX_DECLINES).
     routing_max_declines: int = MAX_DECLINES
+    # How long a replica may use the roster it read (SAMAD_ROUTING_ROSTER_CACHE_SECONDS): a change
+    # made through another replica is seen within this time; one made through this replica at once.
+    routing_roster_cache_seconds: float = 10.0
     # The roster's local time (the centre's clock) for hours, feeds and live sessions.
     roster_timezone: str = "Asia/Tehran"
     # Public URL of the roster page, used in the JSON feed.

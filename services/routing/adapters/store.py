@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
+from time import monotonic
 from typing import Any, Protocol
 
 from pymongo import ASCENDING, AsyncMongoClient
@@ -195,11 +196,20 @@ def roster_entry(d: dict[str, Any]) -> RosterEntry:
 
 
 class MongoRoutingStore:
-    def __init__(self, client: AsyncMongoClient[dict[str, Any]], db_name: str) -> None:
+    def __init__(
+        self, client: AsyncMongoClient[dict[str, Any]], db_name: str, roster_cache_seconds: float = 10.0
+    ) -> None:
         self.client = client
         db = client[db_name]
         self.cases = db["cases"]
         self.roster = db["roster"]
+        # Every routed case asks for its province's roster, and the roster changes a few times a week:
+        # it is read at most every ``roster_cache_seconds`` (FerretDB answers the query on province by
+        # reading the whole collection). This store's own changes are seen at once; another replica's
+        # within that time.
+        self.roster_cache_seconds = roster_cache_seconds
+        self._roster_read: dict[str | None, tuple[float, list[RosterEntry]]] = {}
+        self._roster_changes = 0  # a read that overlapped a change here is not kept
 
     async def ensure_indexes(self) -> None:
         await create_index(
@@ -263,14 +273,30 @@ class MongoRoutingStore:
         return [case_record(d) for d in docs]
 
     async def roster_entries(self, province: str | None = None) -> list[RosterEntry]:
+        key = province or None
+        read = self._roster_read.get(key)
+        if read is not None and monotonic() - read[0] < self.roster_cache_seconds:
+            return list(read[1])
+        started, changes = monotonic(), self._roster_changes
         query: dict[str, Any] = {"province": province} if province else {}
-        return [roster_entry(d) for d in await self.roster.find(query).to_list()]
+        entries = [roster_entry(d) for d in await self.roster.find(query).to_list()]
+        if changes == self._roster_changes:
+            self._roster_read[key] = (started, entries)
+        return list(entries)
 
     async def add_roster_entry(self, entry: RosterEntry) -> None:
-        await self.roster.insert_one(entry_doc(entry))
+        try:
+            await self.roster.insert_one(entry_doc(entry))
+        finally:
+            self._roster_changes += 1
+            self._roster_read.clear()
 
     async def delete_roster_entry(self, entry_id: str) -> bool:
-        return (await self.roster.delete_one({"_id": entry_id})).deleted_count == 1
+        try:
+            return (await self.roster.delete_one({"_id": entry_id})).deleted_count == 1
+        finally:
+            self._roster_changes += 1
+            self._roster_read.clear()
 
 
 # --- fake for unit tests -------------------------------------------------------------------------
