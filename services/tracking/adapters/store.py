@@ -32,7 +32,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from contracts.events import CallReceived, Envelope
+from contracts.events import CallReceived, CaseRegistered, Envelope
 from services.common.bounded import run_all
 from services.common.mongo import create_index, insert_new
 from services.tracking.adapters.data import load_policy
@@ -359,7 +359,13 @@ async def apply_events(
             hit = cache.get(cid)
             if hit is not None:
                 base[cid] = hit
-    base.update(await store.load(cid for cid in ids if cid not in base))
+    # A case whose first event here is its registration is nearly always new: it is not looked up,
+    # and its insert finds out (one that exists is a conflict, reloaded and applied on top below).
+    first: dict[str, Envelope] = {}
+    for e in pending:
+        first.setdefault(case_id_of(e) or "", e)
+    presumed_new = {cid for cid in ids if cid not in base and isinstance(first[cid].data, CaseRegistered)}
+    base.update(await store.load(cid for cid in ids if cid not in base and cid not in presumed_new))
     stored_n = {cid: case.n for cid, case in base.items()}  # the version in the store now
     must_write: set[str] = set()
     for round_ in range(max_rounds):
@@ -390,11 +396,13 @@ async def apply_events(
         if not retry:
             return result
         result.retries += 1
-        log.warning(
-            "another writer stored %d case(s) during this batch (round %d): applying the batch on top",
-            len(retry),
-            round_ + 1,
-        )
+        if retry - presumed_new:
+            log.warning(
+                "another writer stored %d case(s) during this batch (round %d): applying the batch on top",
+                len(retry - presumed_new),
+                round_ + 1,
+            )
+        presumed_new -= retry  # (a registration seen before: its document is read now)
         pending = [e for e in pending if case_id_of(e) in retry]
         must_write = set(saved.overwritten)
         for cid, before in saved.overwritten.items():

@@ -307,3 +307,28 @@ async def test_a_failed_save_leaves_no_write_behind_to_overwrite_the_retry() -> 
     assert len(started) < len(cases)  # the writes queued behind the failure were never started
     await asyncio.sleep(0.3)
     assert collection.started == started, "a write of the failed attempt ran after save had raised"
+
+
+class CountingLoads(FakeCaseStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded: list[str] = []
+
+    async def load(self, ids: Any) -> Any:
+        ids = list(ids)
+        self.loaded += ids
+        return await super().load(ids)
+
+
+async def test_a_registration_is_not_looked_up_and_one_seen_before_loses_nothing() -> None:
+    store = CountingLoads()
+    c = CaseEvents("r")
+    reg, routed, sms, ack = c.registered(), c.routed(), c.sms_sent(), c.acknowledged()
+    first = await apply_events(store, [reg, routed])
+    assert store.loaded == [] and first.retries == 0 and store.writes == 1
+    await apply_events(store, [sms, ack])
+    assert store.loaded == ["r"]  # a batch that does not start with the registration reads the case
+    # The registration redelivered with the routing: its insert finds the case, which is read and kept.
+    again = await apply_events(store, [reg, routed])
+    assert again.retries == 1 and again.cases_written == 0
+    assert await store.get("r") == apply_all(None, [reg, routed, sms, ack])
