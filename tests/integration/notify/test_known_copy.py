@@ -20,15 +20,18 @@ class CountingLedger(Ledger):
         return await super().get(sms_id)
 
 
-async def test_a_current_copy_is_written_without_a_read(mongo_db: Any, unique: str) -> None:
-    ledger = CountingLedger(mongo_db)
-    sid = f"s-{unique}"
+async def pending_record(db: Any, sid: str) -> tuple[CountingLedger, dict[str, Any], datetime]:
+    """A ledger that counts its reads, a pending record written to it (as its writer holds it), now."""
+    ledger = CountingLedger(db)
     record = {"_id": sid, "state": "pending", "claims": 0, "outbox": [], "history": []}
     assert await ledger.insert(record)
-    now = datetime.now(UTC)
-    claimed = await ledger.claim(
-        sid, now=now, lease_until=now, replica="r1", provider="file", known={**record, "version": 0}
-    )
+    return ledger, {**record, "version": 0}, datetime.now(UTC)
+
+
+async def test_a_current_copy_is_written_without_a_read(mongo_db: Any, unique: str) -> None:
+    sid = f"s-{unique}"
+    ledger, record, now = await pending_record(mongo_db, sid)
+    claimed = await ledger.claim(sid, now=now, lease_until=now, replica="r1", provider="file", known=record)
     assert claimed is not None and claimed["version"] == 1 and claimed["claims"] == 1
     moved = await ledger.move(sid, SmsState.submitted, now=now, outbox=["sent"], known=claimed)
     assert moved is not None and moved["version"] == 2
@@ -40,12 +43,8 @@ async def test_a_current_copy_is_written_without_a_read(mongo_db: Any, unique: s
 
 
 async def test_a_stale_copy_yields_to_the_stored_record(mongo_db: Any, unique: str) -> None:
-    ledger = CountingLedger(mongo_db)
     sid = f"s-{unique}"
-    record = {"_id": sid, "state": "pending", "claims": 0, "outbox": [], "history": []}
-    assert await ledger.insert(record)
-    now = datetime.now(UTC)
-    stale = {**record, "version": 0}
+    ledger, stale, now = await pending_record(mongo_db, sid)
     # Another writer claims it and records it submitted with an event owed.
     other = await ledger.claim(sid, now=now, lease_until=now, replica="r2", provider="file")
     assert other is not None
