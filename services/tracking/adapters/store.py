@@ -472,12 +472,18 @@ class MongoClaims:
 
     A claim is one document keyed by the work's identity. Inserting it is atomic: the first replica
     wins, the others hit the duplicate key. A claim never finished (its replica died) may be taken over
-    once its lease has expired, with ``find_one_and_replace`` by ``_id`` that checks it replaced the
-    claim it saw (only ``_id`` filters, for FerretDB's sake: see the module's note).
+    once its lease has expired. Who takes over is decided the same way: by inserting a document keyed
+    by the work and the expired claim's time into ``<collection>_takeovers``; only the winner then
+    replaces the claim, and a loser writes nothing (only ``_id`` filters, for FerretDB's sake: see the
+    module's note). A replica that finishes after its lease ran out can still be overtaken; its work
+    is then published again with the same event id, which consumers ignore.
     """
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]], collection: str = CLAIMS_COLLECTION) -> None:
         self.collection = db[collection]
+        self.takeovers = db[f"{collection}_takeovers"]
+
+    TAKEOVER_ATTEMPTS = 5
 
     async def ensure_indexes(self) -> None:
         await create_index(self.collection, [("done", ASCENDING), ("lease_until", ASCENDING)], name="lease")
@@ -492,12 +498,21 @@ class MongoClaims:
         seen = await self.collection.find_one({"_id": key})
         if seen is None or seen.get("done") or seen["lease_until"] >= now:
             return False
-        before = await self.collection.find_one_and_replace({"_id": key}, mine)
-        taken = before is not None and before.get("owner") == seen.get("owner") and not before.get("done")
-        taken = taken and before is not None and before.get("claimed_at") == seen.get("claimed_at")
-        if not taken and before is not None:
-            await self.collection.find_one_and_replace({"_id": key}, before)  # not ours: put it back
-        return taken
+        expired = seen["claimed_at"]
+        generation = f"{key}@{expired.isoformat() if isinstance(expired, datetime) else expired}"
+        for attempt in range(self.TAKEOVER_ATTEMPTS):
+            try:
+                await self.takeovers.insert_one({"_id": f"{generation}#{attempt}", "owner": owner, "at": now})
+            except DuplicateKeyError:
+                # Another replica is taking it over, unless it died between its token and its replace:
+                # then its token is a lease old while the claim is still the expired one.
+                token = await self.takeovers.find_one({"_id": f"{generation}#{attempt}"})
+                if token is not None and token["at"] > now - (lease_until - now):
+                    return False
+                continue
+            await self.collection.replace_one({"_id": key}, mine)
+            return True
+        return False
 
     async def finish(self, key: str, owner: str, now: datetime) -> None:
         await self.collection.update_one(

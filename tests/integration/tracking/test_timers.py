@@ -125,3 +125,71 @@ async def test_a_claim_left_by_a_dead_replica_is_taken_after_its_lease(
     await claims.finish(key, "live-replica", now + timedelta(minutes=3))
     # Finished work is never claimed again.
     assert not await claims.claim(key, "third", now + timedelta(days=1), now + timedelta(days=2))
+
+
+async def test_replicas_racing_for_an_expired_claim_take_it_once_and_losers_write_nothing(
+    mongo: AsyncMongoClient[dict[str, Any]], tracking_db: str, unique: str
+) -> None:
+    claims = MongoClaims(mongo[tracking_db])
+    now = datetime.now(UTC)
+    key = f"close:test-{unique}"
+    assert await claims.claim(key, "dead-replica", now, now + timedelta(minutes=2))
+    writes: list[str] = []
+    racers = 6
+    all_have_looked = asyncio.Barrier(racers)
+
+    class Spy:
+        """The claims collection, noting every write that replaces a claim; every racer reads the
+        expired claim before any of them goes on."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+            found = await self.inner.find_one(*args, **kwargs)
+            await all_have_looked.wait()
+            return found
+
+        def __getattr__(self, name: str) -> Any:
+            attr = getattr(self.inner, name)
+            if name in ("replace_one", "find_one_and_replace", "update_one"):
+                writes.append(name)
+            return attr
+
+    claims.collection = Spy(claims.collection)  # type: ignore[assignment]
+    later = now + timedelta(minutes=3)
+    won = await asyncio.gather(
+        *(claims.claim(key, f"replica-{i}", later, later + timedelta(minutes=2)) for i in range(racers))
+    )
+    assert sum(won) == 1
+    assert len(writes) == 1  # the winner's replace; the losers wrote nothing
+    winner = f"replica-{won.index(True)}"
+    claims.collection = claims.collection.inner
+    await claims.finish(key, winner, later)
+    doc = await claims.collection.find_one({"_id": key})
+    assert doc is not None and (doc["owner"], doc["done"]) == (winner, True)
+    # Its lease runs out too, but finished work stays finished: no replica takes it again.
+    assert not await claims.claim(key, "late", later + timedelta(days=1), later + timedelta(days=2))
+
+
+async def test_a_takeover_whose_replica_died_before_replacing_the_claim_is_taken_over_again(
+    mongo: AsyncMongoClient[dict[str, Any]], tracking_db: str, unique: str
+) -> None:
+    claims = MongoClaims(mongo[tracking_db])
+    now = datetime.now(UTC)
+    key = f"breach:test-{unique}"
+    assert await claims.claim(key, "dead-replica", now, now + timedelta(minutes=2))
+    [seen] = await claims.collection.find({"_id": key}).to_list()
+    # A replica won the takeover token at minute 3, then died before replacing the claim.
+    at = now + timedelta(minutes=3)
+    await claims.takeovers.insert_one(
+        {"_id": f"{key}@{seen['claimed_at'].isoformat()}#0", "owner": "x", "at": at}
+    )
+    assert not await claims.claim(
+        key, "early", at + timedelta(seconds=30), at + timedelta(minutes=2, seconds=30)
+    )
+    # A lease later, the claim is still the expired one: the next replica takes it.
+    late = at + timedelta(minutes=5)
+    assert await claims.claim(key, "next", late, late + timedelta(minutes=2))
+    doc = await claims.collection.find_one({"_id": key})
+    assert doc is not None and doc["owner"] == "next"
