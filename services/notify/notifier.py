@@ -60,6 +60,7 @@ SOURCE = "/samad/notify"
 # A sender does not ask again whether the recipient opted out when the consumer that wrote the record
 # asked less than this long ago (seconds): the record goes straight from one to the other.
 OPT_OUT_CHECK_FRESH = 1.0
+HANDED_MAX = 10_000
 
 SMS_RECORDED = Counter("samad_notify_sms_recorded_total", "Ledger records created", ["template", "state"])
 SMS_DUPLICATES = Counter("samad_notify_duplicate_events_total", "Events whose SMS was already in the ledger")
@@ -251,6 +252,10 @@ class Notifier:
         )
         if decision.state is SmsState.pending:
             self._handed[sid] = ({**record, "version": 0}, checked)
+            # A copy is taken by its sender; one left behind (the scanner's sender had the record
+            # first) is only a stale copy, and the oldest go beyond this many.
+            while len(self._handed) > HANDED_MAX:
+                self._handed.pop(next(iter(self._handed)))
             self._enqueue(sid)
         elif decision.not_before is not None:
             self._due_at(decision.not_before)
