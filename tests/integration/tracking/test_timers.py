@@ -112,13 +112,20 @@ async def test_two_replicas_publish_each_breach_and_close_once(
         await broker.stop()
 
 
+async def dead_replicas_claim(db: Any, key: str) -> tuple[MongoClaims, datetime]:
+    """Timer claims on ``db`` with ``key`` claimed now by a replica that will never finish it (a
+    two-minute lease); and now."""
+    claims = MongoClaims(db)
+    now = datetime.now(UTC)
+    assert await claims.claim(key, "dead-replica", now, now + timedelta(minutes=2))
+    return claims, now
+
+
 async def test_a_claim_left_by_a_dead_replica_is_taken_after_its_lease(
     mongo: AsyncMongoClient[dict[str, Any]], tracking_db: str, unique: str
 ) -> None:
-    claims = MongoClaims(mongo[tracking_db])
-    now = datetime.now(UTC)
     key = f"breach:test-{unique}"
-    assert await claims.claim(key, "dead-replica", now, now + timedelta(minutes=2))
+    claims, now = await dead_replicas_claim(mongo[tracking_db], key)
     assert not await claims.claim(key, "live-replica", now + timedelta(minutes=1), now + timedelta(minutes=3))
     # The dead replica never finished: after the lease, another replica takes the work.
     assert await claims.claim(key, "live-replica", now + timedelta(minutes=3), now + timedelta(minutes=5))
@@ -130,10 +137,8 @@ async def test_a_claim_left_by_a_dead_replica_is_taken_after_its_lease(
 async def test_replicas_racing_for_an_expired_claim_take_it_once_and_losers_write_nothing(
     mongo: AsyncMongoClient[dict[str, Any]], tracking_db: str, unique: str
 ) -> None:
-    claims = MongoClaims(mongo[tracking_db])
-    now = datetime.now(UTC)
     key = f"close:test-{unique}"
-    assert await claims.claim(key, "dead-replica", now, now + timedelta(minutes=2))
+    claims, now = await dead_replicas_claim(mongo[tracking_db], key)
     writes: list[str] = []
     racers = 6
     all_have_looked = asyncio.Barrier(racers)
@@ -175,10 +180,8 @@ async def test_replicas_racing_for_an_expired_claim_take_it_once_and_losers_writ
 async def test_a_takeover_whose_replica_died_before_replacing_the_claim_is_taken_over_again(
     mongo: AsyncMongoClient[dict[str, Any]], tracking_db: str, unique: str
 ) -> None:
-    claims = MongoClaims(mongo[tracking_db])
-    now = datetime.now(UTC)
     key = f"breach:test-{unique}"
-    assert await claims.claim(key, "dead-replica", now, now + timedelta(minutes=2))
+    claims, now = await dead_replicas_claim(mongo[tracking_db], key)
     [seen] = await claims.collection.find({"_id": key}).to_list()
     # A replica won the takeover token at minute 3, then died before replacing the claim.
     at = now + timedelta(minutes=3)
