@@ -33,6 +33,7 @@ from contracts.events import (
 )
 from services.common.kafka import Incoming
 from services.common.logs import mask_phone
+from services.common.recent import Recent
 from services.notify.adapters.providers.base import (
     DeliveryReport,
     InboundSms,
@@ -134,7 +135,8 @@ class Notifier:
         self._queued: set[str] = set()
         # Records this consumer has just written and handed to the senders, with when their recipient's
         # opt-out was checked: the sender claims from this copy (no read) and does not ask again.
-        self._handed: dict[str, tuple[Doc, float]] = {}
+        # A copy left behind (the scanner's sender had the record first) is only stale; the oldest go.
+        self._handed: Recent[str, tuple[Doc, float]] = Recent(HANDED_MAX)
         # The earliest time a record this replica deferred or requeued becomes due: the scanner wakes
         # then instead of reading the whole ledger every few seconds.
         self._next_due: datetime | None = None
@@ -251,11 +253,7 @@ class Notifier:
             f" ({decision.reason})" if decision.reason else "",
         )
         if decision.state is SmsState.pending:
-            self._handed[sid] = ({**record, "version": 0}, checked)
-            # A copy is taken by its sender; one left behind (the scanner's sender had the record
-            # first) is only a stale copy, and the oldest go beyond this many.
-            while len(self._handed) > HANDED_MAX:
-                self._handed.pop(next(iter(self._handed)))
+            self._handed.put(sid, ({**record, "version": 0}, checked))
             self._enqueue(sid)
         elif decision.not_before is not None:
             self._due_at(decision.not_before)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +26,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts.catalogue import AgencyCode
 from contracts.events import CaseRegistered, Envelope
 from services.common.mongo import create_index
+from services.common.recent import Recent
 from services.intake.domain.cases import FINISHED, CaseView, apply
 
 
@@ -129,15 +129,8 @@ class MongoIntakeStore:
         self.codes = db["tracking_codes"]
         # The cases registered from each phone, newest last: slots {phone}#0, #1, ... (see _index_phone).
         self.phones = db["phone_cases"]
-        self._written: OrderedDict[str, None] = OrderedDict()  # ids of registrations inserted here
-        self._next_slot: OrderedDict[str, int] = OrderedDict()  # phone -> next free slot, last seen
-
-    @staticmethod
-    def _remember(memory: OrderedDict[str, Any], key: str, value: Any) -> None:
-        memory[key] = value
-        memory.move_to_end(key)
-        while len(memory) > REMEMBERED:
-            memory.popitem(last=False)
+        self._written: Recent[str, None] = Recent(REMEMBERED)  # ids of registrations inserted here
+        self._next_slot: Recent[str, int] = Recent(REMEMBERED)  # phone -> next free slot, last seen
 
     async def setup(self) -> None:
         if await self.phones.find_one({}, {"_id": 1}) is None:
@@ -231,7 +224,7 @@ class MongoIntakeStore:
                 await self._index_phone(after.phone, case_id, after.registered_at)
             try:
                 await self.cases.insert_one({**view, "seen": [event.id]})
-                self._remember(self._written, event.id, None)
+                self._written.put(event.id, None)
                 return True
             except DuplicateKeyError:
                 return False  # the same registration, applied by the request path or another replica
@@ -286,7 +279,7 @@ class MongoIntakeStore:
         top = int((head or {}).get("next", 0))
         while await self.phones.find_one({"_id": f"{phone}#{top}"}, {"_id": 1}) is not None:
             top += 1  # slots taken after the hint was written (or whose hint was lost)
-        self._remember(self._next_slot, phone, top)  # the registration that follows starts there
+        self._next_slot.put(phone, top)  # the registration that follows starts there
         ids: list[str] = []
         for slot in range(top - 1, max(top - PHONE_CASES_READ, 0) - 1, -1):
             entry = await self.phones.find_one({"_id": f"{phone}#{slot}"})

@@ -8,9 +8,10 @@ factor); a shared limit belongs in the ingress (rate-limit annotations) when the
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from services.common.recent import Recent
 
 
 @dataclass
@@ -31,7 +32,7 @@ class TokenBucket:
         self.burst = float(burst)
         self.max_clients = max_clients
         self.clock = clock
-        self.buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self.buckets: Recent[str, _Bucket] = Recent(max_clients)  # the least recently seen go
 
     def take(self, client: str) -> float:
         """0 when the request may go ahead; otherwise the seconds until it may."""
@@ -44,7 +45,5 @@ class TokenBucket:
             bucket.tokens -= 1
         else:
             wait = (1 - bucket.tokens) / self.rate if self.rate > 0 else 3600.0
-        self.buckets[client] = bucket
-        while len(self.buckets) > self.max_clients:
-            self.buckets.popitem(last=False)  # the least recently seen client
+        self.buckets.put(client, bucket)
         return wait

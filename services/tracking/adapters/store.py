@@ -22,7 +22,6 @@ The case store takes its collection name, so the same projection can write into 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +34,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts.events import CallReceived, CaseRegistered, Envelope
 from services.common.bounded import run_all
 from services.common.mongo import create_index, insert_new
+from services.common.recent import Recent
 from services.tracking.adapters.data import load_policy
 from services.tracking.domain.model import AWAITING_ACK, OPEN_AT_AGENCY, Case
 from services.tracking.domain.projection import case_id_of, project
@@ -128,7 +128,7 @@ class MongoCaseStore:
         self.name = collection
         self.collection = db[collection]
         self.codes = db[f"{collection}_codes"]
-        self._mapped: OrderedDict[str, None] = OrderedDict()
+        self._mapped: Recent[str, None] = Recent(self.MAPPED_MEMORY)
 
     async def ensure_indexes(self) -> None:
         # create_index is idempotent for the same name and keys: safe at every start of every replica.
@@ -189,9 +189,7 @@ class MongoCaseStore:
         todo = [c for c in cases if c.tracking_code and c.id not in self._mapped]
         await insert_new(self.codes, [{"_id": c.tracking_code, "case_id": c.id} for c in todo])
         for c in todo:
-            self._mapped[c.id] = None
-        while len(self._mapped) > self.MAPPED_MEMORY:
-            self._mapped.popitem(last=False)
+            self._mapped.put(c.id, None)
 
     async def queue(self, f: QueueFilter, now: datetime, skip: int, limit: int) -> Page:
         query: dict[str, Any] = {"agency": f.agency}
@@ -315,19 +313,13 @@ class CaseCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.cases: OrderedDict[str, Case] = OrderedDict()
+        self.cases: Recent[str, Case] = Recent(size)
 
     def get(self, case_id: str) -> Case | None:
-        case = self.cases.get(case_id)
-        if case is not None:
-            self.cases.move_to_end(case_id)
-        return case
+        return self.cases.touch(case_id)
 
     def put(self, case: Case) -> None:
-        self.cases[case.id] = case
-        self.cases.move_to_end(case.id)
-        while len(self.cases) > self.size:
-            self.cases.popitem(last=False)
+        self.cases.put(case.id, case)
 
     def forget(self, case_id: str) -> None:
         self.cases.pop(case_id, None)
@@ -352,7 +344,10 @@ async def apply_events(
     policy = policy or load_policy()
     result = ApplyResult(events=len(events))
     pending = [e for e in events if case_id_of(e) is not None]
-    ids = list(dict.fromkeys(cid for e in pending if (cid := case_id_of(e)) is not None))
+    first: dict[str, Envelope] = {}  # each case's first event in the batch, cases in batch order
+    for e in pending:
+        first.setdefault(case_id_of(e) or "", e)  # (pending holds only events with a case id)
+    ids = list(first)
     base: dict[str, Case] = {}
     if cache is not None:
         for cid in ids:
@@ -361,9 +356,6 @@ async def apply_events(
                 base[cid] = hit
     # A case whose first event here is its registration is nearly always new: it is not looked up,
     # and its insert finds out (one that exists is a conflict, reloaded and applied on top below).
-    first: dict[str, Envelope] = {}
-    for e in pending:
-        first.setdefault(case_id_of(e) or "", e)
     presumed_new = {cid for cid in ids if cid not in base and isinstance(first[cid].data, CaseRegistered)}
     base.update(await store.load(cid for cid in ids if cid not in base and cid not in presumed_new))
     stored_n = {cid: case.n for cid, case in base.items()}  # the version in the store now
@@ -479,11 +471,11 @@ class MongoClaims:
     is then published again with the same event id, which consumers ignore.
     """
 
+    TAKEOVER_ATTEMPTS = 5
+
     def __init__(self, db: AsyncDatabase[dict[str, Any]], collection: str = CLAIMS_COLLECTION) -> None:
         self.collection = db[collection]
         self.takeovers = db[f"{collection}_takeovers"]
-
-    TAKEOVER_ATTEMPTS = 5
 
     async def ensure_indexes(self) -> None:
         await create_index(self.collection, [("done", ASCENDING), ("lease_until", ASCENDING)], name="lease")
