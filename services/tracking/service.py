@@ -235,11 +235,13 @@ class TrackingService:
             calls_q["province"] = province
             cases_q["province"] = province
         cases_q["status"] = {"$ne": None}
+        received, answered = await self.calls.tally(calls_q, "answered")
+        registered, referred = await self.cases.tally(cases_q, "referred")
         return Funnel(
-            calls_received=await self.calls.count(calls_q),
-            calls_answered=await self.calls.count({**calls_q, "answered": True}),
-            cases_registered=await self.cases.count(cases_q),
-            cases_referred=await self.cases.count({**cases_q, "referred": True}),
+            calls_received=received,
+            calls_answered=answered,
+            cases_registered=registered,
+            cases_referred=referred,
         )
 
     async def agencies(self, start: datetime, end: datetime, only: str | None = None) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -72,6 +73,18 @@ CALL_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("started_at", [("started_at", ASCENDING)]),
     ("duty_session", [("duty_session_id", ASCENDING)]),
 ]
+
+
+async def tally(
+    collection: AsyncCollection[dict[str, Any]], query: dict[str, Any], flag: str
+) -> tuple[int, int]:
+    """How many documents match, and how many of those have ``flag`` true, from one query: two
+    counts would be two snapshots, and a write landing between them could show more referred
+    cases than registered ones. (FerretDB has no ``$cond``, so the documents are grouped by the flag.)"""
+    groups = await (
+        await collection.aggregate([{"$match": query}, {"$group": {"_id": f"${flag}", "n": {"$sum": 1}}}])
+    ).to_list(None)
+    return sum(g["n"] for g in groups), sum(g["n"] for g in groups if g["_id"] is True)
 
 
 @dataclass(frozen=True)
@@ -246,8 +259,8 @@ class MongoCaseStore:
         docs = await self.collection.find(query, {"timeline": 0, "sms": 0, "description": 0}).to_list(None)
         return [Case.from_document(d) for d in docs]
 
-    async def count(self, query: dict[str, Any]) -> int:
-        return await self.collection.count_documents(query)
+    async def tally(self, query: dict[str, Any], flag: str) -> tuple[int, int]:
+        return await tally(self.collection, query, flag)
 
 
 class FakeCaseStore:
@@ -433,8 +446,8 @@ class MongoCallStore:
                 docs[data.call_id] = call_document(e, data)
         return len(docs) - len(await insert_new(self.collection, list(docs.values())))
 
-    async def count(self, query: dict[str, Any]) -> int:
-        return await self.collection.count_documents(query)
+    async def tally(self, query: dict[str, Any], flag: str) -> tuple[int, int]:
+        return await tally(self.collection, query, flag)
 
     async def find(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         return await self.collection.find(query, {"started_at": 1, "outcome": 1}).to_list(None)
