@@ -58,6 +58,9 @@ from services.notify.retrying import send_with_retry
 log = logging.getLogger("samad.notify")
 
 SOURCE = "/samad/notify"
+# How long a sender waits for Kafka to take an SMS's events before recording the SMS with the events
+# owed instead (Kafka restarting, say): the ledger is not held back longer than this.
+PUBLISH_FIRST_SECONDS = 2.0
 # A sender does not ask again whether the recipient opted out when the consumer that wrote the record
 # asked less than this long ago (seconds): the record goes straight from one to the other.
 OPT_OUT_CHECK_FRESH = 1.0
@@ -401,19 +404,24 @@ class Notifier:
         if result.delivered:  # one write for both steps, and both events owed
             fields["delivered_at"] = now
             target, passed, outbox = SmsState.delivered, [(SmsState.submitted, note)], ["sent", "delivered"]
+
+        def message_ids(d: Doc) -> dict[str, Any]:
+            ids = dict.fromkeys([*result.message_ids, *(d.get("provider_message_ids") or [])])
+            return {"provider_message_ids": list(ids)}
+
+        # The provider's answer is a fact whatever the ledger says next, so its events go out first;
+        # only when that fails does the write list them as owed (one compare-and-set less per SMS).
+        after = {**doc, **fields, "state": target.value, **message_ids(doc)}
+        published = await self._publish_first(after, outbox)
         moved = await self.ledger.move(
             doc["_id"],
             target,
             now=now,
             note="provider reports it delivered" if result.delivered else note,
             passed=passed,
-            derive=lambda d: {
-                "provider_message_ids": list(
-                    dict.fromkeys([*result.message_ids, *(d.get("provider_message_ids") or [])])
-                )
-            },
+            derive=message_ids,
             fields=fields,
-            outbox=outbox,
+            outbox=() if published else outbox,
             only_from=sources_for(SmsState.submitted),
             known=doc,
         )
@@ -515,6 +523,24 @@ class Notifier:
             causationid=doc["source_event_id"],
             data=data,
         )
+
+    async def _publish_first(self, doc: Doc, kinds: Sequence[str]) -> bool:
+        """Publish the events of a state change before writing it, so the write need not list them in
+        its outbox and strike them off after. False when Kafka did not take them within
+        ``PUBLISH_FIRST_SECONDS``: the write then lists them as owed, for ``_flush`` or the reconciler.
+        A crash between the publication and the write leaves the record ``sending``; the reconciler
+        finds it through the provider and publishes again, with the same (deterministic) event ids,
+        as it does for a publication that completes after its timeout."""
+        try:
+            await asyncio.wait_for(self.publish([self._event(doc, k) for k in kinds]), PUBLISH_FIRST_SECONDS)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # Kafka or the timeout: the outbox takes over
+            log.warning(
+                "sms %s: events not published before the ledger write (%r); owed instead", doc["_id"], exc
+            )
+            return False
+        return True
 
     async def _flush(self, doc: Doc) -> None:
         """Publish the events the record owes (its outbox), then strike them off.

@@ -96,6 +96,9 @@ async def test_case_lifecycle_sends_each_sms_once_and_publishes_events(notify, u
     }
     docs = await w.notifier.ledger.list(case_id=case_id)
     assert sorted(d["state"] for d in docs) == ["delivered"] * 4
+    # Two writes per SMS: the claim, then the outcome, whose events were out before it was written
+    # (none left owed, none to strike off).
+    assert [(d["version"], d["outbox"]) for d in docs] == [(2, [])] * 4
 
 
 def from_code(case_id: str) -> str:
