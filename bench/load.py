@@ -80,6 +80,7 @@ class Driver:
         self.salt = salt
         self.run_key = uuid.uuid4().hex[:8]
         self.next_seq = 0
+        self.accepted_ids: list[str] = []  # every case intake answered 201 for, in that order
 
     def allocate(self, count: int) -> int:
         """A fresh range of case numbers: every phase registers new cases (new phones, new keys)."""
@@ -103,6 +104,7 @@ class Driver:
             sample.status = r.status_code
             if r.status_code == 201:
                 sample.case_id = r.json()["case_id"]
+                self.accepted_ids.append(sample.case_id)
             else:
                 sample.error = r.text[:300]
         except httpx.HTTPError as exc:

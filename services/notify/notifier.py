@@ -90,7 +90,7 @@ class NotifyConfig:
     retry: RetryPolicy
     lease: timedelta = timedelta(seconds=120)
     poll_seconds: float = 15.0
-    reconcile_seconds: float = 5.0
+    reconcile_seconds: float = 15.0
     status_poll: timedelta = timedelta(seconds=60)
     # Events still owed this long after their record changed are published by the reconciler (the
     # writer died or stalled before publishing). A second publication carries the same event id.

@@ -61,7 +61,10 @@ class NotifySettings(ServiceSettings):
     # How often the ledger is searched for due records nobody handed to this replica's senders (a
     # stopped replica's): records it wrote itself, deferred or requeued are sent when due anyway.
     sms_poll_seconds: float = 15.0
-    sms_reconcile_seconds: float = 5.0  # expired leases, unknown outcomes, status polling, outbox
+    # How often the reconciler looks for expired leases, unknown outcomes, records to poll and events
+    # still owed: one ledger query, which reads the whole ledger on FerretDB 1.x. Each of these waits
+    # 30 s or more anyway (outbox grace, status poll, lease), so a round every 15 s adds little delay.
+    sms_reconcile_seconds: float = 15.0
     sms_status_poll_seconds: float = 60.0  # ask the provider about records submitted this long ago
 
     # Test only: exit the process right after the provider accepted a message and before the ledger
