@@ -256,9 +256,9 @@ class Pipeline:
         for svc in self.services.values():
             svc.wait_ready(timeout)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30) -> None:
         for svc in self.services.values():
-            svc.stop()
+            svc.stop(timeout)
 
     def db(self, name: str) -> str:
         return self.services[name].db_name

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import runpy
+import signal
 import sys
 import threading
 import time
@@ -100,6 +101,10 @@ class Census(monitoring.CommandListener):
         tmp.replace(path)
 
 
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True, type=Path)
@@ -124,6 +129,9 @@ def main() -> None:
 
         profiler = Profiler(interval=0.001, async_mode="disabled")
         profiler.start()
+    # uvicorn re-raises the SIGTERM it turned into a graceful shutdown once it is done; with the
+    # default handler that would end the process before the final census and the profile are written.
+    signal.signal(signal.SIGTERM, _exit_quietly)
     sys.argv = [args.module, *rest]
     try:
         runpy.run_module(args.module, run_name="__main__", alter_sys=True)

@@ -558,7 +558,8 @@ def main() -> int:
         }
     finally:
         say("stopping the services")
-        pipeline.stop()
+        # A profiled service writes its profile on the way out, which takes a while after a long run.
+        pipeline.stop(timeout=300 if args.profile_services else 30)
     censuses = read_censuses(outdir)
     report["census"] = {name: data["writes"] for name, data in censuses.items()}
     plan = asyncio.run(write_plan(pipeline, report["census"], report.get("census_cases_total", 1)))
