@@ -24,6 +24,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from contracts.events import (
+    CaseRegistered,
     Envelope,
     EventData,
     SmsDelivered,
@@ -178,10 +179,15 @@ class Notifier:
                 continue
             data = event.data
             case_id: str = data.case_id  # type: ignore[attr-defined]
-            before = await self.contacts.get(case_id)
-            after = apply(before, data)
-            if after is not None and after != before:
-                await self.contacts.put(after, self.now())
+            # A registration is almost always a case's first event: its contact is inserted without
+            # looking for one; only when the case has one (a redelivery, or a replay in another
+            # order) is it read and merged, as for every other event.
+            after = apply(None, data) if isinstance(data, CaseRegistered) else None
+            if after is None or not await self.contacts.add(after, self.now()):
+                before = await self.contacts.get(case_id)
+                after = apply(before, data)
+                if after is not None and after != before:
+                    await self.contacts.put(after, self.now())
             intent = intent_for(data, after, event.time)
             if intent is None:
                 if after is None:

@@ -325,19 +325,25 @@ class Contacts:
             agency=AgencyCode(doc["agency"]) if doc.get("agency") else None,
         )
 
+    @staticmethod
+    def _fields(contact: CaseContact, now: datetime) -> Doc:
+        return {
+            "phone": contact.phone,
+            "tracking_code": contact.tracking_code,
+            "agency": contact.agency.value if contact.agency else None,
+            "updated_at": now,
+        }
+
+    async def add(self, contact: CaseContact, now: datetime) -> bool:
+        """Store a case's first contact; False when the case has one already (nothing written)."""
+        try:
+            await self.c.insert_one({"_id": contact.case_id, **self._fields(contact, now)})
+            return True
+        except DuplicateKeyError:
+            return False
+
     async def put(self, contact: CaseContact, now: datetime) -> None:
-        await self.c.update_one(
-            {"_id": contact.case_id},
-            {
-                "$set": {
-                    "phone": contact.phone,
-                    "tracking_code": contact.tracking_code,
-                    "agency": contact.agency.value if contact.agency else None,
-                    "updated_at": now,
-                }
-            },
-            upsert=True,
-        )
+        await self.c.update_one({"_id": contact.case_id}, {"$set": self._fields(contact, now)}, upsert=True)
 
 
 class OptOuts:
