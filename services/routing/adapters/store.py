@@ -288,15 +288,18 @@ class MongoRoutingStore:
         try:
             await self.roster.insert_one(entry_doc(entry))
         finally:
-            self._roster_changes += 1
-            self._roster_read.clear()
+            self._roster_changed()
 
     async def delete_roster_entry(self, entry_id: str) -> bool:
         try:
             return (await self.roster.delete_one({"_id": entry_id})).deleted_count == 1
         finally:
-            self._roster_changes += 1
-            self._roster_read.clear()
+            self._roster_changed()
+
+    def _roster_changed(self) -> None:
+        """Forget the rosters read, and any read still running (it may predate the change)."""
+        self._roster_changes += 1
+        self._roster_read.clear()
 
 
 # --- fake for unit tests -------------------------------------------------------------------------

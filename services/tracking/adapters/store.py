@@ -356,10 +356,12 @@ async def apply_events(
     """
     policy = policy or load_policy()
     result = ApplyResult(events=len(events))
-    pending = [e for e in events if case_id_of(e) is not None]
+    pending: list[Envelope] = []
     first: dict[str, Envelope] = {}  # each case's first event in the batch, cases in batch order
-    for e in pending:
-        first.setdefault(case_id_of(e) or "", e)  # (pending holds only events with a case id)
+    for e in events:
+        if (cid := case_id_of(e)) is not None:
+            pending.append(e)
+            first.setdefault(cid, e)
     ids = list(first)
     base: dict[str, Case] = {}
     if cache is not None:
