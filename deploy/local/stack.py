@@ -308,7 +308,8 @@ def start_ferretdb(p: Profile) -> None:
             f"--sqlite-url=file:{data}/?_pragma=synchronous(normal)",
             f"--listen-addr=127.0.0.1:{p.mongo_port}",
             f"--state-dir={p.home}",
-            "--debug-addr=-",
+            # SAMAD_FERRETDB_DEBUG_ADDR=127.0.0.1:8088 serves Go's pprof there, to profile the database.
+            f"--debug-addr={os.environ.get('SAMAD_FERRETDB_DEBUG_ADDR', '-')}",
             "--telemetry=disable",
             "--log-level=WARN",
         ],
