@@ -229,9 +229,22 @@ class Progress:
     points: list[tuple[float, int, int]] = field(default_factory=list)  # (t, tracked, ledgered)
 
     def rate_between(self, lo: float, hi: float, total: int) -> float | None:
-        """Steady-state rate: cases/s between ``lo`` and ``hi`` shares of ``total`` completed."""
-        t_lo = next((t for t, done, _ in self.points if done >= lo * total), None)
-        t_hi = next((t for t, done, _ in self.points if done >= hi * total), None)
+        """Steady-state rate: cases/s between ``lo`` and ``hi`` shares of ``total`` completed.
+
+        The moment each share was reached is interpolated between the two polls around it: taking
+        the first poll past it instead would credit the cases finished before that poll but after the
+        share to a shorter span, and overstate the rate when polls are far apart."""
+        t_lo, t_hi = self.time_at(lo * total), self.time_at(hi * total)
         if t_lo is None or t_hi is None or t_hi <= t_lo:
             return None
         return round((hi - lo) * total / (t_hi - t_lo), 1)
+
+    def time_at(self, done: float) -> float | None:
+        """When ``done`` cases were finished, interpolated linearly between polls; None if never."""
+        before = (0.0, 0)
+        for t, count, _ in self.points:
+            if count >= done:
+                t0, c0 = before
+                return t if count == c0 else t0 + (done - c0) * (t - t0) / (count - c0)
+            before = (t, count)
+        return None
