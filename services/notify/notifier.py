@@ -49,8 +49,8 @@ from services.notify.adapters.providers.base import (
 from services.notify.adapters.rate_limit import TokenBucket
 from services.notify.adapters.store import Contacts, Doc, Ledger, OptOuts
 from services.notify.domain.ledger import PartOutcome, SmsState, overall_outcome, sms_id, sources_for
-from services.notify.domain.messages import CITIZEN_FACING_TYPES, apply, intent_for
-from services.notify.domain.policy import ErrorKind, QuietHours, RetryPolicy, decide, is_opt_out
+from services.notify.domain.messages import CITIZEN_FACING_TYPES, CaseContact, Intent, apply, intent_for
+from services.notify.domain.policy import Decision, ErrorKind, QuietHours, RetryPolicy, decide, is_opt_out
 from services.notify.domain.rendering import render
 from services.notify.domain.segments import Encoding, split
 from services.notify.domain.templates import Template, TemplateKey
@@ -62,9 +62,6 @@ SOURCE = "/samad/notify"
 # How long a sender waits for Kafka to take an SMS's events before recording the SMS with the events
 # owed instead (Kafka restarting, say): the ledger is not held back longer than this.
 PUBLISH_FIRST_SECONDS = 2.0
-# A sender does not ask again whether the recipient opted out when the consumer that wrote the record
-# asked less than this long ago (seconds): the record goes straight from one to the other.
-OPT_OUT_CHECK_FRESH = 1.0
 HANDED_MAX = 10_000
 
 SMS_RECORDED = Counter("samad_notify_sms_recorded_total", "Ledger records created", ["template", "state"])
@@ -137,10 +134,10 @@ class Notifier:
         # Ids for the sender workers; ``_queued`` holds those waiting or being sent (never twice at once).
         self._ready: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
-        # Records this consumer has just written and handed to the senders, with when their recipient's
-        # opt-out was checked: the sender claims from this copy (no read) and does not ask again.
-        # A copy left behind (the scanner's sender had the record first) is only stale; the oldest go.
-        self._handed: Recent[str, tuple[Doc, float]] = Recent(HANDED_MAX)
+        # Records this consumer has just written and handed to the senders: the sender claims from
+        # this copy (no read). A copy left behind (the scanner's sender had the record first) is only
+        # stale; the oldest go.
+        self._handed: Recent[str, Doc] = Recent(HANDED_MAX)
         # The earliest time a record this replica deferred or requeued becomes due: the scanner wakes
         # then instead of reading the whole ledger every few seconds.
         self._next_due: datetime | None = None
@@ -172,52 +169,91 @@ class Notifier:
     # --- consuming case events -------------------------------------------------------------------
 
     async def handle(self, batch: Sequence[Incoming]) -> None:
-        """Project each event and write the ledger record its SMS needs; sending happens elsewhere."""
-        for item in batch:
-            event = item.event
-            if event.type not in CITIZEN_FACING_TYPES:
-                continue
-            data = event.data
-            case_id: str = data.case_id  # type: ignore[attr-defined]
-            # A registration is almost always a case's first event: its contact is inserted without
-            # looking for one; only when the case has one (a redelivery, or a replay in another
-            # order) is it read and merged, as for every other event.
-            after = apply(None, data) if isinstance(data, CaseRegistered) else None
-            if after is None or not await self.contacts.add(after, self.now()):
-                before = await self.contacts.get(case_id)
-                after = apply(before, data)
-                if after is not None and after != before:
-                    await self.contacts.put(after, self.now())
-            intent = intent_for(data, after, event.time)
-            if intent is None:
-                if after is None:
-                    log.warning("no citizen contact for case %s: %s not sent", case_id, event.type)
-                continue
-            state = await self._accept(event, intent.template, intent, item.replay_run)
+        """Project the batch's events onto the case contacts and write the ledger records their SMS
+        need; sending happens elsewhere. A few commands serve the whole batch (the contacts read and
+        written by ``_id``, one insert of every new record), not a few per event: the consumer's
+        round trips to the database no longer add up event after event."""
+        items = [item for item in batch if item.event.type in CITIZEN_FACING_TYPES]
+        if not items:
+            return
+        now = self.now()
+        afters = await self._contacts_after([item.event.data for item in items], now)
+        wanted: list[tuple[Incoming, Intent]] = []
+        for item, after in zip(items, afters, strict=True):
+            intent = intent_for(item.event.data, after, item.event.time)
+            if intent is not None:
+                wanted.append((item, intent))
+            elif after is None:
+                log.warning(
+                    "no citizen contact for case %s: %s not sent", item.event.subject, item.event.type
+                )
+        if not wanted:
+            return
+        # Whether the citizen opted out is asked once, by the sender, right before sending: the
+        # latest answer, one read per SMS (an opted-out citizen's record goes pending, then skipped).
+        records = [self._record(item.event, intent, now, item.replay_run) for item, intent in wanted]
+        existing = await self.ledger.insert_many([record for record, _ in records])
+        for n, ((item, _), (record, decision)) in enumerate(zip(wanted, records, strict=True)):
+            if n in existing:
+                state = None
+                SMS_DUPLICATES.inc()
+                log.debug("sms %s for event %s is already in the ledger", record["_id"], item.event.id)
+            else:
+                state = self._recorded(record, decision)
             if item.replay_run:
                 REPLAYED.labels(state or "duplicate").inc()
                 log.info(
                     "replayed event %s (%s) from replay run %s: %s",
-                    event.id,
-                    event.type,
+                    item.event.id,
+                    item.event.type,
                     item.replay_run,
                     f"recorded as {state}" if state else "already in the ledger, nothing sent",
                 )
 
-    async def _accept(
-        self, event: Envelope, key: TemplateKey, intent: Any, replay_run: str | None
-    ) -> str | None:
-        template = self.templates[key]
+    async def _contacts_after(self, data: Sequence[EventData], now: datetime) -> list[CaseContact | None]:
+        """Each event's case contact once it is applied: a case's events in the batch are folded, in
+        their order, onto its stored contact, and each contact that changed is written once.
+
+        A case whose first event here is its registration is nearly always new: its contact is
+        inserted without looking for one. Only a case that has one already (a redelivery, or a replay
+        in another order) is read, and its events are folded again onto what is stored."""
+        positions: dict[str, list[int]] = {}
+        for n, d in enumerate(data):
+            positions.setdefault(d.case_id, []).append(n)  # type: ignore[attr-defined]
+        afters: list[CaseContact | None] = [None] * len(data)
+
+        def fold(case_id: str, contact: CaseContact | None) -> CaseContact | None:
+            for n in positions[case_id]:
+                contact = apply(contact, data[n])
+                afters[n] = contact
+            return contact
+
+        presumed_new = {cid for cid, ps in positions.items() if isinstance(data[ps[0]], CaseRegistered)}
+        stored = await self.contacts.load(cid for cid in positions if cid not in presumed_new)
+        inserts = [c for cid in presumed_new if (c := fold(cid, None)) is not None]
+        had_one = await self.contacts.add_many(inserts, now)
+        stored.update(await self.contacts.load(had_one))
+        changed: list[CaseContact] = []
+        for cid in [*(c for c in positions if c not in presumed_new), *had_one]:
+            before = stored.get(cid)
+            after = fold(cid, before)
+            if after is not None and after != before:
+                changed.append(after)
+        await self.contacts.put_many(changed, now)
+        return afters
+
+    def _record(
+        self, event: Envelope, intent: Intent, now: datetime, replay_run: str | None
+    ) -> tuple[Doc, Decision]:
+        """The ledger record of an event's SMS, and the decision it carries (send, defer or skip)."""
+        template = self.templates[intent.template]
         rendered = render(template, intent.values)
-        now = self.now()
         sid = sms_id(event.id, intent.recipient)
-        opted_out = await self.optouts.is_opted_out(intent.recipient)
-        checked = time.monotonic()
         decision = decide(
             now=now,
             event_time=event.time,
             stale_after=self.config.stale_after,
-            opted_out=opted_out,
+            opted_out=False,  # asked at sending time
             urgent=template.urgent,
             quiet=self.config.quiet,
         )
@@ -228,7 +264,7 @@ class Notifier:
             "source_event_type": event.type,
             "source_event_time": event.time,
             "correlationid": event.correlationid,
-            "template": key.value,
+            "template": intent.template.value,
             "recipient": intent.recipient,
             "text": rendered.text,
             "parts": rendered.parts,
@@ -248,25 +284,26 @@ class Notifier:
             "updated_at": now,
             "history": [{"at": now, "to": decision.state.value, "note": decision.reason or "recorded"}],
         }
-        if not await self.ledger.insert(record):
-            SMS_DUPLICATES.inc()
-            log.debug("sms %s for event %s is already in the ledger", sid, event.id)
-            return None
-        SMS_RECORDED.labels(key.value, decision.state.value).inc()
+        return record, decision
+
+    def _recorded(self, record: Doc, decision: Decision) -> str:
+        """A new record is in the ledger: hand it to the senders, or note when it falls due."""
+        sid = record["_id"]
+        SMS_RECORDED.labels(record["template"], decision.state.value).inc()
         log.info(
             "sms %s (%s) to %s: %s%s",
             sid,
-            key.value,
-            mask_phone(intent.recipient),
+            record["template"],
+            mask_phone(record["recipient"]),
             decision.state.value,
             f" ({decision.reason})" if decision.reason else "",
         )
         if decision.state is SmsState.pending:
-            self._handed.put(sid, ({**record, "version": 0}, checked))
+            self._handed.put(sid, {**record, "version": 0})
             self._enqueue(sid)
         elif decision.not_before is not None:
             self._due_at(decision.not_before)
-        return decision.state.value
+        return str(decision.state.value)
 
     # --- sending ---------------------------------------------------------------------------------
 
@@ -338,7 +375,7 @@ class Notifier:
     async def send_if_due(self, sms_id: str) -> bool:
         """Claim the record and send it; False when it is not due or another sender has it."""
         now = self.now()
-        known, checked = self._handed.pop(sms_id, (None, None))
+        known = self._handed.pop(sms_id, None)
         doc = await self.ledger.claim(
             sms_id,
             now=now,
@@ -349,13 +386,12 @@ class Notifier:
         )
         if doc is None:
             return False
-        fresh = checked is not None and time.monotonic() - checked < OPT_OUT_CHECK_FRESH
-        await self._send(doc, opt_out_checked=fresh)
+        await self._send(doc)
         return True
 
-    async def _send(self, doc: Doc, *, opt_out_checked: bool = False) -> None:
+    async def _send(self, doc: Doc) -> None:
         sid = doc["_id"]
-        if not opt_out_checked and await self.optouts.is_opted_out(doc["recipient"]):
+        if await self.optouts.is_opted_out(doc["recipient"]):
             await self._move(doc, SmsState.skipped_opted_out, "citizen opted out before sending")
             return
         sms = outgoing(doc)

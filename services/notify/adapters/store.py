@@ -16,11 +16,16 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from contracts.catalogue import AgencyCode
+from services.common.bounded import run_all
 from services.common.mongo import create_index, insert_new
 from services.notify.domain.ledger import CLAIMABLE, PartOutcome, SmsState, sources_for
 from services.notify.domain.messages import CaseContact
 
 Doc = dict[str, Any]
+# A consumer batch's reads and writes by _id go a few at once: FerretDB (SQLite) has one writer, and
+# more at once only queue there.
+READ_CONCURRENCY = 8
+WRITE_CONCURRENCY = 4
 
 
 class Ledger:
@@ -55,11 +60,11 @@ class Ledger:
 
     async def insert(self, record: Doc) -> bool:
         """Write a new record; False when one with this id exists (a redelivery or a replay)."""
-        try:
-            await self.c.insert_one({**record, "version": 0})
-            return True
-        except DuplicateKeyError:
-            return False
+        return not await self.insert_many([record])
+
+    async def insert_many(self, records: Sequence[Doc]) -> set[int]:
+        """Write new records in one command; the positions of those whose id exists already."""
+        return set(await insert_new(self.c, [{**r, "version": 0} for r in records]))
 
     async def get(self, sms_id: str) -> Doc | None:
         doc: Doc | None = await self.c.find_one({"_id": sms_id})
@@ -344,6 +349,20 @@ class Contacts:
 
     async def put(self, contact: CaseContact, now: datetime) -> None:
         await self.c.update_one({"_id": contact.case_id}, {"$set": self._fields(contact, now)}, upsert=True)
+
+    async def load(self, case_ids: Iterable[str]) -> dict[str, CaseContact]:
+        """The stored contacts of these cases (read by ``_id``, a few at once)."""
+        wanted = list(dict.fromkeys(case_ids))
+        found = await run_all(self.get, wanted, READ_CONCURRENCY)
+        return {c.case_id: c for c in found if c is not None}
+
+    async def add_many(self, contacts: Sequence[CaseContact], now: datetime) -> list[str]:
+        """Store first contacts in one command; the case ids that had one already (nothing written)."""
+        docs = [{"_id": c.case_id, **self._fields(c, now)} for c in contacts]
+        return [contacts[i].case_id for i in await insert_new(self.c, docs)]
+
+    async def put_many(self, contacts: Sequence[CaseContact], now: datetime) -> None:
+        await run_all(lambda c: self.put(c, now), contacts, WRITE_CONCURRENCY)
 
 
 class OptOuts:

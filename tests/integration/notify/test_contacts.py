@@ -1,15 +1,16 @@
 """The case contacts notify keeps (phone, tracking code, agency): a registration stores its contact
-without looking for one first, and a registration seen again keeps what later events added."""
+without looking for one first, a registration seen again keeps what later events added, and a batch
+of several cases is projected in each case's order with one insert for all its new SMS."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from contracts.catalogue import AgencyCode
+from contracts.catalogue import AgencyCode, agency
 from services.common.kafka import Incoming
 from services.notify.adapters.providers.file import FileProvider
-from services.notify.adapters.store import Contacts
+from services.notify.adapters.store import Contacts, Doc, Ledger
 from services.notify.domain.messages import CaseContact
 from tests.integration.notify.conftest import Published, make_notifier
 from tests.integration.notify.helpers import phone_for, registered, routed
@@ -25,6 +26,16 @@ class CountingContacts(Contacts):
     async def get(self, case_id: str) -> CaseContact | None:
         self.reads += 1
         return await super().get(case_id)
+
+
+class CountingLedger(Ledger):
+    def __init__(self, db: Any) -> None:
+        super().__init__(db)
+        self.inserts: list[int] = []
+
+    async def insert_many(self, records: Any) -> set[int]:
+        self.inserts.append(len(records))
+        return await super().insert_many(records)
 
 
 async def test_a_registration_stores_its_contact_without_a_read_and_a_redelivery_keeps_the_agency(
@@ -52,3 +63,50 @@ async def test_a_registration_stores_its_contact_without_a_read_and_a_redelivery
     assert (stored["phone"], stored["agency"]) == (phone, AgencyCode.water_wastewater.value)
     templates = sorted(d["template"] for d in await notifier.ledger.list(case_id=case_id))
     assert templates == ["registered", "routed"]
+
+
+async def test_a_batch_is_projected_in_each_cases_order_and_its_sms_inserted_at_once(
+    unique: str, tmp_path: Path, mongo_db: Any
+) -> None:
+    notifier = make_notifier(mongo_db, FileProvider(tmp_path / "outbox.jsonl"), Published())
+    contacts, ledger = CountingContacts(mongo_db), CountingLedger(mongo_db)
+    notifier.contacts, notifier.ledger = contacts, ledger
+    a, b, c = (f"batch-{unique}-{n}" for n in "abc")
+    events = [
+        registered(a, phone_for(f"{unique}a")),
+        registered(b, phone_for(f"{unique}b")),
+        routed(a, AgencyCode.water_wastewater),  # in the same batch as its registration
+        registered(c, phone_for(f"{unique}c")),
+        routed(b, AgencyCode.education),
+    ]
+    batch = [Incoming(e, CASES, 0, n, {}) for n, e in enumerate(events)]
+
+    await notifier.handle(batch)
+    assert contacts.reads == 0  # three new cases: nothing looked up
+    assert ledger.inserts == [5]  # every SMS of the batch in one command
+    stored = {d["_id"]: d async for d in mongo_db["case_contacts"].find({"_id": {"$in": [a, b, c]}})}
+    assert {k: v["agency"] for k, v in stored.items()} == {
+        a: AgencyCode.water_wastewater.value,
+        b: AgencyCode.education.value,
+        c: None,
+    }
+    records: list[Doc] = [d for cid in (a, b, c) for d in await notifier.ledger.list(case_id=cid)]
+    assert sorted((d["case_id"], d["template"]) for d in records) == [
+        (a, "registered"),
+        (a, "routed"),
+        (b, "registered"),
+        (b, "routed"),
+        (c, "registered"),
+    ]
+    routed_a = next(d for d in records if (d["case_id"], d["template"]) == (a, "routed"))
+    assert routed_a["recipient"] == phone_for(f"{unique}a")
+    # The agency's name comes from the routing folded onto the registration within this batch.
+    assert agency(AgencyCode.water_wastewater).fa in routed_a["text"]
+
+    # The whole batch again (a redelivery): each case's stored contact is read once, nothing changes.
+    await notifier.handle(batch)
+    assert contacts.reads == 3
+    assert ledger.inserts == [5, 5]
+    again = {d["_id"]: d async for d in mongo_db["case_contacts"].find({"_id": {"$in": [a, b, c]}})}
+    assert {k: v["agency"] for k, v in again.items()} == {k: v["agency"] for k, v in stored.items()}
+    assert len([d for cid in (a, b, c) for d in await notifier.ledger.list(case_id=cid)]) == 5

@@ -163,8 +163,10 @@ async def test_inbound_cancel_word_opts_the_citizen_out(smsc: Smsc, mongo_db: An
         assert smsc.state()["mo_acked"] == 1
         case_id = f"case-{unique}"
         await run_case(notifier, unique, registered(case_id, phone))
+        # The sender asks right before sending, and skips the record instead.
+        await wait_for(lambda: notifier.ledger.list(case_id=case_id, state="skipped_opted_out"), timeout=15)
         [doc] = await notifier.ledger.list(case_id=case_id)
-        assert doc["state"] == "skipped_opted_out"
+        assert doc["state"] == "skipped_opted_out" and doc["claims"] == 1
         assert not [p for p in smsc.state()["submitted"] if p["destination"] == phone.lstrip("+")]
     finally:
         await notifier.stop()
