@@ -339,14 +339,6 @@ class Contacts:
             "updated_at": now,
         }
 
-    async def add(self, contact: CaseContact, now: datetime) -> bool:
-        """Store a case's first contact; False when the case has one already (nothing written)."""
-        try:
-            await self.c.insert_one({"_id": contact.case_id, **self._fields(contact, now)})
-            return True
-        except DuplicateKeyError:
-            return False
-
     async def put(self, contact: CaseContact, now: datetime) -> None:
         await self.c.update_one({"_id": contact.case_id}, {"$set": self._fields(contact, now)}, upsert=True)
 
