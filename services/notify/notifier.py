@@ -138,6 +138,10 @@ class Notifier:
         # this copy (no read). A copy left behind (the scanner's sender had the record first) is only
         # stale; the oldest go.
         self._handed: Recent[str, Doc] = Recent(HANDED_MAX)
+        # Records of an insert that failed (the database went away mid-command): some may be in the
+        # ledger. When their events come again (the consumer retries the batch) they are found there,
+        # and are handed to the senders then rather than left for the scanner's next round.
+        self._unsure: Recent[str, bool] = Recent(HANDED_MAX)
         # The earliest time a record this replica deferred or requeued becomes due: the scanner wakes
         # then instead of reading the whole ledger every few seconds.
         self._next_due: datetime | None = None
@@ -192,14 +196,22 @@ class Notifier:
         # Whether the citizen opted out is asked once, by the sender, right before sending: the
         # latest answer, one read per SMS (an opted-out citizen's record goes pending, then skipped).
         records = [self._record(item.event, intent, now, item.replay_run) for item, intent in wanted]
-        existing = await self.ledger.insert_many([record for record, _ in records])
+        try:
+            existing = await self.ledger.insert_many([record for record, _ in records])
+        except BaseException:
+            for record, _ in records:
+                self._unsure.put(record["_id"], True)
+            raise
         for n, ((item, _), (record, decision)) in enumerate(zip(wanted, records, strict=True)):
-            if n in existing:
-                state = None
+            unsure = self._unsure.pop(record["_id"], False)
+            state = None
+            if n not in existing:
+                state = self._recorded(record, decision)
+            elif unsure:
+                self._rehand(record["_id"], decision)
+            else:
                 SMS_DUPLICATES.inc()
                 log.debug("sms %s for event %s is already in the ledger", record["_id"], item.event.id)
-            else:
-                state = self._recorded(record, decision)
             if item.replay_run:
                 REPLAYED.labels(state or "duplicate").inc()
                 log.info(
@@ -304,6 +316,15 @@ class Notifier:
         elif decision.not_before is not None:
             self._due_at(decision.not_before)
         return str(decision.state.value)
+
+    def _rehand(self, sid: str, decision: Decision) -> None:
+        """A record that an insert which failed may have written: the senders look at it now, not at
+        the scanner's next round. They read it first (the copy here is not the one stored), and claim
+        it only if it is still due."""
+        log.info("sms %s may have been written by an insert that failed: handed to the senders", sid)
+        self._enqueue(sid)
+        if decision.not_before is not None:
+            self._due_at(decision.not_before)
 
     # --- sending ---------------------------------------------------------------------------------
 

@@ -173,6 +173,46 @@ async def test_an_outcome_the_database_refused_is_recovered_without_a_second_sen
         await notifier.stop()
 
 
+async def test_records_an_insert_wrote_before_it_failed_are_sent_when_the_batch_comes_again(
+    unique: str, tmp_path: Path, mongo_db: Any
+) -> None:
+    """The database took a batch's records and the answer was lost (it was restarting): the
+    consumer retries the batch, finds the records there, and hands them to the senders at once
+    instead of leaving them to the scanner's next round (a minute away here). One SMS each."""
+    published = Published()
+    outbox = tmp_path / "outbox.jsonl"
+    notifier = make_notifier(mongo_db, FileProvider(outbox, auto_deliver=True), published, poll_seconds=60.0)
+    real_insert_many = notifier.ledger.insert_many
+    failed: list[int] = []
+
+    async def lost_answer(records: Any) -> set[int]:
+        taken = await real_insert_many(records)
+        if not failed:
+            failed.append(len(records))
+            raise AutoReconnect("connection closed (the database is restarting)")
+        return taken
+
+    notifier.ledger.insert_many = lost_answer  # type: ignore[method-assign]
+    await notifier.ledger.setup()
+    await notifier.start()
+    try:
+        cases = [(f"lost-{unique}-{n}", phone_for(f"{unique}{n}")) for n in range(3)]
+        batch = [Incoming(registered(c, p), CASES, 0, n, {}) for n, (c, p) in enumerate(cases)]
+        try:
+            await notifier.handle(batch)
+            raise AssertionError("the insert's failure must reach the consumer, which retries the batch")
+        except AutoReconnect:
+            pass
+        assert failed == [3]
+        await notifier.handle(batch)  # the retry: all three records are in the ledger already
+        await wait_for(lambda: len(published.of("delivered")) == 3, timeout=10)
+        for case_id, phone in cases:
+            assert await _ledger_state(notifier, case_id) == "delivered"
+            assert len(outbox_lines(outbox, to=phone)) == 1
+    finally:
+        await notifier.stop()
+
+
 async def test_a_record_left_pending_by_a_stopped_replica_is_found_and_sent_once(
     unique: str, tmp_path: Path, mongo_db: Any
 ) -> None:
