@@ -208,7 +208,10 @@ class Notifier:
             if n not in existing:
                 state = self._recorded(record, decision)
             elif unsure:
-                self._rehand(record["_id"], decision)
+                # The insert that failed may have written it: the senders see it now rather than at
+                # the scanner's next round (reading it first, as the copy here may not be the one stored).
+                log.info("sms %s may have been written by an insert that failed: handed on", record["_id"])
+                self._hand(record["_id"], decision, None)
             else:
                 SMS_DUPLICATES.inc()
                 log.debug("sms %s for event %s is already in the ledger", record["_id"], item.event.id)
@@ -310,20 +313,18 @@ class Notifier:
             decision.state.value,
             f" ({decision.reason})" if decision.reason else "",
         )
-        if decision.state is SmsState.pending:
-            self._handed.put(sid, {**record, "version": 0})
-            self._enqueue(sid)
-        elif decision.not_before is not None:
-            self._due_at(decision.not_before)
+        self._hand(sid, decision, {**record, "version": 0})
         return str(decision.state.value)
 
-    def _rehand(self, sid: str, decision: Decision) -> None:
-        """A record that an insert which failed may have written: the senders look at it now, not at
-        the scanner's next round. They read it first (the copy here is not the one stored), and claim
-        it only if it is still due."""
-        log.info("sms %s may have been written by an insert that failed: handed to the senders", sid)
-        self._enqueue(sid)
-        if decision.not_before is not None:
+    def _hand(self, sid: str, decision: Decision, copy: Doc | None) -> None:
+        """Give a record to this replica's senders if it is due now, or wake the scanner when it
+        falls due. ``copy``: the record as stored, which the sender claims from without reading it;
+        None when this copy may not be the stored one (the sender reads it first)."""
+        if decision.state is SmsState.pending:
+            if copy is not None:
+                self._handed.put(sid, copy)
+            self._enqueue(sid)
+        elif decision.not_before is not None:
             self._due_at(decision.not_before)
 
     # --- sending ---------------------------------------------------------------------------------
