@@ -271,7 +271,7 @@ async def saturation_kafka(pipeline: Pipeline, completion: Completion, count: in
     say(f"saturation from Kafka: {count} case.registered events published directly")
     run = pipeline.run_id
     producer = AIOKafkaProducer(
-        bootstrap_servers=pipeline.profile.bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        bootstrap_servers=pipeline.profile.bootstrap, acks="all", enable_idempotence=False, linger_ms=5
     )
     await producer.start()
     progress = Progress()

@@ -2,8 +2,8 @@
 
 No FastStream, no SAMAD models, no service code: JSON built with the standard library and read back
 with ``json.loads`` only to tell one message type from another. The delivery rules are the same as
-the pipeline's (producers acks=all with idempotence, consumers commit only after what they produced is
-acknowledged), so the figure is what this machine can do with Kafka under those rules.
+the pipeline's (producers acks=all without aiokafka's idempotence, consumers commit only after what
+they produced is acknowledged), so the figure is what this machine can do with Kafka under those rules.
 
 The hops mirror the services (see ``Flow``):
 
@@ -100,7 +100,7 @@ def _producer(bootstrap: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
-        enable_idempotence=True,
+        enable_idempotence=False,  # as the services' producers (services/common/kafka.py)
         linger_ms=5,
         max_batch_size=256 * 1024,
     )

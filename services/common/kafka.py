@@ -1,6 +1,9 @@
 """Kafka delivery rules shared by every service.
 
-- Producers: acks=all with idempotence; a publish returns only when the broker has the event.
+- Producers: acks=all; a publish returns only when every in-sync replica has the event. A retried
+  send may write an event twice; every handler is idempotent by event id. Order per key holds: the
+  producer keeps one request in flight per broker and re-sends a failed batch before later ones, and
+  events that must stay in order are published one after another, each after the previous ack.
 - Consumers: batch subscribers with manual acknowledgement; the offset is committed only after the
   handler's effect is durable. Events of one case share a key, hence a partition, hence an order.
 - Poison (bad JSON, unknown type, schema-invalid payload) and events that keep failing go to
@@ -93,7 +96,12 @@ def make_broker(settings: ServiceSettings, service: str) -> KafkaBroker:
         client_id=f"samad-{service}",
         security=kafka_security(settings),
         acks="all",
-        enable_idempotence=True,
+        # Not aiokafka's idempotent producer: when a partition has no leader for longer than
+        # request_timeout_ms (a broker outage), aiokafka fails the waiting batch after giving it a
+        # sequence number it never sends. The broker then answers OutOfOrderSequenceNumber to every
+        # later batch of that partition, and the producer never recovers (the Java client bumps its
+        # epoch; aiokafka does not). Duplicates from plain retries are absorbed by the handlers.
+        enable_idempotence=False,
         linger_ms=2,
         request_timeout_ms=15_000,
         graceful_timeout=settings.graceful_timeout_seconds,
