@@ -49,9 +49,9 @@ class StackProfile:
     def home(self) -> Path:
         return ROOT / ".local" / self.name
 
-    def run(self, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(self, command: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(STACK), command, "--profile", self.name],
+            [sys.executable, str(STACK), command, "--profile", self.name, *args],
             cwd=ROOT,
             check=check,
             capture_output=True,
@@ -69,11 +69,13 @@ class StackProfile:
     def stop(self) -> None:
         self.run("stop", check=False)
 
-    def restart_kafka(self) -> None:
-        self.run("restart-kafka")
+    def restart_kafka(self, down: float = 0.0) -> None:
+        """Stop Kafka, keep it down ``down`` seconds (an outage), start it again."""
+        self.run("restart-kafka", "--down", f"{down:.1f}")
 
-    def restart_ferretdb(self) -> None:
-        self.run("restart-ferretdb")
+    def restart_ferretdb(self, down: float = 0.0) -> None:
+        """Stop FerretDB, keep it down ``down`` seconds (an outage), start it again."""
+        self.run("restart-ferretdb", "--down", f"{down:.1f}")
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by the profile's Kafka and FerretDB processes."""

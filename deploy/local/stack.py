@@ -4,6 +4,8 @@
     python deploy/local/stack.py start  [--profile dev]  # start both, wait until ready, create topics
     python deploy/local/stack.py stop   [--profile dev]
     python deploy/local/stack.py status [--profile dev]
+    python deploy/local/stack.py restart-kafka [--profile dev] [--down SECONDS]     # an outage
+    python deploy/local/stack.py restart-ferretdb [--profile dev] [--down SECONDS]
 
 Profiles keep `make up` (dev) and `make test` (test) apart: own ports, own data under .local/<profile>/.
 Everything is idempotent: start on a running stack checks it and returns; stop on a stopped one too.
@@ -390,6 +392,13 @@ def main() -> int:
         choices=["install", "start", "stop", "status", "restart-kafka", "restart-ferretdb", "reset"],
     )
     parser.add_argument("--profile", choices=sorted(PROFILES), default="dev")
+    parser.add_argument(
+        "--down",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="restart-*: keep the component stopped this long before starting it again (an outage)",
+    )
     args = parser.parse_args()
     p = PROFILES[args.profile]
     # SAMAD_STACK_PORTS="kafka,controller,mongo" moves a profile, e.g. to run a second checkout's suite.
@@ -408,9 +417,11 @@ def main() -> int:
             return 0 if status(p) else 1
         elif args.command == "restart-kafka":
             stop_process("kafka", p)
+            time.sleep(args.down)
             start_kafka(p)
         elif args.command == "restart-ferretdb":
             stop_process("ferretdb", p)
+            time.sleep(args.down)
             start_ferretdb(p)
         elif args.command == "reset":
             stop(p)

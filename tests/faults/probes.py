@@ -143,14 +143,37 @@ class Accepted:
 class LoadResult:
     accepted: dict[int, Accepted] = field(default_factory=dict)
     gave_up: list[int] = field(default_factory=list)
+    # Answers by status; a 503 also names what intake found unreachable ("503 Kafka", "503 MongoDB").
     answers: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    # Set when no case was accepted for ``stall_after`` seconds while some were waiting: the rest
+    # were given up then rather than after ``give_up_after``.
+    stalled: str | None = None
+
+
+def _answer(r: httpx.Response) -> str:
+    if r.status_code != 503:
+        return str(r.status_code)
+    for what in ("Kafka", "MongoDB"):
+        if what in r.text:
+            return f"503 {what}"
+    return "503"
 
 
 async def drive_cases(
-    intake_url: str, token: str, count: int, rate: float, run: str, give_up_after: float = 1800.0
+    intake_url: str,
+    token: str,
+    count: int,
+    rate: float,
+    run: str,
+    give_up_after: float = 1800.0,
+    stall_after: float | None = None,
 ) -> LoadResult:
-    """Register ``count`` cases at ``rate``/s; each is retried with its key until it gets a 201."""
+    """Register ``count`` cases at ``rate``/s; each is retried with its key until it gets a 201.
+
+    With ``stall_after``, the load stops early when no case has been accepted for that long while
+    some are waiting: an intake that stopped accepting does not hold the run for ``give_up_after``.
+    """
     result = LoadResult()
     client = httpx.AsyncClient(
         base_url=intake_url,
@@ -159,43 +182,75 @@ async def drive_cases(
         timeout=httpx.Timeout(30.0, pool=None),
         limits=httpx.Limits(max_connections=64),
     )
+    last_accepted = time.monotonic()
+    waiting: dict[int, asyncio.Task[None]] = {}
 
     async def one(seq: int) -> None:
+        nonlocal last_accepted
         deadline = time.monotonic() + give_up_after
         attempt = 0
-        while time.monotonic() < deadline:
-            attempt += 1
-            try:
-                r = await client.post(
-                    "/v1/cases",
-                    json=case_body(seq, salt_of(run)),
-                    headers={"Idempotency-Key": f"{run}-{seq}"},
+        try:
+            # The stall check also ends the loop: a cancellation that lands inside the HTTP client
+            # can be absorbed by it.
+            while time.monotonic() < deadline and not result.stalled:
+                attempt += 1
+                try:
+                    r = await client.post(
+                        "/v1/cases",
+                        json=case_body(seq, salt_of(run)),
+                        headers={"Idempotency-Key": f"{run}-{seq}"},
+                    )
+                except httpx.HTTPError as exc:
+                    result.answers[type(exc).__name__] += 1
+                    await asyncio.sleep(0.5 + random.random())
+                    continue
+                result.answers[_answer(r)] += 1
+                if r.status_code == 201:
+                    body = r.json()
+                    result.accepted[seq] = Accepted(seq, body["case_id"], body["tracking_code"], attempt)
+                    last_accepted = time.monotonic()
+                    return
+                if r.status_code in (409, 429, 500, 502, 503, 504):
+                    await asyncio.sleep(float(r.headers.get("Retry-After", "1")) * (0.5 + random.random()))
+                    continue
+                raise AssertionError(f"case {seq}: unexpected answer {r.status_code} {r.text[:300]}")
+            result.gave_up.append(seq)
+        except asyncio.CancelledError:
+            result.gave_up.append(seq)
+        finally:
+            waiting.pop(seq, None)
+
+    async def watch() -> None:
+        assert stall_after is not None
+        while True:
+            await asyncio.sleep(1.0)
+            idle = time.monotonic() - last_accepted
+            if waiting and idle > stall_after:
+                result.stalled = (
+                    f"no case accepted for {idle:.0f}s with {len(waiting)} waiting; "
+                    f"answers so far {dict(result.answers)}"
                 )
-            except httpx.HTTPError as exc:
-                result.answers[type(exc).__name__] += 1
-                await asyncio.sleep(0.5 + random.random())
-                continue
-            result.answers[str(r.status_code)] += 1
-            if r.status_code == 201:
-                body = r.json()
-                result.accepted[seq] = Accepted(seq, body["case_id"], body["tracking_code"], attempt)
+                for task in list(waiting.values()):
+                    task.cancel()
                 return
-            if r.status_code in (409, 429, 500, 502, 503, 504):
-                await asyncio.sleep(float(r.headers.get("Retry-After", "1")) * (0.5 + random.random()))
-                continue
-            raise AssertionError(f"case {seq}: unexpected answer {r.status_code} {r.text[:300]}")
-        result.gave_up.append(seq)
 
     started = time.monotonic()
+    watcher = asyncio.create_task(watch()) if stall_after else None
     try:
         tasks = []
         for seq in range(count):
+            if result.stalled:
+                result.gave_up.extend(range(seq, count))
+                break
             delay = started + seq / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(seq)))
+            waiting[seq] = asyncio.create_task(one(seq))
+            tasks.append(waiting[seq])
         await asyncio.gather(*tasks)
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await client.aclose()
     result.seconds = time.monotonic() - started
     return result

@@ -4,7 +4,8 @@ Its own stack (profile ``faults``: Kafka 127.0.0.1:29092, FerretDB 127.0.0.1:270
 the four services as separate processes. While a few thousand cases are registered through intake's
 API, at random moments (the seed is printed; SAMAD_FAULTS_SEED repeats a run):
   - each service is killed with SIGKILL once and restarted;
-  - Kafka is restarted; FerretDB is restarted;
+  - Kafka is stopped and kept down 15-30 s, longer than the producers' request timeout, so batches
+    waiting for a partition leader expire; FerretDB is stopped and kept down 5-20 s;
   - poison (bad JSON, an unknown type, a schema-invalid payload) is written to every topic.
 Then, with independent readers (plain aiokafka and PyMongo, tracking's HTTP API):
   - every case the API accepted is in tracking exactly once, routed, with its complete timeline
@@ -96,8 +97,31 @@ async def _kill_and_restart(run: Pipeline, name: str) -> None:
     await asyncio.to_thread(svc.wait_ready, 180)
 
 
-async def _restart(what: str) -> None:
-    await asyncio.to_thread(FAULTS.restart_kafka if what == "kafka" else FAULTS.restart_ferretdb)
+# How long each component stays down when it is restarted. Kafka's outage outlasts the producers'
+# request timeout (15 s): aiokafka then fails the batches waiting for a leader, which is what once
+# wedged an idempotent producer for good.
+OUTAGE_SECONDS = {"kafka": (15.0, 30.0), "ferretdb": (5.0, 20.0)}
+
+
+async def _restart(what: str, down: float) -> None:
+    restart = FAULTS.restart_kafka if what == "kafka" else FAULTS.restart_ferretdb
+    await asyncio.to_thread(restart, down)
+
+
+def _log_excerpt(run: Pipeline, name: str, lines: int = 12) -> list[str]:
+    """The last distinct warnings and errors of a service's log (the run's directory is not kept by CI)."""
+    path = run.outdir / f"{name}.log"
+    if not path.exists():
+        return []
+    seen: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("-----"):
+            seen[line] = line
+        elif " WARNING " in line or " ERROR " in line:
+            # Keyed without the timestamp, so a repeated message shows once, at its last time.
+            seen.pop(line[24:], None)
+            seen[line[24:]] = line[:300]
+    return list(seen.values())[-lines:]
 
 
 async def _poison(run: Pipeline) -> list[tuple[str, str, str]]:
@@ -128,8 +152,14 @@ async def _inject_faults(
         elif fault == "poison":
             poison.extend(await _poison(run))
         else:
-            await _restart(fault.split()[-1])
-        log.append(f"t={time.monotonic() - started:6.1f}s {fault} (back in {time.monotonic() - t0:.1f}s)")
+            what = fault.split()[-1]
+            down = rng.uniform(*OUTAGE_SECONDS[what])
+            fault = f"{fault}, down {down:.0f}s"
+            await _restart(what, down)
+        back = time.monotonic()
+        log.append(
+            f"t={t0 - started:6.1f}s {fault} (back at t={back - started:.1f}s, after {back - t0:.1f}s)"
+        )
         say(log[-1])
 
 
@@ -184,14 +214,21 @@ async def test_nothing_lost_nothing_doubled_under_faults(pipeline: Pipeline) -> 
     window = CASES_TOTAL / RATE
     t0 = time.monotonic()
     load, _ = await asyncio.gather(
-        probes.drive_cases(run["intake"].url, operator, CASES_TOTAL, RATE, f"{salt}{run.run_id}"),
+        probes.drive_cases(
+            run["intake"].url, operator, CASES_TOTAL, RATE, f"{salt}{run.run_id}", stall_after=STALL_SECONDS
+        ),
         _inject_faults(run, rng, window, fault_log, poison),
     )
     say(
         f"load done in {load.seconds:.0f}s: {len(load.accepted)} accepted, {len(load.gave_up)} given up; "
         f"answers {dict(load.answers)}"
     )
-    assert not load.gave_up, f"cases never accepted after retries: {load.gave_up[:10]}"
+    if load.gave_up:
+        say(f"load stalled: {load.stalled}" if load.stalled else "some cases were never accepted")
+        for name in SERVICES:
+            for line in _log_excerpt(run, name):
+                say(f"  {name}.log: {line}")
+    assert not load.gave_up, f"cases never accepted after retries: {sorted(load.gave_up)[:10]}"
     accepted = load.accepted
     expected = len(accepted)
 
