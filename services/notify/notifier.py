@@ -268,7 +268,6 @@ class Notifier:
             now=now,
             event_time=event.time,
             stale_after=self.config.stale_after,
-            opted_out=False,  # asked at sending time
             urgent=template.urgent,
             quiet=self.config.quiet,
         )

@@ -51,16 +51,17 @@ def decide(
     now: datetime,
     event_time: datetime,
     stale_after: timedelta,
-    opted_out: bool,
     urgent: bool,
     quiet: QuietHours,
 ) -> Decision:
-    """What happens to a new ledger record: send now, defer to the morning, or skip."""
+    """What happens to a new ledger record: send now, defer to the morning, or skip a stale one.
+
+    An opt-out is not decided here: the sender asks for it right before the gateway, so the latest
+    answer counts (the record then goes to ``skipped_opted_out``).
+    """
     age = now - event_time
     if age > stale_after:
         return Decision(SmsState.skipped_stale, reason=f"event is {age} old (limit {stale_after})")
-    if opted_out:
-        return Decision(SmsState.skipped_opted_out, reason="citizen opted out")
     if not urgent:
         morning = quiet.resume_at(now)
         if morning is not None:

@@ -76,14 +76,11 @@ def test_quiet_hours_defer_to_the_morning_in_tehran() -> None:
     assert late is not None and late.astimezone(UTC) == datetime(2025, 6, 2, 4, 30, tzinfo=UTC)
 
 
-def make(
-    now: datetime, *, age: timedelta = timedelta(0), opted_out: bool = False, urgent: bool = False
-) -> SmsState:
+def make(now: datetime, *, age: timedelta = timedelta(0), urgent: bool = False) -> SmsState:
     return decide(
         now=now,
         event_time=now - age,
         stale_after=timedelta(hours=24),
-        opted_out=opted_out,
         urgent=urgent,
         quiet=QuietHours(),
     ).state
@@ -94,9 +91,7 @@ def test_decisions() -> None:
     assert make(MIDNIGHT_TEHRAN) is SmsState.deferred
     assert make(MIDNIGHT_TEHRAN, urgent=True) is SmsState.pending
     assert make(NOON_TEHRAN, age=timedelta(hours=25)) is SmsState.skipped_stale
-    assert make(NOON_TEHRAN, opted_out=True) is SmsState.skipped_opted_out
-    # a stale event is skipped even if the citizen opted out meanwhile: it would never be sent anyway
-    assert make(NOON_TEHRAN, age=timedelta(days=3), opted_out=True) is SmsState.skipped_stale
+    assert make(MIDNIGHT_TEHRAN, age=timedelta(hours=25), urgent=True) is SmsState.skipped_stale
 
 
 @pytest.mark.parametrize("text", ["لغو", " لغو ", "لغو.", "STOP", "لغو عضویت", "لغو"])
