@@ -89,7 +89,7 @@ class StackProfile:
         return out
 
 
-PIPELINE = StackProfile("pipeline", 59092, 27040)
+PIPELINE = StackProfile("pipeline", 26092, 27040)
 FAULTS = StackProfile("faults", 29092, 27019)
 
 

@@ -4,7 +4,7 @@
     python bench/pipeline.py --quick # a short run to check the harness
     python bench/pipeline.py --profile-services   # also profile every service with pyinstrument
 
-Starts its own stack (profile ``pipeline``: Kafka 127.0.0.1:59092, FerretDB 127.0.0.1:27040, data
+Starts its own stack (profile ``pipeline``: Kafka 127.0.0.1:26092, FerretDB 127.0.0.1:27040, data
 wiped first), the four services as separate processes, then measures:
 
 1. latency at fixed offered rates through intake's real HTTP API: accepted (201) -> visible in

@@ -350,7 +350,7 @@ if __name__ == "__main__":
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bootstrap", default="127.0.0.1:59092")
+    parser.add_argument("--bootstrap", default="127.0.0.1:26092")
     parser.add_argument("--cases", type=int, default=20_000)
     args = parser.parse_args()
     print(json.dumps(asdict(measure(args.bootstrap, args.cases)), indent=2, ensure_ascii=False))

@@ -175,7 +175,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--kafka", default=os.environ.get("SAMAD_BENCH_KAFKA", "127.0.0.1:39092"))
+    parser.add_argument("--kafka", default=os.environ.get("SAMAD_BENCH_KAFKA", "127.0.0.1:24092"))
     parser.add_argument("--mongo", default=os.environ.get("SAMAD_BENCH_MONGO", "mongodb://127.0.0.1:27020/"))
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=5000)

@@ -72,13 +72,16 @@ class Profile:
         return f"mongodb://127.0.0.1:{self.mongo_port}/"
 
 
+# Every port sits below Linux's ephemeral range (32768-60999 by default). A client that keeps
+# reconnecting to a stopped Kafka on a port inside that range can be given the same port as its own
+# source port and connect to itself, and Kafka then cannot bind it again when it restarts.
 PROFILES = {
     "dev": Profile("dev", 9092, 9093, 27017),
     "test": Profile("test", 19092, 19093, 27018),
     # The fault-injection tests restart Kafka and FerretDB, so they get a stack of their own.
     "faults": Profile("faults", 29092, 29093, 27019),
-    "bench": Profile("bench", 39092, 39093, 27020),
-    "pipeline": Profile("pipeline", 59092, 59093, 27040),
+    "bench": Profile("bench", 24092, 24093, 27020),
+    "pipeline": Profile("pipeline", 26092, 26093, 27040),
 }
 
 
@@ -401,7 +404,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     p = PROFILES[args.profile]
-    # SAMAD_STACK_PORTS="kafka,controller,mongo" moves a profile, e.g. to run a second checkout's suite.
+    # SAMAD_STACK_PORTS="kafka,controller,mongo" moves a profile, e.g. to run a second checkout's suite
+    # (below 32768, as the profiles above).
     if os.environ.get("SAMAD_STACK_PORTS"):
         kafka, controller, mongo = (int(x) for x in os.environ["SAMAD_STACK_PORTS"].split(","))
         p = Profile(p.name, kafka, controller, mongo)
