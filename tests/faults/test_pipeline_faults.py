@@ -124,6 +124,12 @@ def _log_excerpt(run: Pipeline, name: str, lines: int = 12) -> list[str]:
     return list(seen.values())[-lines:]
 
 
+def _print_logs(run: Pipeline) -> None:
+    for name in SERVICES:
+        for line in _log_excerpt(run, name):
+            say(f"  {name}.log: {line}")
+
+
 async def _poison(run: Pipeline) -> list[tuple[str, str, str]]:
     sent = []
     for topic in POISONED_TOPICS:
@@ -225,9 +231,7 @@ async def test_nothing_lost_nothing_doubled_under_faults(pipeline: Pipeline) -> 
     )
     if load.gave_up:
         say(f"load stalled: {load.stalled}" if load.stalled else "some cases were never accepted")
-        for name in SERVICES:
-            for line in _log_excerpt(run, name):
-                say(f"  {name}.log: {line}")
+        _print_logs(run)
     assert not load.gave_up, f"cases never accepted after retries: {sorted(load.gave_up)[:10]}"
     accepted = load.accepted
     expected = len(accepted)
@@ -251,6 +255,7 @@ async def test_nothing_lost_nothing_doubled_under_faults(pipeline: Pipeline) -> 
                 say(
                     f"no progress for {STALL_SECONDS:.0f}s at {done}/{expected} cases, {delivered} SMS delivered"
                 )
+                _print_logs(run)
                 break
             # Counting makes FerretDB read every document: do not add much load while it catches up.
             await asyncio.sleep(10)
