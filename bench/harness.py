@@ -69,13 +69,9 @@ class StackProfile:
     def stop(self) -> None:
         self.run("stop", check=False)
 
-    def restart_kafka(self, down: float = 0.0) -> None:
-        """Stop Kafka, keep it down ``down`` seconds (an outage), start it again."""
-        self.run("restart-kafka", "--down", f"{down:.1f}")
-
-    def restart_ferretdb(self, down: float = 0.0) -> None:
-        """Stop FerretDB, keep it down ``down`` seconds (an outage), start it again."""
-        self.run("restart-ferretdb", "--down", f"{down:.1f}")
+    def restart(self, component: str, down: float = 0.0) -> None:
+        """Stop ``kafka`` or ``ferretdb``, keep it down ``down`` seconds (an outage), start it again."""
+        self.run(f"restart-{component}", "--down", f"{down:.1f}")
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by the profile's Kafka and FerretDB processes."""

@@ -103,11 +103,6 @@ async def _kill_and_restart(run: Pipeline, name: str) -> None:
 OUTAGE_SECONDS = {"kafka": (15.0, 30.0), "ferretdb": (5.0, 20.0)}
 
 
-async def _restart(what: str, down: float) -> None:
-    restart = FAULTS.restart_kafka if what == "kafka" else FAULTS.restart_ferretdb
-    await asyncio.to_thread(restart, down)
-
-
 def _log_excerpt(run: Pipeline, name: str, lines: int = 12) -> list[str]:
     """The last distinct warnings and errors of a service's log (the run's directory is not kept by CI)."""
     path = run.outdir / f"{name}.log"
@@ -161,7 +156,7 @@ async def _inject_faults(
             what = fault.split()[-1]
             down = rng.uniform(*OUTAGE_SECONDS[what])
             fault = f"{fault}, down {down:.0f}s"
-            await _restart(what, down)
+            await asyncio.to_thread(FAULTS.restart, what, down)
         back = time.monotonic()
         log.append(
             f"t={t0 - started:6.1f}s {fault} (back at t={back - started:.1f}s, after {back - t0:.1f}s)"
