@@ -386,6 +386,9 @@ def status(p: Profile) -> bool:
     return ok
 
 
+STARTERS = {"kafka": start_kafka, "ferretdb": start_ferretdb}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -419,14 +422,11 @@ def main() -> int:
             stop(p)
         elif args.command == "status":
             return 0 if status(p) else 1
-        elif args.command == "restart-kafka":
-            stop_process("kafka", p)
+        elif args.command.startswith("restart-"):
+            component = args.command.removeprefix("restart-")
+            stop_process(component, p)
             time.sleep(args.down)
-            start_kafka(p)
-        elif args.command == "restart-ferretdb":
-            stop_process("ferretdb", p)
-            time.sleep(args.down)
-            start_ferretdb(p)
+            STARTERS[component](p)
         elif args.command == "reset":
             stop(p)
             shutil.rmtree(p.home, ignore_errors=True)
