@@ -33,6 +33,7 @@ down:
 lint: .venv/.synced
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen lint-imports
 
 typecheck: .venv/.synced
 	$(UV) run --frozen mypy contracts services

@@ -13,26 +13,24 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-# Modules that expose COMMANDS: dict[str, typer.Typer]; a module that is absent adds nothing.
-_COMMAND_MODULES = (
-    "services.intake.cli",
-    "services.routing.cli",
-    "services.tracking.cli",
-    "services.notify.cli",
-    "services.ops.cli",
-)
+# Each service's CLI entry point exposes COMMANDS: dict[str, typer.Typer]; an absent one adds nothing.
+_SERVICES = ("intake", "routing", "tracking", "notify", "ops")
+_CLI_MODULES = ("services.{}.entrypoints.cli", "services.{}.cli")
 
 
 def _register() -> None:
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue
-            raise
-        for command, sub in getattr(module, "COMMANDS", {}).items():
-            app.add_typer(sub, name=command)
+    for service in _SERVICES:
+        for pattern in _CLI_MODULES:
+            name = pattern.format(service)
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name and name.startswith(exc.name):
+                    continue
+                raise
+            for command, sub in getattr(module, "COMMANDS", {}).items():
+                app.add_typer(sub, name=command)
+            break
 
 
 _register()

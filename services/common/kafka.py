@@ -29,16 +29,16 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 from prometheus_client import Counter, Histogram
 from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError
 
-from contracts.events import CONTENT_TYPE, Envelope, EventDecodeError, decode
+from contracts.events import CONTENT_TYPE, TYPE_PREFIX, Envelope, EventData, EventDecodeError, decode
+from contracts.headers import CONTENT_TYPE as CONTENT_TYPE_HEADER
+from contracts.headers import REPLAY_RUN, dlq
 from contracts.topics import DEADLETTER
 from services.common.bounded import run_all
+from services.common.publishing import BusUnavailable
 from services.common.settings import ServiceSettings
 
 log = logging.getLogger("samad.kafka")
 
-REPLAY_HEADER = "samad-replay-run"
-REDRIVE_HEADER = "samad-redriven-from"
-DLQ_PREFIX = "samad-dlq-"
 
 EVENTS_CONSUMED = Counter("samad_events_consumed_total", "Events handled", ["service", "type"])
 EVENTS_PUBLISHED = Counter("samad_events_published_total", "Events published", ["service", "type"])
@@ -127,7 +127,7 @@ class Incoming:
 
     @property
     def replay_run(self) -> str | None:
-        return self.headers.get(REPLAY_HEADER)
+        return self.headers.get(REPLAY_RUN)
 
 
 async def consumers_positioned(broker: KafkaBroker) -> bool:
@@ -145,31 +145,95 @@ async def consumers_positioned(broker: KafkaBroker) -> bool:
     return True
 
 
-class EventPublisher:
-    """Publishes envelopes to their topics, keyed by subject, waiting for acks=all."""
+class UndeclaredEvent(TypeError):
+    """A service published an event type it did not declare: a programming error, never retried."""
 
-    def __init__(self, broker: KafkaBroker, service: str) -> None:
+
+def _short(event_type: str) -> str:
+    return event_type.removeprefix(TYPE_PREFIX)
+
+
+class EventPublisher:
+    """Publishes envelopes to their topics, keyed by subject, waiting for acks=all.
+
+    Every event type a service produces is declared here once, as a FastStream publisher: the same
+    objects publish the events and describe them in the service's AsyncAPI document, so the two
+    cannot drift. Publishing an undeclared type raises ``UndeclaredEvent``.
+    """
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        service: str,
+        produces: Sequence[type[EventData]] = (),
+        *,
+        timeout_seconds: float | None = None,
+    ) -> None:
         self.broker = broker
         self.service = service
         self.source = f"/samad/{service}"
+        self.timeout_seconds = timeout_seconds
+        self._publishers: dict[str, Any] = {}
+        for data in produces:
+            if data.event_type in self._publishers:
+                continue
+            doc = (data.__doc__ or "").strip().splitlines()
+            self._publishers[data.event_type] = broker.publisher(
+                data.topic,
+                title=f"{service}:{_short(data.event_type)}",
+                schema=data,
+                description=doc[0] if doc else _short(data.event_type),
+            )
+        self._deadletter = broker.publisher(
+            DEADLETTER,
+            title=f"{service}:deadletter",
+            description="A message that could not be handled: the original key, value and headers, "
+            "plus samad-dlq-* headers saying where it came from and why",
+        )
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        return frozenset(self._publishers)
+
+    def _publisher_of(self, event: Envelope) -> Any:
+        try:
+            return self._publishers[event.type]
+        except KeyError:
+            raise UndeclaredEvent(
+                f"{self.service} publishes {event.type} without declaring it; add its payload to "
+                f"the service's produced events"
+            ) from None
 
     async def publish(self, events: Iterable[Envelope], headers: dict[str, str] | None = None) -> None:
         """Publish and wait for every ack. Events that share a key go out one after another, in the
-        order given (so a case's events stay in order); different keys go out concurrently."""
+        order given (so a case's events stay in order); different keys go out concurrently.
+
+        With ``timeout_seconds`` set, a send that is not confirmed in time (or any broker failure)
+        raises ``BusUnavailable``; a send that still lands later carries the same event id as the
+        caller's retry, which every consumer absorbs."""
         batch = list(events)
         if not batch:
             return
-        extra = {"content-type": CONTENT_TYPE, **(headers or {})}
-        by_key: dict[bytes, list[Envelope]] = {}
-        for e in batch:
-            by_key.setdefault(e.key, []).append(e)
+        targets = [(e, self._publisher_of(e)) for e in batch]
+        extra = {CONTENT_TYPE_HEADER: CONTENT_TYPE, **(headers or {})}
+        by_key: dict[bytes, list[tuple[Envelope, Any]]] = {}
+        for e, target in targets:
+            by_key.setdefault(e.key, []).append((e, target))
 
-        async def in_order(chain: list[Envelope]) -> None:
-            for e in chain:
-                await self.broker.publish(e.to_json(), e.topic, key=e.key, headers=extra)
+        async def in_order(chain: list[tuple[Envelope, Any]]) -> None:
+            for e, target in chain:
+                await target.publish(e.to_json(), key=e.key, headers=extra)
 
         # No chain is left publishing after a failure: the caller's retry then publishes in order.
-        await run_all(in_order, by_key.values())
+        sending = run_all(in_order, by_key.values())
+        if self.timeout_seconds is None:
+            await sending
+        else:
+            try:
+                await asyncio.wait_for(sending, timeout=self.timeout_seconds)
+            except Exception as exc:
+                log.warning("publish of %d event(s) failed: %r", len(batch), exc)
+                raise BusUnavailable(str(exc) or type(exc).__name__) from exc
         for e in batch:
             EVENTS_PUBLISHED.labels(self.service, e.type).inc()
 
@@ -177,19 +241,19 @@ class EventPublisher:
         headers = headers_of(record)
         headers.update(
             {
-                f"{DLQ_PREFIX}original-topic": record.topic,
-                f"{DLQ_PREFIX}original-partition": str(record.partition),
-                f"{DLQ_PREFIX}original-offset": str(record.offset),
-                f"{DLQ_PREFIX}original-timestamp": str(record.timestamp),
-                f"{DLQ_PREFIX}reason": reason,
-                f"{DLQ_PREFIX}error": error[:2000],
-                f"{DLQ_PREFIX}service": self.service,
-                f"{DLQ_PREFIX}group": group,
-                f"{DLQ_PREFIX}failed-at": datetime.now(UTC).isoformat(),
+                dlq("original-topic"): record.topic,
+                dlq("original-partition"): str(record.partition),
+                dlq("original-offset"): str(record.offset),
+                dlq("original-timestamp"): str(record.timestamp),
+                dlq("reason"): reason,
+                dlq("error"): error[:2000],
+                dlq("service"): self.service,
+                dlq("group"): group,
+                dlq("failed-at"): datetime.now(UTC).isoformat(),
             }
         )
-        await self.broker.publish(
-            record.value if record.value is not None else b"", DEADLETTER, key=record.key, headers=headers
+        await self._deadletter.publish(
+            record.value if record.value is not None else b"", key=record.key, headers=headers
         )
         EVENTS_DEADLETTERED.labels(self.service, reason).inc()
         log.warning(
@@ -237,7 +301,7 @@ def subscribe_events(
         description=description or f"{service} consumes {', '.join(topics)}",
     )
     async def consume(body: list[bytes], msg: KafkaMessage) -> None:
-        records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+        records = msg.raw_message if isinstance(msg.raw_message, (tuple, list)) else (msg.raw_message,)
         started = time.perf_counter()
         batch: list[tuple[Incoming, Any]] = []
         for record in records:

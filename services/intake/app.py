@@ -21,7 +21,7 @@ from pymongo.errors import PyMongoError
 
 from contracts.catalogue import agencies, provinces
 from contracts.events import CallOutcome, CallReceived, CaseRegistered, CaseRepeatCall, new_id
-from contracts.topics import CALLS, CASES
+from contracts.topics import CASES
 from services.common.auth import Principal, Role, issue_token, require
 from services.common.kafka import EventPublisher, consumers_positioned, make_broker, subscribe_events
 from services.common.mongo import make_client
@@ -53,6 +53,9 @@ DESCRIPTION = """Where every call and case enters SAMAD-111.
 * Errors are RFC 9457 problem documents naming each bad field, in Persian and English.
 * Open311 GeoReport v2 under `/open311/v2/`.
 """
+
+
+PRODUCES = (CallReceived, CaseRegistered, CaseRepeatCall)
 
 
 class CallAccepted(BaseModel):
@@ -224,7 +227,7 @@ class Wiring:
         self.settings = settings or IntakeSettings()
         s = self.settings
         self.broker: KafkaBroker = make_broker(s, "intake")
-        self.publisher = EventPublisher(self.broker, "intake")
+        self.publisher = EventPublisher(self.broker, "intake", PRODUCES)
         self.mongo = make_client(s.mongo_url, "intake")
         self.store = MongoIntakeStore(self.mongo[s.db_name])
         self.service = IntakeService(
@@ -253,22 +256,6 @@ class Wiring:
             wanted=lambda e: e.type in RELEVANT_TYPES,
             description="Intake's case view: who called about what, which agency holds it, whether it is "
             "open. Used for repeat-call detection and Open311.",
-        )
-        # Declared for the AsyncAPI document; EventPublisher does the publishing (acks=all, keyed).
-        self.broker.publisher(
-            CALLS,
-            title="intake:call.received",
-            schema=CallReceived,
-            description="Every call, answered or not",
-        )
-        self.broker.publisher(
-            CASES,
-            title="intake:case.registered",
-            schema=CaseRegistered,
-            description="A new case; key = case id. Also case.repeat_call (CaseRepeatCall) on this topic.",
-        )
-        self.broker.publisher(
-            CASES, title="intake:case.repeat_call", schema=CaseRepeatCall, description="A repeat call"
         )
         self._connector: asyncio.Task[None] | None = None
 

@@ -87,13 +87,15 @@ async def _run(rows: Iterator[Row], *, dry_run: bool, key_prefix: str, total: in
 
         if dry_run:
             return await import_rows(rows, None, key_prefix=key_prefix, on_row=advance)
+        from services.intake.app import PRODUCES
+
         settings = IntakeSettings()
         broker = make_broker(settings, "intake-import")
         mongo = make_client(settings.mongo_url, "intake-import")
         store = MongoIntakeStore(mongo[settings.db_name])
         service = IntakeService(
             store,
-            KafkaEventBus(EventPublisher(broker, "intake"), settings.publish_timeout_seconds),
+            KafkaEventBus(EventPublisher(broker, "intake", PRODUCES), settings.publish_timeout_seconds),
             SystemClock(),
             repeat_policy=settings.repeat_policy,
             status_base_url=settings.public_base_url,

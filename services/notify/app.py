@@ -13,7 +13,7 @@ from faststream.specification import AsyncAPI
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.events import Envelope, SmsDelivered, SmsFailed, SmsSent
-from contracts.topics import CASES, NOTIFICATIONS
+from contracts.topics import CASES
 from services.common.auth import Principal, Role, require
 from services.common.kafka import EventPublisher, make_broker, subscribe_events
 from services.common.mongo import make_client
@@ -92,7 +92,7 @@ def wire(settings: NotifySettings | None = None, cases_topic: str = CASES) -> Wi
     """Notify's broker, ledger and consumer; ``cases_topic`` lets a test feed it a private topic."""
     settings = settings or NotifySettings()
     broker = make_broker(settings, SERVICE)
-    publisher = EventPublisher(broker, SERVICE)
+    publisher = EventPublisher(broker, SERVICE, [SmsSent, SmsDelivered, SmsFailed])
     client = make_client(settings.mongo_url, SERVICE)
     db = client[settings.db_name]
 
@@ -119,13 +119,6 @@ def wire(settings: NotifySettings | None = None, cases_topic: str = CASES) -> Wi
         wanted=lambda e: e.type in CITIZEN_FACING_TYPES,
         description="Citizen-facing case events (registered, routed, status changes) become SMS ledger records",
     )
-    for model in (SmsSent, SmsDelivered, SmsFailed):
-        broker.publisher(
-            NOTIFICATIONS,
-            title=f"{SERVICE}:{model.event_type}",
-            description=f"{model.event_type} in a CloudEvents envelope, keyed by case id",
-            schema=model,
-        )
     return Wiring(settings, broker, publisher, client, notifier)
 
 

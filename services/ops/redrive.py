@@ -3,7 +3,7 @@
 Each dead-letter record is claimed in the ledger (``samad_ops.redriven``, keyed by the record's
 dead-letter topic, partition and offset) with an atomic insert before it is published, so two operators
 running a re-drive at the same time, or one running it twice, never publish the same dead letter twice.
-A message that fails again after a re-drive comes back to the dead-letter topic carrying REDRIVE_HEADER;
+A message that fails again after a re-drive comes back to the dead-letter topic carrying REDRIVEN_FROM;
 it is left there (shown as "failed again after a re-drive") unless the operator passes ``--force``.
 """
 

@@ -2,7 +2,7 @@
 
 Every consumer is idempotent by event id, so a replayed copy changes nothing that was already applied
 (tracking), sends no SMS already sent and nothing stale (notify's ledger and staleness rule). The
-REPLAY_HEADER names the run, so consumers can tell replayed messages apart in logs and metrics.
+REPLAY_RUN names the run, so consumers can tell replayed messages apart in logs and metrics.
 To replay into one consumer only, stop it and move its group back with ``samad offsets reset`` instead.
 """
 
@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 from aiokafka import TopicPartition
 
+from contracts.headers import REPLAY_ORIGINAL, REPLAY_RUN
 from services.ops.adapters.kafka import KafkaLog, Outgoing
 from services.ops.domain.plan import Plan
 from services.ops.domain.records import RawRecord
-from services.ops.domain.render import REPLAY_HEADER, matches
-
-ORIGINAL_HEADER = "samad-replay-original"  # topic:partition:offset of the message replayed
+from services.ops.domain.render import matches
 
 
 @dataclass(frozen=True)
@@ -28,9 +27,9 @@ class ReplayStats:
 
 
 def replay_headers(record: RawRecord, run_id: str) -> list[tuple[str, bytes]]:
-    keep = [(k, v) for k, v in record.headers if k not in (REPLAY_HEADER, ORIGINAL_HEADER)]
+    keep = [(k, v) for k, v in record.headers if k not in (REPLAY_RUN, REPLAY_ORIGINAL)]
     where = f"{record.topic}:{record.partition}:{record.offset}"
-    return keep + [(REPLAY_HEADER, run_id.encode()), (ORIGINAL_HEADER, where.encode())]
+    return keep + [(REPLAY_RUN, run_id.encode()), (REPLAY_ORIGINAL, where.encode())]
 
 
 async def publish(

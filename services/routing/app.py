@@ -87,7 +87,7 @@ class Wiring:
 def wire(settings: RoutingSettings | None = None) -> Wiring:
     settings = settings or RoutingSettings()
     broker = make_broker(settings, "routing")
-    publisher = EventPublisher(broker, "routing")
+    publisher = EventPublisher(broker, "routing", [CaseRouted, CaseTriageRequired])
     store = MongoRoutingStore(
         make_client(settings.mongo_url, "routing"), settings.db_name, settings.routing_roster_cache_seconds
     )
@@ -120,14 +120,6 @@ def wire(settings: RoutingSettings | None = None) -> Wiring:
         handler=handle,
         wanted=lambda e: e.type in WANTED,
         description="Routes registered cases and re-routes cases an agency declined",
-    )
-    # Declared for the AsyncAPI document; events are published through EventPublisher.
-    broker.publisher(CASES, title="routing:case.routed", description="A case was routed", schema=CaseRouted)
-    broker.publisher(
-        CASES,
-        title="routing:case.triage_required",
-        description="A person must route",
-        schema=CaseTriageRequired,
     )
     return Wiring(settings, broker, publisher, store, service)
 

@@ -77,6 +77,9 @@ PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {401: PROBLEM, 403: PROBLEM, 404: PROBLEM}
 
 
+PRODUCES = (CaseStatusChanged, CaseRerouteRequested, CaseNoteAdded, CaseSlaBreached)
+
+
 @dataclass
 class Wiring:
     settings: TrackingSettings
@@ -88,7 +91,7 @@ class Wiring:
 def wire(settings: TrackingSettings | None = None) -> Wiring:
     settings = settings or TrackingSettings()
     broker = make_broker(settings, "tracking")
-    publisher = EventPublisher(broker, "tracking")
+    publisher = EventPublisher(broker, "tracking", PRODUCES)
     client = make_client(settings.mongo_url, "tracking")
     db = client[settings.db_name]
     service = TrackingService(
@@ -114,17 +117,6 @@ def wire(settings: TrackingSettings | None = None) -> Wiring:
         handler=handle,
         description="Projects every case and SMS event onto its case document; keeps calls for the funnel",
     )
-    for title, schema, what in (
-        (
-            "tracking:case.status_changed",
-            CaseStatusChanged,
-            "Staff acknowledged, resolved, rejected, reopened; a quiet case closed",
-        ),
-        ("tracking:case.reroute_requested", CaseRerouteRequested, "An agency answered: not ours"),
-        ("tracking:case.note_added", CaseNoteAdded, "An internal note (staff only)"),
-        ("tracking:case.sla_breached", CaseSlaBreached, "A deadline passed"),
-    ):
-        broker.publisher(CASES, title=title, description=what, schema=schema)
     return Wiring(settings, broker, publisher, service)
 
 

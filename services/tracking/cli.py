@@ -235,14 +235,15 @@ def tokens_issue(
 def tracking_sweep() -> None:
     """Run the timers once: publish passed SLA deadlines and close quiet cases (safe beside the service)."""
     from services.common.kafka import EventPublisher, make_broker
+    from services.tracking.app import PRODUCES
 
     settings = TrackingSettings()
 
     async def main() -> None:
         broker = make_broker(settings, "tracking-cli")
+        publisher = EventPublisher(broker, "tracking", PRODUCES)
         await broker.start()
         try:
-            publisher = EventPublisher(broker, "tracking")
             client = make_client(settings.mongo_url, "tracking-cli")
             db = client[settings.db_name]
             service = TrackingService(

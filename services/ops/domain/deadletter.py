@@ -2,8 +2,8 @@
 
 ``services.common.kafka`` dead-letters a message with its original key, value and headers plus
 ``samad-dlq-*`` headers saying where it came from and why it failed. A re-drive publishes the original
-back to its topic with REDRIVE_HEADER naming the dead-letter record it came from. When that message
-fails again, the consumer dead-letters it with its headers, REDRIVE_HEADER included: that marker is how a
+back to its topic with REDRIVEN_FROM naming the dead-letter record it came from. When that message
+fails again, the consumer dead-letters it with its headers, REDRIVEN_FROM included: that marker is how a
 second failure is told apart from a first one, so a message that keeps failing is re-driven once and then
 stays in the dead-letter topic until an operator forces it again.
 """
@@ -14,12 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from contracts.headers import DLQ_PREFIX, REDRIVE_COUNT, REDRIVE_RUN, REDRIVEN_FROM
 from services.ops.domain.records import RawRecord
-
-DLQ_PREFIX = "samad-dlq-"
-REDRIVE_HEADER = "samad-redriven-from"  # same name as services.common.kafka.REDRIVE_HEADER
-REDRIVE_RUN_HEADER = "samad-redrive-run"
-REDRIVE_COUNT_HEADER = "samad-redrive-count"
 
 
 @dataclass(frozen=True)
@@ -56,14 +52,14 @@ class DeadLetter:
     def redriven_before(self) -> str | None:
         """Set when this message had already been re-driven once and failed again."""
         for k, v in self.original_headers:
-            if k == REDRIVE_HEADER:
+            if k == REDRIVEN_FROM:
                 return v.decode(errors="replace")
         return None
 
     @property
     def redrive_count(self) -> int:
         for k, v in self.original_headers:
-            if k == REDRIVE_COUNT_HEADER and v.isdigit():
+            if k == REDRIVE_COUNT and v.isdigit():
                 return int(v)
         return 1 if self.redriven_before else 0
 
@@ -136,12 +132,10 @@ def decide(letter: DeadLetter, wanted: RedriveFilter, already: bool) -> Decision
 def redrive_headers(letter: DeadLetter, run_id: str) -> list[tuple[str, bytes]]:
     """The original headers, with the marker naming this dead letter and the run that re-drove it."""
     keep = [
-        (k, v)
-        for k, v in letter.original_headers
-        if k not in (REDRIVE_HEADER, REDRIVE_RUN_HEADER, REDRIVE_COUNT_HEADER)
+        (k, v) for k, v in letter.original_headers if k not in (REDRIVEN_FROM, REDRIVE_RUN, REDRIVE_COUNT)
     ]
     return keep + [
-        (REDRIVE_HEADER, letter.position.encode()),
-        (REDRIVE_RUN_HEADER, run_id.encode()),
-        (REDRIVE_COUNT_HEADER, str(letter.redrive_count + 1).encode()),
+        (REDRIVEN_FROM, letter.position.encode()),
+        (REDRIVE_RUN, run_id.encode()),
+        (REDRIVE_COUNT, str(letter.redrive_count + 1).encode()),
     ]

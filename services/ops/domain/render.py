@@ -15,12 +15,11 @@ from typing import Any
 
 from bidi import get_display
 
+from contracts.headers import DLQ_PREFIX, REDRIVEN_FROM, REPLAY_RUN
 from contracts.persian import to_ascii_digits
 from services.common.logs import mask_phone, mask_text
-from services.ops.domain.deadletter import DLQ_PREFIX, REDRIVE_HEADER
 from services.ops.domain.records import RawRecord
 
-REPLAY_HEADER = "samad-replay-run"  # same name as services.common.kafka.REPLAY_HEADER
 _RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
 _PHONE_FIELDS = {"phone", "caller_phone", "recipient"}
 
@@ -82,10 +81,10 @@ def visual(text: str, bidi: bool) -> str:
 def view(record: RawRecord, *, zone: tzinfo, unmask: bool = False, bidi: bool = False) -> EventView:
     when = datetime.fromtimestamp(record.timestamp / 1000, UTC).astimezone(zone)
     marks = []
-    if record.header(REPLAY_HEADER):
-        marks.append(f"replay:{record.header(REPLAY_HEADER)}")
-    if record.header(REDRIVE_HEADER):
-        marks.append(f"re-driven:{record.header(REDRIVE_HEADER)}")
+    if record.header(REPLAY_RUN):
+        marks.append(f"replay:{record.header(REPLAY_RUN)}")
+    if record.header(REDRIVEN_FROM):
+        marks.append(f"re-driven:{record.header(REDRIVEN_FROM)}")
     if record.header(f"{DLQ_PREFIX}reason"):
         marks.append(
             f"dead-letter:{record.header(f'{DLQ_PREFIX}reason')} from {record.header(f'{DLQ_PREFIX}service')}"

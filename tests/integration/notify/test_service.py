@@ -12,9 +12,10 @@ import pytest
 
 from contracts.catalogue import AgencyCode
 from contracts.events import CaseStatus, Envelope
+from contracts.headers import REPLAY_RUN as REPLAY_HEADER
 from contracts.persian import to_persian_digits
 from contracts.topics import CASES, NOTIFICATIONS
-from services.common.kafka import REPLAY_HEADER, consumers_positioned
+from services.common.kafka import consumers_positioned
 from services.notify.app import wire
 from services.notify.settings import NotifySettings
 from tests.integration.notify.helpers import outbox_lines, phone_for, registered, routed, stale, status

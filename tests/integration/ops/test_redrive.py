@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from contracts.events import Actor, ActorKind, CaseNoteAdded, make_event
+from contracts.headers import REDRIVEN_FROM as REDRIVE_HEADER
 from contracts.topics import DEADLETTER
 from services.common.kafka import (
-    REDRIVE_HEADER,
     EventPublisher,
     Incoming,
     consumers_positioned,

@@ -6,7 +6,7 @@ import re
 
 from aiokafka import TopicPartition
 
-from services.common.kafka import REPLAY_HEADER
+from contracts.headers import REPLAY_RUN as REPLAY_HEADER
 from services.ops.adapters.kafka import Outgoing
 
 

@@ -17,6 +17,7 @@ from services.common.kafka import EventPublisher, make_broker
 from services.common.settings import ServiceSettings
 from services.tracking.adapters.data import load_policy
 from services.tracking.adapters.store import MongoCallStore, MongoCaseStore, MongoClaims
+from services.tracking.app import PRODUCES
 from services.tracking.service import TrackingService
 from tests.integration.tracking.conftest import bearer, publish
 from tests.support.kafka import wait_for
@@ -56,6 +57,7 @@ async def test_two_replicas_publish_each_breach_and_close_once(
 
     settings = ServiceSettings(kafka_bootstrap=KAFKA)
     broker = make_broker(settings, "tracking-timers-test")
+    publisher = EventPublisher(broker, "tracking", PRODUCES)
     await broker.start()
     later = datetime.now(UTC) + timedelta(days=60)
     replicas = [
@@ -63,7 +65,7 @@ async def test_two_replicas_publish_each_breach_and_close_once(
             MongoCaseStore(db),
             MongoCallStore(db),
             MongoClaims(db),
-            EventPublisher(broker, "tracking"),
+            publisher,
             load_policy(),
             clock=lambda: later,
             owner=f"replica-{n}",

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from services.common.kafka import REDRIVE_HEADER as COMMON_REDRIVE_HEADER
-from services.common.kafka import REPLAY_HEADER as COMMON_REPLAY_HEADER
+from contracts.headers import REDRIVEN_FROM as REDRIVE_HEADER
 from services.ops.domain.deadletter import (
-    REDRIVE_HEADER,
     Decision,
     RedriveFilter,
     decide,
@@ -17,7 +15,6 @@ from services.ops.domain.deadletter import (
 )
 from services.ops.domain.offsets import GroupState, lags, moves, reset_refusal
 from services.ops.domain.records import RawRecord
-from services.ops.domain.render import REPLAY_HEADER
 
 
 def dead(
@@ -37,11 +34,6 @@ def dead(
         ("samad-dlq-failed-at", b"2025-03-01T08:00:00+00:00"),
     )
     return RawRecord("samad.deadletter.v1", 1, offset, ts, b"case-9", value, headers)
-
-
-def test_header_names_agree_with_the_services() -> None:
-    assert REDRIVE_HEADER == COMMON_REDRIVE_HEADER
-    assert REPLAY_HEADER == COMMON_REPLAY_HEADER
 
 
 def test_a_dead_letter_knows_where_it_came_from() -> None:
