@@ -182,12 +182,12 @@ async def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the topics and database afterwards.")
     args = parser.parse_args()
 
-    from services.ops.projections import tracking_projection
+    from services.ops.projections import load_projection
 
     run = uuid.uuid4().hex[:8]
-    base = tracking_projection()
+    base = load_projection("tracking")
     topics = {t: f"bench.{t}.{run}" for t in base.topics}
-    projection = tracking_projection(topics=list(topics.values()))
+    projection = load_projection("tracking", topics=list(topics.values()))
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(args.mongo, tz_aware=True)
     db = client[f"bench_tracking_{run}"]
     ops_db = client[f"bench_ops_{run}"]

@@ -503,7 +503,7 @@ def rebuild_tracking(
 ) -> None:
     """Rebuild tracking's cases from the log into a shadow collection (fresh consumer group, same
     projection code as the live service), compare it with live, and with --swap promote it."""
-    from services.ops.projections import ProjectionUnavailable, tracking_projection
+    from services.ops.projections import ProjectionUnavailable, load_projection
 
     async def body() -> int:
         async with opened(actor) as ops:
@@ -517,7 +517,7 @@ def rebuild_tracking(
             }
             async with ops.auditor.action("replay rebuild tracking", args, changes=True) as action:
                 try:
-                    projection = tracking_projection(topics or None, settings.tracking_data_dir)
+                    projection = load_projection("tracking", topics or None, settings.tracking_data_dir)
                 except ProjectionUnavailable as exc:
                     raise Refused(str(exc)) from exc
                 run_id = resume
