@@ -13,7 +13,7 @@ from contracts.catalogue import AgencyCode as A
 from services.intake.domain import open311 as o
 from services.intake.domain.cases import CaseView
 from services.intake.domain.categories import categories
-from services.intake.open311 import to_xml
+from services.intake.entrypoints.open311 import to_xml
 
 NOW = datetime(2018, 3, 1, 8, 0, tzinfo=UTC)
 FORM = {
