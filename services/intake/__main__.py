@@ -3,4 +3,4 @@
 from services.common.run import serve
 
 if __name__ == "__main__":
-    serve("intake", "services.intake.app:create_app", 8001)
+    serve("intake", "services.intake.entrypoints.http:create_app", 8001)

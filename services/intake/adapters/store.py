@@ -7,6 +7,9 @@ conditional update that also records its id, so a redelivered event changes noth
 Every lookup on the request path is by ``_id``: FerretDB answers any other filter by reading the whole
 collection, so the cases a phone number registered are listed in ``phone_cases`` (``_id``: the phone)
 in slot documents read by ``_id``, rather than found by a query on the phone field.
+
+Driver errors do not leave this module: an unreachable database is ``StoreUnavailable`` (a
+``ConnectionError``, so a consumer retries it as an outage), any other failure ``StoreError``.
 """
 
 from __future__ import annotations
@@ -14,20 +17,48 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from contracts.catalogue import AgencyCode
 from contracts.events import CaseRegistered, Envelope
-from services.common.mongo import create_index
+from services.common.mongo import create_index, make_client
 from services.common.recent import Recent
 from services.intake.domain.cases import FINISHED, CaseView, apply
+
+
+class StoreError(Exception):
+    """The database failed the operation: nothing may be assumed written; safe to retry."""
+
+
+class StoreUnavailable(StoreError, ConnectionError):
+    """The database is unreachable (an outage, not a bad request): retried, never dead-lettered."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _translated(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """The store's own exceptions instead of the driver's, so no caller needs to know pymongo."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except ConnectionFailure as exc:  # also AutoReconnect, NetworkTimeout, ServerSelectionTimeout
+            raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+        except PyMongoError as exc:
+            raise StoreError(str(exc) or type(exc).__name__) from exc
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -88,6 +119,8 @@ class IntakeStore(Protocol):
     async def case_by_tracking_code(self, tracking_code: str) -> CaseView | None: ...
     async def open_cases_for_phone(self, phone: str, since: datetime) -> list[CaseView]: ...
     async def find_cases(self, query: CaseQuery) -> list[CaseView]: ...
+    async def close(self) -> None:
+        """Release the connection the store opened itself (none when it was handed a database)."""
 
 
 PHONE_CASES_READ = 200  # at most this many of a phone's latest cases are considered for a repeat call
@@ -123,6 +156,7 @@ def _doc_view(doc: dict[str, Any]) -> CaseView:
 class MongoIntakeStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.db = db
+        self._client: AsyncMongoClient[dict[str, Any]] | None = None
         self.keys = db["idempotency_keys"]
         self.cases = db["cases"]
         # One document per issued tracking code, keyed by the code: the unique _id makes a claim atomic.
@@ -132,6 +166,22 @@ class MongoIntakeStore:
         self._written: Recent[str, None] = Recent(REMEMBERED)  # ids of registrations inserted here
         self._next_slot: Recent[str, int] = Recent(REMEMBERED)  # phone -> next free slot, last seen
 
+    @classmethod
+    def open(cls, url: str, db_name: str, app: str) -> MongoIntakeStore:
+        """A store on a client of its own, closed by ``close``."""
+        try:
+            client: AsyncMongoClient[dict[str, Any]] = make_client(url, app)
+        except PyMongoError as exc:  # a malformed URL or option
+            raise StoreError(str(exc) or type(exc).__name__) from exc
+        store = cls(client[db_name])
+        store._client = client
+        return store
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    @_translated
     async def setup(self) -> None:
         if await self.phones.find_one({}, {"_id": 1}) is None:
             # A database from before phone_cases existed: index its cases once (a no-op when empty).
@@ -144,10 +194,12 @@ class MongoIntakeStore:
         await create_index(self.cases, [("channel", ASCENDING), ("registered_at", DESCENDING)])
         await create_index(self.keys, [("created_at", ASCENDING)])
 
+    @_translated
     async def ping(self) -> bool:
         await self.db.command("ping")
         return True
 
+    @_translated
     async def reserve_key(self, record: KeyRecord) -> KeyRecord | None:
         doc = {
             "_id": _key_id(record.scope, record.key),
@@ -174,6 +226,7 @@ class MongoIntakeStore:
                 body=existing.get("body"),
             )
 
+    @_translated
     async def take_over_key(self, stale: KeyRecord, record: KeyRecord) -> bool:
         result = await self.keys.update_one(
             {
@@ -186,12 +239,14 @@ class MongoIntakeStore:
         )
         return result.modified_count == 1
 
+    @_translated
     async def complete_key(self, record: KeyRecord, status_code: int, body: dict[str, Any]) -> None:
         await self.keys.update_one(
             {"_id": _key_id(record.scope, record.key), "fingerprint": record.fingerprint},
             {"$set": {"status_code": status_code, "body": body}},
         )
 
+    @_translated
     async def release_key(self, record: KeyRecord) -> None:
         await self.keys.delete_one(
             {
@@ -201,10 +256,12 @@ class MongoIntakeStore:
             }
         )
 
+    @_translated
     async def purge_keys(self, before: datetime) -> int:
         result = await self.keys.delete_many({"created_at": {"$lt": before}, "status_code": {"$ne": None}})
         return result.deleted_count
 
+    @_translated
     async def apply_event(self, event: Envelope, *, new: bool = False) -> bool:
         case_id = getattr(event.data, "case_id", None)
         if not isinstance(case_id, str) or event.id in self._written:
@@ -235,6 +292,7 @@ class MongoIntakeStore:
         )
         return result.modified_count == 1
 
+    @_translated
     async def claim_tracking_code(self, code: str, case_id: str) -> bool:
         try:
             await self.codes.insert_one({"_id": code, "case_id": case_id})
@@ -243,10 +301,12 @@ class MongoIntakeStore:
             holder = await self.codes.find_one({"_id": code})
             return holder is not None and holder.get("case_id") == case_id
 
+    @_translated
     async def get_case(self, case_id: str) -> CaseView | None:
         doc = await self.cases.find_one({"_id": case_id})
         return _doc_view(doc) if doc else None
 
+    @_translated
     async def case_by_tracking_code(self, tracking_code: str) -> CaseView | None:
         # Every code is claimed in tracking_codes (by _id) before its case is published: no scan.
         claim = await self.codes.find_one({"_id": tracking_code})
@@ -274,6 +334,7 @@ class MongoIntakeStore:
         with contextlib.suppress(DuplicateKeyError):  # two first registrations raced to create it
             await self.phones.update_one({"_id": phone}, {"$max": {"next": slot + 1}}, upsert=True)
 
+    @_translated
     async def open_cases_for_phone(self, phone: str, since: datetime) -> list[CaseView]:
         head = await self.phones.find_one({"_id": phone})
         top = int((head or {}).get("next", 0))
@@ -292,6 +353,7 @@ class MongoIntakeStore:
         found = [v for v in views if v is not None and v.registered_at >= since and v.open]
         return sorted(found, key=lambda c: c.registered_at, reverse=True)
 
+    @_translated
     async def find_cases(self, query: CaseQuery) -> list[CaseView]:
         filt: dict[str, Any] = {}
         if query.tracking_codes:
@@ -316,24 +378,30 @@ class MongoIntakeStore:
 
 
 class InMemoryIntakeStore:
-    """The same behaviour without a database, for unit tests."""
+    """The same behaviour without a database, for unit tests; ``available = False`` is a database outage."""
 
     def __init__(self) -> None:
         self.keys: dict[str, KeyRecord] = {}
         self.cases: dict[str, CaseView] = {}
         self.seen: dict[str, set[str]] = {}
         self.codes: dict[str, str] = {}
+        self.available = True
+        self.set_up = False
 
-    async def claim_tracking_code(self, code: str, case_id: str) -> bool:
-        return self.codes.setdefault(code, case_id) == case_id
+    def _reachable(self) -> None:
+        if not self.available:
+            raise StoreUnavailable("database unreachable")
 
     async def setup(self) -> None:
-        return None
+        self._reachable()
+        self.set_up = True
 
     async def ping(self) -> bool:
+        self._reachable()
         return True
 
     async def reserve_key(self, record: KeyRecord) -> KeyRecord | None:
+        self._reachable()
         kid = _key_id(record.scope, record.key)
         if kid in self.keys:
             return self.keys[kid]
@@ -341,6 +409,7 @@ class InMemoryIntakeStore:
         return None
 
     async def take_over_key(self, stale: KeyRecord, record: KeyRecord) -> bool:
+        self._reachable()
         kid = _key_id(stale.scope, stale.key)
         if self.keys.get(kid) != stale:
             return False
@@ -348,24 +417,28 @@ class InMemoryIntakeStore:
         return True
 
     async def complete_key(self, record: KeyRecord, status_code: int, body: dict[str, Any]) -> None:
+        self._reachable()
         kid = _key_id(record.scope, record.key)
         current = self.keys.get(kid)
         if current is not None and current.fingerprint == record.fingerprint:
             self.keys[kid] = dataclasses.replace(current, status_code=status_code, body=body)
 
     async def release_key(self, record: KeyRecord) -> None:
+        self._reachable()
         kid = _key_id(record.scope, record.key)
         current = self.keys.get(kid)
         if current is not None and not current.completed and current.created_at == record.created_at:
             del self.keys[kid]
 
     async def purge_keys(self, before: datetime) -> int:
+        self._reachable()
         old = [k for k, r in self.keys.items() if r.completed and r.created_at < before]
         for k in old:
             del self.keys[k]
         return len(old)
 
     async def apply_event(self, event: Envelope, *, new: bool = False) -> bool:
+        self._reachable()
         case_id = getattr(event.data, "case_id", None)
         if not isinstance(case_id, str) or event.id in self.seen.get(case_id, set()):
             return False
@@ -377,17 +450,25 @@ class InMemoryIntakeStore:
         self.seen.setdefault(case_id, set()).add(event.id)
         return True
 
+    async def claim_tracking_code(self, code: str, case_id: str) -> bool:
+        self._reachable()
+        return self.codes.setdefault(code, case_id) == case_id
+
     async def get_case(self, case_id: str) -> CaseView | None:
+        self._reachable()
         return self.cases.get(case_id)
 
     async def case_by_tracking_code(self, tracking_code: str) -> CaseView | None:
+        self._reachable()
         return next((c for c in self.cases.values() if c.tracking_code == tracking_code), None)
 
     async def open_cases_for_phone(self, phone: str, since: datetime) -> list[CaseView]:
+        self._reachable()
         found = [c for c in self.cases.values() if c.phone == phone and c.registered_at >= since and c.open]
         return sorted(found, key=lambda c: c.registered_at, reverse=True)
 
     async def find_cases(self, query: CaseQuery) -> list[CaseView]:
+        self._reachable()
         found: Iterable[CaseView] = self.cases.values()
         if query.tracking_codes:
             found = [c for c in found if c.tracking_code in query.tracking_codes]
@@ -403,3 +484,6 @@ class InMemoryIntakeStore:
         if query.channel:
             found = [c for c in found if c.channel == query.channel]
         return sorted(found, key=lambda c: c.registered_at, reverse=True)[: query.limit]
+
+    async def close(self) -> None:
+        return None

@@ -1,23 +1,27 @@
 """Open311 GeoReport v2 in SAMAD's words: services are case categories, a request is a case.
 
 Pure mapping both ways: a submitted form to a case, a case view to a GeoReport request, the query
-filters with the spec's limits. Rendering (JSON, XML) and HTTP live in services/intake/open311.py.
+filters with the spec's limits, who may submit, and what a submitter is told. Rendering (JSON, XML)
+and HTTP live in services/intake/entrypoints/open311.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from contracts.catalogue import County, agency, provinces
+from contracts.events import new_id
 from contracts.persian import to_persian_digits
 from services.intake.domain.cases import CaseView
 from services.intake.domain.categories import Category, categories
+from services.intake.domain.ids import valid_key
 from services.intake.domain.validation import Invalid, find_county_in, resolve_county
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+CHANGESET = "2018-03-01T00:00:00Z"
 MAX_SPAN = timedelta(days=90)
 MAX_RESULTS = 1000
 
@@ -97,6 +101,45 @@ def check_jurisdiction(jurisdiction_id: str | None, served: str) -> None:
             f"jurisdiction_id {jurisdiction_id!r} not found; this endpoint serves {served!r}",
             "این حوزه (استان) در این نشانی پشتیبانی نمی‌شود",
         )
+
+
+def discovery(base_url: str, contact: str) -> dict[str, Any]:
+    """GeoReport service discovery: the one production endpoint at ``base_url``."""
+    return {
+        "changeset": CHANGESET,
+        "contact": contact,
+        "key_service": "کلید API را از مرکز سامد استانداری دریافت کنید (api_key)",
+        "endpoints": [
+            {
+                "specification": SPECIFICATION,
+                "url": base_url,
+                "changeset": CHANGESET,
+                "type": "production",
+                "formats": ["application/json", "text/xml"],
+            }
+        ],
+    }
+
+
+def check_api_key(form: Mapping[str, list[str]], accepted: Iterable[str]) -> None:
+    """A submission needs one of the accepted api_keys (the last one sent counts)."""
+    api_key = (form.get("api_key") or [""])[-1]
+    if api_key not in accepted:
+        raise error(403, "Missing or invalid api_key", "کلید API نامعتبر است یا فرستاده نشده است")
+
+
+def idempotency_key(given: str | None) -> str:
+    """The key a submission is registered under: the client's when it sent a valid one, else a fresh
+    one (Idempotency-Key is not part of GeoReport, so a bad one is ignored rather than refused)."""
+    return given if given and valid_key(given) else new_id()
+
+
+def service_notice(tracking_code: str, *, repeat: bool) -> str:
+    """What the submitter is told: the tracking code, and whether the report joined an open request."""
+    persian_code = to_persian_digits(tracking_code)
+    if repeat:
+        return f"این گزارش به درخواست باز قبلی شما با کد پیگیری {persian_code} پیوست شد"
+    return f"درخواست شما ثبت شد. کد پیگیری: {persian_code}. وضعیت با پیامک اطلاع داده می‌شود"
 
 
 @dataclass(frozen=True)
@@ -191,6 +234,17 @@ FORM_FIELD = {
     "subject": "service_code",
     "category": "service_code",
 }
+
+
+def invalid_case(errors: Iterable[Mapping[str, str]]) -> Open311Error:
+    """CaseIn's field errors as the spec's error list, each named by the form field it came from."""
+    return Open311Error(
+        400,
+        tuple(
+            (400, f"{FORM_FIELD.get(e['field'], e['field'])}: {e['message']} — {e['message_en']}")
+            for e in errors
+        ),
+    )
 
 
 @dataclass(frozen=True)

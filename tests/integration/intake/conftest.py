@@ -69,11 +69,12 @@ async def read_to_end(reader: TopicReader, timeout: float = 60.0) -> list[Any]:
 @pytest.fixture(scope="module")
 async def intake_app() -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
     """One intake app per test module, its lifespan running (broker, consumer, MongoDB)."""
-    from services.intake.app import create_app
+    from services.intake.bootstrap import bootstrap
+    from services.intake.entrypoints.http import create_app
 
     tag = uuid.uuid4().hex[:10]
     settings = intake_settings(tag)
-    app = create_app(settings)
+    app = create_app(bootstrap(settings))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://intake.test") as client:

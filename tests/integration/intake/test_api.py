@@ -158,7 +158,7 @@ async def test_a_resolved_case_seen_on_the_topic_is_not_reused(intake_app: App) 
         source="/samad/tracking",
     )
     await produce_raw(CASES, resolved.to_json(), key=first["case_id"].encode())
-    store = app.state.intake.store
+    store = app.state.container.store
 
     async def seen_resolved() -> bool:
         view = await store.get_case(first["case_id"])
@@ -213,12 +213,13 @@ async def test_catalogues_for_the_operator_screen(intake_app: App) -> None:
 
 
 async def test_kafka_unreachable_is_503_with_retry_after_and_nothing_published() -> None:
-    from services.intake.app import create_app
+    from services.intake.bootstrap import bootstrap
+    from services.intake.entrypoints.http import create_app
     from tests.integration.intake.conftest import drop_database, intake_settings
 
     tag = uuid.uuid4().hex[:10]
     settings = intake_settings(tag, kafka_bootstrap="127.0.0.1:1", publish_timeout_seconds=2.0)
-    app = create_app(settings)
+    app = create_app(bootstrap(settings))
     key = str(uuid.uuid4())
     reader = await TopicReader.from_now(CASES)
     async with app.router.lifespan_context(app):

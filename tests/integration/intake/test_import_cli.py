@@ -13,7 +13,7 @@ from typing import Any
 from pymongo import MongoClient
 
 from contracts.topics import CALLS, CASES
-from services.intake.importer import SCENARIO
+from services.intake.adapters.call_log import SCENARIO
 from tests.integration.intake.conftest import read_to_end
 from tests.support.kafka import TopicReader
 from tests.support.stack import KAFKA, MONGO, ROOT

@@ -13,7 +13,7 @@ from contracts.catalogue import AgencyCode as A
 from services.intake.domain import open311 as o
 from services.intake.domain.cases import CaseView
 from services.intake.domain.categories import categories
-from services.intake.open311 import to_xml
+from services.intake.entrypoints.open311 import to_xml
 
 NOW = datetime(2018, 3, 1, 8, 0, tzinfo=UTC)
 FORM = {
@@ -144,3 +144,44 @@ def test_xml_follows_the_spec_element_names() -> None:
     errors = ET.fromstring(to_xml("errors", [{"code": 403, "description": "کلید نامعتبر"}]))
     assert errors[0].tag == "error" and errors[0].find("description").text == "کلید نامعتبر"  # type: ignore[union-attr]
     assert to_xml("errors", []).startswith(b'<?xml version="1.0" encoding="utf-8"?>')
+
+
+def test_only_an_accepted_api_key_may_submit_and_the_last_one_sent_counts() -> None:
+    o.check_api_key({"api_key": ["k1"]}, ["k1", "k2"])
+    o.check_api_key({"api_key": ["bad", "k2"]}, ["k1", "k2"])
+    for form in ({}, {"api_key": ["bad"]}, {"api_key": ["k1", "bad"]}):
+        with pytest.raises(o.Open311Error) as caught:
+            o.check_api_key(form, ["k1", "k2"])
+        assert caught.value.status == 403
+
+
+def test_a_valid_idempotency_key_is_kept_and_a_bad_or_missing_one_replaced() -> None:
+    assert o.idempotency_key("abc-123") == "abc-123"
+    fresh = {o.idempotency_key(None), o.idempotency_key(""), o.idempotency_key("has space")}
+    assert len(fresh) == 3 and "has space" not in fresh
+
+
+def test_the_notice_gives_the_code_in_persian_digits_and_says_whether_it_joined_a_request() -> None:
+    new = o.service_notice("1234567890", repeat=False)
+    joined = o.service_notice("1234567890", repeat=True)
+    assert "۱۲۳۴۵۶۷۸۹۰" in new and "ثبت شد" in new
+    assert "۱۲۳۴۵۶۷۸۹۰" in joined and "پیوست" in joined
+
+
+def test_case_field_errors_are_named_by_the_form_field_they_came_from() -> None:
+    exc = o.invalid_case(
+        [
+            {"field": "phone", "message": "نامعتبر", "message_en": "invalid"},
+            {"field": "name", "message": "بلند", "message_en": "too long"},
+            {"field": "other", "message": "؟", "message_en": "?"},
+        ]
+    )
+    assert exc.status == 400
+    assert [d.split(":")[0] for _code, d in exc.errors] == ["phone", "first_name", "other"]
+
+
+def test_discovery_lists_one_production_endpoint() -> None:
+    doc = o.discovery("http://x/open311/v2", "تلفن ۱۱۱")
+    [endpoint] = doc["endpoints"]
+    assert endpoint["url"] == "http://x/open311/v2" and endpoint["specification"] == o.SPECIFICATION
+    assert doc["contact"] == "تلفن ۱۱۱"

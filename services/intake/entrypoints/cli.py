@@ -1,4 +1,4 @@
-"""`samad intake …`: operator commands of the intake service (bulk import of a call log)."""
+"""`samad intake …`: operator commands of the intake service (bulk import of a call log, key purge)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from services.common.kafka import EventPublisher, make_broker
-from services.common.mongo import make_client
-from services.intake.adapters.bus import BusUnavailable, KafkaEventBus
-from services.intake.adapters.clock import SystemClock
-from services.intake.adapters.store import MongoIntakeStore
-from services.intake.importer import FileProblem, Row, Summary, count_rows, import_rows, read_rows
-from services.intake.service import IntakeService
-from services.intake.settings import IntakeSettings
+from services.common.publishing import BusUnavailable
+from services.intake.adapters.call_log import CsvCallLog, FileProblem
+from services.intake.adapters.store import StoreError
+from services.intake.bootstrap import bootstrap
+from services.intake.domain.call_log import Row
+from services.intake.service.import_calls import Summary, check_rows, read_rows
 
 app = typer.Typer(help="Intake: import call logs from the telephony system.", no_args_is_help=True)
 console = Console()
@@ -48,10 +45,11 @@ def import_calls(
     show: Annotated[int, typer.Option(help="How many rejected fields to list")] = 50,
 ) -> None:
     """Publish the calls (and the cases registered from them) of a call log. Re-running publishes nothing new."""
+    log = CsvCallLog(file)
     try:
-        rows = read_rows(file, key_prefix=key_prefix, duty_session=duty_session)
-        total = count_rows(file)
-        summary = asyncio.run(_run(rows, dry_run=dry_run, key_prefix=key_prefix, total=total))
+        rows = read_rows(log, key_prefix=key_prefix, duty_session=duty_session)
+        total = log.count()
+        summary = asyncio.run(_run(rows, dry=dry_run, key_prefix=key_prefix, total=total))
     except FileProblem as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(EXIT_BAD_FILE) from exc
@@ -61,17 +59,17 @@ def import_calls(
     except BusUnavailable as exc:
         console.print(f"[red]Kafka is unreachable ({exc}); rows published so far are kept — run again.[/red]")
         raise typer.Exit(EXIT_UNAVAILABLE) from exc
-    except PyMongoError as exc:
+    except StoreError as exc:
         console.print(
             f"[red]MongoDB is unreachable ({exc}); rows published so far are kept — run again.[/red]"
         )
         raise typer.Exit(EXIT_UNAVAILABLE) from exc
-    _report(summary, dry_run=dry_run, show=show)
+    _report(summary, dry=dry_run, show=show)
     if summary.rejected:
         raise typer.Exit(EXIT_REJECTED_ROWS)
 
 
-async def _run(rows: Iterator[Row], *, dry_run: bool, key_prefix: str, total: int) -> Summary:
+async def _run(rows: Iterator[Row], *, dry: bool, key_prefix: str, total: int) -> Summary:
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -80,50 +78,32 @@ async def _run(rows: Iterator[Row], *, dry_run: bool, key_prefix: str, total: in
         console=console,
         transient=False,
     ) as progress:
-        task = progress.add_task("checking" if dry_run else "importing", total=total)
+        task = progress.add_task("checking" if dry else "importing", total=total)
 
         def advance(_row: object) -> None:
             progress.advance(task)
 
-        if dry_run:
-            return await import_rows(rows, None, key_prefix=key_prefix, on_row=advance)
-        from services.intake.app import PRODUCES
-
-        settings = IntakeSettings()
-        broker = make_broker(settings, "intake-import")
-        mongo = make_client(settings.mongo_url, "intake-import")
-        store = MongoIntakeStore(mongo[settings.db_name])
-        service = IntakeService(
-            store,
-            KafkaEventBus(EventPublisher(broker, "intake", PRODUCES), settings.publish_timeout_seconds),
-            SystemClock(),
-            repeat_policy=settings.repeat_policy,
-            status_base_url=settings.public_base_url,
-            pending_timeout=timedelta(seconds=settings.idempotency_pending_seconds),
-        )
+        if dry:
+            return check_rows(rows, on_row=advance)
+        intake = bootstrap(client="intake-import")
         try:
-            await store.setup()
-            try:
-                await broker.start()
-            except Exception as exc:
-                raise BusUnavailable(repr(exc)) from exc
-            return await import_rows(rows, service, key_prefix=key_prefix, on_row=advance)
+            await intake.connect()
+            return await intake.import_calls(rows, key_prefix=key_prefix, on_row=advance)
         finally:
-            await broker.stop()
-            await mongo.close()
+            await intake.shutdown()
 
 
-def _report(summary: Summary, *, dry_run: bool, show: int) -> None:
-    table = Table(title="dry run: nothing published" if dry_run else "import summary", show_header=False)
+def _report(summary: Summary, *, dry: bool, show: int) -> None:
+    table = Table(title="dry run: nothing published" if dry else "import summary", show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_row("rows read", str(summary.rows))
     for outcome in ("answered", "missed", "abandoned"):
         table.add_row(f"  calls {outcome}", str(summary.outcomes.get(outcome, 0)))
-    verb = "would publish" if dry_run else "published"
+    verb = "would publish" if dry else "published"
     table.add_row(f"calls {verb}", str(summary.calls_published))
-    table.add_row(f"cases {'to register' if dry_run else 'registered'}", str(summary.cases_registered))
-    if not dry_run:
+    table.add_row(f"cases {'to register' if dry else 'registered'}", str(summary.cases_registered))
+    if not dry:
         table.add_row("calls already imported (nothing new published)", str(summary.calls_already_imported))
         table.add_row("cases already imported (nothing new published)", str(summary.cases_already_imported))
         table.add_row("repeat calls linked to an open case", str(summary.repeat_calls))
@@ -152,17 +132,15 @@ def purge_keys(
     """
 
     async def purge() -> int:
-        settings = IntakeSettings()
-        mongo = make_client(settings.mongo_url, "intake-purge")
+        intake = bootstrap(client="intake-purge")
         try:
-            store = MongoIntakeStore(mongo[settings.db_name])
-            return await store.purge_keys(SystemClock().now() - timedelta(days=older_than_days))
+            return await intake.idempotency.forget(timedelta(days=older_than_days))
         finally:
-            await mongo.close()
+            await intake.shutdown()
 
     try:
         removed = asyncio.run(purge())
-    except PyMongoError as exc:
+    except StoreError as exc:
         console.print(f"[red]MongoDB is unreachable ({exc})[/red]")
         raise typer.Exit(EXIT_UNAVAILABLE) from exc
     console.print(f"removed {removed} key record(s) older than {older_than_days:g} days")

@@ -1,0 +1,1 @@
+"""Intake's entry points: the HTTP routers, the Kafka consumer, the CLI and the AsyncAPI document."""
