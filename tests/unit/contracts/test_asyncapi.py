@@ -12,6 +12,8 @@ import pytest
 from contracts.topics import CALLS, CASES, NOTIFICATIONS
 
 ROOT = Path(__file__).resolve().parents[3]
+# Services already in the shape keep their AsyncAPI factory under entrypoints/.
+APPS = {"routing": "services.routing.entrypoints.asyncapi:asyncapi"}
 EXPECTED = {
     "intake": {CALLS, CASES},
     "routing": {CASES},
@@ -31,7 +33,7 @@ def test_asyncapi_document_is_generated(service: str, tmp_path: Path) -> None:
             "docs",
             "gen",
             "--factory",
-            f"services.{service}.app:asyncapi",
+            APPS.get(service, f"services.{service}.app:asyncapi"),
             "--out",
             str(out),
         ],
