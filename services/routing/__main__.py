@@ -3,4 +3,4 @@
 from services.common.run import serve
 
 if __name__ == "__main__":
-    serve("routing", "services.routing.app:create_app", 8004)
+    serve("routing", "services.routing.entrypoints.http:create_app", 8004)

@@ -18,6 +18,10 @@ class RoutingSettings(ServiceSettings):
     # How long a replica may use the roster it read (SAMAD_ROUTING_ROSTER_CACHE_SECONDS): a change
     # made through another replica is seen within this time; one made through this replica at once.
     routing_roster_cache_seconds: float = 10.0
+    # A roster slot claimed by a create whose entry was never written (the process died in between) is
+    # taken over once its claim is this old (SAMAD_ROUTING_ROSTER_CLAIM_LEASE_SECONDS). A create in
+    # flight holds its slots for well under a second.
+    routing_roster_claim_lease_seconds: float = 15.0
     # The roster's local time (the centre's clock) for hours, feeds and live sessions.
     roster_timezone: str = "Asia/Tehran"
     # Public URL of the roster page, used in the JSON feed.

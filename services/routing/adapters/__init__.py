@@ -1,1 +1,1 @@
-"""Routing's adapters: the rule files, the MongoDB store, the clock."""
+"""Routing's adapters: MongoDB stores (cases, roster and its slot claims), rule files, labelled sets."""

@@ -3,13 +3,15 @@
 An entry names the week (a Saturday, the first day of the Iranian week), the agency, the
 director-general and the hours of each day of presence. Entries are validated here; two entries whose
 hours overlap in the same province are rejected, and so is a second entry for the same agency and week.
+The same rule is also expressed as the slots an entry occupies (``occupied_slots``): two entries
+conflict exactly when they share a slot, which lets the database hold the rule with a unique key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
@@ -185,6 +187,27 @@ def conflicts(entry: RosterEntry, existing: Iterable[RosterEntry], tz: ZoneInfo)
     return out
 
 
+def occupied_slots(entry: RosterEntry, tz: ZoneInfo) -> tuple[str, ...]:
+    """The slots an entry holds while it exists, sorted: its agency's week in its province, and every
+    minute (UTC) of its sessions in its province.
+
+    Two entries of which neither has times finer than a minute (the roster stores hours as HH:MM)
+    share a slot exactly when ``conflicts`` says they collide. Times are cut to the minute as stored,
+    so an entry read back holds the same slots it claimed."""
+    keys = {f"week|{entry.province}|{entry.agency.value}|{entry.week_start.isoformat()}"}
+    for h in entry.hours:
+        moment = datetime.combine(h.day, _to_minute(h.start), tz).astimezone(UTC)
+        end = datetime.combine(h.day, _to_minute(h.end), tz).astimezone(UTC)
+        while moment < end:
+            keys.add(f"minute|{entry.province}|{moment:%Y-%m-%dT%H:%M}Z")
+            moment += timedelta(minutes=1)
+    return tuple(sorted(keys))
+
+
+def _to_minute(t: time) -> time:
+    return t.replace(second=0, microsecond=0)
+
+
 def session_at(
     entries: Iterable[RosterEntry], agency: AgencyCode, province: str, moment: datetime, tz: ZoneInfo
 ) -> DutySession | None:
@@ -196,6 +219,51 @@ def session_at(
             if s.contains(moment):
                 return s
     return None
+
+
+def live_session(
+    entries: Iterable[RosterEntry],
+    agency: AgencyCode,
+    province: str,
+    registered_at: datetime,
+    named_session_id: str | None,
+    tz: ZoneInfo,
+) -> DutySession | None:
+    """The duty session a case routed to ``agency`` counts for: the agency's session in the province at
+    the moment the case was registered; failing that, the session intake named at registration
+    (``named_session_id``), if it is one of this agency's."""
+    entries = list(entries)
+    session = session_at(entries, agency, province, registered_at, tz)
+    if session is not None or not named_session_id:
+        return session
+    for entry in entries:
+        if entry.agency == agency:
+            named = next((s for s in entry.sessions(tz) if s.id == named_session_id), None)
+            if named is not None:
+                return named
+    return None
+
+
+def on_duty(
+    entries: Sequence[RosterEntry], province: str, moment: datetime, tz: ZoneInfo
+) -> tuple[DutySession, RosterEntry] | None:
+    """Who is on duty at the centre at this moment (agencies in catalogue order), and their entry."""
+    for code in AgencyCode:
+        session = session_at(entries, code, province, moment, tz)
+        if session is not None:
+            return session, next(e for e in entries if e.id == session.entry_id)
+    return None
+
+
+def within(entries: Iterable[RosterEntry], start: date | None, end: date | None) -> list[RosterEntry]:
+    """The entries whose week touches the days from ``start`` to ``end`` (either open), in order."""
+    return sort_entries(
+        [
+            e
+            for e in entries
+            if (start is None or e.week_end >= start) and (end is None or e.week_start <= end)
+        ]
+    )
 
 
 def week_of(day: date) -> date:

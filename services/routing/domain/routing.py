@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from contracts.catalogue import AgencyCode, agency
-from contracts.events import RouteReason, TriageReason
+from contracts.events import RouteReason, TriageReason, deterministic_id
 from contracts.persian import to_persian_digits
-from services.routing.domain.classifier import Classification
+from services.routing.domain.classifier import Classification, Classifier
 
 MAX_DECLINES = 2
 TRIAGE_CANDIDATES = 3
@@ -36,6 +37,25 @@ class Triage:
 
 
 Decision = Routed | Triage
+
+
+def status_after(decision: Decision) -> tuple[str, AgencyCode | None]:
+    """The case's status and agency once the decision is taken: routed to an agency, or in triage."""
+    if isinstance(decision, Routed):
+        return "routed", decision.agency
+    return "triage", None
+
+
+def decision_event_id(cause_id: str) -> str:
+    """The id of routing's answer to one cause event: the same cause always yields the same id."""
+    return deterministic_id("routing", "decision", cause_id)
+
+
+def describe(decision: Decision) -> str:
+    """One line for the log."""
+    if isinstance(decision, Routed):
+        return f"routed to {decision.agency.value} ({decision.reason.value}, {decision.confidence:.2f})"
+    return f"triage ({decision.reason.value})"
 
 
 def _fa(value: float) -> str:
@@ -110,3 +130,32 @@ def manual(chosen: AgencyCode, actor_name: str, note: str | None, declined: Sequ
     if chosen in declined:
         lines.append("این دستگاه پیش‌تر اعلام عدم صلاحیت کرده بود؛ کارشناس ارجاع دوباره را تأیید کرد")
     return Routed(chosen, RouteReason.manual, 1.0, lines, list(declined))
+
+
+@dataclass(frozen=True)
+class ClassifyResult:
+    agency: AgencyCode | None
+    confidence: float
+    explanation: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agency": self.agency.value if self.agency else None,
+            "confidence": round(self.confidence, 4),
+            "explanation": self.explanation,
+        }
+
+
+def decide_text(
+    classifier: Classifier,
+    threshold: float,
+    text: str,
+    category: str | None = None,
+    operator_agency: AgencyCode | None = None,
+) -> ClassifyResult:
+    """What routing decides for a new case with this text: the consumer, the API and the CLI use this."""
+    decision = route_new_case(classifier.classify(text, category), operator_agency, threshold)
+    if isinstance(decision, Routed):
+        return ClassifyResult(decision.agency, decision.confidence, decision.explanation)
+    top = decision.candidates[0][1] if decision.candidates else 0.0
+    return ClassifyResult(None, top, decision.explanation)

@@ -19,7 +19,10 @@ EXPECTED = {
     "notify": {CASES, NOTIFICATIONS},
 }
 # Where a service's AsyncAPI factory lives when it is not services.<name>.app:asyncapi.
-FACTORIES = {"intake": "services.intake.entrypoints.asyncapi:asyncapi"}
+FACTORIES = {
+    "intake": "services.intake.entrypoints.asyncapi:asyncapi",
+    "routing": "services.routing.entrypoints.asyncapi:asyncapi",
+}
 
 
 @pytest.mark.parametrize("service", sorted(EXPECTED))

@@ -1,4 +1,5 @@
-"""The labelled complaint sets: built once from the hand-written corpus, split by a fixed seed.
+"""The labelled sets port: the labelled complaint sets, built once from the hand-written corpus and split
+by a fixed seed. The files under services/routing/data/datasets, and an in-memory fake.
 
 ``data/datasets/complaints/<agency>.txt`` holds one hand-written complaint per line. ``build`` gives
 every complaint a stable id, applies seeded orthographic variation to a share of them (Arabic letter
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from contracts.catalogue import AgencyCode
+from services.routing.domain.evaluation import Example
 
-DATASETS = Path(__file__).parent / "data" / "datasets"
+DATASETS = Path(__file__).resolve().parents[1] / "data" / "datasets"
 COMPLAINTS = DATASETS / "complaints"
 TUNE = DATASETS / "tune.jsonl"
 HELDOUT = DATASETS / "heldout.jsonl"
@@ -29,19 +32,6 @@ _CLOSINGS = (" لطفا پیگیری کنید", " ممنون میشم رسیدگ
 _ARABIC = str.maketrans({"ی": "ي", "ک": "ك"})
 _PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 _ASCII_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789")
-
-
-@dataclass(frozen=True)
-class Example:
-    id: str
-    text: str
-    agency: AgencyCode | None
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {"id": self.id, "text": self.text, "agency": self.agency.value if self.agency else None},
-            ensure_ascii=False,
-        )
 
 
 def _typo(text: str, rng: random.Random) -> str:
@@ -114,3 +104,52 @@ def load(path: Path) -> list[Example]:
             )
         )
     return rows
+
+
+class LabelledSets(Protocol):
+    def load(self, name: str) -> list[Example]:
+        """A set by name (heldout, tune, dev) or a path to a JSON-lines file; FileNotFoundError if none."""
+        ...
+
+    def where(self, name: str) -> str:
+        """Where the set of this name is read from, for messages."""
+        ...
+
+    def build(self, force: bool = False) -> tuple[int, int]:
+        """Write the tuning and held-out parts from the corpus; their sizes."""
+        ...
+
+
+SETS = {"heldout": HELDOUT, "tune": TUNE, "dev": DEV}
+
+
+class DatasetFiles:
+    def load(self, name: str) -> list[Example]:
+        return load(SETS.get(name) or Path(name))
+
+    def where(self, name: str) -> str:
+        return str(SETS.get(name) or Path(name))
+
+    def build(self, force: bool = False) -> tuple[int, int]:
+        return build(force=force)
+
+
+class InMemoryLabelledSets:
+    def __init__(self, sets: Mapping[str, Sequence[Example]]) -> None:
+        self.sets = {name: list(rows) for name, rows in sets.items()}
+
+    def load(self, name: str) -> list[Example]:
+        if name not in self.sets:
+            raise FileNotFoundError(name)
+        return list(self.sets[name])
+
+    def where(self, name: str) -> str:
+        return f"memory:{name}"
+
+    def build(self, force: bool = False) -> tuple[int, int]:
+        if ("tune" in self.sets or "heldout" in self.sets) and not force:
+            raise FileExistsError("the split already exists; it is written once (use force to rebuild)")
+        examples = [e for rows in self.sets.values() for e in rows]
+        cut = round(len(examples) * HELDOUT_SHARE)
+        self.sets["heldout"], self.sets["tune"] = examples[:cut], examples[cut:]
+        return len(examples) - cut, cut

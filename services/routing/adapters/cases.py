@@ -1,4 +1,5 @@
-"""Routing's own state in MongoDB (database samad_routing): cases, their routing hops, and the roster.
+"""The routing store port: routing's cases and their hops. MongoDB (collection ``cases`` of database
+samad_routing) and an in-memory fake.
 
 One document per case holds what re-routing needs (the text from case.registered), the agencies
 that declined, the current agency or triage, and every hop with the exact event published for it.
@@ -8,10 +9,7 @@ redelivered event never adds a second hop; the stored event is published again i
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time
-from time import monotonic
 from typing import Any, Protocol
 
 from pymongo import ASCENDING, AsyncMongoClient
@@ -19,47 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts.catalogue import AgencyCode
 from services.common.mongo import create_index
-from services.routing.domain.roster import DutyHours, RosterEntry
-
-
-@dataclass(frozen=True)
-class Hop:
-    cause_id: str
-    event_id: str
-    event_type: str
-    event_json: str  # the envelope exactly as published, so a redelivery republishes the same bytes
-    agency: AgencyCode | None
-    reason: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class CaseRecord:
-    case_id: str
-    province: str
-    subject: str
-    description: str
-    category: str | None
-    operator_agency: AgencyCode | None
-    registered_at: datetime
-    registered_event_id: str | None
-    duty_session_id: str | None = None
-    status: str = "new"  # routed | triage
-    agency: AgencyCode | None = None
-    declined: tuple[AgencyCode, ...] = ()
-    hops: tuple[Hop, ...] = ()
-    ignored_causes: tuple[str, ...] = ()
-
-    @property
-    def text(self) -> str:
-        return f"{self.subject}\n{self.description}".strip()
-
-    def hop_for(self, cause_id: str) -> Hop | None:
-        return next((h for h in self.hops if h.cause_id == cause_id), None)
-
-    @property
-    def last_hop(self) -> Hop | None:
-        return self.hops[-1] if self.hops else None
+from services.routing.domain.cases import CaseRecord, Hop
 
 
 class RoutingStore(Protocol):
@@ -83,13 +41,8 @@ class RoutingStore(Protocol):
     async def add_declined(self, case_id: str, agency: AgencyCode, cause_id: str) -> None:
         """Remember a decline that needs no new hop (the agency no longer had the case)."""
 
-    async def triage_queue(self, province: str | None, limit: int) -> list[CaseRecord]: ...
-
-    async def roster_entries(self, province: str | None = None) -> list[RosterEntry]: ...
-
-    async def add_roster_entry(self, entry: RosterEntry) -> None: ...
-
-    async def delete_roster_entry(self, entry_id: str) -> bool: ...
+    async def triage_queue(self, province: str | None, limit: int) -> list[CaseRecord]:
+        """Cases waiting for a person, oldest registration first."""
 
 
 # --- documents -----------------------------------------------------------------------------------
@@ -158,70 +111,18 @@ def case_record(d: dict[str, Any]) -> CaseRecord:
     )
 
 
-def entry_doc(e: RosterEntry) -> dict[str, Any]:
-    return {
-        "_id": e.id,
-        "province": e.province,
-        "week_start": e.week_start.isoformat(),
-        "agency": e.agency.value,
-        "director_name": e.director_name,
-        "director_title": e.director_title,
-        "location": e.location,
-        "hours": [
-            {"date": h.day.isoformat(), "start": h.start.strftime("%H:%M"), "end": h.end.strftime("%H:%M")}
-            for h in e.hours
-        ],
-    }
-
-
-def roster_entry(d: dict[str, Any]) -> RosterEntry:
-    return RosterEntry(
-        id=d["_id"],
-        province=d["province"],
-        week_start=date.fromisoformat(d["week_start"]),
-        agency=AgencyCode(d["agency"]),
-        director_name=d["director_name"],
-        director_title=d.get("director_title"),
-        location=d["location"],
-        hours=tuple(
-            DutyHours(
-                date.fromisoformat(h["date"]), time.fromisoformat(h["start"]), time.fromisoformat(h["end"])
-            )
-            for h in d["hours"]
-        ),
-    )
-
-
 # --- MongoDB -------------------------------------------------------------------------------------
 
 
 class MongoRoutingStore:
-    def __init__(
-        self, client: AsyncMongoClient[dict[str, Any]], db_name: str, roster_cache_seconds: float = 10.0
-    ) -> None:
+    def __init__(self, client: AsyncMongoClient[dict[str, Any]], db_name: str) -> None:
         self.client = client
-        db = client[db_name]
-        self.cases = db["cases"]
-        self.roster = db["roster"]
-        # Every routed case asks for its province's roster, and the roster changes a few times a week:
-        # it is read at most every ``roster_cache_seconds`` (FerretDB answers the query on province by
-        # reading the whole collection). This store's own changes are seen at once; another replica's
-        # within that time.
-        self.roster_cache_seconds = roster_cache_seconds
-        self._roster_read: dict[str | None, tuple[float, list[RosterEntry]]] = {}
-        self._roster_changes = 0  # a read that overlapped a change here is not kept
+        self.cases = client[db_name]["cases"]
 
     async def ensure_indexes(self) -> None:
         await create_index(
             self.cases, [("status", ASCENDING), ("province", ASCENDING)], name="status_province"
         )
-        await create_index(
-            self.roster, [("province", ASCENDING), ("week_start", ASCENDING)], name="province_week"
-        )
-
-    async def ping(self) -> bool:
-        await self.client.admin.command("ping")
-        return True
 
     async def get_case(self, case_id: str) -> CaseRecord | None:
         doc = await self.cases.find_one({"_id": case_id})
@@ -272,46 +173,15 @@ class MongoRoutingStore:
         docs = await self.cases.find(query).sort("registered_at", ASCENDING).limit(limit).to_list()
         return [case_record(d) for d in docs]
 
-    async def roster_entries(self, province: str | None = None) -> list[RosterEntry]:
-        key = province or None
-        read = self._roster_read.get(key)
-        if read is not None and monotonic() - read[0] < self.roster_cache_seconds:
-            return list(read[1])
-        started, changes = monotonic(), self._roster_changes
-        query: dict[str, Any] = {"province": province} if province else {}
-        entries = [roster_entry(d) for d in await self.roster.find(query).to_list()]
-        if changes == self._roster_changes:
-            self._roster_read[key] = (started, entries)
-        return list(entries)
 
-    async def add_roster_entry(self, entry: RosterEntry) -> None:
-        try:
-            await self.roster.insert_one(entry_doc(entry))
-        finally:
-            self._roster_changed()
-
-    async def delete_roster_entry(self, entry_id: str) -> bool:
-        try:
-            return (await self.roster.delete_one({"_id": entry_id})).deleted_count == 1
-        finally:
-            self._roster_changed()
-
-    def _roster_changed(self) -> None:
-        """Forget the rosters read, and any read still running (it may predate the change)."""
-        self._roster_changes += 1
-        self._roster_read.clear()
-
-
-# --- fake for unit tests -------------------------------------------------------------------------
+# --- in memory -------------------------------------------------------------------------------
 
 
 @dataclass
-class FakeRoutingStore:
-    """The same contract in memory, for unit tests of the service layer."""
+class InMemoryRoutingStore:
+    """The same contract in memory, for unit tests of the use cases."""
 
     cases: dict[str, CaseRecord] = field(default_factory=dict)
-    entries: dict[str, RosterEntry] = field(default_factory=dict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def get_case(self, case_id: str) -> CaseRecord | None:
         return self.cases.get(case_id)
@@ -353,12 +223,3 @@ class FakeRoutingStore:
             if r.status == "triage" and (not province or r.province == province)
         ]
         return sorted(rows, key=lambda r: r.registered_at)[:limit]
-
-    async def roster_entries(self, province: str | None = None) -> list[RosterEntry]:
-        return [e for e in self.entries.values() if not province or e.province == province]
-
-    async def add_roster_entry(self, entry: RosterEntry) -> None:
-        self.entries[entry.id] = entry
-
-    async def delete_roster_entry(self, entry_id: str) -> bool:
-        return self.entries.pop(entry_id, None) is not None

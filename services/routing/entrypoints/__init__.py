@@ -1,0 +1,1 @@
+"""Routing's entry points: the HTTP API, the Kafka consumer, the command line, the AsyncAPI document."""

@@ -1,0 +1,131 @@
+"""Routing's HTTP API on the in-memory fakes: the routes translate to the use cases and back, with the
+same answers and problem documents as on the real stack."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from contracts.catalogue import AgencyCode
+from services.common.auth import Role, issue_token
+from services.common.clock import FixedClock
+from services.routing.adapters.roster import Claim, InMemoryRosterStore
+from services.routing.bootstrap import RoutingContainer
+from services.routing.domain.roster import occupied_slots
+from services.routing.entrypoints.http import create_app
+from tests.unit.routing.helpers import container, entry, published, registered
+
+SUPERVISOR = {"Authorization": f"Bearer {issue_token('sup-unit', Role.supervisor)}"}
+OPERATOR = {"Authorization": f"Bearer {issue_token('op-unit', Role.operator)}"}
+AT_TEN = datetime(2025, 3, 22, 6, 30, tzinfo=UTC)  # Saturday 10:00 in Tehran
+
+
+@pytest.fixture
+def routing() -> RoutingContainer:
+    return container([entry(AgencyCode.education, entry_id="e1")], clock=FixedClock(AT_TEN))
+
+
+@pytest.fixture
+async def http(routing: RoutingContainer) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(routing))
+    async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
+        yield client
+
+
+def week(agency: str, start: str = "09:00", end: str = "12:00") -> dict[str, object]:
+    return {
+        "week_start": "1404-01-02",
+        "agency": agency,
+        "director_name": "مهندس کریمی",
+        "hours": [{"date": "2025-03-22", "start": start, "end": end}],
+    }
+
+
+async def test_triage_decide_queue_and_history(routing: RoutingContainer, http: httpx.AsyncClient) -> None:
+    await routing.case_events.one(registered("h1", "سلام، لطفاً رسیدگی کنید"))
+    queue = (await http.get("/v1/triage", headers=OPERATOR)).json()["items"]
+    assert [i["case_id"] for i in queue] == ["h1"] and queue[0]["reason"] == "low_confidence"
+    assert (await http.post("/v1/triage/h1", json={"agency": "welfare"})).status_code == 401
+    answer = await http.post(
+        "/v1/triage/h1", json={"agency": "welfare", "note": "بررسی شد"}, headers=OPERATOR
+    )
+    assert answer.status_code == 201 and answer.json()["reason"] == "manual"
+    assert published(routing).events[-1].data.actor.kind == "operator"  # type: ignore[union-attr]
+    again = await http.post("/v1/triage/h1", json={"agency": "welfare"}, headers=SUPERVISOR)
+    assert again.status_code == 200 and again.json()["event_id"] == answer.json()["event_id"]
+    conflict = await http.post("/v1/triage/h1", json={"agency": "education"}, headers=SUPERVISOR)
+    assert conflict.status_code == 409
+    assert conflict.json()["case_status"] == "routed" and conflict.json()["agency"] == "welfare"
+    missing = await http.post("/v1/triage/nope", json={"agency": "education"}, headers=SUPERVISOR)
+    assert missing.status_code == 404 and "nope" in missing.json()["detail_en"]
+    history = (await http.get("/v1/routing/cases/h1", headers=SUPERVISOR)).json()
+    assert [h["event"]["data"].get("reason") for h in history["hops"]] == ["low_confidence", "manual"]
+    assert (await http.get("/v1/routing/cases/nope", headers=SUPERVISOR)).status_code == 404
+
+
+async def test_classify(http: httpx.AsyncClient) -> None:
+    out = (await http.post("/v1/classify", json={"text": "قبض آب چهار برابر شده"}, headers=OPERATOR)).json()
+    assert out["agency"] == "water_wastewater" and out["candidates"][0]["agency"] == "water_wastewater"
+    assert (await http.post("/v1/classify", json={"text": "x"})).status_code == 401
+
+
+async def test_roster_add_overlap_invalid_and_remove(http: httpx.AsyncClient) -> None:
+    overlap = await http.post("/v1/roster", json=week("welfare", "11:00", "13:00"), headers=SUPERVISOR)
+    assert overlap.status_code == 409
+    doc = overlap.json()
+    assert doc["type"] == "https://samad.ir/problems/roster-overlap"
+    assert doc["title"] == "برنامهٔ کشیک با برنامهٔ دیگری هم‌پوشانی دارد"
+    assert doc["conflicts"][0]["id"] == "e1" and doc["detail_en"].endswith("education, دکتر احمدی")
+
+    bad = await http.post(
+        "/v1/roster", json={**week("welfare"), "week_start": "2025-03-23"}, headers=SUPERVISOR
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["code"] == "not_saturday"
+    assert (
+        await http.post("/v1/roster", json={**week("welfare"), "province": "x"}, headers=SUPERVISOR)
+    ).status_code == 422
+
+    created = await http.post("/v1/roster", json=week("welfare", "12:00", "14:00"), headers=SUPERVISOR)
+    assert created.status_code == 201 and created.headers["Location"] == f"/v1/roster/{created.json()['id']}"
+    assert (await http.get(f"/v1/roster/{created.json()['id']}")).json()["agency"] == "welfare"
+
+    assert (await http.delete("/v1/roster/e1")).status_code == 401
+    assert (await http.delete("/v1/roster/e1", headers=SUPERVISOR)).status_code == 204
+    assert (await http.delete("/v1/roster/e1", headers=SUPERVISOR)).status_code == 404
+    assert (await http.get("/v1/roster/e1")).status_code == 404
+    # The removed entry's hours are free again.
+    again = await http.post("/v1/roster", json=week("tax_affairs", "09:00", "12:00"), headers=SUPERVISOR)
+    assert again.status_code == 201
+
+
+async def test_roster_reads_current_and_feeds(http: httpx.AsyncClient) -> None:
+    listed = (await http.get("/v1/roster", params={"from": "2025-03-22", "to": "2025-03-28"})).json()
+    assert listed["province"] == "khorasan_razavi" and [e["id"] for e in listed["entries"]] == ["e1"]
+    assert (await http.get("/v1/roster", params={"from": "2025-04-01"})).json()["entries"] == []
+    current = (await http.get("/v1/roster/current")).json()
+    assert current["on_duty"] and current["entry"]["id"] == "e1"
+    assert (await http.get("/v1/roster/current", params={"province": "tehran"})).json() == {"on_duty": False}
+    feed = await http.get("/v1/roster/feed.json")
+    assert feed.headers["content-type"].startswith("application/feed+json")
+    assert feed.json()["feed_url"] == "http://routing/v1/roster/feed.json"
+    ics = await http.get("/v1/roster/calendar.ics")
+    assert ics.headers["content-type"].startswith("text/calendar") and "BEGIN:VEVENT" in ics.text
+
+
+async def test_a_roster_held_up_by_a_create_that_never_ends_answers_503() -> None:
+    """A claim that stays young (the clock stands still here) and whose entry never appears."""
+    busy = container(clock=FixedClock(AT_TEN), lease_seconds=0.05)
+    store = busy.roster
+    assert isinstance(store, InMemoryRosterStore)
+    probe = entry(AgencyCode.welfare, entry_id="stuck")
+    slot = occupied_slots(probe, busy.tz)[0]
+    store.table.claims[slot] = Claim(slot, "stuck", AT_TEN)
+    transport = httpx.ASGITransport(app=create_app(busy))
+    async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
+        answer = await client.post("/v1/roster", json=week("education"), headers=SUPERVISOR)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    assert answer.json()["type"] == "https://samad.ir/problems/roster-busy"
+    assert store.table.claims == {slot: Claim(slot, "stuck", AT_TEN)}  # it gave back what it held
