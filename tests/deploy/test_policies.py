@@ -9,11 +9,10 @@ import pytest
 
 from contracts.topics import TOPICS
 from services.common.settings import ServiceSettings
-from tests.deploy.conftest import objects, one
+from tests.deploy.conftest import SERVICES, objects, one
 
 Rendered = dict[str, list[dict[str, Any]]]
 OVERLAYS = ("overlays/dev", "overlays/prod")
-SERVICES = {"intake": 8001, "tracking": 8002, "notify": 8003, "routing": 8004}
 PARTITIONS = {t.name: t.partitions for t in TOPICS}
 SECRET_WORDS = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|APIKEY|PRIVATE|CREDENTIAL|_KEYS?$", re.I)
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
