@@ -49,3 +49,32 @@ def one(rendered: dict[str, list[dict[str, Any]]], target: str, kind: str, name:
     found = [obj for obj in objects(rendered, target, kind) if obj["metadata"]["name"] == name]
     assert len(found) == 1, f"{target}: expected one {kind}/{name}, found {len(found)}"
     return found[0]
+
+
+# The services and their HTTP ports (a console on 8005 will join them later).
+SERVICES = {"intake": 8001, "tracking": 8002, "notify": 8003, "routing": 8004}
+
+
+def service_container(rendered: dict[str, list[dict[str, Any]]], target: str, name: str) -> dict[str, Any]:
+    (container,) = one(rendered, target, "Deployment", name)["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def container_env(
+    rendered: dict[str, list[dict[str, Any]]], target: str, container: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The environment a container starts with: name -> {"value": ...} or {"valueFrom": ...}.
+
+    ConfigMaps named by envFrom are read from the same render (later sources win, `env` wins over
+    `envFrom`, as in Kubernetes); a Secret named by envFrom is unknown here and contributes nothing.
+    """
+    maps = {c["metadata"]["name"]: c.get("data", {}) for c in objects(rendered, target, "ConfigMap")}
+    env: dict[str, dict[str, Any]] = {}
+    for source in container.get("envFrom", []):
+        assert "prefix" not in source, source
+        if "configMapRef" in source:
+            for key, value in maps[source["configMapRef"]["name"]].items():
+                env[key] = {"value": value}
+    for var in container.get("env", []):
+        env[var["name"]] = {k: v for k, v in var.items() if k != "name"}
+    return env

@@ -92,6 +92,8 @@ def test_services_are_configured_for_the_containers(compose: dict[str, Any]) -> 
         assert env["SAMAD_KAFKA_BOOTSTRAP"] == "kafka:9092"
         assert env["SAMAD_MONGO_URL"].startswith("mongodb://mongodb:27017")
         assert env["SAMAD_HTTP_HOST"] == "0.0.0.0"
+        # A shared signing key is for development only; production would refuse to start with it.
+        assert env["SAMAD_ENVIRONMENT"] == "development"
         # The signing secret is never in the file: Compose refuses to start without it.
         assert re.fullmatch(r"\$\{SAMAD_AUTH_SECRET:\?.+\}", env["SAMAD_AUTH_SECRET"])
     assert services["intake"]["environment"]["SAMAD_TRACKING_URL"] == "http://tracking:8002"

@@ -9,11 +9,10 @@ import pytest
 
 from contracts.topics import TOPICS
 from services.common.settings import ServiceSettings
-from tests.deploy.conftest import objects, one
+from tests.deploy.conftest import SERVICES, objects, one
 
 Rendered = dict[str, list[dict[str, Any]]]
 OVERLAYS = ("overlays/dev", "overlays/prod")
-SERVICES = {"intake": 8001, "tracking": 8002, "notify": 8003, "routing": 8004}
 PARTITIONS = {t.name: t.partitions for t in TOPICS}
 SECRET_WORDS = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|APIKEY|PRIVATE|CREDENTIAL|_KEYS?$", re.I)
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
@@ -329,24 +328,6 @@ def test_each_service_reads_its_own_database_and_kafka_credentials(rendered: Ren
                 "name": f"samad-{svc}",
                 "key": "password",
             }
-
-
-def test_the_ingress_exposes_intake_tracking_and_open311_only(rendered: Rendered) -> None:
-    for overlay in OVERLAYS:
-        ingress = one(rendered, overlay, "Ingress", "samad")
-        routes = {
-            (rule["host"].split(".")[0], path["path"]): path["backend"]["service"]["name"]
-            for rule in ingress["spec"]["rules"]
-            for path in rule["http"]["paths"]
-        }
-        assert routes[("api", "/open311/v2")] == "samad-intake"
-        assert routes[("api", "/v1")] == "samad-intake"
-        assert routes[("staff", "/v1")] == "samad-tracking"
-        assert routes[("status", "/v1")] == "samad-tracking"
-        assert set(routes.values()) == {"samad-intake", "samad-tracking"}
-        assert {h for t in ingress["spec"]["tls"] for h in t["hosts"]} == {
-            r["host"] for r in ingress["spec"]["rules"]
-        }
 
 
 def test_dev_sends_no_sms_and_prod_does(rendered: Rendered) -> None:
