@@ -61,7 +61,8 @@ bench: install
 docs: .venv/.synced
 	@mkdir -p docs/asyncapi
 	for s in intake routing tracking notify; do \
-	  $(UV) run --frozen faststream docs gen services.$$s.app:asyncapi --yaml --out docs/asyncapi/$$s.yaml; done
+	  f=services.$$s.app:asyncapi; [ -f services/$$s/entrypoints/asyncapi.py ] && f=services.$$s.entrypoints.asyncapi:asyncapi; \
+	  $(UV) run --frozen faststream docs gen $$f --yaml --out docs/asyncapi/$$s.yaml; done
 
 clean:
 	-$(STACK) stop --profile dev
