@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts.events import CaseRegistered, Citizen, Envelope, make_event
+from contracts.events import CaseRegistered, CaseStatus, CaseStatusChanged, Citizen, Envelope, make_event
 from contracts.tracking_code import from_seed
 from services.notify.adapters.template_files import load_templates
 from services.notify.domain.ledger import SmsState
@@ -51,3 +51,11 @@ def pending_record(
         replay_run=None,
     )
     return replace(record, **changes) if changes else record
+
+
+LONG_ANSWER = "لوله اصلی آب محله تعویض شد و فشار آب به حالت عادی بازگشت؛ از صبر شما سپاسگزاریم."
+
+
+def resolved(case_id: str, answer: str = LONG_ANSWER, *, at: datetime = NOW) -> Envelope:
+    data = CaseStatusChanged(case_id=case_id, status=CaseStatus.resolved, answer=answer)
+    return make_event(data, source="/samad/tracking", time=at)

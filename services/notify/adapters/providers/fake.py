@@ -30,18 +30,22 @@ class FakeProvider:
         ids_per_part: bool = False,
         status_lookup: bool = True,
         lookup_status: ReportStatus | None = None,
+        receipts_first: ReportStatus | None = None,
     ) -> None:
         """``script``: the answer to each send in turn (an error, or None to accept); accepted once
         it is used up. ``delivered``: the answer to a submission already says delivered (like the
         file gateway). ``ids_per_part``: one message id per part (like SMPP). ``status_lookup``:
         whether lookup() can tell anything (False: like SMPP, it answers unknowable).
-        ``lookup_status``: what a lookup says of a message it has."""
+        ``lookup_status``: what a lookup says of a message it has. ``receipts_first``: push this
+        receipt for every id before answering the submission (an SMSC may: its receipt can overtake
+        its submit_sm_resp)."""
         self.name = name
         self.status_lookup = status_lookup
         self.script: deque[SendError | None] = deque(script)
         self.delivered = delivered
         self.ids_per_part = ids_per_part
         self.lookup_status = lookup_status
+        self.receipts_first = receipts_first
         self.calls: list[OutgoingSms] = []
         self.accepted: list[OutgoingSms] = []
         self.lookups: list[OutgoingSms] = []
@@ -70,7 +74,13 @@ class FakeProvider:
         if outcome is not None:
             raise outcome
         self.accepted.append(sms)
-        return Submitted(self._ids(len(self.accepted), sms), delivered=self.delivered)
+        ids = self._ids(len(self.accepted), sms)
+        if self.receipts_first is not None:
+            for message_id in ids:
+                await self.report(
+                    message_id, self.receipts_first, recipient=sms.recipient, text_prefix=sms.text[:20]
+                )
+        return Submitted(ids, delivered=self.delivered)
 
     async def lookup(self, sms: OutgoingSms, message_ids: tuple[str, ...]) -> Lookup:
         self.lookups.append(sms)
