@@ -3,4 +3,4 @@
 from services.common.run import serve
 
 if __name__ == "__main__":
-    serve("notify", "services.notify.app:create_app", 8003)
+    serve("notify", "services.notify.entrypoints.http:create_app", 8003)

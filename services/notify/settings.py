@@ -66,6 +66,9 @@ class NotifySettings(ServiceSettings):
     # 30 s or more anyway (outbox grace, status poll, lease), so a round every 15 s adds little delay.
     sms_reconcile_seconds: float = 15.0
     sms_status_poll_seconds: float = 60.0  # ask the provider about records submitted this long ago
+    # Events still owed this long after their record changed are published by the reconciler (their
+    # writer died or stalled before publishing them).
+    sms_outbox_grace_seconds: float = 30.0
 
     # Test only: exit the process right after the provider accepted a message and before the ledger
     # records it, to prove that a crash at the worst moment sends nothing twice.

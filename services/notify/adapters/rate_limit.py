@@ -1,9 +1,16 @@
-"""A token bucket: at most ``rate`` SMS per second to a provider, with short bursts of ``burst``."""
+"""How fast this replica may call the SMS gateway: a token bucket (``rate`` SMS per second, short
+bursts of ``burst``), or no limit at all for tests."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Protocol
+
+
+class RateLimiter(Protocol):
+    async def acquire(self) -> None:
+        """Return when one more SMS may go to the gateway."""
 
 
 class TokenBucket:
@@ -26,3 +33,13 @@ class TokenBucket:
                     self.tokens -= 1
                     return
                 await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+class Unlimited:
+    """Never waits; counts the SMS it let through."""
+
+    def __init__(self) -> None:
+        self.acquired = 0
+
+    async def acquire(self) -> None:
+        self.acquired += 1

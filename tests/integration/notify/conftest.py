@@ -7,19 +7,22 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 from contracts.events import Envelope
+from services.common.publishing import InMemoryPublisher, Publisher
+from services.notify.adapters.contacts import Contacts, MongoContacts
+from services.notify.adapters.ledger import Ledger
+from services.notify.adapters.ledger.mongo import MongoLedger
+from services.notify.adapters.optouts import MongoOptOuts, OptOuts
 from services.notify.adapters.providers.base import SmsProvider
-from services.notify.adapters.store import Contacts, Ledger, OptOuts
-from services.notify.adapters.template_files import load_templates
-from services.notify.domain.policy import QuietHours, RetryPolicy
-from services.notify.notifier import Notifier, NotifyConfig
+from services.notify.adapters.rate_limit import Unlimited
+from services.notify.bootstrap import NotifyContainer, bootstrap
+from services.notify.settings import NotifySettings
 from tests.support.processes import free_port
 from tests.support.stack import ROOT
 
@@ -78,42 +81,48 @@ def smsc(smsc_installed: None) -> Iterator[Smsc]:
             proc.kill()
 
 
-@dataclass
-class Published:
-    events: list[Envelope] = field(default_factory=list)
+class Published(InMemoryPublisher):
+    """What notify published, by kind (``sent``, ``delivered``, ``failed``)."""
 
-    async def __call__(self, events: list[Envelope]) -> None:
-        self.events.extend(events)
+    def __init__(self) -> None:
+        super().__init__("notify")
 
     def of(self, kind: str) -> list[Envelope]:
-        return [e for e in self.events if e.type == f"ir.samad.sms.{kind}"]
+        return self.of_type(f"ir.samad.sms.{kind}")
 
 
-@dataclass
-class NotifyOnDb:
-    notifier: Notifier
-    published: Published
-    client: Any
-
-
-def make_notifier(db: Any, provider: SmsProvider, published: Published, **config: Any) -> Notifier:
-    defaults: dict[str, Any] = {
-        "stale_after": timedelta(hours=24),
-        "quiet": QuietHours(enabled=False),
-        "retry": RetryPolicy(attempts=4, initial=0.05, max_delay=0.2, requeue_initial=0.5),
-        "poll_seconds": 0.1,
-        "reconcile_seconds": 0.3,
-        "lease": timedelta(seconds=30),
+def make_notify(
+    db: Any,
+    provider: SmsProvider,
+    published: Publisher,
+    *,
+    ledger: Ledger | None = None,
+    contacts: Contacts | None = None,
+    optouts: OptOuts | None = None,
+    **settings: Any,
+) -> NotifyContainer:
+    """Notify as bootstrap builds it, on this database and gateway, publishing into ``published``;
+    short timings (``settings`` are NotifySettings fields and override them)."""
+    values: dict[str, Any] = {
+        "sms_stale_after_hours": 24,
+        "sms_quiet_hours": False,
+        "sms_retry_attempts": 4,
+        "sms_retry_initial_seconds": 0.05,
+        "sms_retry_max_seconds": 0.2,
+        "sms_requeue_initial_seconds": 0.5,
+        "sms_poll_seconds": 0.1,
+        "sms_reconcile_seconds": 0.3,
+        "sms_lease_seconds": 30,
     }
-    defaults.update(config)
-    return Notifier(
-        ledger=Ledger(db),
-        contacts=Contacts(db),
-        optouts=OptOuts(db),
+    values.update(settings)
+    return bootstrap(
+        NotifySettings(**values),
+        ledger=ledger if ledger is not None else MongoLedger(db),
+        contacts=contacts if contacts is not None else MongoContacts(db),
+        optouts=optouts if optouts is not None else MongoOptOuts(db),
         provider=provider,
-        templates=load_templates(),
-        publish=published,
-        config=NotifyConfig(**defaults),
+        limiter=Unlimited(),
+        publisher=published,
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from services.common.auth import Role, issue_token
 from services.common.mongo import make_client
-from services.notify.app import create_app
+from services.notify.entrypoints.http import create_app
 from tests.support.stack import KAFKA, MONGO
 
 

@@ -6,7 +6,7 @@ record, and a receipt that never came."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,14 @@ from pymongo.errors import AutoReconnect
 from contracts.topics import CASES, NOTIFICATIONS
 from services.common.kafka import Incoming
 from services.common.mongo import make_client
+from services.notify.adapters.ledger import Change
+from services.notify.adapters.ledger.mongo import MongoLedger
 from services.notify.adapters.providers.base import OutgoingSms, Submitted
 from services.notify.adapters.providers.file import FileProvider
+from services.notify.bootstrap import NotifyContainer
 from services.notify.domain.ledger import SmsState
-from services.notify.notifier import Notifier
-from tests.integration.notify.conftest import Published, make_notifier
+from services.notify.domain.records import SmsRecord
+from tests.integration.notify.conftest import Published, make_notify
 from tests.integration.notify.helpers import outbox_lines, phone_for, registered
 from tests.support.kafka import TopicReader, produce_raw, wait_for
 from tests.support.processes import ServiceProcess, free_port, log_dir
@@ -102,9 +105,9 @@ class _ReceiptLost(FileProvider):
         return Submitted(accepted.message_ids, delivered=False)
 
 
-async def _ledger_state(notifier: Notifier, case_id: str) -> str:
-    [doc] = await notifier.ledger.list(case_id=case_id)
-    return str(doc["state"])
+async def _ledger_state(notify: NotifyContainer, case_id: str) -> str:
+    [record] = await notify.ledger.list(case_id=case_id)
+    return record.state.value
 
 
 async def test_a_submitted_sms_whose_receipt_never_comes_is_settled_by_the_status_poll(
@@ -113,19 +116,19 @@ async def test_a_submitted_sms_whose_receipt_never_comes_is_settled_by_the_statu
     db = mongo_db
     published = Published()
     provider = _ReceiptLost(tmp_path / "outbox.jsonl", auto_deliver=True)
-    notifier = make_notifier(db, provider, published, status_poll=timedelta(seconds=1))
-    await notifier.ledger.setup()
-    await notifier.start()
+    notify = make_notify(db, provider, published, sms_status_poll_seconds=1)
+    await notify.startup()
+    await notify.start()
     try:
         case_id = f"lost-{unique}"
-        await notifier.handle([Incoming(registered(case_id, phone_for(unique)), CASES, 0, 0, {})])
+        await notify.recorder.handle([Incoming(registered(case_id, phone_for(unique)), CASES, 0, 0, {})])
         await wait_for(lambda: len(published.of("sent")) == 1, timeout=20)
-        assert await _ledger_state(notifier, case_id) == "submitted"
+        assert await _ledger_state(notify, case_id) == "submitted"
         await wait_for(lambda: len(published.of("delivered")) == 1, timeout=30)
-        assert await _ledger_state(notifier, case_id) == "delivered"
+        assert await _ledger_state(notify, case_id) == "delivered"
         assert len(outbox_lines(tmp_path / "outbox.jsonl")) == 1  # looked up, not sent again
     finally:
-        await notifier.stop()
+        await notify.stop()
 
 
 async def test_an_outcome_the_database_refused_is_recovered_without_a_second_send(
@@ -137,33 +140,38 @@ async def test_an_outcome_the_database_refused_is_recovered_without_a_second_sen
     db = mongo_db
     published = Published()
     provider = FileProvider(tmp_path / "outbox.jsonl", auto_deliver=True)
-    notifier = make_notifier(db, provider, published, lease=timedelta(seconds=2))
-    real_move = notifier.ledger.move
     refused: list[str] = []
 
-    async def flaky_move(sms_id: str, target: SmsState, **kw: Any) -> Any:
-        if target is SmsState.delivered and not refused:
-            refused.append(sms_id)
-            raise AutoReconnect("connection closed (the database is restarting)")
-        return await real_move(sms_id, target, **kw)
+    class RefusingLedger(MongoLedger):
+        """Refuses the first write that would record an SMS delivered, as a restarting database would."""
 
-    notifier.ledger.move = flaky_move  # type: ignore[method-assign]
-    await notifier.ledger.setup()
-    await notifier.start()
+        async def update(self, sms_id: str, change: Change, **kw: Any) -> SmsRecord | None:
+            def refusing(record: SmsRecord) -> SmsRecord | None:
+                after = change(record)
+                if after is not None and after.state is SmsState.delivered and not refused:
+                    refused.append(sms_id)
+                    raise AutoReconnect("connection closed (the database is restarting)")
+                return after
+
+            return await super().update(sms_id, refusing, **kw)
+
+    notify = make_notify(db, provider, published, ledger=RefusingLedger(db), sms_lease_seconds=2)
+    await notify.startup()
+    await notify.start()
     try:
         case_id = f"refused-{unique}"
-        await notifier.handle([Incoming(registered(case_id, phone_for(unique)), CASES, 0, 0, {})])
+        await notify.recorder.handle([Incoming(registered(case_id, phone_for(unique)), CASES, 0, 0, {})])
         await wait_for(lambda: len(refused) == 1, timeout=20)
-        assert await _ledger_state(notifier, case_id) == "sending"
+        assert await _ledger_state(notify, case_id) == "sending"
 
         async def settled() -> bool:
-            return await _ledger_state(notifier, case_id) == "delivered"
+            return await _ledger_state(notify, case_id) == "delivered"
 
         await wait_for(settled, timeout=30)
-        [doc] = await notifier.ledger.list(case_id=case_id)
-        assert "unknown" in [h["to"] for h in doc["history"]]
+        [record] = await notify.ledger.list(case_id=case_id)
+        assert SmsState.unknown in [h.to for h in record.history]
         assert len(outbox_lines(tmp_path / "outbox.jsonl")) == 1  # found, not sent again
-        assert not doc.get("outbox")
+        assert not record.owed
         # Published before the refused write and again once the lookup settled it: the same events,
         # by id, so consumers count them once.
         for kind in ("sent", "delivered"):
@@ -171,7 +179,7 @@ async def test_an_outcome_the_database_refused_is_recovered_without_a_second_sen
             assert len(events) == 2 and len({e.id for e in events}) == 1, kind
             assert events[0].data.sms_id == refused[0]  # type: ignore[attr-defined]
     finally:
-        await notifier.stop()
+        await notify.stop()
 
 
 async def test_records_an_insert_wrote_before_it_failed_are_sent_when_the_batch_comes_again(
@@ -182,34 +190,41 @@ async def test_records_an_insert_wrote_before_it_failed_are_sent_when_the_batch_
     instead of leaving them to the scanner's next round (a minute away here). One SMS each."""
     published = Published()
     outbox = tmp_path / "outbox.jsonl"
-    notifier = make_notifier(mongo_db, FileProvider(outbox, auto_deliver=True), published, poll_seconds=60.0)
-    real_insert_many = notifier.ledger.insert_many
     failed: list[int] = []
 
-    async def lost_answer(records: Any) -> set[int]:
-        taken = await real_insert_many(records)
-        if not failed:
-            failed.append(len(records))
-            raise AutoReconnect("connection closed (the database is restarting)")
-        return taken
+    class AnswerLostLedger(MongoLedger):
+        """The first insert's records are written, and its answer is lost."""
 
-    notifier.ledger.insert_many = lost_answer  # type: ignore[method-assign]
-    await notifier.ledger.setup()
-    await notifier.start()
+        async def insert_many(self, records: Sequence[SmsRecord]) -> set[int]:
+            taken = await super().insert_many(records)
+            if not failed:
+                failed.append(len(records))
+                raise AutoReconnect("connection closed (the database is restarting)")
+            return taken
+
+    notify = make_notify(
+        mongo_db,
+        FileProvider(outbox, auto_deliver=True),
+        published,
+        ledger=AnswerLostLedger(mongo_db),
+        sms_poll_seconds=60.0,
+    )
+    await notify.startup()
+    await notify.start()
     try:
         cases = [(f"lost-{unique}-{n}", phone_for(f"{unique}{n}")) for n in range(3)]
         batch = [Incoming(registered(c, p), CASES, 0, n, {}) for n, (c, p) in enumerate(cases)]
         # The insert's failure must reach the consumer, which retries the batch.
         with pytest.raises(AutoReconnect):
-            await notifier.handle(batch)
+            await notify.recorder.handle(batch)
         assert failed == [3]
-        await notifier.handle(batch)  # the retry: all three records are in the ledger already
+        await notify.recorder.handle(batch)  # the retry: all three records are in the ledger already
         await wait_for(lambda: len(published.of("delivered")) == 3, timeout=10)
         for case_id, phone in cases:
-            assert await _ledger_state(notifier, case_id) == "delivered"
+            assert await _ledger_state(notify, case_id) == "delivered"
             assert len(outbox_lines(outbox, to=phone)) == 1
     finally:
-        await notifier.stop()
+        await notify.stop()
 
 
 async def test_a_record_left_pending_by_a_stopped_replica_is_found_and_sent_once(
@@ -218,16 +233,16 @@ async def test_a_record_left_pending_by_a_stopped_replica_is_found_and_sent_once
     db = mongo_db
     outbox = tmp_path / "outbox.jsonl"
     # Replica A records the SMS and stops before any of its senders takes it.
-    first = make_notifier(db, FileProvider(outbox), Published())
-    await first.ledger.setup()
+    first = make_notify(db, FileProvider(outbox), Published())
+    await first.startup()
     await first.start(workers=False)
     case_id = f"orphan-{unique}"
-    await first.handle([Incoming(registered(case_id, phone_for(unique)), CASES, 0, 0, {})])
+    await first.recorder.handle([Incoming(registered(case_id, phone_for(unique)), CASES, 0, 0, {})])
     await first.stop()
     assert await _ledger_state(first, case_id) == "pending"
     # Replica B never saw the event: its scanner finds the record in the ledger.
     published = Published()
-    second = make_notifier(db, FileProvider(outbox), published, poll_seconds=0.5)
+    second = make_notify(db, FileProvider(outbox), published, sms_poll_seconds=0.5)
     await second.start()
     try:
         await wait_for(lambda: len(published.of("delivered")) == 1, timeout=20)
@@ -242,33 +257,36 @@ async def test_events_whose_publication_failed_are_published_by_the_reconciler(
 ) -> None:
     """Kafka was down when the SMS went out: the record is delivered, its events stay owed in its
     outbox, and the reconciler publishes them once Kafka is back, then strikes them off."""
-    published = Published()
     failures: list[str] = []
 
-    async def flaky_publish(events: list[Any]) -> None:
-        if len(failures) < 3:
-            failures.append(events[0].type)
-            raise KafkaConnectionError("broker restarting")
-        await published(events)
+    class FlakyKafka(Published):
+        """Kafka restarting: the first three publications fail."""
 
-    notifier = make_notifier(
+        async def publish(self, events: Any, headers: dict[str, str] | None = None) -> None:
+            batch = list(events)
+            if len(failures) < 3:
+                failures.append(batch[0].type)
+                raise KafkaConnectionError("broker restarting")
+            await super().publish(batch, headers)
+
+    published = FlakyKafka()
+    notify = make_notify(
         mongo_db,
         FileProvider(tmp_path / "outbox.jsonl", auto_deliver=True),
         published,
-        outbox_grace=timedelta(seconds=1),
+        sms_outbox_grace_seconds=1,
     )
-    notifier.publish = flaky_publish
-    await notifier.ledger.setup()
-    await notifier.start()
+    await notify.startup()
+    await notify.start()
     try:
         case_id = f"unpublished-{unique}"
-        await notifier.handle([Incoming(registered(case_id, phone_for(unique)), CASES, 0, 0, {})])
+        await notify.recorder.handle([Incoming(registered(case_id, phone_for(unique)), CASES, 0, 0, {})])
         await wait_for(lambda: len(published.of("delivered")) == 1, timeout=30)
-        [doc] = await notifier.ledger.list(case_id=case_id)
-        assert doc["state"] == "delivered"
-        assert not doc.get("outbox"), doc.get("outbox")
+        [record] = await notify.ledger.list(case_id=case_id)
+        assert record.state is SmsState.delivered
+        assert not record.owed, record.owed
         assert len(published.of("sent")) == 1
         assert failures, "the first publication never failed: the test proves nothing"
         assert len(outbox_lines(tmp_path / "outbox.jsonl")) == 1
     finally:
-        await notifier.stop()
+        await notify.stop()

@@ -6,27 +6,27 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from services.notify.adapters.store import Ledger
+from services.notify.adapters.ledger.mongo import MongoLedger
+from services.notify.domain import records as rec
+from tests.unit.notify.factory import pending_record
 
 
 async def test_receipts_find_their_record_by_message_id(mongo_db: Any, unique: str) -> None:
-    ledger = Ledger(mongo_db)
+    ledger = MongoLedger(mongo_db)
     await ledger.setup()
     now = datetime.now(UTC)
-    for sid in (f"a-{unique}", f"b-{unique}"):
-        assert await ledger.insert({"_id": sid, "state": "pending", "provider": "smpp", "outbox": []})
+    a, b = (pending_record(f"{n}-{unique}", provider="smpp") for n in "ab")
+    assert await ledger.insert_many([a, b]) == set()
     # Message ids added by a ledger write are mapped.
-    assert await ledger.add_message_ids(f"a-{unique}", ["m1", "m2"], now) is not None
+    assert await ledger.update(a.sms_id, lambda r: rec.with_message_ids(r, ["m1", "m2"]), now=now) is not None
     assert await mongo_db["sms_message_ids"].find_one({"_id": "smpp:m2"}) == {
         "_id": "smpp:m2",
-        "sms_id": f"a-{unique}",
+        "sms_id": a.sms_id,
     }
     found = await ledger.by_message_id("smpp", "m2")
-    assert found is not None and found["_id"] == f"a-{unique}"
+    assert found is not None and found.sms_id == a.sms_id
     assert await ledger.by_message_id("kavenegar", "m2") is None  # another provider's ids are others
     # Written without the mapping (an older notify): found by the query.
-    await mongo_db["sms_ledger"].update_one(
-        {"_id": f"b-{unique}"}, {"$set": {"provider_message_ids": ["m9"]}}
-    )
+    await mongo_db["sms_ledger"].update_one({"_id": b.sms_id}, {"$set": {"provider_message_ids": ["m9"]}})
     found = await ledger.by_message_id("smpp", "m9")
-    assert found is not None and found["_id"] == f"b-{unique}"
+    assert found is not None and found.sms_id == b.sms_id

@@ -16,7 +16,9 @@ from contracts.headers import REPLAY_RUN as REPLAY_HEADER
 from contracts.persian import to_persian_digits
 from contracts.topics import CASES, NOTIFICATIONS
 from services.common.kafka import consumers_positioned
-from services.notify.app import wire
+from services.notify.bootstrap import NotifyContainer, bootstrap
+from services.notify.domain.ledger import SmsState
+from services.notify.entrypoints import consumer
 from services.notify.settings import NotifySettings
 from tests.integration.notify.helpers import outbox_lines, phone_for, registered, routed, stale, status
 from tests.support.kafka import TopicReader, produce_raw, wait_for
@@ -28,7 +30,7 @@ async def publish(event: Envelope, headers: list[tuple[str, bytes]] | None = Non
 
 
 @pytest.fixture
-async def notify(unique: str, tmp_path: Path) -> AsyncIterator[tuple[NotifySettings, object]]:
+async def notify(unique: str, tmp_path: Path) -> AsyncIterator[tuple[NotifySettings, NotifyContainer]]:
     settings = NotifySettings(
         kafka_bootstrap=KAFKA,
         mongo_url=MONGO,
@@ -41,22 +43,24 @@ async def notify(unique: str, tmp_path: Path) -> AsyncIterator[tuple[NotifySetti
         sms_reconcile_seconds=0.5,
         sms_poll_seconds=0.2,
     )
-    w = wire(settings)
-    await w.notifier.ledger.setup()
-    await w.notifier.start()
-    await w.broker.start()
+    c = bootstrap(settings)
+    consumer.register(c)
+    await c.startup()
+    await c.start()
+    await c.broker.start()
     try:
-        await wait_for(lambda: consumers_positioned(w.broker), timeout=40)
-        yield settings, w
+        await wait_for(lambda: consumers_positioned(c.broker), timeout=40)
+        yield settings, c
     finally:
-        await w.broker.stop()
-        await w.notifier.stop()
-        await w.client.drop_database(settings.db_name)
-        await w.client.close()
+        await c.broker.stop()
+        await c.stop()
+        assert c.client is not None
+        await c.client.drop_database(settings.db_name)
+        await c.shutdown()
 
 
 async def test_case_lifecycle_sends_each_sms_once_and_publishes_events(notify, unique: str) -> None:
-    settings, w = notify
+    settings, c = notify
     case_id, phone = f"case-{unique}", phone_for(unique)
     reader = await TopicReader.from_now(NOTIFICATIONS)
     events = [
@@ -79,7 +83,7 @@ async def test_case_lifecycle_sends_each_sms_once_and_publishes_events(notify, u
     lines = outbox_lines(settings.sms_file_path, phone)
     assert len(lines) == 4
     assert all(line["to"] == phone for line in lines)
-    templates = {d["_id"]: d["template"] for d in await w.notifier.ledger.list(case_id=case_id)}
+    templates = {r.sms_id: r.template for r in await c.ledger.list(case_id=case_id)}
     texts = {templates[line["sms_id"]]: line["text"] for line in lines}
     code = to_persian_digits(from_code(case_id))
     assert code in texts["registered"] and "کد رهگیری" in texts["registered"]
@@ -95,11 +99,11 @@ async def test_case_lifecycle_sends_each_sms_once_and_publishes_events(notify, u
         "ir.samad.sms.sent": 4,
         "ir.samad.sms.delivered": 4,
     }
-    docs = await w.notifier.ledger.list(case_id=case_id)
-    assert sorted(d["state"] for d in docs) == ["delivered"] * 4
+    records = await c.ledger.list(case_id=case_id)
+    assert sorted(r.state for r in records) == [SmsState.delivered] * 4
     # Two writes per SMS: the claim, then the outcome, whose events were out before it was written
     # (none left owed, none to strike off).
-    assert [(d["version"], d["outbox"]) for d in docs] == [(2, [])] * 4
+    assert [(r.version, r.owed) for r in records] == [(2, ())] * 4
 
 
 def from_code(case_id: str) -> str:
@@ -109,7 +113,7 @@ def from_code(case_id: str) -> str:
 
 
 async def test_replayed_and_stale_events_send_nothing(notify, unique: str) -> None:
-    settings, w = notify
+    settings, c = notify
     case_id, phone = f"case-{unique}", phone_for(unique)
     first = registered(case_id, phone)
     await publish(first)
@@ -122,26 +126,25 @@ async def test_replayed_and_stale_events_send_nothing(notify, unique: str) -> No
     await publish(stale(registered(old_case, phone_for(unique, 1)), hours=72))
 
     async def both_recorded() -> bool:
-        docs = await w.notifier.ledger.list(case_id=old_case)
-        return bool(docs)
+        return bool(await c.ledger.list(case_id=old_case))
 
     await wait_for(both_recorded, timeout=30)
     await asyncio.sleep(1.0)
     assert len(outbox_lines(settings.sms_file_path, phone)) == 1
-    [old] = await w.notifier.ledger.list(case_id=old_case)
-    assert old["state"] == "skipped_stale"
+    [old] = await c.ledger.list(case_id=old_case)
+    assert old.state is SmsState.skipped_stale
 
 
 async def test_opt_out_by_inbound_sms_stops_later_messages(notify, unique: str) -> None:
-    settings, w = notify
+    settings, c = notify
     case_id, phone = f"case-{unique}", phone_for(unique)
     await publish(registered(case_id, phone))
     await wait_for(lambda: len(outbox_lines(settings.sms_file_path, phone)) >= 1, timeout=30)
 
     with settings.sms_inbox_path.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({"from": phone, "text": " لغو "}, ensure_ascii=False) + "\n")
-    await wait_for(lambda: w.notifier.optouts.is_opted_out(phone), timeout=15)
+    await wait_for(lambda: c.optouts.is_opted_out(phone), timeout=15)
 
     await publish(routed(case_id, AgencyCode.education))
-    await wait_for(lambda: w.notifier.ledger.list(case_id=case_id, state="skipped_opted_out"), timeout=30)
+    await wait_for(lambda: c.ledger.list(case_id=case_id, state=SmsState.skipped_opted_out), timeout=30)
     assert len(outbox_lines(settings.sms_file_path, phone)) == 1

@@ -1,7 +1,7 @@
 """Replaying a whole cases topic into notify (stop it, rewind its group with `samad offsets reset`, start it
 again) sends no SMS twice and nothing stale.
 
-Notify's own code (its Notifier, ledger, templates and file provider) consumes a private cases topic here,
+Notify's own code (its use cases, ledger, templates and file provider) consumes a private cases topic here,
 so "the whole topic" is this test's history and not the traffic other tests put on the shared one."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from contracts.catalogue import AgencyCode
 from contracts.events import CaseRegistered, CaseRouted, Citizen, Envelope, RouteReason, make_event
 from contracts.tracking_code import from_seed
 from services.common.kafka import consumers_positioned
-from services.notify.app import wire
+from services.notify.bootstrap import bootstrap
+from services.notify.entrypoints import consumer
 from services.notify.settings import NotifySettings
 from services.ops.adapters.kafka import KafkaLog, Outgoing
 from tests.support.kafka import wait_for
@@ -52,19 +53,19 @@ def outbox_lines(outbox: Path) -> list[dict[str, Any]]:
 
 @asynccontextmanager
 async def running_notify(settings: NotifySettings, topic: str) -> AsyncIterator[Any]:
-    """Notify's consumer as app.wire builds it, reading ``topic`` instead of the shared cases topic."""
-    w = wire(settings, cases_topic=topic)
-    broker, notifier, client = w.broker, w.notifier, w.client
-    await notifier.ledger.setup()
-    await notifier.start()
-    await broker.start()
+    """Notify as its bootstrap builds it, consuming ``topic`` instead of the shared cases topic."""
+    notify = bootstrap(settings)
+    consumer.register(notify, topics=[topic])
+    await notify.startup()
+    await notify.start()
+    await notify.broker.start()
     try:
-        await wait_for(lambda: consumers_positioned(broker), timeout=40)
-        yield notifier
+        await wait_for(lambda: consumers_positioned(notify.broker), timeout=40)
+        yield notify
     finally:
-        await broker.stop()
-        await notifier.stop()
-        await client.close()
+        await notify.broker.stop()
+        await notify.stop()
+        await notify.shutdown()
 
 
 async def caught_up(log: KafkaLog, group: str, topic: str) -> None:

@@ -22,6 +22,7 @@ EXPECTED = {
 FACTORIES = {
     "intake": "services.intake.entrypoints.asyncapi:asyncapi",
     "routing": "services.routing.entrypoints.asyncapi:asyncapi",
+    "notify": "services.notify.entrypoints.asyncapi:asyncapi",
 }
 
 

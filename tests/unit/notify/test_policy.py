@@ -11,7 +11,7 @@ from services.notify.adapters.providers.base import OutgoingSms, SendError
 from services.notify.adapters.providers.fake import FakeProvider
 from services.notify.domain.ledger import SmsState
 from services.notify.domain.policy import ErrorKind, QuietHours, RetryPolicy, decide, is_opt_out
-from services.notify.retrying import send_with_retry
+from services.notify.service.retrying import send_with_retry
 
 SMS = OutgoingSms("sms-1", "+989121234567", "سلام", 1, 42)
 THROTTLED = SendError(ErrorKind.transient, "ESME_RTHROTTLED", "throttled")

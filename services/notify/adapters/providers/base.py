@@ -101,8 +101,3 @@ class SmsProvider(Protocol):
 
     async def lookup(self, sms: OutgoingSms, message_ids: tuple[str, ...]) -> Lookup:
         """What the provider knows of a message whose outcome we lost."""
-
-
-def local_id_of(sms_id: str) -> int:
-    """A 15-digit number from the SMS id (gateways take numeric local ids)."""
-    return int(sms_id.replace("-", "")[:15], 16) % 10**15

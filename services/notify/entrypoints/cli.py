@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import typer
 from rich.console import Console
@@ -14,12 +14,12 @@ from rich.table import Table
 
 from contracts.catalogue import agencies
 from services.common.logs import mask_phone
-from services.common.mongo import make_client
-from services.notify.adapters.store import Ledger, OptOuts
 from services.notify.adapters.template_files import load_templates
+from services.notify.bootstrap import NotifyContainer, bootstrap
+from services.notify.domain.ledger import SmsState
+from services.notify.domain.phones import mobile_e164
+from services.notify.domain.records import SmsRecord
 from services.notify.domain.rendering import MessageValues, render
-from services.notify.phones import mobile_e164
-from services.notify.settings import NotifySettings
 
 app = typer.Typer(help="Citizen SMS: templates, the ledger, opt-outs.", no_args_is_help=True)
 console = Console()
@@ -32,15 +32,13 @@ SAMPLE_ANSWER = (
 SAMPLE_REASON = "موضوع درخواست در حیطه وظایف این دستگاه نیست و باید به شهرداری منطقه ۳ مراجعه شود."
 
 
-def _run(work: Callable[[Any], Awaitable[T]]) -> T:
-    settings = NotifySettings()
-
+def _run(work: Callable[[NotifyContainer], Awaitable[T]]) -> T:
     async def main() -> T:
-        client = make_client(settings.mongo_url, "notify-cli")
+        container = bootstrap()
         try:
-            return await work(client[settings.db_name])
+            return await work(container)
         finally:
-            await client.close()
+            await container.shutdown()
 
     return asyncio.run(main())
 
@@ -77,27 +75,27 @@ def templates(
 @app.command()
 def ledger(
     case: str | None = typer.Option(None, "--case", help="Only this case id"),
-    state: str | None = typer.Option(None, help="Only records in this state (e.g. unknown)"),
+    state: SmsState | None = typer.Option(None, help="Only records in this state (e.g. unknown)"),
     limit: int = typer.Option(50, min=1, max=1000),
 ) -> None:
     """List SMS ledger records: what was sent to whom, and how it ended."""
 
-    async def work(db: Any) -> list[dict[str, Any]]:
-        return await Ledger(db).list(case_id=case, state=state, limit=limit)
+    async def work(c: NotifyContainer) -> list[SmsRecord]:
+        return await c.lookup.records(case_id=case, state=state, limit=limit)
 
     table = Table(title="SMS ledger")
     for column in ("sms id", "case", "template", "to", "state", "parts", "claims", "updated"):
         table.add_column(column)
-    for d in _run(work):
+    for r in _run(work):
         table.add_row(
-            d["_id"][:8],
-            d["case_id"],
-            d["template"],
-            mask_phone(d["recipient"]),
-            d["state"],
-            str(d["parts"]),
-            str(d.get("claims", 0)),
-            d["updated_at"].isoformat(timespec="seconds"),
+            r.sms_id[:8],
+            r.case_id,
+            r.template,
+            mask_phone(r.recipient),
+            r.state.value,
+            str(r.segments),
+            str(r.claims),
+            r.updated_at.isoformat(timespec="seconds"),
         )
     console.print(table)
 
@@ -106,8 +104,8 @@ def ledger(
 def states() -> None:
     """How many ledger records are in each state."""
 
-    async def work(db: Any) -> dict[str, int]:
-        return await Ledger(db).count_by_state()
+    async def work(c: NotifyContainer) -> dict[str, int]:
+        return await c.lookup.count_by_state()
 
     for name, count in sorted(_run(work).items()):
         console.print(f"{name:20} {count}")
@@ -126,8 +124,8 @@ def optout(phone: str, reason: str = typer.Option("", help="Why"), by: str = typ
     """Stop SMS to a number."""
     e164 = _phone(phone)
 
-    async def work(db: Any) -> None:
-        await OptOuts(db).set(e164, True, source="staff", by=by, reason=reason, now=datetime.now(UTC))
+    async def work(c: NotifyContainer) -> None:
+        await c.opt_out.set_by_staff(e164, True, by=by, reason=reason)
 
     _run(work)
     console.print(f"{mask_phone(e164)} receives no more SMS")
@@ -138,10 +136,8 @@ def optin(phone: str, by: str = typer.Option("ops-cli")) -> None:
     """Send SMS to a number again."""
     e164 = _phone(phone)
 
-    async def work(db: Any) -> None:
-        await OptOuts(db).set(
-            e164, False, source="staff", by=by, reason="opted back in", now=datetime.now(UTC)
-        )
+    async def work(c: NotifyContainer) -> None:
+        await c.opt_out.set_by_staff(e164, False, by=by, reason="opted back in")
 
     _run(work)
     console.print(f"{mask_phone(e164)} receives SMS again")

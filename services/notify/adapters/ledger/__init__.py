@@ -1,0 +1,76 @@
+"""The SMS ledger port: typed records in, typed records out; every change a compare-and-set.
+
+``MongoLedger`` (mongo.py) is the real one, ``InMemoryLedger`` (memory.py) the fake the use-case
+tests run on. A change is a pure function of the stored record (services.notify.domain.records):
+the ledger applies it to the record as stored and writes the result only if nobody changed the
+record meanwhile; ``known`` is the copy a writer already holds, tried first to spare a read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from services.notify.domain.ledger import PartOutcome, SmsState
+from services.notify.domain.records import SmsRecord
+
+Change = Callable[[SmsRecord], SmsRecord | None]
+
+
+class Ledger(Protocol):
+    async def setup(self) -> None:
+        """Create what the store needs (indexes)."""
+
+    async def insert_many(self, records: Sequence[SmsRecord]) -> set[int]:
+        """Write new records at once; the positions of those whose id exists already (nothing written)."""
+        ...
+
+    async def get(self, sms_id: str) -> SmsRecord | None: ...
+
+    async def update(
+        self, sms_id: str, change: Change, *, now: datetime, known: SmsRecord | None = None
+    ) -> SmsRecord | None:
+        """Apply ``change`` to the stored record; the record after it, or None when the change refuses
+        the stored record (or the record does not exist). Stamps ``version`` and ``updated_at``."""
+        ...
+
+    async def due(self, now: datetime, limit: int = 100) -> list[str]:
+        """Ids of records due for sending, the longest waiting first."""
+        ...
+
+    async def unsettled(self, limit: int = 1000) -> list[SmsRecord]:
+        """Records the reconciler may have to act on: sending, unknown, submitted, or owing events."""
+        ...
+
+    async def by_message_id(self, provider: str, message_id: str) -> SmsRecord | None: ...
+
+    async def awaiting_outcome(
+        self, provider: str, recipient: str, text_prefix: str | None
+    ) -> SmsRecord | None:
+        """The record a receipt without a known id belongs to: one whose submission was not recorded
+        (still sending, or unknown after a crash), to this recipient, with this text; oldest first."""
+        ...
+
+    async def record_receipt(
+        self, sms_id: str, provider: str, message_id: str, outcome: PartOutcome, now: datetime
+    ) -> bool:
+        """Keep a part's receipt; False when the same receipt came before (the gateway repeated it)."""
+        ...
+
+    async def part_outcomes(self, sms_id: str) -> dict[str, PartOutcome]:
+        """Each message id's outcome from the receipts kept (a part's failure is final)."""
+        ...
+
+    async def list(
+        self,
+        *,
+        case_id: str | None = None,
+        state: SmsState | None = None,
+        recipient: str | None = None,
+        limit: int = 50,
+    ) -> list[SmsRecord]:
+        """Records oldest first."""
+        ...
+
+    async def count_by_state(self) -> dict[str, int]: ...

@@ -1,0 +1,1 @@
+"""Notify's entry points: the HTTP app and its routers, the Kafka consumer, the CLI, AsyncAPI."""

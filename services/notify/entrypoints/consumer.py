@@ -1,0 +1,24 @@
+"""Notify's Kafka consumer: citizen-facing case events go to the recording use case."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from contracts.topics import CASES
+from services.common.kafka import subscribe_events
+from services.notify.bootstrap import SERVICE, NotifyContainer
+from services.notify.domain.messages import CITIZEN_FACING_TYPES
+
+
+def register(container: NotifyContainer, *, topics: Sequence[str] = (CASES,)) -> None:
+    """Subscribe the recorder to ``topics`` (a test may feed it a private topic)."""
+    subscribe_events(
+        container.broker,
+        container.events,
+        container.settings,
+        topics=list(topics),
+        group=container.settings.group(SERVICE),
+        handler=container.recorder.handle,
+        wanted=lambda e: e.type in CITIZEN_FACING_TYPES,
+        description="Citizen-facing case events (registered, routed, status changes) become SMS ledger records",
+    )

@@ -1,0 +1,50 @@
+"""``/v1/sms``: the SMS ledger for supervisors and ops: what was sent, to whom, and how it ended."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from services.common.auth import Principal, Role, require
+from services.notify.domain.ledger import SmsState
+from services.notify.domain.records import SmsRecord
+from services.notify.entrypoints.deps import Container
+
+router = APIRouter(tags=["ledger"])
+managers = require(Role.supervisor, Role.ops)
+
+
+def sms_view(r: SmsRecord) -> dict[str, Any]:
+    return {
+        "sms_id": r.sms_id,
+        "case_id": r.case_id,
+        "source_event_id": r.source_event_id,
+        "source_event_type": r.source_event_type,
+        "template": r.template,
+        "recipient": r.recipient,
+        "text": r.text,
+        "parts": r.segments,
+        "state": r.state.value,
+        "provider": r.provider,
+        "provider_message_ids": list(r.message_ids),
+        "claims": r.claims,
+        "not_before": r.not_before,
+        "error": r.error,
+        "replay_run": r.replay_run,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+        "history": [{"at": h.at, "to": h.to.value, "note": h.note} for h in r.history],
+    }
+
+
+@router.get("/v1/sms", summary="The SMS ledger: what was sent, to whom, and how it ended")
+async def ledger(
+    c: Container,
+    _principal: Principal = managers,
+    case_id: Annotated[str | None, Query(max_length=100)] = None,
+    state: Annotated[SmsState | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    records = await c.lookup.records(case_id=case_id, state=state, limit=limit)
+    return {"items": [sms_view(r) for r in records]}

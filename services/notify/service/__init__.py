@@ -1,0 +1,1 @@
+"""Notify's use cases: record (case events -> ledger records), send, reconcile, receipts, opt-out."""

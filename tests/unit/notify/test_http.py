@@ -1,0 +1,81 @@
+"""Notify's HTTP routers on the fakes: who may opt a number out or back in, numbers as staff type them,
+and the ledger as supervisors read it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.common.auth import Role, issue_token
+from services.notify.entrypoints.http import create_app
+from tests.unit.notify.conftest import Rig, make_rig
+from tests.unit.notify.factory import PHONE, registered
+
+
+def auth(role: Role) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token('staff-7', role)}"}
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[tuple[httpx.AsyncClient, Rig]]:
+    rig = make_rig()
+    await rig.notify.start(workers=False)
+    app = create_app(rig.notify)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notify") as client:
+        yield client, rig
+
+
+async def test_staff_opt_a_number_out_and_only_managers_opt_it_back_in(
+    api: tuple[httpx.AsyncClient, Rig],
+) -> None:
+    client, rig = api
+    r = await client.post(
+        "/v1/optouts", json={"phone": "۰۹۱۲۱۲۳۴۵۶۷", "reason": "گفت"}, headers=auth(Role.operator)
+    )
+    assert r.status_code == 200
+    assert r.json() | {"updated_at": None} == {
+        "phone": PHONE,
+        "opted_out": True,
+        "source": "staff",
+        "by": "staff-7",
+        "reason": "گفت",
+        "updated_at": None,
+    }
+    assert await rig.optouts.is_opted_out(PHONE)
+    assert (await client.delete("/v1/optouts/09121234567", headers=auth(Role.operator))).status_code == 403
+    r = await client.delete("/v1/optouts/09121234567", headers=auth(Role.supervisor))
+    assert r.status_code == 200 and r.json()["opted_out"] is False
+
+
+async def test_a_number_never_opted_out_receives_sms(api: tuple[httpx.AsyncClient, Rig]) -> None:
+    client, _ = api
+    r = await client.get("/v1/optouts/+989121234567", headers=auth(Role.operator))
+    assert r.json() == {"phone": PHONE, "opted_out": False}
+
+
+async def test_a_path_number_that_is_not_a_mobile_is_a_422_naming_the_field(
+    api: tuple[httpx.AsyncClient, Rig],
+) -> None:
+    client, _ = api
+    r = await client.get("/v1/optouts/02112345678", headers=auth(Role.operator))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "phone"
+
+
+async def test_the_ledger_shows_each_sms_with_its_history(api: tuple[httpx.AsyncClient, Rig]) -> None:
+    client, rig = api
+    await rig.handle(registered("case-1"))
+    await rig.send_queued()
+    assert (await client.get("/v1/sms", headers=auth(Role.operator))).status_code == 403
+    r = await client.get("/v1/sms?case_id=case-1&state=submitted", headers=auth(Role.supervisor))
+    [item] = r.json()["items"]
+    assert set(item) == {
+        "sms_id", "case_id", "source_event_id", "source_event_type", "template", "recipient", "text",
+        "parts", "state", "provider", "provider_message_ids", "claims", "not_before", "error",
+        "replay_run", "created_at", "updated_at", "history",
+    }  # fmt: skip
+    assert (item["state"], item["provider_message_ids"], item["claims"]) == ("submitted", ["fake-1"], 1)
+    assert [h["to"] for h in item["history"]] == ["pending", "sending", "submitted"]
+    r = await client.get("/v1/sms?case_id=case-1&state=delivered", headers=auth(Role.supervisor))
+    assert r.json() == {"items": []}
