@@ -20,7 +20,8 @@ from contracts.tracking_code import from_seed
 from services.common.kafka import consumers_positioned
 from services.notify.app import wire
 from services.notify.settings import NotifySettings
-from services.ops.adapters.kafka import KafkaLog, Outgoing
+from services.ops.adapters.kafka import KafkaLog
+from services.ops.domain.records import Outgoing
 from tests.support.kafka import wait_for
 from tests.support.stack import KAFKA, MONGO
 
