@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from contracts.projections import ENTRY_POINT_GROUP, Projection, ProjectionFactory
 
@@ -67,3 +67,8 @@ class InMemoryProjections:
                 f"no projection named {name!r} is installed (available: {', '.join(self.available()) or 'none'})"
             )
         return self.factories[name](topics, data_dir)
+
+
+if TYPE_CHECKING:  # both keep up with the port
+    _real: ProjectionCatalog = EntryPointProjections()
+    _fake: ProjectionCatalog = InMemoryProjections({})

@@ -10,7 +10,7 @@ import io
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 STDIN = "-"
 
@@ -76,3 +76,8 @@ class InMemoryFiles:
         if path not in self.files:
             raise FileNotFoundError(path)
         yield io.StringIO(self.files[path])
+
+
+if TYPE_CHECKING:  # both keep up with the port
+    _real: DumpFiles = LocalFiles()
+    _fake: DumpFiles = InMemoryFiles()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pymongo import DeleteOne, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -254,3 +254,9 @@ class InMemoryProjectionStore:
             self.collections[backup] = previous
             return backup
         return None
+
+
+if TYPE_CHECKING:  # both keep up with the port
+
+    def _conforms(db: AsyncDatabase[Doc]) -> tuple[ProjectionStore, ProjectionStore]:
+        return MongoProjectionStore(db, "cases"), InMemoryProjectionStore()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -255,3 +255,9 @@ class InMemoryOpsStore:
     async def runs_recent(self, limit: int) -> list[Doc]:
         docs = sorted(self.runs.values(), key=lambda d: d.get("started_at") or self.clock.now(), reverse=True)
         return copy.deepcopy(docs[:limit])
+
+
+if TYPE_CHECKING:  # both keep up with the ports
+
+    def _conforms(db: AsyncDatabase[Doc]) -> tuple[OpsStore, OpsStore]:
+        return MongoOpsStore(db), InMemoryOpsStore()
