@@ -49,17 +49,19 @@ from contracts.events import (  # noqa: E402
 )
 from contracts.tracking_code import from_seed  # noqa: E402
 from services.common.bounded import run_all  # noqa: E402
-from services.ops.adapters.kafka import KafkaLog, Outgoing  # noqa: E402
-from services.ops.adapters.store import MongoOpsStore  # noqa: E402
-from services.ops.domain.timespec import EARLIEST  # noqa: E402
-from services.ops.rebuild import (  # noqa: E402
+from services.common.clock import SystemClock  # noqa: E402
+from services.ops.adapters.kafka import KafkaLog  # noqa: E402
+from services.ops.adapters.projection_store import (  # noqa: E402
     INSERT_CHUNK,
     INSERT_WRITERS,
-    Progress,
-    Rebuilder,
-    RebuildOptions,
-    Target,
+    MongoProjectionStore,
 )
+from services.ops.adapters.store import MongoOpsStore  # noqa: E402
+from services.ops.bootstrap import current_operator  # noqa: E402
+from services.ops.domain.rebuild import Progress, RebuildOptions  # noqa: E402
+from services.ops.domain.records import Outgoing  # noqa: E402
+from services.ops.domain.timespec import EARLIEST  # noqa: E402
+from services.ops.service.rebuild_engine import Rebuilder  # noqa: E402
 
 AGENCIES = list(AgencyCode)
 
@@ -182,7 +184,7 @@ async def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the topics and database afterwards.")
     args = parser.parse_args()
 
-    from services.ops.projections import load_projection
+    from services.ops.adapters.catalog import load_projection
 
     run = uuid.uuid4().hex[:8]
     base = load_projection("tracking")
@@ -208,7 +210,13 @@ async def main() -> None:
                 print(f"  {p.done:,}/{p.total:,} events", flush=True)
 
         rebuilder = Rebuilder(
-            log, MongoOpsStore(ops_db), Target(db, "cases"), projection, actor="bench", on_progress=progress
+            log,
+            MongoOpsStore(ops_db),
+            MongoProjectionStore(db, "cases"),
+            projection,
+            operator=current_operator("bench"),
+            clock=SystemClock(),
+            on_progress=progress,
         )
         result = await rebuilder.run(
             RebuildOptions(start=EARLIEST, batch_size=args.batch_size, compare=False)

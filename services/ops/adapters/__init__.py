@@ -1,1 +1,1 @@
-"""The only code of the operator tools that touches Kafka and MongoDB."""
+"""The only code of the operator tools that touches Kafka, MongoDB, files and installed entry points."""

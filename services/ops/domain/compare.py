@@ -68,3 +68,11 @@ def compare_ids(live_ids: Iterable[Any], shadow_ids: Iterable[Any]) -> tuple[lis
     live = {str(i) for i in live_ids}
     shadow = {str(i) for i in shadow_ids}
     return sorted(live - shadow), sorted(shadow - live)
+
+
+def without(doc: Mapping[str, Any] | None, fields: Iterable[str]) -> dict[str, Any] | None:
+    """The document minus the fields that may legitimately differ (a projection's volatile fields)."""
+    if doc is None:
+        return None
+    drop = set(fields)
+    return {k: v for k, v in doc.items() if k not in drop}

@@ -10,6 +10,7 @@ stays in the dead-letter topic until an operator forces it again.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -139,3 +140,36 @@ def redrive_headers(letter: DeadLetter, run_id: str) -> list[tuple[str, bytes]]:
         (REDRIVE_RUN, run_id.encode()),
         (REDRIVE_COUNT, str(letter.redrive_count + 1).encode()),
     ]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a re-drive did with one record of the dead-letter topic."""
+
+    record: RawRecord
+    letter: DeadLetter | None
+    decision: Decision
+    published_to: str | None = None  # "topic:partition:offset" of the re-driven copy
+
+
+def shown(outcome: Outcome) -> bool:
+    """Whether the operator sees this outcome as a row (filtered ones and non-dead-letters are counted)."""
+    return outcome.letter is not None and outcome.decision not in (
+        Decision.filtered,
+        Decision.not_a_dead_letter,
+    )
+
+
+def action_label(outcome: Outcome, *, dry_run: bool) -> str:
+    if outcome.decision is Decision.redrive:
+        return "would re-drive" if dry_run else f"re-driven -> {outcome.published_to}"
+    return f"skipped: {outcome.decision.value}"
+
+
+def tally(outcomes: Iterable[Outcome], *, dry_run: bool) -> dict[str, int]:
+    """How many of each: "would re-drive"/"re-driven", "skipped: <why>", "filtered out", ..."""
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        name = action_label(o, dry_run=dry_run).split(" ->")[0] if shown(o) else o.decision.value
+        counts[name] = counts.get(name, 0) + 1
+    return counts

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +59,32 @@ class RawRecord:
         digest.update(b"k" + (self.key or b"") if self.key is not None else b"-")
         digest.update(b"\x00v" + (self.value or b"") if self.value is not None else b"\x00-")
         return f"sha256:{digest.hexdigest()}"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A record to publish as it is: key, value and headers untouched; timestamp and partition when they
+    must be kept (otherwise the producer sets the time and the key picks the partition)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+    timestamp: int | None = None
+    partition: int | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where the log stored a published record."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.topic}:{self.partition}:{self.offset}"
 
 
 def _bytes_out(value: bytes | None) -> str | dict[str, str] | None:

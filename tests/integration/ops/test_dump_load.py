@@ -8,8 +8,8 @@ from pathlib import Path
 from aiokafka import TopicPartition
 
 from contracts.events import Actor, ActorKind, CaseNoteAdded, make_event
-from services.ops.adapters.kafka import KafkaLog, Outgoing
-from services.ops.domain.records import RawRecord
+from services.ops.adapters.kafka import KafkaLog
+from services.ops.domain.records import Outgoing, RawRecord
 
 BASE_TS = 1_735_700_000_000  # 2025-01-01: timestamps from the past must survive the round trip
 

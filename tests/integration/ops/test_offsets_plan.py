@@ -8,7 +8,8 @@ import json
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from services.ops.adapters.kafka import Outgoing
+from services.ops.domain.records import Outgoing
+from services.ops.service.positions import plan as make_plan
 from tests.support.kafka import wait_for
 from tests.support.stack import KAFKA
 
@@ -85,7 +86,7 @@ async def test_plan_resolves_times_per_partition(log, make_topic, samad, unique:
     await log.send(
         Outgoing(topic, None, b"x", [], timestamp=BASE_TS + i * 1000, partition=i % 3) for i in range(30)
     )
-    plan = await log.plan(topic, *_positions(BASE_TS + 15_000))
+    plan = await make_plan(log, topic, *_positions(BASE_TS + 15_000))
     # From i=15 on: partition 0 holds i=15,18,..,27 (5), partition 1 i=16..28 (5), partition 2 i=17..29 (5).
     assert [(r.partition, r.start, r.stop, r.count) for r in plan.ranges] == [
         (0, 5, 10, 5),

@@ -9,11 +9,15 @@ from typing import Any
 import pytest
 
 from contracts.events import Actor, ActorKind, CaseNoteAdded, Envelope, make_event
+from services.common.clock import SystemClock
 from services.common.mongo import SECONDARY_INDEXES_ENV
-from services.ops.adapters.kafka import Outgoing
-from services.ops.audit import Refused
+from services.ops.adapters.projection_store import MongoProjectionStore
+from services.ops.domain.audit import Operator
+from services.ops.domain.rebuild import Progress, RebuildOptions
+from services.ops.domain.records import Outgoing
 from services.ops.domain.timespec import EARLIEST
-from services.ops.rebuild import Progress, Rebuilder, RebuildOptions, Target
+from services.ops.service.errors import Refused
+from services.ops.service.rebuild_engine import Rebuilder
 
 
 class NotesPerCase:
@@ -85,8 +89,13 @@ def expected(cases: int, per_case: int) -> list[dict[str, Any]]:
 @pytest.fixture
 async def target(mongo, unique: str):
     db = mongo[f"test_rebuild_{unique}"]
-    yield Target(db, "cases")
+    yield MongoProjectionStore(db, "cases")
     await mongo.drop_database(db.name)
+
+
+def rebuilder(log, store, target, projection, actor: str = "t", **kwargs: Any) -> Rebuilder:
+    operator = Operator(actor=actor, os_user=actor, host="ops-test", pid=1)
+    return Rebuilder(log, store, target, projection, operator=operator, clock=SystemClock(), **kwargs)
 
 
 async def test_rebuild_compares_and_swaps_a_corrupted_live_collection(
@@ -96,15 +105,15 @@ async def test_rebuild_compares_and_swaps_a_corrupted_live_collection(
     topic = await make_topic("notes", 3)
     await fill(log, topic, cases=30, per_case=5)
     good = expected(30, 5)
-    await target.live.insert_many([dict(d) for d in good])
-    await target.live.create_index("texts", name="by_text")
-    await target.live.update_one({"_id": "case-3"}, {"$set": {"texts": ["خراب"]}})
-    await target.live.delete_one({"_id": "case-7"})
-    await target.live.insert_one({"_id": "case-ghost", "ids": [], "texts": []})
+    await target.db[target.live].insert_many([dict(d) for d in good])
+    await target.db[target.live].create_index("texts", name="by_text")
+    await target.db[target.live].update_one({"_id": "case-3"}, {"$set": {"texts": ["خراب"]}})
+    await target.db[target.live].delete_one({"_id": "case-7"})
+    await target.db[target.live].insert_one({"_id": "case-ghost", "ids": [], "texts": []})
 
-    rebuilder = Rebuilder(log, store, target, NotesPerCase(topic), actor="t")
+    engine = rebuilder(log, store, target, NotesPerCase(topic))
     options = RebuildOptions(start=EARLIEST, batch_size=40, sample=0, live_group=f"test.nobody.{unique}")
-    result = await rebuilder.run(options)
+    result = await engine.run(options)
     c = result.comparison
     assert c is not None and not c.identical
     assert (c.live_count, c.shadow_count) == (30, 30)
@@ -112,12 +121,14 @@ async def test_rebuild_compares_and_swaps_a_corrupted_live_collection(
     assert list(c.differing) == ["case-3"] and any(d.startswith("texts") for d in c.differing["case-3"])
     assert result.progress.done == 150 and not result.swapped
 
-    swapped = await Rebuilder(log, store, target, NotesPerCase(topic), actor="t").run(
+    swapped = await rebuilder(log, store, target, NotesPerCase(topic)).run(
         RebuildOptions(start=EARLIEST, batch_size=40, swap=True, live_group=f"test.nobody.{unique}")
     )
     assert swapped.swapped
-    assert [d async for d in target.live.find({}).sort("_id")] == sorted(good, key=lambda d: d["_id"])
-    assert "by_text" in await target.live.index_information()
+    assert [d async for d in target.db[target.live].find({}).sort("_id")] == sorted(
+        good, key=lambda d: d["_id"]
+    )
+    assert "by_text" in await target.db[target.live].index_information()
     if swapped.replaced_backup:  # FerretDB: the replaced collection is kept
         assert await target.db[swapped.replaced_backup].count_documents({}) == 30
 
@@ -135,7 +146,7 @@ async def test_an_interrupted_rebuild_resumes_from_its_checkpoint(
         if len(seen) == 2 and task is not None:
             task.cancel()
 
-    first = Rebuilder(log, store, target, NotesPerCase(topic), actor="t", on_progress=stop_after_two_batches)
+    first = rebuilder(log, store, target, NotesPerCase(topic), on_progress=stop_after_two_batches)
     options = RebuildOptions(start=EARLIEST, batch_size=30, checkpoint_events=30, compare=False)
     task = asyncio.create_task(first.run(options))
     with pytest.raises(asyncio.CancelledError):
@@ -145,7 +156,7 @@ async def test_an_interrupted_rebuild_resumes_from_its_checkpoint(
     assert await store.lock_acquire(first.lock_name, {"run_id": "probe"}, 5) is None  # released
     await store.lock_release(first.lock_name, "probe")
 
-    resumed = await Rebuilder(log, store, target, NotesPerCase(topic), actor="t").run(
+    resumed = await rebuilder(log, store, target, NotesPerCase(topic)).run(
         RebuildOptions(start=EARLIEST, resume=run["_id"], batch_size=30, checkpoint_events=30, compare=False)
     )
     assert resumed.run_id == run["_id"] and resumed.progress.done == 200
@@ -163,7 +174,7 @@ async def test_a_case_whose_events_cross_a_checkpoint_is_written_once(log, store
         for i in range(5)
         for o in [note(f"case-{c}", i)]
     )
-    result = await Rebuilder(log, store, target, NotesPerCase(topic), actor="t").run(
+    result = await rebuilder(log, store, target, NotesPerCase(topic)).run(
         RebuildOptions(start=EARLIEST, batch_size=12, checkpoint_events=12, compare=False)
     )
     shadow = [d async for d in target.db[result.shadow].find({}).sort("_id")]
@@ -175,16 +186,16 @@ async def test_a_second_rebuild_is_refused_while_one_runs(log, store, make_topic
     topic = await make_topic("lock", 1)
     await fill(log, topic, cases=2, per_case=2)
     projection = NotesPerCase(topic)
-    holder = Rebuilder(log, store, target, projection, actor="maryam")
+    holder = rebuilder(log, store, target, projection, actor="maryam")
     assert (
         await store.lock_acquire(holder.lock_name, {"run_id": "r-1", "actor": "maryam", "host": "ops-1"}, 30)
         is None
     )
     with pytest.raises(Refused, match="maryam"):
-        await Rebuilder(log, store, target, projection, actor="reza").run(RebuildOptions(start=EARLIEST))
+        await rebuilder(log, store, target, projection, actor="reza").run(RebuildOptions(start=EARLIEST))
     await store.lock_release(holder.lock_name, "r-1")
     assert (
-        await Rebuilder(log, store, target, projection, actor="reza").run(RebuildOptions(start=EARLIEST))
+        await rebuilder(log, store, target, projection, actor="reza").run(RebuildOptions(start=EARLIEST))
     ).progress.done == 4
 
 
@@ -204,9 +215,9 @@ async def test_swap_is_refused_while_the_live_group_has_members(
     try:
         await wait_for(lambda: bool(consumer.assignment()), timeout=30)
         with pytest.raises(Refused, match="not swapping"):
-            await Rebuilder(log, store, target, NotesPerCase(topic), actor="t").run(
+            await rebuilder(log, store, target, NotesPerCase(topic)).run(
                 RebuildOptions(start=EARLIEST, swap=True, live_group=group)
             )
     finally:
         await consumer.stop()
-    assert await target.live.count_documents({}) == 0  # live untouched
+    assert await target.db[target.live].count_documents({}) == 0  # live untouched

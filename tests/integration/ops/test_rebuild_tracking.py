@@ -28,7 +28,8 @@ from contracts.events import (
 from contracts.topics import CASES
 from contracts.tracking_code import from_seed
 from services.common.mongo import SECONDARY_INDEXES_ENV
-from services.ops.adapters.kafka import KafkaLog, Outgoing
+from services.ops.adapters.kafka import KafkaLog
+from services.ops.domain.records import Outgoing
 from services.tracking.adapters.data import load_policy
 from services.tracking.adapters.store import MongoCaseStore, apply_events
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from contracts.events import Actor, ActorKind, CaseNoteAdded, make_event
 from contracts.headers import REDRIVEN_FROM as REDRIVE_HEADER
 from contracts.topics import DEADLETTER
+from services.common.clock import SystemClock
 from services.common.kafka import (
     EventPublisher,
     Incoming,
@@ -15,11 +16,13 @@ from services.common.kafka import (
     subscribe_events,
 )
 from services.common.settings import ServiceSettings
-from services.ops.adapters.kafka import Outgoing
 from services.ops.domain.deadletter import Decision, RedriveFilter
-from services.ops.redrive import redrive
+from services.ops.domain.records import Outgoing
+from services.ops.service.redrive import redrive
 from tests.support.kafka import TopicReader, wait_for
 from tests.support.stack import KAFKA
+
+CLOCK = SystemClock()
 
 
 async def test_a_dead_lettered_message_is_redriven_once(log, store, make_topic, unique: str) -> None:
@@ -63,7 +66,9 @@ async def test_a_dead_lettered_message_is_redriven_once(log, store, make_topic, 
         # First re-drive: the bug is still there, so the message fails again and is dead-lettered again,
         # carrying the re-drive marker.
         first = [
-            o for o in await redrive(log, store, wanted, run_id="r1", actor="t", dry_run=False) if o.letter
+            o
+            for o in await redrive(log, store, wanted, run_id="r1", actor="t", dry_run=False, clock=CLOCK)
+            if o.letter
         ]
         assert [o.decision for o in first if o.decision is not Decision.filtered] == [Decision.redrive]
         await dlq.collect(lambda recs: len(mine(recs)) >= 2, timeout=30)
@@ -72,7 +77,7 @@ async def test_a_dead_lettered_message_is_redriven_once(log, store, make_topic, 
 
         # Second re-drive: the first dead letter is in the ledger, the second failed after a re-drive:
         # nothing is published, so there is no loop.
-        second = await redrive(log, store, wanted, run_id="r2", actor="t", dry_run=False)
+        second = await redrive(log, store, wanted, run_id="r2", actor="t", dry_run=False, clock=CLOCK)
         decisions = sorted(
             o.decision.value for o in second if o.decision is not Decision.filtered and o.letter
         )
@@ -81,7 +86,13 @@ async def test_a_dead_lettered_message_is_redriven_once(log, store, make_topic, 
         # The bug is fixed; the operator forces the message that failed after its re-drive.
         broken = False
         forced = await redrive(
-            log, store, RedriveFilter(original_topic=topic, force=True), run_id="r3", actor="t", dry_run=False
+            log,
+            store,
+            RedriveFilter(original_topic=topic, force=True),
+            run_id="r3",
+            actor="t",
+            dry_run=False,
+            clock=CLOCK,
         )
         assert [o.decision for o in forced if o.decision is Decision.redrive]
         await wait_for(lambda: len(handled) >= 1, timeout=30)
@@ -90,7 +101,13 @@ async def test_a_dead_lettered_message_is_redriven_once(log, store, make_topic, 
 
         # And nothing more: every dead letter of this message has been re-driven once.
         last = await redrive(
-            log, store, RedriveFilter(original_topic=topic, force=True), run_id="r4", actor="t", dry_run=False
+            log,
+            store,
+            RedriveFilter(original_topic=topic, force=True),
+            run_id="r4",
+            actor="t",
+            dry_run=False,
+            clock=CLOCK,
         )
         assert not [o for o in last if o.decision is Decision.redrive]
         assert len(mine(dlq.records)) == 2
@@ -118,7 +135,7 @@ async def test_dry_run_publishes_nothing_and_claims_nothing(log, store, make_top
         ]
     )
     outcomes = await redrive(
-        log, store, RedriveFilter(original_topic=topic), run_id="d", actor="t", dry_run=True
+        log, store, RedriveFilter(original_topic=topic), run_id="d", actor="t", dry_run=True, clock=CLOCK
     )
     assert [o.decision for o in outcomes if o.decision is not Decision.filtered and o.letter] == [
         Decision.redrive

@@ -21,7 +21,8 @@ from services.common.kafka import consumers_positioned
 from services.notify.bootstrap import bootstrap
 from services.notify.entrypoints import consumer
 from services.notify.settings import NotifySettings
-from services.ops.adapters.kafka import KafkaLog, Outgoing
+from services.ops.adapters.kafka import KafkaLog
+from services.ops.domain.records import Outgoing
 from tests.support.kafka import wait_for
 from tests.support.stack import KAFKA, MONGO
 

@@ -7,7 +7,7 @@ import re
 from aiokafka import TopicPartition
 
 from contracts.headers import REPLAY_RUN as REPLAY_HEADER
-from services.ops.adapters.kafka import Outgoing
+from services.ops.domain.records import Outgoing
 
 
 async def test_replayed_copies_carry_the_run(log, make_topic, samad, unique: str) -> None:

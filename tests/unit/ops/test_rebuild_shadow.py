@@ -3,21 +3,20 @@ ended, and commits no partition past the first event such a document has not sto
 
 from __future__ import annotations
 
-from aiokafka import TopicPartition
+from services.ops.domain.shadow import Partition, ShadowCache
 
-from services.ops.rebuild import _Shadow
+CASES: Partition = ("cases", 0)
+SMS: Partition = ("sms", 0)
 
-CASES, SMS = TopicPartition("cases", 0), TopicPartition("sms", 0)
 
-
-def changed(shadow: _Shadow, key: str, *origins: tuple[TopicPartition, int]) -> None:
+def changed(shadow: ShadowCache, key: str, *origins: tuple[Partition, int]) -> None:
     shadow.put(key, {"_id": key}, changed=True)
     for tp, offset in origins:
         shadow.unsaved.setdefault(key, {}).setdefault(tp, offset)
 
 
 def test_documents_new_in_the_interval_are_held_once_then_written() -> None:
-    shadow = _Shadow(size=100, complete=True)
+    shadow = ShadowCache(size=100, complete=True)
     changed(shadow, "a", (CASES, 5))
     changed(shadow, "b", (CASES, 7), (SMS, 3))
 
@@ -37,7 +36,7 @@ def test_documents_new_in_the_interval_are_held_once_then_written() -> None:
 
 
 def test_a_held_document_is_never_evicted() -> None:
-    shadow = _Shadow(size=1, complete=True)
+    shadow = ShadowCache(size=1, complete=True)
     changed(shadow, "a", (CASES, 1))
     changed(shadow, "b", (CASES, 2))
     shadow.take(hold=True)

@@ -7,11 +7,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contracts.events import CaseRegistered, Citizen, make_event
-from services.ops.adapters.store import FakeOpsStore
-from services.ops.audit import Auditor, AuditUnavailable
+from services.common.clock import FixedClock
+from services.ops.adapters.store import InMemoryOpsStore
+from services.ops.domain.audit import Operator
 from services.ops.domain.compare import compare_ids, differences
 from services.ops.domain.records import RawRecord
 from services.ops.domain.render import matches, view
+from services.ops.service.audit import Auditor
+from services.ops.service.errors import AuditUnavailable
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 
@@ -82,17 +85,22 @@ def test_differences_name_the_paths() -> None:
     assert compare_ids(["a", "b"], ["b", "c"]) == (["a"], ["c"])
 
 
+def operator(actor: str) -> Operator:
+    return Operator(actor=actor, os_user="ops", host="ops-1", pid=4242)
+
+
 async def test_audit_records_who_what_and_outcome() -> None:
-    store = FakeOpsStore()
-    auditor = Auditor(store, actor="maryam")
+    store = InMemoryOpsStore()
+    auditor = Auditor(store, operator("maryam"), FixedClock())
     async with auditor.action("offsets reset", {"group": "g", "execute": True}, changes=True) as action:
         action.refuse("group g is Stable")
     with pytest.raises(RuntimeError):
         async with auditor.action("events load", {"file": "x.jsonl"}, changes=True):
             raise RuntimeError("broker down")
-    entries = await store.audit_list({}, 10)
+    entries = await store.audit_list(limit=10)
     by_command = {e["command"]: e for e in entries}
     assert by_command["offsets reset"]["actor"] == "maryam"
+    assert (by_command["offsets reset"]["os_user"], by_command["offsets reset"]["host"]) == ("ops", "ops-1")
     assert by_command["offsets reset"]["outcome"] == "refused"
     assert by_command["offsets reset"]["arguments"] == {"group": "g", "execute": True}
     assert by_command["events load"]["outcome"] == "failed"
@@ -100,7 +108,7 @@ async def test_audit_records_who_what_and_outcome() -> None:
     assert all(e["finished_at"] >= e["started_at"] for e in entries)
 
 
-class BrokenStore(FakeOpsStore):
+class BrokenStore(InMemoryOpsStore):
     async def audit_begin(self, entry: dict) -> None:
         raise ConnectionError("mongo down")
 
@@ -108,8 +116,10 @@ class BrokenStore(FakeOpsStore):
 async def test_a_changing_action_does_not_run_without_its_audit_record() -> None:
     ran = []
     with pytest.raises(AuditUnavailable):
-        async with Auditor(BrokenStore(), actor="a").action("events load", {}, changes=True):
+        async with Auditor(BrokenStore(), operator("a"), FixedClock()).action(
+            "events load", {}, changes=True
+        ):
             ran.append("load")
-    async with Auditor(BrokenStore(), actor="a").action("events tail", {}, changes=False):
+    async with Auditor(BrokenStore(), operator("a"), FixedClock()).action("events tail", {}, changes=False):
         ran.append("tail")
     assert ran == ["tail"]

@@ -1,4 +1,4 @@
-"""Backing up and restoring the log: dump a time range of a topic to a file, load a file back.
+"""``samad events load``: publish a dump's records that the topic does not already have.
 
 Loading is idempotent without any state of its own: before publishing, it reads the target topic from
 the earliest timestamp in the file to the end and collects the identity (CloudEvents id, or a digest for
@@ -12,75 +12,24 @@ has the same partition count as the source, their partition.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TextIO
+from typing import Protocol
 
-from aiokafka import TopicPartition
-
-from services.ops.adapters.kafka import KafkaLog, Outgoing
+from services.ops.adapters.files import DumpFiles
+from services.ops.adapters.log import LogReader, LogWriter
 from services.ops.domain.records import (
     DumpFile,
+    Outgoing,
     RawRecord,
-    dump_header,
-    dump_line,
     in_load_order,
+    parse_dump,
     select_for_load,
 )
-from services.ops.domain.timespec import Position, to_millis
+from services.ops.service.audit import Auditor
 
 
-@dataclass(frozen=True)
-class DumpStats:
-    topic: str
-    records: int
-    partitions: dict[int, int]
-
-
-async def dump(
-    log: KafkaLog,
-    topic: str,
-    start: Position,
-    stop: Position,
-    out: TextIO,
-    *,
-    progress: Callable[[int], None] | None = None,
-) -> DumpStats:
-    """Write the topic's records from ``start`` to ``stop`` as a dump file; returns what was written.
-
-    With times, a record belongs to the range by its timestamp, so a record loaded later with an older
-    timestamp is still found: the read goes from the start offset to the end of the log as it was when
-    the dump began, keeping records with ``from <= timestamp < to``.
-    """
-    bounds = await log.bounds(topic)
-    starts = await log.resolve(topic, start, bounds, is_start=True)
-    stops = (
-        {p: end for p, (_first, end) in bounds.items()}
-        if stop.time is not None
-        else await log.resolve(topic, stop, bounds, is_start=False)
-    )
-    low = to_millis(start.time) if start.time is not None else None
-    high = to_millis(stop.time) if stop.time is not None else None
-    out.write(
-        dump_header(topic, len(bounds), start.describe(), stop.describe(), datetime.now(UTC).isoformat())
-        + "\n"
-    )
-    per_partition: dict[int, int] = defaultdict(int)
-    ranges = {TopicPartition(topic, p): (starts[p], stops.get(p, bounds[p][1])) for p in starts}
-    async for batch in log.read(ranges):
-        batch.sort(key=lambda r: (r.partition, r.offset))
-        for record in batch:
-            if (low is not None and record.timestamp < low) or (
-                high is not None and record.timestamp >= high
-            ):
-                continue
-            out.write(dump_line(record) + "\n")
-            per_partition[record.partition] += 1
-        if progress:
-            progress(len(batch))
-    out.flush()
-    return DumpStats(topic, sum(per_partition.values()), dict(per_partition))
+class Log(LogReader, LogWriter, Protocol):
+    """What a load needs of the log: read the target, publish to it."""
 
 
 @dataclass
@@ -89,18 +38,19 @@ class LoadStats:
     already_on_topic: int = 0
     repeated_in_file: int = 0
     scanned: int = 0
+    records_in_file: int = 0
 
     @property
     def total_published(self) -> int:
         return sum(self.published.values())
 
 
-async def present_identities(log: KafkaLog, topic: str, since_ms: int) -> tuple[set[str], int]:
+async def present_identities(log: LogReader, topic: str, since_ms: int) -> tuple[set[str], int]:
     """Identities of the messages on ``topic`` with a timestamp at or after ``since_ms``."""
     bounds = await log.bounds(topic)
     by_time = await log.offsets_for_time(topic, since_ms)
     ranges = {
-        TopicPartition(topic, p): (found if found is not None else end, end)
+        (topic, p): (found if found is not None else end, end)
         for p, (_first, end) in bounds.items()
         for found in [by_time.get(p)]
     }
@@ -112,11 +62,9 @@ async def present_identities(log: KafkaLog, topic: str, since_ms: int) -> tuple[
     return present, scanned
 
 
-async def load(
-    log: KafkaLog, dumped: DumpFile, *, topic: str | None = None, dry_run: bool = False
-) -> LoadStats:
+async def load(log: Log, dumped: DumpFile, *, topic: str | None = None, dry_run: bool = False) -> LoadStats:
     """Publish the file's records the target topic does not have yet. ``topic`` overrides the target."""
-    stats = LoadStats()
+    stats = LoadStats(records_in_file=len(dumped.records))
     by_topic: dict[str, list[RawRecord]] = defaultdict(list)
     for record in dumped.records:
         by_topic[topic or record.topic].append(record)
@@ -145,3 +93,29 @@ async def load(
             for r in chosen.to_publish
         )
     return stats
+
+
+class LoadEvents:
+    def __init__(self, log: Log, files: DumpFiles, auditor: Auditor) -> None:
+        self.log = log
+        self.files = files
+        self.auditor = auditor
+
+    async def run(self, file: str, *, topic: str | None = None, dry_run: bool = False) -> LoadStats:
+        """Load the dump at ``file`` (``-``: standard input) into its topic, or into ``topic``."""
+        args = {"file": file, "topic": topic, "dry_run": dry_run}
+        async with self.auditor.action("events load", args, changes=not dry_run) as action:
+            with self.files.reader(file) as lines:
+                dumped = parse_dump(lines)
+            stats = await load(self.log, dumped, topic=topic, dry_run=dry_run)
+            if dry_run:
+                action.outcome = "dry-run"
+            action.detail.update(
+                {
+                    "records_in_file": len(dumped.records),
+                    "published": [{"topic": t, "records": n} for t, n in stats.published.items()],
+                    "already_on_topic": stats.already_on_topic,
+                    "repeated_in_file": stats.repeated_in_file,
+                }
+            )
+            return stats

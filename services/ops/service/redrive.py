@@ -1,4 +1,5 @@
-"""Re-driving dead letters: publish each one back to its original topic with its original key, once.
+"""``samad replay redrive-deadletter``: publish each dead letter back to its original topic with its
+original key, once.
 
 Each dead-letter record is claimed in the ledger (``samad_ops.redriven``, keyed by the record's
 dead-letter topic, partition and offset) with an atomic insert before it is published, so two operators
@@ -9,32 +10,31 @@ it is left there (shown as "failed again after a re-drive") unless the operator 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
-
-from aiokafka import TopicPartition
+from typing import Protocol
 
 from contracts.topics import DEADLETTER
-from services.ops.adapters.kafka import KafkaLog, Outgoing
-from services.ops.adapters.store import OpsStore
+from services.common.clock import Clock
+from services.ops.adapters.log import LogReader, LogWriter
+from services.ops.adapters.store import RedriveLedger
 from services.ops.domain.deadletter import (
-    DeadLetter,
     Decision,
+    Outcome,
     RedriveFilter,
     decide,
     parse_dead_letter,
     redrive_headers,
+    tally,
 )
-from services.ops.domain.records import RawRecord
+from services.ops.domain.records import Outgoing, RawRecord
 from services.ops.domain.timespec import to_millis
+from services.ops.service.audit import Auditor
+from services.ops.service.positions import Positions
 
 
-@dataclass(frozen=True)
-class Outcome:
-    record: RawRecord
-    letter: DeadLetter | None
-    decision: Decision
-    published_to: str | None = None  # "topic:partition:offset" of the re-driven copy
+class Log(LogReader, LogWriter, Protocol):
+    """What a re-drive needs of the log: read the dead letters, publish the originals."""
 
 
 def _or(value: int | None, default: int) -> int:
@@ -42,13 +42,14 @@ def _or(value: int | None, default: int) -> int:
 
 
 async def redrive(
-    log: KafkaLog,
-    store: OpsStore,
+    log: Log,
+    store: RedriveLedger,
     wanted: RedriveFilter,
     *,
     run_id: str,
     actor: str,
     dry_run: bool,
+    clock: Clock,
     deadletter_topic: str = DEADLETTER,
 ) -> list[Outcome]:
     bounds = await log.bounds(deadletter_topic)
@@ -57,7 +58,7 @@ async def redrive(
         starts = {p: _or(by_time.get(p), end) for p, (_f, end) in bounds.items()}
     else:
         starts = {p: first for p, (first, _end) in bounds.items()}
-    ranges = {TopicPartition(deadletter_topic, p): (starts[p], end) for p, (_f, end) in bounds.items()}
+    ranges = {(deadletter_topic, p): (starts[p], end) for p, (_f, end) in bounds.items()}
     records: list[RawRecord] = []
     async for batch in log.read(ranges):
         records.extend(batch)
@@ -80,7 +81,7 @@ async def redrive(
                 "status": "claimed",
                 "run_id": run_id,
                 "actor": actor,
-                "claimed_at": datetime.now(UTC),
+                "claimed_at": clock.now(),
                 "event_id": letter.event_id,
                 "event_type": letter.event_type,
                 "original_topic": letter.original_topic,
@@ -95,7 +96,7 @@ async def redrive(
             outcomes.append(Outcome(record, letter, Decision.already_redriven))
             continue
         try:
-            [meta] = await log.send(
+            [published] = await log.send(
                 [
                     Outgoing(
                         topic=letter.original_topic,
@@ -111,9 +112,68 @@ async def redrive(
         except BaseException:
             await store.redrive_release(letter.position)
             raise
-        where = f"{meta.topic}:{meta.partition}:{meta.offset}"
         await store.redrive_done(
-            letter.position, {"status": "redriven", "published_to": where, "redriven_at": datetime.now(UTC)}
+            letter.position,
+            {"status": "redriven", "published_to": published.where, "redriven_at": clock.now()},
         )
-        outcomes.append(Outcome(record, letter, Decision.redrive, where))
+        outcomes.append(Outcome(record, letter, Decision.redrive, published.where))
     return outcomes
+
+
+@dataclass(frozen=True)
+class RedriveReport:
+    run_id: str
+    outcomes: list[Outcome]
+    counts: dict[str, int]
+
+
+class Redrive:
+    def __init__(
+        self, log: Log, ledger: RedriveLedger, auditor: Auditor, positions: Positions, clock: Clock
+    ) -> None:
+        self.log = log
+        self.ledger = ledger
+        self.auditor = auditor
+        self.positions = positions
+        self.clock = clock
+
+    async def run(
+        self,
+        *,
+        event_type: str | None = None,
+        since: str | None = None,
+        original_topic: str | None = None,
+        service: str | None = None,
+        dry_run: bool = False,
+        force: bool = False,
+    ) -> RedriveReport:
+        args = {
+            "type": event_type,
+            "since": since,
+            "topic": original_topic,
+            "service": service,
+            "dry_run": dry_run,
+            "force": force,
+        }
+        async with self.auditor.action("replay redrive-deadletter", args, changes=not dry_run) as action:
+            wanted = RedriveFilter(
+                event_type=event_type,
+                since=self.positions.time(since) if since else None,
+                original_topic=original_topic,
+                service=service,
+                force=force,
+            )
+            run_id = f"redrive-{uuid.uuid4().hex[:12]}"
+            outcomes = await redrive(
+                self.log,
+                self.ledger,
+                wanted,
+                run_id=run_id,
+                actor=self.auditor.actor,
+                dry_run=dry_run,
+                clock=self.clock,
+            )
+            counts = tally(outcomes, dry_run=dry_run)
+            action.outcome = "dry-run" if dry_run else "ok"
+            action.detail.update({"run_id": run_id, "counts": counts})
+            return RedriveReport(run_id, outcomes, counts)

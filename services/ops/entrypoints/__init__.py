@@ -1,0 +1,1 @@
+"""How operators reach the tools: the ``samad events|replay|offsets|audit`` commands."""
