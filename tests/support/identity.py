@@ -29,6 +29,14 @@ _tokens: dict[tuple[str, str, str | None], tuple[str, float]] = {}
 _passwords: dict[str, str] = {}
 
 
+def use_profile(profile: str) -> None:
+    """Point this module at another stack profile's Keycloak (the fault run has its own stack)."""
+    global STATE
+    STATE = ROOT / ".local" / profile / "keycloak.json"
+    _tokens.clear()
+    _passwords.clear()
+
+
 def state() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(STATE.read_text())
     return loaded
