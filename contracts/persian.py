@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Arabic letter variants that Persian keyboards and old systems produce, mapped to the Persian letters.
 _LETTERS = {
@@ -31,9 +32,23 @@ _ZWNJ_AT_EDGES = re.compile(r"\s*\u200c\s*(?=\s)|(?<=\s)\u200c|^\u200c+|\u200c+$
 _CONTROL = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
+# Any other decimal digit (fullwidth ４, Devanagari ४, Bengali ৪ ...): Unicode category Nd.
+_OTHER_DECIMALS = re.compile(r"(?![0-9])\d")
+
+
 def to_ascii_digits(text: str) -> str:
-    """Persian (۰-۹) and Arabic-Indic (٠-٩) digits to ASCII 0-9."""
-    return text.translate(_TO_ASCII)
+    """Every decimal digit to ASCII 0-9: Persian (۰-۹), Arabic-Indic (٠-٩) and any other script's
+    (fullwidth, Devanagari, ...)."""
+    text = text.translate(_TO_ASCII)
+    if text.isascii():
+        return text
+    return _OTHER_DECIMALS.sub(lambda m: str(unicodedata.decimal(m.group())), text)
+
+
+def has_non_decimal_digits(text: str) -> bool:
+    """Characters that look like digits but are not decimal digits (superscripts ²³, circled ①,
+    fractions): they are refused, never guessed."""
+    return any(ch.isnumeric() and not ch.isdecimal() for ch in text)
 
 
 def to_persian_digits(text: str) -> str:

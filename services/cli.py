@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import json
+from pathlib import Path
+from typing import Annotated
 
+import httpx
 import typer
 
 app = typer.Typer(
@@ -38,3 +42,58 @@ _register()
 
 def main() -> None:
     app()
+
+
+tokens = typer.Typer(
+    help="Access tokens from the local identity provider (the Keycloak that `make up` starts).",
+    no_args_is_help=True,
+)
+ROLES = ("operator", "agency_staff", "supervisor", "ops")
+
+
+@tokens.command("issue")
+def issue_token(
+    user: Annotated[str | None, typer.Option(help="A user of the realm (make up prints them).")] = None,
+    role: Annotated[
+        str | None, typer.Option(help=f"Or the first seed user with this role: {', '.join(ROLES)}.")
+    ] = None,
+    agency: Annotated[str | None, typer.Option(help="With --role agency_staff: the agency.")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(envvar="SAMAD_TOKEN_PASSWORD", help="Default: the seed user's, from the stack."),
+    ] = None,
+    profile: Annotated[str, typer.Option(help="The local stack profile (dev, test, ...).")] = "dev",
+) -> None:
+    """Print an access token for a user, signed by the local provider (password grant of samad-cli)."""
+    state_file = Path(__file__).resolve().parents[1] / ".local" / profile / "keycloak.json"
+    if not state_file.exists():
+        raise typer.BadParameter(f"no local identity provider for profile {profile!r}: run `make up` first")
+    state = json.loads(state_file.read_text())
+    users: dict[str, dict[str, object]] = state["users"]
+    if user is None:
+        if role not in ROLES:
+            raise typer.BadParameter(f"give --user, or --role one of {', '.join(ROLES)}")
+        matches = [
+            n for n, u in users.items() if role in u["roles"] and (agency is None or u["agency"] == agency)
+        ]  # type: ignore[operator]
+        if not matches:
+            raise typer.BadParameter(
+                f"no seed user has role {role}" + (f" and agency {agency}" if agency else "")
+            )
+        user = sorted(matches)[0]
+    secret = password or (users.get(user) or {}).get("password")
+    if not secret:
+        raise typer.BadParameter(f"no password known for {user!r}: pass --password")
+    response = httpx.post(
+        state["token_url"],
+        data={"grant_type": "password", "client_id": "samad-cli", "username": user, "password": str(secret)},
+        timeout=30,
+    )
+    if response.status_code != 200:
+        raise typer.BadParameter(
+            f"the provider refused {user!r}: {response.status_code} {response.text[:200]}"
+        )
+    typer.echo(response.json()["access_token"])
+
+
+app.add_typer(tokens, name="tokens")

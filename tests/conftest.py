@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
 
+from tests.support import identity
 from tests.support import stack as test_stack
 
 
@@ -18,6 +20,9 @@ def real_stack() -> None:
     """
     if not test_stack.running():
         test_stack.stack("start")
+    # In-process apps and the service processes the tests start verify tokens of the test stack's
+    # Keycloak and call each other with its service client.
+    os.environ.update(identity.service_env())
 
 
 @pytest.fixture

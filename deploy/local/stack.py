@@ -1,7 +1,8 @@
-"""Local stack: a real single-node Kafka (KRaft) and FerretDB (MongoDB wire protocol on SQLite).
+"""Local stack: a real single-node Kafka (KRaft), FerretDB (MongoDB wire protocol on SQLite) and
+Keycloak (the OpenID Connect provider, deploy/local/keycloak.py).
 
-    python deploy/local/stack.py install                 # fetch the Kafka jars, build FerretDB
-    python deploy/local/stack.py start  [--profile dev]  # start both, wait until ready, create topics
+    python deploy/local/stack.py install                 # fetch Kafka and Keycloak, build FerretDB
+    python deploy/local/stack.py start  [--profile dev]  # start all three, wait until ready, create topics
     python deploy/local/stack.py stop   [--profile dev]
     python deploy/local/stack.py status [--profile dev]
     python deploy/local/stack.py restart-kafka [--profile dev] [--down SECONDS]     # an outage
@@ -46,6 +47,9 @@ KAFKA_POM = ROOT / "deploy" / "local" / "kafka" / "pom.xml"
 KAFKA_LOG4J = ROOT / "deploy" / "local" / "kafka" / "log4j2.properties"
 
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+
+import keycloak  # noqa: E402 - deploy/local/keycloak.py, beside this file
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,16 @@ class Profile:
     kafka_port: int
     controller_port: int
     mongo_port: int
+    keycloak_port: int
+
+    @property
+    def keycloak_management_port(self) -> int:
+        return self.keycloak_port + 1
+
+    @property
+    def keycloak_state(self) -> Path:
+        """Issuer, JWKS address, the seed users' passwords and the services' client secret."""
+        return self.home / "keycloak.json"
 
     @property
     def home(self) -> Path:
@@ -76,12 +90,12 @@ class Profile:
 # reconnecting to a stopped Kafka on a port inside that range can be given the same port as its own
 # source port and connect to itself, and Kafka then cannot bind it again when it restarts.
 PROFILES = {
-    "dev": Profile("dev", 9092, 9093, 27017),
-    "test": Profile("test", 19092, 19093, 27018),
+    "dev": Profile("dev", 9092, 9093, 27017, 8180),
+    "test": Profile("test", 19092, 19093, 27018, 18180),
     # The fault-injection tests restart Kafka and FerretDB, so they get a stack of their own.
-    "faults": Profile("faults", 29092, 29093, 27019),
-    "bench": Profile("bench", 24092, 24093, 27020),
-    "pipeline": Profile("pipeline", 26092, 26093, 27040),
+    "faults": Profile("faults", 29092, 29093, 27019, 28180),
+    "bench": Profile("bench", 24092, 24093, 27020, 24180),
+    "pipeline": Profile("pipeline", 26092, 26093, 27040, 26180),
 }
 
 
@@ -150,7 +164,8 @@ def install() -> None:
         env = {**os.environ, "GOBIN": str(FERRETDB_BIN.parent), "GOFLAGS": "-mod=mod"}
         subprocess.run([go, "install", "./cmd/ferretdb"], cwd=build, env=env, check=True)
         marker.write_text(FERRETDB_BUILD + "\n")
-    say("installed: Kafka jars in .local/kafka/libs, FerretDB in .local/bin")
+    keycloak.install()
+    say("installed: Kafka jars in .local/kafka/libs, FerretDB in .local/bin, Keycloak in .local/keycloak")
 
 
 # --- processes -----------------------------------------------------------------------------------
@@ -171,11 +186,12 @@ def pid_alive(pidfile: Path) -> int | None:
         return None
 
 
-def spawn(name: str, argv: list[str], profile: Profile) -> None:
+def spawn(name: str, argv: list[str], profile: Profile, env: dict[str, str] | None = None) -> None:
     profile.logs.mkdir(parents=True, exist_ok=True)
     log = open(profile.logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
         argv,
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -365,21 +381,60 @@ def stop_process(name: str, p: Profile, timeout: float = 30) -> None:
     say(f"stopped {name}")
 
 
+def spawn_keycloak(p: Profile) -> str | None:
+    """Start Keycloak without waiting (it takes about 20 s); the admin password when it was started."""
+    pidfile = p.home / "keycloak.pid"
+    if pid_alive(pidfile) and port_open(p.keycloak_port) and p.keycloak_state.exists():
+        say(f"Keycloak already running on {keycloak.base_url(p.keycloak_port)}")
+        return None
+    stop_process("keycloak", p)
+    for port in (p.keycloak_port, p.keycloak_management_port):
+        if port_open(port):
+            raise StackError(
+                f"port {port} is in use by another program; stop it (ss -ltnp 'sport = :{port}')"
+            )
+    try:
+        command, env = keycloak.argv(p.keycloak_port, p.keycloak_management_port)
+    except keycloak.KeycloakError as exc:
+        raise StackError(str(exc)) from exc
+    p.keycloak_state.unlink(missing_ok=True)
+    spawn("keycloak", command, p, env=env)
+    return env["KC_BOOTSTRAP_ADMIN_PASSWORD"]
+
+
+def finish_keycloak(p: Profile, admin_password: str | None) -> None:
+    if admin_password is None:
+        return
+    pidfile = p.home / "keycloak.pid"
+    try:
+        keycloak.wait_ready(p.keycloak_port, 180, lambda: pid_alive(pidfile) is not None)
+        keycloak.provision(p.keycloak_port, admin_password, p.keycloak_state)
+    except keycloak.KeycloakError as exc:
+        log = p.logs / "keycloak.log"
+        tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else []
+        raise StackError(f"{exc}; last lines of {log}:\n" + "\n".join(tail)) from exc
+    say(f"Keycloak ready on {keycloak.base_url(p.keycloak_port)} (realm {keycloak.REALM})")
+
+
 def start(p: Profile) -> None:
     p.home.mkdir(parents=True, exist_ok=True)
+    # Keycloak starts first and is waited for last: its start overlaps the others'.
+    admin_password = spawn_keycloak(p)
     start_ferretdb(p)
     start_kafka(p)
     asyncio.run(create_topics(p))
+    finish_keycloak(p, admin_password)
 
 
 def stop(p: Profile) -> None:
     stop_process("kafka", p)
     stop_process("ferretdb", p)
+    stop_process("keycloak", p)
 
 
 def status(p: Profile) -> bool:
     ok = True
-    for name, port in (("kafka", p.kafka_port), ("ferretdb", p.mongo_port)):
+    for name, port in (("kafka", p.kafka_port), ("ferretdb", p.mongo_port), ("keycloak", p.keycloak_port)):
         alive = pid_alive(p.home / f"{name}.pid") is not None and port_open(port)
         ok &= alive
         say(f"{name:9} {'running' if alive else 'stopped'} on 127.0.0.1:{port}")
@@ -407,11 +462,11 @@ def main() -> int:
     )
     args = parser.parse_args()
     p = PROFILES[args.profile]
-    # SAMAD_STACK_PORTS="kafka,controller,mongo" moves a profile, e.g. to run a second checkout's suite
-    # (below 32768, as the profiles above).
+    # SAMAD_STACK_PORTS="kafka,controller,mongo[,keycloak]" moves a profile, e.g. to run a second
+    # checkout's suite (below 32768, as the profiles above; Keycloak also takes the next port).
     if os.environ.get("SAMAD_STACK_PORTS"):
-        kafka, controller, mongo = (int(x) for x in os.environ["SAMAD_STACK_PORTS"].split(","))
-        p = Profile(p.name, kafka, controller, mongo)
+        ports = [int(x) for x in os.environ["SAMAD_STACK_PORTS"].split(",")]
+        p = Profile(p.name, ports[0], ports[1], ports[2], ports[3] if len(ports) > 3 else p.keycloak_port)
     try:
         if args.command == "install":
             install()
@@ -431,7 +486,7 @@ def main() -> int:
             stop(p)
             shutil.rmtree(p.home, ignore_errors=True)
             say(f"removed {p.home}")
-    except (StackError, subprocess.CalledProcessError) as exc:
+    except (StackError, keycloak.KeycloakError, subprocess.CalledProcessError) as exc:
         detail = getattr(exc, "stderr", None)
         say(f"error: {exc}" + (f"\n{detail}" if detail else ""))
         return 1

@@ -26,7 +26,7 @@ from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError
 
 from contracts.events import CONTENT_TYPE, TYPE_PREFIX, Envelope, EventData, EventDecodeError, decode
@@ -46,6 +46,16 @@ EVENTS_DEADLETTERED = Counter(
     "samad_events_deadlettered_total", "Messages sent to the dead-letter topic", ["service", "reason"]
 )
 EVENTS_REPLAYED = Counter("samad_events_replayed_total", "Replayed events handled", ["service"])
+CONSUMER_REWINDS = Counter(
+    "samad_consumer_rewinds_total",
+    "Batches rewound to be fetched again (an outage, or a failure to dead-letter)",
+    ["service", "group"],
+)
+CONSUMER_STALLED = Gauge(
+    "samad_consumer_stalled_seconds",
+    "How long the consumer has been failing to finish a batch (0 when it is making progress)",
+    ["service", "group"],
+)
 BATCH_SECONDS = Histogram(
     "samad_consumer_batch_seconds",
     "Time to handle one fetched batch",
@@ -168,6 +178,7 @@ class EventPublisher:
         produces: Sequence[type[EventData]] = (),
         *,
         timeout_seconds: float | None = None,
+        deadletter_topic: str = DEADLETTER,
     ) -> None:
         self.broker = broker
         self.service = service
@@ -185,7 +196,7 @@ class EventPublisher:
                 description=doc[0] if doc else _short(data.event_type),
             )
         self._deadletter = broker.publisher(
-            DEADLETTER,
+            deadletter_topic,
             title=f"{service}:deadletter",
             description="A message that could not be handled: the original key, value and headers, "
             "plus samad-dlq-* headers saying where it came from and why",
@@ -272,6 +283,7 @@ async def _no_decode(_msg: Any) -> list[None]:
 
 
 BatchHandler = Callable[[Sequence[Incoming]], Awaitable[None]]
+HealthCheck = Callable[[], Awaitable[bool]]
 
 
 def subscribe_events(
@@ -284,9 +296,18 @@ def subscribe_events(
     handler: BatchHandler,
     wanted: Callable[[Envelope], bool] = lambda _e: True,
     description: str = "",
+    healthy: HealthCheck | None = None,
 ) -> None:
-    """Register a batch consumer that decodes, filters, handles, dead-letters and commits."""
+    """Register a batch consumer that decodes, filters, handles, dead-letters and commits.
+
+    ``healthy`` answers whether the handler's own dependencies (the service's database) are
+    reachable. When a batch keeps failing with what looks like an outage (a connection error, a
+    timeout) while ``healthy`` says they are reachable, the failure is the events' own: the batch is
+    isolated and the event that keeps failing is dead-lettered (reason ``persistent_error``) instead
+    of blocking its partition for ever. Without ``healthy`` such a batch is rewound and retried.
+    """
     service = publisher.service
+    stalled = CONSUMER_STALLED.labels(service, group)
 
     @broker.subscriber(  # type: ignore[call-overload, untyped-decorator]
         *topics,
@@ -304,28 +325,50 @@ def subscribe_events(
         records = msg.raw_message if isinstance(msg.raw_message, (tuple, list)) else (msg.raw_message,)
         started = time.perf_counter()
         batch: list[tuple[Incoming, Any]] = []
-        for record in records:
-            try:
-                event = decode(record.value or b"")
-            except EventDecodeError as exc:
-                await publisher.dead_letter(record, str(exc), "undecodable", group)
-                continue
-            if wanted(event):
-                batch.append(
-                    (
-                        Incoming(event, record.topic, record.partition, record.offset, headers_of(record)),
-                        record,
-                    )
-                )
-        if batch and not await _handle(batch, handler, publisher, settings, group):
+        try:
+            batch = await _decode(records, publisher, group, wanted)
+            done = not batch or await _handle(batch, handler, publisher, settings, group, healthy)
+        except Exception as exc:
+            # Nothing of this batch may be committed past: dead-lettering failed (Kafka down, say) or
+            # the handling raised. Without the rewind the next batch's commit would move past these
+            # records and they would be lost without a trace.
+            log.error("batch of %d record(s) not finished (%r); rewinding it", len(records), exc)
+            done = False
+            await asyncio.sleep(settings.consumer_rewind_pause_seconds)
+        if not done:
+            CONSUMER_REWINDS.labels(service, group).inc()
+            stalled.set(time.time() - _first_failure.setdefault((service, group), time.time()))
             await msg.nack()  # rewind to the first record of the batch; it will be fetched again
             return
         await msg.ack()
+        _first_failure.pop((service, group), None)
+        stalled.set(0)
         BATCH_SECONDS.labels(service).observe(time.perf_counter() - started)
         for item, _ in batch:
             EVENTS_CONSUMED.labels(service, item.event.type).inc()
             if item.replay_run:
                 EVENTS_REPLAYED.labels(service).inc()
+
+
+# When each (service, group) began failing to finish a batch, for the stalled-consumer gauge.
+_first_failure: dict[tuple[str, str], float] = {}
+
+
+async def _decode(
+    records: Sequence[Any], publisher: EventPublisher, group: str, wanted: Callable[[Envelope], bool]
+) -> list[tuple[Incoming, Any]]:
+    batch: list[tuple[Incoming, Any]] = []
+    for record in records:
+        try:
+            event = decode(record.value or b"")
+        except EventDecodeError as exc:
+            await publisher.dead_letter(record, str(exc), "undecodable", group)
+            continue
+        if wanted(event):
+            batch.append(
+                (Incoming(event, record.topic, record.partition, record.offset, headers_of(record)), record)
+            )
+    return batch
 
 
 async def _handle(
@@ -334,6 +377,7 @@ async def _handle(
     publisher: EventPublisher,
     settings: ServiceSettings,
     group: str,
+    healthy: HealthCheck | None = None,
 ) -> bool:
     """True when every event is handled or dead-lettered; False to rewind after an infrastructure outage."""
     deadline = time.monotonic() + settings.consumer_retry_seconds
@@ -344,6 +388,14 @@ async def _handle(
             return True
         except INFRASTRUCTURE_ERRORS as exc:
             if time.monotonic() > deadline:
+                if await _reachable(healthy):
+                    log.error(
+                        "batch keeps failing with %r after %.0fs while the database answers: "
+                        "isolating its events",
+                        exc,
+                        settings.consumer_retry_seconds,
+                    )
+                    break
                 log.error(
                     "infrastructure still failing after %.0fs, rewinding batch: %r",
                     settings.consumer_retry_seconds,
@@ -362,8 +414,16 @@ async def _handle(
             try:
                 await handler([item])
                 break
-            except INFRASTRUCTURE_ERRORS:
-                return False
+            except INFRASTRUCTURE_ERRORS as exc:
+                # An outage again, unless the dependencies answer: then it is this event's own.
+                if not await _reachable(healthy):
+                    return False
+                if attempt == settings.consumer_max_attempts:
+                    await publisher.dead_letter(
+                        record, f"{type(exc).__name__}: {exc}", "persistent_error", group
+                    )
+                else:
+                    await asyncio.sleep(0.5 * attempt)
             except Exception as exc:
                 if attempt == settings.consumer_max_attempts:
                     await publisher.dead_letter(
@@ -372,3 +432,12 @@ async def _handle(
                 else:
                     await asyncio.sleep(0.1 * attempt)
     return True
+
+
+async def _reachable(healthy: HealthCheck | None) -> bool:
+    if healthy is None:
+        return False
+    try:
+        return bool(await asyncio.wait_for(healthy(), timeout=5.0))
+    except Exception:
+        return False

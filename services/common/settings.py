@@ -32,6 +32,9 @@ class ServiceSettings(BaseSettings):
     consumer_retry_seconds: float = 30.0
     # A handler error that is not an infrastructure failure is retried this many times, then dead-lettered.
     consumer_max_attempts: int = 3
+    # After a batch could not be finished (e.g. its dead letters could not be written), wait this long
+    # before it is fetched again.
+    consumer_rewind_pause_seconds: float = 1.0
     # Graceful shutdown: how long to finish the batch in hand after SIGTERM.
     graceful_timeout_seconds: float = 20.0
     # Readiness also waits until every consumer has its partitions (tests use it to avoid racing

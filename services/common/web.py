@@ -14,6 +14,7 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
+from services.common.auth import AuthSettings, check_production
 from services.common.kafka import consumers_positioned
 from services.common.problems import install_problem_handlers, problem
 
@@ -67,11 +68,15 @@ def create_app(
     readiness: dict[str, ReadinessCheck] | None = None,
     max_body_bytes: int = 64 * 1024,
     require_assignment: bool = False,
+    development_values: dict[str, bool] | None = None,
 ) -> FastAPI:
     """A FastAPI app whose lifespan starts the broker (and the service's own resources) and stops them.
 
     Order: on_startup (indexes, clients) -> broker -> after_startup (background workers that publish);
     on shutdown the reverse: before_shutdown -> broker -> on_shutdown.
+
+    In production (SAMAD_ENVIRONMENT=production) the start is refused when a development secret is
+    configured: the shared JWT key, or any of ``development_values`` (name -> in use).
     """
     checks = dict(readiness or {})
     if broker is not None:
@@ -80,7 +85,8 @@ def create_app(
             checks["consumers_assigned"] = lambda: consumers_positioned(broker)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        check_production(AuthSettings(), development_values)
         if on_startup is not None:
             await on_startup()
         if broker is not None:
@@ -99,6 +105,9 @@ def create_app(
                 await broker.stop()
             if on_shutdown is not None:
                 await on_shutdown()
+            verifier = getattr(app.state, "token_verifier", None)
+            if verifier is not None:
+                await verifier.close()
             log.info("%s stopped", title)
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)

@@ -37,3 +37,14 @@ def test_matching_form_meets_half_space_variants() -> None:
 def test_digits_both_ways() -> None:
     assert to_ascii_digits("کد ۱۲۳۴") == "کد 1234"
     assert to_persian_digits("1403/12/29") == "۱۴۰۳/۱۲/۲۹"
+
+
+def test_every_script_s_decimal_digits_become_ascii() -> None:
+    from contracts.persian import has_non_decimal_digits, to_ascii_digits
+
+    assert to_ascii_digits("４５６７") == "4567"  # fullwidth
+    assert to_ascii_digits("४५६७") == "4567"  # Devanagari
+    assert to_ascii_digits("۰۹۱۲٣٤٥abc") == "0912345abc"
+    assert to_ascii_digits("²³¹¹") == "²³¹¹"  # superscripts are not decimal digits: left alone
+    assert has_non_decimal_digits("²³¹¹") and has_non_decimal_digits("①２")
+    assert not has_non_decimal_digits("۰۹۱۲ ４५6")
