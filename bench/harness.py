@@ -8,6 +8,7 @@ Everything targets 127.0.0.1 only.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -69,6 +70,36 @@ class StackProfile:
     def stop(self) -> None:
         self.run("stop", check=False)
 
+    def seed_token(self, role: str) -> str:
+        """An access token of the profile's Keycloak for the first seed user with ``role``."""
+        import httpx
+
+        state = json.loads((self.home / "keycloak.json").read_text())
+        user = sorted(n for n, u in state["users"].items() if role in u["roles"])[0]
+        response = httpx.post(
+            state["token_url"],
+            data={
+                "grant_type": "password",
+                "client_id": "samad-cli",
+                "username": user,
+                "password": state["users"][user]["password"],
+            },
+            timeout=30,
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def identity_env(self) -> dict[str, str]:
+        """How the services verify the profile's Keycloak tokens and call each other."""
+        state = json.loads((self.home / "keycloak.json").read_text())
+        return {
+            "SAMAD_AUTH_ISSUER": state["issuer"],
+            "SAMAD_AUTH_JWKS_URL": state["jwks_url"],
+            "SAMAD_AUTH_TOKEN_URL": state["token_url"],
+            "SAMAD_AUTH_CLIENT_ID": state["services_client"]["client_id"],
+            "SAMAD_AUTH_CLIENT_SECRET": state["services_client"]["client_secret"],
+        }
+
     def restart(self, component: str, down: float = 0.0) -> None:
         """Stop ``kafka`` or ``ferretdb``, keep it down ``down`` seconds (an outage), start it again."""
         self.run(f"restart-{component}", "--down", f"{down:.1f}")
@@ -116,6 +147,7 @@ def service_env(
         "SAMAD_SMS_RATE_PER_SECOND": "100000",
         "SAMAD_SMS_RATE_BURST": "100000",
         "SAMAD_LOG_JSON": "false",
+        **profile.identity_env(),
         **(extra or {}),
     }
 

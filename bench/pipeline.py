@@ -509,13 +509,11 @@ def main() -> int:
     try:
         say(f"starting the four services (run {pipeline.run_id}, logs in {outdir})")
         pipeline.start()
-        from services.common.auth import Role, issue_token
-
         driver = Driver(
             pipeline["intake"].url,
             pipeline["tracking"].url,
-            issue_token("bench-operator", Role.operator),
-            issue_token("bench-supervisor", Role.supervisor),
+            profile.seed_token("operator"),
+            profile.seed_token("supervisor"),
             salt=1,
         )
         infra_before = profile.cpu_seconds()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -69,13 +69,13 @@ def issue_token(
     if not state_file.exists():
         raise typer.BadParameter(f"no local identity provider for profile {profile!r}: run `make up` first")
     state = json.loads(state_file.read_text())
-    users: dict[str, dict[str, object]] = state["users"]
+    users: dict[str, dict[str, Any]] = state["users"]
     if user is None:
         if role not in ROLES:
             raise typer.BadParameter(f"give --user, or --role one of {', '.join(ROLES)}")
         matches = [
             n for n, u in users.items() if role in u["roles"] and (agency is None or u["agency"] == agency)
-        ]  # type: ignore[operator]
+        ]
         if not matches:
             raise typer.BadParameter(
                 f"no seed user has role {role}" + (f" and agency {agency}" if agency else "")

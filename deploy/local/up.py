@@ -5,6 +5,7 @@ Ctrl-C (or SIGTERM) stops the services gracefully, then the stack. Logs also go 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -37,8 +38,14 @@ def main() -> int:
         return 1
     logs = ROOT / ".local" / "dev" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    identity = json.loads((ROOT / ".local" / "dev" / "keycloak.json").read_text())
     env = {
         **os.environ,
+        "SAMAD_AUTH_ISSUER": identity["issuer"],
+        "SAMAD_AUTH_JWKS_URL": identity["jwks_url"],
+        "SAMAD_AUTH_TOKEN_URL": identity["token_url"],
+        "SAMAD_AUTH_CLIENT_ID": identity["services_client"]["client_id"],
+        "SAMAD_AUTH_CLIENT_SECRET": identity["services_client"]["client_secret"],
         "SAMAD_KAFKA_BOOTSTRAP": "127.0.0.1:9092",
         "SAMAD_MONGO_URL": "mongodb://127.0.0.1:27017/",
         "SAMAD_SMS_FILE_PATH": str(ROOT / ".local" / "dev" / "sms-outbox.jsonl"),
@@ -74,7 +81,16 @@ def main() -> int:
             "  notify    http://127.0.0.1:8003/docs   (SMS ledger; outbox in .local/dev/sms-outbox.jsonl)\n"
             "  routing   http://127.0.0.1:8004/docs   (triage, duty roster, /v1/roster.ics)\n"
             "  AsyncAPI: make docs  (writes docs/asyncapi/<service>.yaml)\n"
-            "  Kafka 127.0.0.1:9092, FerretDB mongodb://127.0.0.1:27017/   Ctrl-C stops everything.\n",
+            "  Kafka 127.0.0.1:9092, FerretDB mongodb://127.0.0.1:27017/   Ctrl-C stops everything.\n"
+            f"  Identity provider (Keycloak) {identity['issuer']}\n"
+            "  Local users (development only; new passwords at every start; realm deploy/local/keycloak/):\n"
+            + "".join(
+                f"    {name:<16} {user['password']:<18} {', '.join(user['roles'])}"
+                + (f" ({user['agency']})" if user.get("agency") else "")
+                + "\n"
+                for name, user in sorted(identity["users"].items())
+            )
+            + "  A token for curl: uv run samad tokens issue --role operator\n",
             flush=True,
         )
     while not stopping.is_set():

@@ -17,7 +17,7 @@ from datetime import timedelta
 from faststream.kafka import KafkaBroker
 
 from contracts.events import CallReceived, CaseRegistered, CaseRepeatCall, EventData
-from services.common.auth import Role, issue_token
+from services.common.auth import AuthSettings, ServiceTokens
 from services.common.clock import Clock, SystemClock
 from services.common.kafka import EventPublisher, consumers_positioned, make_broker
 from services.common.publishing import BusUnavailable, Publisher
@@ -115,18 +115,6 @@ class IntakeContainer:
         await self.store.close()
 
 
-def _tracking_token(settings: IntakeSettings) -> Callable[[], str]:
-    """The bearer token for tracking's staff API: the configured one, else a short local one per request."""
-    fixed = settings.tracking_token
-
-    def token() -> str:
-        if fixed:
-            return fixed
-        return issue_token("samad-intake", Role.supervisor, ttl_seconds=300, name="intake (Open311)")
-
-    return token
-
-
 def bootstrap(
     settings: IntakeSettings | None = None,
     *,
@@ -144,7 +132,10 @@ def bootstrap(
     if store is None:
         store = MongoIntakeStore.open(s.mongo_url, s.db_name, client)
     if tracking is None:
-        tracking = HttpTrackingDirectory(s.tracking_url, _tracking_token(s), s.tracking_timeout_seconds)
+        # Tracking's staff API with the services' client credentials from the identity provider.
+        tracking = HttpTrackingDirectory(
+            s.tracking_url, ServiceTokens(AuthSettings()).token, s.tracking_timeout_seconds
+        )
     publisher = publisher or kafka
     clock = clock or SystemClock()
     idempotency = Idempotency(store, clock, timedelta(seconds=s.idempotency_pending_seconds))

@@ -26,7 +26,6 @@ class IntakeSettings(ServiceSettings):
     max_body_bytes: int = 64 * 1024
     # Open311 reads case status from tracking's staff API.
     tracking_url: str = "http://127.0.0.1:8002"
-    tracking_token: str | None = None  # a service token; a local one is signed when absent
     tracking_timeout_seconds: float = 2.0
     open311_api_keys: list[str] = Field(default_factory=lambda: [DEV_OPEN311_KEY])
     open311_contact: str = "مرکز سامد استانداری خراسان رضوی، تلفن ۱۱۱"

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from contracts.persian import to_persian_digits
-from services.common.auth import Role, issue_token
+from services.common.auth import Role
+from tests.support.identity import token as issue_token
 from tests.support.processes import ServiceProcess, free_port, log_dir
 
 SERVICES = ("intake", "routing", "tracking", "notify")
@@ -52,8 +53,8 @@ def _outbox(procs: dict[str, ServiceProcess]) -> Path:
 
 
 def test_one_post_is_routed_tracked_and_texted(platform: dict[str, ServiceProcess]) -> None:
-    operator = issue_token("op-e2e", Role.operator)
-    supervisor = issue_token("sup-e2e", Role.supervisor)
+    operator = issue_token(Role.operator, sub="op-e2e")
+    supervisor = issue_token(Role.supervisor, sub="sup-e2e")
     started = time.monotonic()
     answer = httpx.post(
         platform["intake"].url + "/v1/cases",
@@ -109,7 +110,7 @@ def test_one_post_is_routed_tracked_and_texted(platform: dict[str, ServiceProces
 
 
 def test_the_same_post_retried_registers_nothing_new(platform: dict[str, ServiceProcess]) -> None:
-    operator = issue_token("op-e2e", Role.operator)
+    operator = issue_token(Role.operator, sub="op-e2e")
     key = f"e2e-retry-{time.time_ns()}"
     body = {
         "phone": "09151234568",

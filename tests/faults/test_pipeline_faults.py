@@ -37,8 +37,9 @@ from pymongo import AsyncMongoClient
 
 from bench.harness import FAULTS, ROOT, SERVICES, Pipeline
 from contracts.topics import CALLS, CASES, DEADLETTER, NOTIFICATIONS
-from services.common.auth import Role, issue_token
+from services.common.auth import Role
 from tests.faults import probes
+from tests.support import identity
 
 # Sized for this 2-core machine with FerretDB: the pipeline absorbs about 25 cases per second here
 # (docs/performance.md), so 10/s leaves room to catch up after each fault; a larger run only takes longer.
@@ -208,8 +209,9 @@ async def test_nothing_lost_nothing_doubled_under_faults(pipeline: Pipeline) -> 
     rng = random.Random(SEED)
     salt = uuid.uuid4().hex[:6]
     say(f"seed {SEED}: {CASES_TOTAL} cases at {RATE:g}/s while every fault happens once")
-    operator = issue_token("faults-operator", Role.operator)
-    staff = issue_token("faults-supervisor", Role.supervisor)
+    identity.use_profile(FAULTS.name)
+    operator = identity.token(Role.operator, sub="faults-operator")
+    staff = identity.token(Role.supervisor, sub="faults-supervisor")
     fault_log: list[str] = []
     poison: list[tuple[str, str, str]] = []
     window = CASES_TOTAL / RATE

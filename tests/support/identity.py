@@ -14,6 +14,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,9 @@ def _admin_token(client: httpx.Client, base: str, s: dict[str, Any]) -> str:
     return str(response.json()["access_token"])
 
 
-def ensure_user(username: str, role: str, agency: str | None = None, province: str = "khorasan_razavi") -> str:
+def ensure_user(
+    username: str, role: str, agency: str | None = None, province: str = "khorasan_razavi"
+) -> str:
     """The password of ``username``, created (or reset) with exactly this role and agency."""
     s = state()
     seed = s["users"].get(username)
@@ -132,7 +135,12 @@ def password_token(username: str, password: str) -> tuple[str, float]:
     with httpx.Client(timeout=30) as client:
         response = client.post(
             state()["token_url"],
-            data={"grant_type": "password", "client_id": CLI_CLIENT, "username": username, "password": password},
+            data={
+                "grant_type": "password",
+                "client_id": CLI_CLIENT,
+                "username": username,
+                "password": password,
+            },
         )
         response.raise_for_status()
         body = response.json()
@@ -157,3 +165,22 @@ def token(role: Any, agency: Any = None, sub: str | None = None) -> str:
 
 def bearer(role: Any, agency: Any = None, sub: str | None = None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(role, agency, sub)}"}
+
+
+class LazyBearer(Mapping[str, str]):
+    """An Authorization header fetched on first use, so a test module can name it at import time."""
+
+    def __init__(self, role: Any, agency: Any = None, sub: str | None = None) -> None:
+        self.args = (role, agency, sub)
+
+    def _headers(self) -> dict[str, str]:
+        return bearer(*self.args)
+
+    def __getitem__(self, key: str) -> str:
+        return self._headers()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._headers())
+
+    def __len__(self) -> int:
+        return 1

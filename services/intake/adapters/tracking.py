@@ -7,7 +7,7 @@ intake's own view of the case, which is rebuilt from the same events and lags on
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -64,8 +64,8 @@ def parse_case(doc: dict[str, Any]) -> TrackedStatus | None:
 
 
 class HttpTrackingDirectory:
-    def __init__(self, base_url: str, token: Callable[[], str], timeout_seconds: float) -> None:
-        # A callable, so a locally signed token is fresh on every request instead of expiring.
+    def __init__(self, base_url: str, token: Callable[[], Awaitable[str]], timeout_seconds: float) -> None:
+        # A callable: the token is renewed from the identity provider before it expires.
         self.token = token
         self.client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), timeout=timeout_seconds, headers={"Accept": "application/json"}
@@ -74,7 +74,7 @@ class HttpTrackingDirectory:
     async def status(self, reference: str) -> TrackedStatus | None:
         try:
             response = await self.client.get(
-                f"/v1/cases/{reference}", headers={"Authorization": f"Bearer {self.token()}"}
+                f"/v1/cases/{reference}", headers={"Authorization": f"Bearer {await self.token()}"}
             )
         except httpx.HTTPError as exc:
             raise TrackingUnavailable(repr(exc)) from exc

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from services.common.web import create_app as create_web_app
 from services.intake.bootstrap import IntakeContainer, bootstrap
 from services.intake.entrypoints import calls, cases, catalogue, consumer, open311
+from services.intake.settings import DEV_OPEN311_KEY
 
 TITLE = "SAMAD-111 intake"
 VERSION = "1.0.0"
@@ -34,6 +35,7 @@ def create_app(container: IntakeContainer | None = None) -> FastAPI:
         on_shutdown=intake.shutdown,
         readiness=intake.readiness,
         max_body_bytes=intake.settings.max_body_bytes,
+        development_values={"SAMAD_OPEN311_API_KEYS": DEV_OPEN311_KEY in intake.settings.open311_api_keys},
     )
     app.state.container = intake
     for router in (calls.router, cases.router, catalogue.router, open311.router):

@@ -12,8 +12,9 @@ import pytest
 from aiokafka import TopicPartition
 from pymongo import AsyncMongoClient
 
-from services.common.auth import Role, issue_token
+from services.common.auth import Role
 from services.intake.settings import IntakeSettings
+from tests.support import identity
 from tests.support.kafka import TopicReader, end_offsets, wait_for
 from tests.support.processes import ServiceProcess, free_port, log_dir
 from tests.support.stack import KAFKA, MONGO
@@ -35,7 +36,7 @@ def intake_settings(tag: str, **overrides: Any) -> IntakeSettings:
 
 
 def bearer(role: Role = Role.operator, subject: str = "op-test") -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(subject, role)}"}
+    return identity.bearer(role, sub=subject)
 
 
 async def drop_database(name: str) -> None:

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from services.common.auth import Role, issue_token
+from services.common.auth import Role
 from services.common.mongo import make_client
 from services.notify.entrypoints.http import create_app
+from tests.support.identity import bearer
 from tests.support.stack import KAFKA, MONGO
 
 
@@ -28,7 +29,7 @@ async def api(unique: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[htt
 
 
 def auth(role: Role) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token('staff-7', role)}"}
+    return bearer(role, sub="staff-7")
 
 
 async def test_staff_opt_a_citizen_out_and_back_in(api: httpx.AsyncClient) -> None:

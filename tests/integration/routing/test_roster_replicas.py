@@ -14,11 +14,12 @@ import pytest
 from pymongo import MongoClient
 
 from contracts.events import new_id
-from services.common.auth import Role, issue_token
+from services.common.auth import Role
+from tests.support.identity import LazyBearer
 from tests.support.processes import ServiceProcess, free_port, log_dir
 from tests.support.stack import MONGO
 
-SUPERVISOR = {"Authorization": f"Bearer {issue_token('sup-replicas', Role.supervisor)}"}
+SUPERVISOR = LazyBearer(Role.supervisor, sub="sup-replicas")
 AGENCIES = [
     "education",
     "welfare",

@@ -26,13 +26,14 @@ from contracts.events import (
     utcnow,
 )
 from contracts.topics import CASES
-from services.common.auth import Role, issue_token
+from services.common.auth import Role
 from services.routing.domain.roster import week_of
+from tests.support.identity import LazyBearer
 from tests.support.kafka import TopicReader, produce_raw
 from tests.support.processes import ServiceProcess, free_port, log_dir
 
 TEHRAN = ZoneInfo("Asia/Tehran")
-SUPERVISOR = {"Authorization": f"Bearer {issue_token('sup-test', Role.supervisor)}"}
+SUPERVISOR = LazyBearer(Role.supervisor, sub="sup-test")
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from contracts.events import CallReceived
-from services.common.auth import Role, issue_token
+from services.common.auth import Role
 from services.intake.entrypoints.http import create_app
+from tests.support.tokens import unit_bearer
 from tests.unit.intake.conftest import WATER, World, build_world
 
 Client = tuple[httpx.AsyncClient, World]
@@ -29,7 +30,7 @@ async def http() -> AsyncIterator[Client]:
 
 
 def headers(key: str | None = None, role: Role = Role.operator, subject: str = "op-1") -> dict[str, str]:
-    h = {"Authorization": f"Bearer {issue_token(subject, role)}"}
+    h = unit_bearer(role, sub=subject)
     if key:
         h["Idempotency-Key"] = key
     return h

@@ -8,14 +8,15 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from services.common.auth import Role, issue_token
+from services.common.auth import Role
 from services.notify.entrypoints.http import create_app
+from tests.support.tokens import unit_bearer
 from tests.unit.notify.conftest import Rig, make_rig
 from tests.unit.notify.factory import PHONE, registered
 
 
 def auth(role: Role) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token('staff-7', role)}"}
+    return unit_bearer(role, sub="staff-7")
 
 
 @pytest.fixture

@@ -10,16 +10,17 @@ import httpx
 import pytest
 
 from contracts.catalogue import AgencyCode
-from services.common.auth import Role, issue_token
+from services.common.auth import Role
 from services.common.clock import FixedClock
 from services.routing.adapters.roster import Claim, InMemoryRosterStore
 from services.routing.bootstrap import RoutingContainer
 from services.routing.domain.roster import occupied_slots
 from services.routing.entrypoints.http import create_app
+from tests.support.tokens import unit_bearer
 from tests.unit.routing.helpers import container, entry, published, registered
 
-SUPERVISOR = {"Authorization": f"Bearer {issue_token('sup-unit', Role.supervisor)}"}
-OPERATOR = {"Authorization": f"Bearer {issue_token('op-unit', Role.operator)}"}
+SUPERVISOR = unit_bearer(Role.supervisor, sub="sup-unit")
+OPERATOR = unit_bearer(Role.operator, sub="op-unit")
 AT_TEN = datetime(2025, 3, 22, 6, 30, tzinfo=UTC)  # Saturday 10:00 in Tehran
 
 
