@@ -85,8 +85,21 @@ class DecideTriage:
                 envelope.id,
                 exc,
             )
+            await self.still_owed(envelope)
             raise DecisionOwed(envelope, new) from exc
         await settle(self.cases, envelope.id)
+
+    async def still_owed(self, envelope: Envelope) -> None:
+        """Record the debt again before saying it is owed: a request stalled long enough may find it
+        dropped by the re-publisher (the case looked as if it had moved on) while it was storing."""
+        try:
+            await self.cases.owe(
+                OwedEvent(envelope.id, envelope.subject, envelope.causationid or "", envelope.time)
+            )
+        except Exception as exc:
+            log.error(
+                "case %s: decision %s may not be recorded as owed (%r)", envelope.subject, envelope.id, exc
+            )
 
     async def decide(
         self, case_id: str, chosen: AgencyCode, actor: Actor, note: str | None = None

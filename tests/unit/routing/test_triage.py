@@ -4,6 +4,7 @@ lists waiting cases with why, and the history shows every hop."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 import pytest
@@ -14,11 +15,13 @@ from contracts.events import (
     ActorKind,
     CaseRouted,
     CaseTriageRequired,
+    Envelope,
     RouteReason,
     TriageReason,
     decode,
 )
 from services.common.clock import FixedClock
+from services.common.publishing import BusUnavailable
 from services.routing.domain.cases import OwedEvent
 from services.routing.domain.routing import decision_event_id
 from services.routing.service.triage import CaseNotFound, DecisionOwed, NotInTriage
@@ -95,6 +98,33 @@ async def test_the_republisher_publishes_an_owed_decision_once_with_the_stored_e
     # A retry of the same request answers with the stored decision and publishes nothing more.
     again, new = await c.decide_triage("c12", AgencyCode.welfare, SUPERVISOR)
     assert not new and again.id == stored.id and len(published(c).events) == 1
+
+
+async def test_a_failed_publish_leaves_the_event_owed_even_if_its_debt_went_meanwhile() -> None:
+    c = container()
+    await c.case_events.one(registered("c15", "سلام، لطفاً رسیدگی کنید"))
+    kafka = published(c)
+
+    class DropsTheDebtThenFails:
+        """The request stalled: meanwhile the debt was struck off; then Kafka refuses the event."""
+
+        service = "routing"
+
+        async def publish(self, events: Iterable[Envelope], headers: dict[str, str] | None = None) -> None:
+            for event in events:
+                await c.cases.settle(event.id)
+            raise BusUnavailable("Kafka unreachable")
+
+    c.decide_triage.publisher = DropsTheDebtThenFails()
+    with pytest.raises(DecisionOwed) as owed:
+        await c.decide_triage("c15", AgencyCode.welfare, SUPERVISOR)
+    [debt] = await c.cases.owed(10)
+    assert (debt.event_id, debt.case_id) == (owed.value.envelope.id, "c15")
+    assert debt.cause_id == owed.value.envelope.causationid
+    c.decide_triage.publisher = kafka
+    assert isinstance(c.clock, FixedClock)
+    c.clock.advance(timedelta(minutes=1))
+    assert await c.republish_owed.once() == 1 and [e.id for e in kafka.events] == [debt.event_id]
 
 
 async def test_the_republisher_waits_for_a_stalled_request_and_drops_a_debt_never_stored() -> None:
