@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from faststream.kafka import KafkaBroker
@@ -27,6 +28,7 @@ from services.routing.service.answer import Answers
 from services.routing.service.case_events import HandleCaseEvents
 from services.routing.service.classify import Classify
 from services.routing.service.evaluate import BuildDatasets, Evaluate
+from services.routing.service.republish import RepublishOwed
 from services.routing.service.reroute import Reroute
 from services.routing.service.roster import AddRosterEntry, RemoveRosterEntry, RosterViews
 from services.routing.service.route_case import RouteCase
@@ -52,6 +54,7 @@ class RoutingContainer:
     classifier: Classifier
     case_events: HandleCaseEvents
     decide_triage: DecideTriage
+    republish_owed: RepublishOwed
     triage_queue: TriageQueue
     routing_history: RoutingHistory
     classify: Classify
@@ -62,6 +65,9 @@ class RoutingContainer:
     build_datasets: BuildDatasets
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
+    # Background workers that publish: started once the broker is connected, stopped before it is.
+    after_startup: list[Hook] = field(default_factory=list)
+    before_shutdown: list[Hook] = field(default_factory=list)
     readiness: dict[str, Check] = field(default_factory=dict)
 
     async def startup(self) -> None:
@@ -70,6 +76,14 @@ class RoutingContainer:
 
     async def shutdown(self) -> None:
         for hook in self.on_shutdown:
+            await hook()
+
+    async def start_workers(self) -> None:
+        for hook in self.after_startup:
+            await hook()
+
+    async def stop_workers(self) -> None:
+        for hook in self.before_shutdown:
             await hook()
 
 
@@ -139,6 +153,13 @@ def bootstrap(
         threshold=settings.routing_threshold,
         max_declines=settings.routing_max_declines,
     )
+    republish_owed = RepublishOwed(
+        cases,
+        publisher,
+        clock,
+        grace=timedelta(seconds=settings.routing_republish_grace_seconds),
+        every_seconds=settings.routing_republish_seconds,
+    )
     return RoutingContainer(
         settings=settings,
         clock=clock,
@@ -150,7 +171,8 @@ def bootstrap(
         roster=roster,
         classifier=classifier,
         case_events=HandleCaseEvents(route, reroute, publisher),
-        decide_triage=DecideTriage(cases, answers, publisher),
+        decide_triage=DecideTriage(cases, answers, publisher, settings.routing_triage_publish_seconds),
+        republish_owed=republish_owed,
         triage_queue=TriageQueue(cases),
         routing_history=RoutingHistory(cases),
         classify=classify,
@@ -161,5 +183,7 @@ def bootstrap(
         build_datasets=BuildDatasets(sets),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        after_startup=[republish_owed.start],
+        before_shutdown=[republish_owed.stop],
         readiness=readiness,
     )

@@ -22,6 +22,14 @@ class RoutingSettings(ServiceSettings):
     # taken over once its claim is this old (SAMAD_ROUTING_ROSTER_CLAIM_LEASE_SECONDS). A create in
     # flight holds its slots for well under a second.
     routing_roster_claim_lease_seconds: float = 15.0
+    # How long a triage request waits for Kafka to take its decision's event before answering 503 with
+    # the decision kept and its event owed (SAMAD_ROUTING_TRIAGE_PUBLISH_SECONDS).
+    routing_triage_publish_seconds: float = 5.0
+    # How often the re-publisher looks for owed decision events (SAMAD_ROUTING_REPUBLISH_SECONDS; 0
+    # turns it off), and how long an event must have been owed before it takes it: the request that
+    # stored the decision may still be publishing it (SAMAD_ROUTING_REPUBLISH_GRACE_SECONDS).
+    routing_republish_seconds: float = 5.0
+    routing_republish_grace_seconds: float = 15.0
     # The roster's local time (the centre's clock) for hours, feeds and live sessions.
     roster_timezone: str = "Asia/Tehran"
     # Public URL of the roster page, used in the JSON feed.

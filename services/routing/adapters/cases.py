@@ -5,6 +5,13 @@ One document per case holds what re-routing needs (the text from case.registered
 that declined, the current agency or triage, and every hop with the exact event published for it.
 A hop is appended with a single-document conditional update keyed by its cause event id, so a
 redelivered event never adds a second hop; the stored event is published again instead.
+
+A manual decision's event is owed until Kafka has it: one document per owed event in ``owed_events``,
+``_id`` the event id, inserted before the decision is stored and deleted once it is published. The
+debt lives in its own collection, not on the case: FerretDB 1.x applies an update by reading,
+changing and writing back the whole document, so a second writer on the case (striking the debt off)
+could erase a hop written at the same moment. Inserting and deleting by ``_id`` are atomic, and the
+re-publisher's query reads only the few events owed, not every case.
 """
 
 from __future__ import annotations
@@ -16,8 +23,8 @@ from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
 from contracts.catalogue import AgencyCode
-from services.common.mongo import create_index
-from services.routing.domain.cases import CaseRecord, Hop
+from services.common.mongo import create_index, insert_new
+from services.routing.domain.cases import CaseRecord, Hop, OwedEvent
 
 
 class RoutingStore(Protocol):
@@ -43,6 +50,18 @@ class RoutingStore(Protocol):
 
     async def triage_queue(self, province: str | None, limit: int) -> list[CaseRecord]:
         """Cases waiting for a person, oldest registration first."""
+
+    async def owe(self, owed: OwedEvent) -> None:
+        """Record that an event is owed (a debt already recorded for it is kept as it is)."""
+
+    async def is_owed(self, event_id: str) -> bool:
+        """Whether the event is still owed."""
+
+    async def owed(self, limit: int) -> list[OwedEvent]:
+        """The events owed, longest owed first."""
+
+    async def settle(self, event_id: str) -> None:
+        """The event is published (or nothing was owed): strike it off."""
 
 
 # --- documents -----------------------------------------------------------------------------------
@@ -111,6 +130,14 @@ def case_record(d: dict[str, Any]) -> CaseRecord:
     )
 
 
+def owed_doc(o: OwedEvent) -> dict[str, Any]:
+    return {"_id": o.event_id, "case_id": o.case_id, "cause_id": o.cause_id, "since": o.since}
+
+
+def owed_event(d: dict[str, Any]) -> OwedEvent:
+    return OwedEvent(d["_id"], d["case_id"], d["cause_id"], d["since"])
+
+
 # --- MongoDB -------------------------------------------------------------------------------------
 
 
@@ -118,6 +145,7 @@ class MongoRoutingStore:
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], db_name: str) -> None:
         self.client = client
         self.cases = client[db_name]["cases"]
+        self.owed_events = client[db_name]["owed_events"]
 
     async def ensure_indexes(self) -> None:
         await create_index(
@@ -173,6 +201,19 @@ class MongoRoutingStore:
         docs = await self.cases.find(query).sort("registered_at", ASCENDING).limit(limit).to_list()
         return [case_record(d) for d in docs]
 
+    async def owe(self, owed: OwedEvent) -> None:
+        await insert_new(self.owed_events, [owed_doc(owed)])
+
+    async def is_owed(self, event_id: str) -> bool:
+        return await self.owed_events.find_one({"_id": event_id}, {"_id": 1}) is not None
+
+    async def owed(self, limit: int) -> list[OwedEvent]:
+        docs = await self.owed_events.find({}).sort("since", ASCENDING).limit(limit).to_list()
+        return [owed_event(d) for d in docs]
+
+    async def settle(self, event_id: str) -> None:
+        await self.owed_events.delete_one({"_id": event_id})
+
 
 # --- in memory -------------------------------------------------------------------------------
 
@@ -182,6 +223,7 @@ class InMemoryRoutingStore:
     """The same contract in memory, for unit tests of the use cases."""
 
     cases: dict[str, CaseRecord] = field(default_factory=dict)
+    owed_events: dict[str, OwedEvent] = field(default_factory=dict)
 
     async def get_case(self, case_id: str) -> CaseRecord | None:
         return self.cases.get(case_id)
@@ -223,3 +265,15 @@ class InMemoryRoutingStore:
             if r.status == "triage" and (not province or r.province == province)
         ]
         return sorted(rows, key=lambda r: r.registered_at)[:limit]
+
+    async def owe(self, owed: OwedEvent) -> None:
+        self.owed_events.setdefault(owed.event_id, owed)
+
+    async def is_owed(self, event_id: str) -> bool:
+        return event_id in self.owed_events
+
+    async def owed(self, limit: int) -> list[OwedEvent]:
+        return sorted(self.owed_events.values(), key=lambda o: o.since)[:limit]
+
+    async def settle(self, event_id: str) -> None:
+        self.owed_events.pop(event_id, None)

@@ -1,13 +1,14 @@
 """A case as routing keeps it (its text, the agencies that declined, every hop) and the rules that read it.
 
 Each hop keeps the exact event published for it, keyed by its cause event id: a cause seen again is
-answered with the stored event instead of being decided again.
+answered with the stored event instead of being decided again. A manual decision's event is owed until
+Kafka has it (``OwedEvent``): the rules below say when the re-publisher publishes it, waits, or drops it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from contracts.catalogue import AgencyCode
 
@@ -103,3 +104,38 @@ def decision_for(record: CaseRecord, cause_id: str, chosen: AgencyCode) -> Hop |
     """The hop answering this cause, if it routed to this agency (another request stored it first)."""
     hop = record.hop_for(cause_id)
     return hop if hop is not None and hop.agency == chosen else None
+
+
+@dataclass(frozen=True)
+class OwedEvent:
+    """The event of a manual decision that Kafka may not have yet. Recorded before the decision is stored
+    and struck off once the event is published, so no stored decision is left without it."""
+
+    event_id: str
+    case_id: str
+    cause_id: str  # the case.triage_required event the decision answers
+    since: datetime
+
+
+def owed_due(owed: OwedEvent, now: datetime, grace: timedelta) -> bool:
+    """Whether the re-publisher takes it now: the request that recorded it has had ``grace`` to publish."""
+    return owed.since <= now - grace
+
+
+def owed_hop(record: CaseRecord | None, owed: OwedEvent) -> Hop | None:
+    """The stored decision whose event is owed, to publish exactly as stored (same id, same bytes)."""
+    hop = record.hop_for(owed.cause_id) if record is not None else None
+    return hop if hop is not None and hop.event_id == owed.event_id else None
+
+
+def owed_awaited(record: CaseRecord | None, owed: OwedEvent) -> bool:
+    """The decision is not stored yet but may still be: the case still waits in triage on the same
+    cause (a request stalled between recording the debt and storing the decision). Otherwise the
+    decision was never stored (the case moved on, or is unknown) and nothing is owed."""
+    last = record.last_hop if record is not None else None
+    return (
+        record is not None
+        and waiting_for_triage(record)
+        and last is not None
+        and last.event_id == owed.cause_id
+    )

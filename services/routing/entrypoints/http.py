@@ -1,4 +1,5 @@
-"""Routing's HTTP app: triage, classification and the duty roster, with the consumer running beside it."""
+"""Routing's HTTP app: triage, classification and the duty roster, with the consumer and the re-publisher
+of owed decisions running beside it."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def create_app(container: RoutingContainer | None = None) -> FastAPI:
         broker=container.broker,
         on_startup=container.startup,
         on_shutdown=container.shutdown,
+        after_startup=container.start_workers,
+        before_shutdown=container.stop_workers,
         readiness=container.readiness,
         require_assignment=container.settings.ready_requires_assignment,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -13,7 +14,7 @@ from contracts.events import Actor, ActorKind, CaseRouted, Envelope
 from services.common.auth import Principal, Role, require
 from services.common.problems import ProblemError
 from services.routing.entrypoints.dependencies import PROBLEM, Container
-from services.routing.service.triage import CaseNotFound, NotInTriage, Waiting
+from services.routing.service.triage import CaseNotFound, DecisionOwed, NotInTriage, Waiting
 
 router = APIRouter(tags=["triage"])
 STAFF = require(Role.supervisor, Role.operator)
@@ -58,6 +59,27 @@ def _not_in_triage(exc: NotInTriage) -> ProblemError:
     )
 
 
+def _decision_owed(exc: DecisionOwed, retry_after: float) -> ProblemError:
+    data = exc.envelope.data
+    assert isinstance(data, CaseRouted)
+    return ProblemError(
+        503,
+        "decision-owed",
+        "تصمیم ثبت شد ولی هنوز اعلام نشده است",
+        "The decision is stored but not yet published",
+        "صف رویدادها (Kafka) تصمیم را نپذیرفت. تصمیم نگه داشته شده و به‌محض در دسترس شدن صف، "
+        "خودکار اعلام می‌شود؛ لازم نیست دوباره تصمیم بگیرید. فرستادن دوبارهٔ همین درخواست همین "
+        "تصمیم را برمی‌گرداند.",
+        "Kafka did not take the decision. The decision is kept and will be published automatically "
+        "once Kafka is back; there is no need to decide again. Sending this request again returns "
+        "this decision.",
+        headers={"Retry-After": str(max(1, math.ceil(retry_after)))},
+        case_id=exc.envelope.subject,
+        agency=data.agency.value,
+        event_id=exc.envelope.id,
+    )
+
+
 def _actor(principal: Principal) -> Actor:
     kind = ActorKind.supervisor if principal.role == Role.supervisor else ActorKind.operator
     return Actor(kind=kind, id=principal.subject)
@@ -68,7 +90,7 @@ def _actor(principal: Principal) -> Actor:
     summary="Route a case waiting in triage (case.routed, reason manual)",
     status_code=201,
     response_model=RoutedOut,
-    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, 401: PROBLEM, 403: PROBLEM},
+    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, 401: PROBLEM, 403: PROBLEM, 503: PROBLEM},
 )
 async def decide(case_id: str, body: TriageIn, c: Container, principal: Principal = STAFF) -> JSONResponse:
     try:
@@ -77,6 +99,8 @@ async def decide(case_id: str, body: TriageIn, c: Container, principal: Principa
         raise _not_found(case_id) from None
     except NotInTriage as exc:
         raise _not_in_triage(exc) from None
+    except DecisionOwed as exc:
+        raise _decision_owed(exc, c.settings.routing_republish_grace_seconds) from None
     data = envelope.data
     assert isinstance(data, CaseRouted)
     out = RoutedOut(

@@ -1,18 +1,22 @@
 """The rules on a case record: what a cause seen again is answered with, stale declines, repeated
-decisions, unseen cases, and the status after a decision."""
+decisions, unseen cases, the status after a decision, and what becomes of a decision's owed event."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from contracts.catalogue import AgencyCode
 from contracts.events import RouteReason, TriageReason
 from services.routing.domain.cases import (
     CaseRecord,
     Hop,
+    OwedEvent,
     already_answered,
     decision_for,
+    owed_awaited,
+    owed_due,
+    owed_hop,
     repeated_decision,
     stale_decline,
     stored_answer,
@@ -74,3 +78,27 @@ def test_the_status_after_a_decision_and_the_id_of_the_answer() -> None:
     assert status_after(routed) == ("routed", AgencyCode.welfare)
     assert status_after(Triage(TriageReason.low_confidence, [], [])) == ("triage", None)
     assert decision_event_id("cause-1") == decision_event_id("cause-1") != decision_event_id("cause-2")
+
+
+def test_an_owed_event_is_published_once_stored_kept_while_awaited_and_dropped_otherwise() -> None:
+    waiting = record(status="triage", hops=(hop("reg-1", "low_confidence", None),))
+    owed = OwedEvent("ev-ev-reg-1", "c1", "ev-reg-1", AT)
+    # Not stored yet, the case still waits on that cause: a stalled request may still store it.
+    assert owed_hop(waiting, owed) is None and owed_awaited(waiting, owed)
+    decided = replace(
+        waiting, status="routed", hops=(*waiting.hops, hop("ev-reg-1", "manual", AgencyCode.welfare))
+    )
+    assert owed_hop(decided, owed) == decided.hops[1] and not owed_awaited(decided, owed)
+    # Never stored: the case moved on another way, went back to triage on another cause, or is unknown.
+    rerouted = replace(
+        waiting, status="routed", hops=(*waiting.hops, hop("decline-1", "reroute", AgencyCode.education))
+    )
+    assert owed_hop(rerouted, owed) is None and not owed_awaited(rerouted, owed)
+    again = replace(
+        rerouted, status="triage", hops=(*rerouted.hops, hop("decline-2", "declined_twice", None))
+    )
+    assert not owed_awaited(again, owed)
+    assert owed_hop(None, owed) is None and not owed_awaited(None, owed)
+    # Taken only after the grace the request that recorded it has to publish it itself.
+    assert not owed_due(owed, AT + timedelta(seconds=14), timedelta(seconds=15))
+    assert owed_due(owed, AT + timedelta(seconds=15), timedelta(seconds=15))

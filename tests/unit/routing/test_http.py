@@ -3,25 +3,32 @@ same answers and problem documents as on the real stack."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from contracts.catalogue import AgencyCode
+from contracts.events import Actor, ActorKind
 from services.common.auth import Role
 from services.common.clock import FixedClock
 from services.routing.adapters.roster import Claim, InMemoryRosterStore
 from services.routing.bootstrap import RoutingContainer
 from services.routing.domain.roster import occupied_slots
 from services.routing.entrypoints.http import create_app
+from services.routing.service.triage import DecisionOwed
 from tests.support.tokens import unit_bearer
 from tests.unit.routing.helpers import container, entry, published, registered
 
 SUPERVISOR = unit_bearer(Role.supervisor, sub="sup-unit")
 OPERATOR = unit_bearer(Role.operator, sub="op-unit")
 AT_TEN = datetime(2025, 3, 22, 6, 30, tzinfo=UTC)  # Saturday 10:00 in Tehran
+
+
+def routing_actor() -> Actor:
+    return Actor(kind=ActorKind.supervisor, id="sup-unit")
 
 
 @pytest.fixture
@@ -65,6 +72,54 @@ async def test_triage_decide_queue_and_history(routing: RoutingContainer, http: 
     history = (await http.get("/v1/routing/cases/h1", headers=SUPERVISOR)).json()
     assert [h["event"]["data"].get("reason") for h in history["hops"]] == ["low_confidence", "manual"]
     assert (await http.get("/v1/routing/cases/nope", headers=SUPERVISOR)).status_code == 404
+
+
+async def test_a_decision_kafka_did_not_take_is_kept_answered_503_and_published_later(
+    routing: RoutingContainer, http: httpx.AsyncClient
+) -> None:
+    await routing.case_events.one(registered("h2", "سلام، لطفاً رسیدگی کنید"))
+    published(routing).available = False
+    answer = await http.post("/v1/triage/h2", json={"agency": "welfare"}, headers=SUPERVISOR)
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "15"
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    doc = answer.json()
+    assert doc["type"] == "https://samad.ir/problems/decision-owed"
+    assert doc["title"] == "تصمیم ثبت شد ولی هنوز اعلام نشده است" and "kept" in doc["detail_en"]
+    assert (doc["case_id"], doc["agency"]) == ("h2", "welfare")
+    # The decision is stored: the case left the queue, and a retry meets the same decision, still owed.
+    assert (await http.get("/v1/triage", headers=SUPERVISOR)).json()["items"] == []
+    still = await http.post("/v1/triage/h2", json={"agency": "welfare"}, headers=SUPERVISOR)
+    assert still.status_code == 503 and still.json()["event_id"] == doc["event_id"]
+    other = await http.post("/v1/triage/h2", json={"agency": "education"}, headers=SUPERVISOR)
+    assert other.status_code == 409
+
+    published(routing).available = True
+    assert isinstance(routing.clock, FixedClock)
+    routing.clock.advance(timedelta(seconds=15))
+    assert await routing.republish_owed.once() == 1
+    assert [e.id for e in published(routing).events] == [doc["event_id"]]
+    again = await http.post("/v1/triage/h2", json={"agency": "welfare"}, headers=SUPERVISOR)
+    assert again.status_code == 200 and again.json()["event_id"] == doc["event_id"]
+    assert len(published(routing).events) == 1
+
+
+async def test_the_app_runs_the_republisher_while_it_serves(routing: RoutingContainer) -> None:
+    await routing.case_events.one(registered("h3", "سلام، لطفاً رسیدگی کنید"))
+    published(routing).available = False
+    with pytest.raises(DecisionOwed) as owed:
+        await routing.decide_triage("h3", AgencyCode.welfare, routing_actor())
+    published(routing).available = True
+    assert isinstance(routing.clock, FixedClock)
+    routing.clock.advance(timedelta(seconds=15))
+    app = create_app(routing)
+    async with app.router.lifespan_context(app):
+        for _ in range(100):  # its first round runs as the app starts
+            if published(routing).events:
+                break
+            await asyncio.sleep(0.01)
+        assert [e.id for e in published(routing).events] == [owed.value.envelope.id]
+        assert routing.republish_owed.running
+    assert not routing.republish_owed.running  # stopped with the app
 
 
 async def test_classify(http: httpx.AsyncClient) -> None:
