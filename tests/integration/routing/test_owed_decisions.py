@@ -26,7 +26,6 @@ from contracts.events import (
     utcnow,
 )
 from services.common.auth import Role
-from tests.support.identity import LazyBearer
 from services.common.clock import Clock, FixedClock
 from services.common.publishing import InMemoryPublisher
 from services.routing.adapters.roster import InMemoryRosterStore
@@ -34,6 +33,7 @@ from services.routing.bootstrap import RoutingContainer, bootstrap
 from services.routing.entrypoints.http import create_app
 from services.routing.service.triage import DecisionOwed
 from services.routing.settings import RoutingSettings
+from tests.support.identity import LazyBearer
 from tests.support.stack import MONGO
 
 SUPERVISOR = LazyBearer(Role.supervisor, sub="sup-owed")
