@@ -61,7 +61,8 @@ bench: install
 docs: .venv/.synced
 	@mkdir -p docs/asyncapi
 	for s in intake routing tracking notify; do \
-	  $(UV) run --frozen faststream docs gen services.$$s.app:asyncapi --yaml --out docs/asyncapi/$$s.yaml; done
+	  m=services.$$s.entrypoints.asyncapi; [ -f services/$$s/entrypoints/asyncapi.py ] || m=services.$$s.app; \
+	  $(UV) run --frozen faststream docs gen $$m:asyncapi --yaml --out docs/asyncapi/$$s.yaml; done
 
 clean:
 	-$(STACK) stop --profile dev

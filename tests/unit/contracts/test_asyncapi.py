@@ -18,6 +18,8 @@ EXPECTED = {
     "tracking": {CALLS, CASES, NOTIFICATIONS},
     "notify": {CASES, NOTIFICATIONS},
 }
+# Services in the shape of issue 15 keep their factory in entrypoints/asyncapi.py.
+FACTORY = {"tracking": "services.tracking.entrypoints.asyncapi:asyncapi"}
 
 
 @pytest.mark.parametrize("service", sorted(EXPECTED))
@@ -31,7 +33,7 @@ def test_asyncapi_document_is_generated(service: str, tmp_path: Path) -> None:
             "docs",
             "gen",
             "--factory",
-            f"services.{service}.app:asyncapi",
+            FACTORY.get(service, f"services.{service}.app:asyncapi"),
             "--out",
             str(out),
         ],
