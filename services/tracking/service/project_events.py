@@ -21,7 +21,8 @@ from services.tracking.domain.model import Case
 from services.tracking.domain.projection import case_id_of, project
 from services.tracking.domain.sla import SlaPolicy
 
-log = logging.getLogger("samad.tracking.projection")
+# The logger keeps the name it had before the move, so existing log filters still apply.
+log = logging.getLogger("samad.tracking.store")
 
 
 class ConflictsPersist(RuntimeError):

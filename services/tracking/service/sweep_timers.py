@@ -21,7 +21,8 @@ from services.tracking.adapters.cases import CaseStore
 from services.tracking.adapters.claims import Claims
 from services.tracking.domain.actions import breach_data, breach_event_id, close_data, close_event_id
 
-log = logging.getLogger("samad.tracking.timers")
+# The logger keeps the name it had before the move, so existing log filters still apply.
+log = logging.getLogger("samad.tracking.service")
 SOURCE = "/samad/tracking"
 
 
