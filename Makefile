@@ -61,8 +61,8 @@ bench: install
 docs: .venv/.synced
 	@mkdir -p docs/asyncapi
 	for s in intake routing tracking notify; do \
-	  app=services.$$s.app:asyncapi; [ -f services/$$s/entrypoints/asyncapi.py ] && app=services.$$s.entrypoints.asyncapi:asyncapi; \
-	  $(UV) run --frozen faststream docs gen --factory $$app --yaml --out docs/asyncapi/$$s.yaml; done
+	  $(UV) run --frozen faststream docs gen --factory services.$$s.entrypoints.asyncapi:asyncapi \
+	    --yaml --out docs/asyncapi/$$s.yaml; done
 
 clean:
 	-$(STACK) stop --profile dev

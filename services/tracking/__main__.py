@@ -3,4 +3,4 @@
 from services.common.run import serve
 
 if __name__ == "__main__":
-    serve("tracking", "services.tracking.app:create_app", 8002)
+    serve("tracking", "services.tracking.entrypoints.http:create_app", 8002)

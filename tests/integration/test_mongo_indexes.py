@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.common.mongo import SECONDARY_INDEXES_ENV, create_index, insert_new, serves_secondary_indexes
-from services.tracking.adapters.store import MongoCaseStore
+from services.tracking.adapters.cases import MongoCaseStore
 
 
 @pytest.fixture

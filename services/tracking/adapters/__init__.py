@@ -1,1 +1,1 @@
-"""Tracking's adapters: MongoDB stores, data files and the in-process rate limiter."""
+"""Tracking's adapters: each port (cases, calls, claims, rate limiter) with its real implementation and fake."""

@@ -1,4 +1,5 @@
-"""An in-process token bucket per client, for the citizen status lookup.
+"""Limiting the citizen status lookup per client: the ``RateLimiter`` port, an in-process token bucket
+per client, and a scripted fake.
 
 Each replica limits on its own: with N replicas behind a load balancer a client gets up to N times the
 rate. That bounds guessing well enough (a tracking code has a check digit and the phone is a second
@@ -9,9 +10,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from services.common.recent import Recent
+
+
+class RateLimiter(Protocol):
+    def take(self, client: str) -> float:
+        """0 when the client's request may go ahead; otherwise the seconds until it may."""
+        ...
 
 
 @dataclass
@@ -47,3 +55,19 @@ class TokenBucket:
             wait = (1 - bucket.tokens) / self.rate if self.rate > 0 else 3600.0
         self.buckets.put(client, bucket)
         return wait
+
+
+@dataclass
+class InMemoryRateLimiter:
+    """The ``RateLimiter`` fake: each client may go ``allowed`` times (always, when None), then waits
+    ``wait`` seconds; ``asked`` lists the clients in the order they asked."""
+
+    allowed: int | None = None
+    wait: float = 30.0
+    asked: list[str] = field(default_factory=list)
+
+    def take(self, client: str) -> float:
+        self.asked.append(client)
+        if self.allowed is None or self.asked.count(client) <= self.allowed:
+            return 0.0
+        return self.wait

@@ -1,1 +1,1 @@
-"""Tracking's pure domain: the case state machine, working calendar, SLAs, views and reports (no I/O)."""
+"""Tracking's pure domain: the case state machine, calendar, SLAs, access, periods, views and reports (no I/O)."""

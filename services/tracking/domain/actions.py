@@ -70,6 +70,33 @@ class MissingText(ValueError):
 
 
 NEEDS_TEXT = frozenset({ActionKind.resolve, ActionKind.reject, ActionKind.reroute, ActionKind.note})
+# The request field that carries each action's text: the public answer of a resolve, the internal text
+# of a note, the reason of everything else (an acknowledge carries none that is used).
+TEXT_FIELD: dict[ActionKind, str] = {
+    ActionKind.acknowledge: "reason",
+    ActionKind.resolve: "answer",
+    ActionKind.reject: "reason",
+    ActionKind.reroute: "reason",
+    ActionKind.note: "text",
+    ActionKind.reopen: "reason",
+}
+
+
+def may_take(role: str, kind: ActionKind) -> bool:
+    """Whether a role (as named in the bearer token) may take this action at all."""
+    return role in ACTION_ROLES[kind]
+
+
+def status_after(kind: ActionKind, data: EventData, current: str | None) -> CaseStatus | None:
+    """The case's status once the action's event is applied: what a status change sets; registered
+    after a re-route request (the case waits for routing to name the next agency); unchanged after a
+    note."""
+    status = getattr(data, "status", None)
+    if status:
+        return CaseStatus(status)
+    if kind == ActionKind.reroute:
+        return CaseStatus.registered
+    return CaseStatus(current) if current is not None else None
 
 
 def action_event_id(case_id: str, idempotency_key: str | None, principal: str) -> str:

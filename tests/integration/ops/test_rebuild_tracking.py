@@ -30,8 +30,9 @@ from contracts.tracking_code import from_seed
 from services.common.mongo import SECONDARY_INDEXES_ENV
 from services.ops.adapters.kafka import KafkaLog
 from services.ops.domain.records import Outgoing
+from services.tracking.adapters.cases import MongoCaseStore
 from services.tracking.adapters.data import load_policy
-from services.tracking.adapters.store import MongoCaseStore, apply_events
+from services.tracking.service.project_events import apply_events
 
 
 def history(n: int, unique: str, start: datetime) -> list[EventData]:

@@ -10,7 +10,8 @@ from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient, MongoClient
 
 from contracts.events import CONTENT_TYPE, Envelope, new_id
-from services.common.auth import Role, issue_token
+from services.common.auth import Role
+from tests.support import identity
 from tests.support.processes import ServiceProcess, free_port, log_dir
 from tests.support.stack import KAFKA, MONGO
 
@@ -76,4 +77,4 @@ async def publish(events: Sequence[Envelope]) -> None:
 
 
 def bearer(role: Role, agency: Any = None, sub: str = "tester") -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(sub, role, agency)}"}
+    return identity.bearer(role, agency, sub)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.tracking.adapters.store import MongoCaseStore, apply_events
+from services.tracking.adapters.cases import MongoCaseStore
 from services.tracking.domain.projection import apply_all
+from services.tracking.service.project_events import apply_events
 from tests.unit.tracking.factory import CaseEvents
 
 

@@ -11,8 +11,9 @@ from pymongo import AsyncMongoClient
 
 from contracts.catalogue import AgencyCode
 from contracts.events import Envelope, RouteReason, SlaKind
-from services.tracking.adapters.store import MongoCaseStore, apply_events
+from services.tracking.adapters.cases import MongoCaseStore
 from services.tracking.domain.projection import apply_all
+from services.tracking.service.project_events import apply_events
 from tests.integration.tracking.conftest import publish
 from tests.support.kafka import wait_for
 from tests.support.processes import ServiceProcess

@@ -13,16 +13,14 @@ from pymongo import AsyncMongoClient
 
 from contracts.catalogue import AgencyCode
 from services.common.auth import Role
-from services.common.kafka import EventPublisher, make_broker
-from services.common.settings import ServiceSettings
-from services.tracking.adapters.data import load_policy
-from services.tracking.adapters.store import MongoCallStore, MongoCaseStore, MongoClaims
-from services.tracking.app import PRODUCES
-from services.tracking.service import TrackingService
+from services.common.clock import FixedClock
+from services.tracking.adapters.claims import MongoClaims
+from services.tracking.bootstrap import bootstrap
+from services.tracking.settings import TrackingSettings
 from tests.integration.tracking.conftest import bearer, publish
 from tests.support.kafka import wait_for
 from tests.support.processes import ServiceProcess
-from tests.support.stack import KAFKA
+from tests.support.stack import KAFKA, MONGO
 from tests.unit.tracking.factory import CaseEvents
 
 SUPERVISOR = bearer(Role.supervisor)
@@ -55,25 +53,18 @@ async def test_two_replicas_publish_each_breach_and_close_once(
 
     await wait_for(stored, timeout=30)
 
-    settings = ServiceSettings(kafka_bootstrap=KAFKA)
-    broker = make_broker(settings, "tracking-timers-test")
-    publisher = EventPublisher(broker, "tracking", PRODUCES)
-    await broker.start()
-    later = datetime.now(UTC) + timedelta(days=60)
+    # Two replicas of tracking's timers, built as the service builds them, on its database, with a
+    # clock two months on.
+    settings = TrackingSettings(kafka_bootstrap=KAFKA, mongo_url=MONGO, db_name=tracking_db)
+    later = FixedClock(datetime.now(UTC) + timedelta(days=60))
     replicas = [
-        TrackingService(
-            MongoCaseStore(db),
-            MongoCallStore(db),
-            MongoClaims(db),
-            publisher,
-            load_policy(),
-            clock=lambda: later,
-            owner=f"replica-{n}",
-        )
+        bootstrap(settings, clock=later, owner=f"replica-{n}", name=f"tracking-timers-test-{n}")
         for n in (1, 2)
     ]
+    for replica in replicas:
+        await replica.broker.start()
     try:
-        results = await asyncio.gather(*(r.sweep(limit=1000) for r in replicas))
+        results = await asyncio.gather(*(r.sweep_timers(limit=1000) for r in replicas))
         mine = Counter(
             (
                 e.data.case_id,
@@ -108,10 +99,12 @@ async def test_two_replicas_publish_each_breach_and_close_once(
             assert len(breaches) == 2 and not any(e["rejected"] for e in breaches)
 
         # Nothing left to do for these cases: the next sweeps publish nothing more for them.
-        again = await asyncio.gather(*(r.sweep(limit=1000) for r in replicas))
+        again = await asyncio.gather(*(r.sweep_timers(limit=1000) for r in replicas))
         assert not [e for r in again for e in r.events if e.data.case_id in (late.case_id, quiet.case_id)]  # type: ignore[attr-defined]
     finally:
-        await broker.stop()
+        for replica in replicas:
+            await replica.broker.stop()
+            await replica.shutdown()
 
 
 async def dead_replicas_claim(db: Any, key: str) -> tuple[MongoClaims, datetime]:

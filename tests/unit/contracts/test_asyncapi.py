@@ -18,12 +18,6 @@ EXPECTED = {
     "tracking": {CALLS, CASES, NOTIFICATIONS},
     "notify": {CASES, NOTIFICATIONS},
 }
-# Where a service's AsyncAPI factory lives when it is not services.<name>.app:asyncapi.
-FACTORIES = {
-    "intake": "services.intake.entrypoints.asyncapi:asyncapi",
-    "routing": "services.routing.entrypoints.asyncapi:asyncapi",
-    "notify": "services.notify.entrypoints.asyncapi:asyncapi",
-}
 
 
 @pytest.mark.parametrize("service", sorted(EXPECTED))
@@ -37,7 +31,7 @@ def test_asyncapi_document_is_generated(service: str, tmp_path: Path) -> None:
             "docs",
             "gen",
             "--factory",
-            FACTORIES.get(service, f"services.{service}.app:asyncapi"),
+            f"services.{service}.entrypoints.asyncapi:asyncapi",
             "--out",
             str(out),
         ],

@@ -1,15 +1,15 @@
 """`samad tracking|tokens|report`: tracking's operator commands.
 
 Reports read tracking's MongoDB database directly (SAMAD_MONGO_URL, SAMAD_DB_NAME), through the same
-service code the HTTP API uses, so they work while the service is down and need no token.
+use cases the HTTP API uses, so they work while the service is down and need no token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any, TypeVar
 
 import typer
@@ -17,64 +17,41 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.catalogue import AgencyCode, agencies
-from contracts.events import Envelope
-from services.common.auth import Role, issue_token
-from services.common.mongo import make_client
+from services.common.clock import SystemClock
 from services.tracking.adapters.data import load_policy
-from services.tracking.adapters.store import MongoCallStore, MongoCaseStore, MongoClaims
-from services.tracking.domain.calendar import day_start, jalali, parse_day, tehran_day
+from services.tracking.bootstrap import TrackingContainer, bootstrap
+from services.tracking.domain.calendar import jalali, tehran_day
+from services.tracking.domain.periods import BadDate, ReversedPeriod
 from services.tracking.domain.sla import Duration
-from services.tracking.service import TrackingService
 from services.tracking.settings import TrackingSettings
 
 console = Console()
 T = TypeVar("T")
+CLI = "tracking-cli"
 
 tracking_app = typer.Typer(
     help="Tracking: timers, indexes, the working calendar and SLAs.", no_args_is_help=True
 )
-tokens_app = typer.Typer(help="Local development bearer tokens.", no_args_is_help=True)
 report_app = typer.Typer(
     help="The governorate's reports, read from tracking's database.", no_args_is_help=True
 )
 
 
-class _NoPublisher:
-    async def publish(self, events: Iterable[Envelope], headers: dict[str, str] | None = None) -> None:
-        raise RuntimeError("reports publish nothing")
-
-
-def _run(work: Callable[[TrackingService], Awaitable[T]], publisher: Any = None) -> T:
-    settings = TrackingSettings()
+def _run(work: Callable[[TrackingContainer], Awaitable[T]]) -> T:
+    """Run ``work`` on tracking built from the settings, closing its database connection after."""
 
     async def main() -> T:
-        client = make_client(settings.mongo_url, "tracking-cli")
-        db = client[settings.db_name]
-        service = TrackingService(
-            MongoCaseStore(db),
-            MongoCallStore(db),
-            MongoClaims(db),
-            publisher or _NoPublisher(),
-            load_policy(settings.tracking_data_dir),
-            lease=timedelta(seconds=settings.claim_lease_seconds),
-        )
+        container = bootstrap(TrackingSettings(), name=CLI)
         try:
-            return await work(service)
+            return await work(container)
+        except BadDate as exc:
+            raise typer.BadParameter(f"not a date (use 1405-09-01 or 2026-11-22): {exc.reason}") from None
+        except ReversedPeriod:
+            raise typer.BadParameter("--from is after --to") from None
         finally:
-            await client.close()
+            await container.shutdown()
 
     return asyncio.run(main())
-
-
-def _days(start: str | None, end: str | None) -> tuple[datetime, datetime, date, date]:
-    try:
-        last = parse_day(end) if end else tehran_day(datetime.now(UTC))
-        first = parse_day(start) if start else last - timedelta(days=29)
-    except (ValueError, IndexError) as exc:
-        raise typer.BadParameter(f"not a date (use 1405-09-01 or 2026-11-22): {exc}") from None
-    if first > last:
-        raise typer.BadParameter("--from is after --to")
-    return day_start(first), day_start(last + timedelta(days=1)), first, last
 
 
 def _heading(first: date, last: date) -> str:
@@ -103,13 +80,10 @@ def report_funnel(
     as_json: bool = AS_JSON,
 ) -> None:
     """Calls received → answered → cases registered → referred to an agency."""
-    if session:
-        funnel = _run(lambda s: s.funnel(duty_session_id=session, province=province))
-        title = f"Funnel of duty session {session}"
-    else:
-        start, end, first, last = _days(date_from, date_to)
-        funnel = _run(lambda s: s.funnel(start, end, province=province))
-        title = f"Funnel {_heading(first, last)}"
+    period, funnel = _run(
+        lambda c: c.reports.funnel(date_from, date_to, duty_session_id=session, province=province)
+    )
+    title = f"Funnel {_heading(period.first, period.last)}" if period else f"Funnel of duty session {session}"
     doc = funnel.as_dict()
     if as_json:
         typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
@@ -144,12 +118,11 @@ def report_agencies(
     as_json: bool = AS_JSON,
 ) -> None:
     """Per agency: received, acknowledged within SLA, resolved, median and p90 hours to resolve, overdue."""
-    start, end, first, last = _days(date_from, date_to)
-    rows = _run(lambda s: s.agencies(start, end, agency.value if agency else None))
+    period, rows = _run(lambda c: c.reports.agencies(date_from, date_to, agency.value if agency else None))
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"Agencies {_heading(first, last)}")
+    table = Table(title=f"Agencies {_heading(period.first, period.last)}")
     headers = ("agency", "received", "ack'd", "in SLA %", "resolved", "median h", "p90 h", "overdue now")
     for h in headers:
         table.add_column(h, justify="left" if h == "agency" else "right")
@@ -175,12 +148,11 @@ def report_agencies(
 @report_app.command("counties")
 def report_counties(date_from: str | None = FROM, date_to: str | None = TO, as_json: bool = AS_JSON) -> None:
     """Per county, over the cases registered in the period."""
-    start, end, first, last = _days(date_from, date_to)
-    rows = _run(lambda s: s.counties(start, end))
+    period, rows = _run(lambda c: c.reports.counties(date_from, date_to))
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"Counties {_heading(first, last)}")
+    table = Table(title=f"Counties {_heading(period.first, period.last)}")
     for h in rows[0] if rows else ("county",):
         table.add_column(h, justify="left" if h == "county" else "right")
     for r in rows:
@@ -191,12 +163,11 @@ def report_counties(date_from: str | None = FROM, date_to: str | None = TO, as_j
 @report_app.command("weeks")
 def report_weeks(date_from: str | None = FROM, date_to: str | None = TO, as_json: bool = AS_JSON) -> None:
     """Per Iranian week (Saturday to Friday)."""
-    start, end, first, last = _days(date_from, date_to)
-    rows = _run(lambda s: s.weeks(start, end))
+    period, rows = _run(lambda c: c.reports.weeks(date_from, date_to))
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"Weeks {_heading(first, last)}")
+    table = Table(title=f"Weeks {_heading(period.first, period.last)}")
     for h in ("week (Jalali)", "week (Gregorian)", "calls", "answered", "registered", "referred", "resolved"):
         table.add_column(h, justify="right")
     for r in rows:
@@ -217,58 +188,31 @@ def report_weeks(date_from: str | None = FROM, date_to: str | None = TO, as_json
     console.print(table)
 
 
-@tokens_app.command("issue")
-def tokens_issue(
-    role: Role = typer.Option(..., "--role", help="operator, agency_staff, supervisor or ops"),
-    agency: AgencyCode | None = typer.Option(None, "--agency", help="Required for agency_staff"),
-    sub: str = typer.Option(..., "--sub", help="Who: a user id"),
-    name: str | None = typer.Option(None, "--name"),
-    ttl_hours: float = typer.Option(12.0, "--ttl-hours"),
-) -> None:
-    """Print a locally signed development token (SAMAD_AUTH_SECRET)."""
-    if role == Role.agency_staff and agency is None:
-        raise typer.BadParameter("agency_staff tokens need --agency")
-    typer.echo(issue_token(sub, role, agency, ttl_seconds=int(ttl_hours * 3600), name=name))
-
-
 @tracking_app.command("sweep")
 def tracking_sweep() -> None:
     """Run the timers once: publish passed SLA deadlines and close quiet cases (safe beside the service)."""
-    from services.common.kafka import EventPublisher, make_broker
-    from services.tracking.app import PRODUCES
-
     settings = TrackingSettings()
 
-    async def main() -> None:
-        broker = make_broker(settings, "tracking-cli")
-        publisher = EventPublisher(broker, "tracking", PRODUCES)
-        await broker.start()
+    async def main() -> Any:
+        container = bootstrap(settings, name=CLI)
+        await container.broker.start()
         try:
-            client = make_client(settings.mongo_url, "tracking-cli")
-            db = client[settings.db_name]
-            service = TrackingService(
-                MongoCaseStore(db),
-                MongoCallStore(db),
-                MongoClaims(db),
-                publisher,
-                load_policy(settings.tracking_data_dir),
-            )
-            result = await service.sweep(settings.sweep_batch_size)
-            await client.close()
+            return await container.sweep_timers(settings.sweep_batch_size)
         finally:
-            await broker.stop()
-        console.print(
-            f"acknowledge breaches: {result.acknowledge_breaches}, resolve breaches: {result.resolve_breaches}, "
-            f"closed: {result.closed}, already claimed elsewhere: {result.skipped_claimed}"
-        )
+            await container.broker.stop()
+            await container.shutdown()
 
-    asyncio.run(main())
+    result = asyncio.run(main())
+    console.print(
+        f"acknowledge breaches: {result.acknowledge_breaches}, resolve breaches: {result.resolve_breaches}, "
+        f"closed: {result.closed}, already claimed elsewhere: {result.skipped_claimed}"
+    )
 
 
 @tracking_app.command("indexes")
 def tracking_indexes() -> None:
     """Create tracking's MongoDB indexes (the service does this at start-up too)."""
-    _run(lambda s: s.ensure_indexes())
+    _run(lambda c: c.ensure_indexes())
     console.print("indexes in place")
 
 
@@ -279,7 +223,7 @@ def tracking_calendar(
     """The working calendar and the SLA table in force."""
     settings = TrackingSettings()
     policy = load_policy(settings.tracking_data_dir)
-    today = tehran_day(datetime.now(UTC))
+    today = tehran_day(SystemClock().now())
     years = ", ".join(str(y) for y in sorted(policy.calendar.covered_years)) or "none"
     console.print(f"Holidays listed for Solar Hijri years: {years}; Friday is the weekly day off.")
     table = Table(title="Coming official holidays")
@@ -311,4 +255,4 @@ def tracking_calendar(
     )
 
 
-COMMANDS = {"tracking": tracking_app, "tokens": tokens_app, "report": report_app}
+COMMANDS = {"tracking": tracking_app, "report": report_app}

@@ -1,0 +1,506 @@
+"""Where case documents live: the ``CaseStore`` port, its MongoDB implementation and its in-memory fake,
+and the store a rebuild applies events to in memory.
+
+Every case is one document, written with one atomic single-document operation per batch: an insert for
+a new case, or a ``find_one_and_replace`` by ``_id`` for an existing one, which returns the document it
+replaced. Its ``n`` (the number of events applied) must be the ``n`` the batch started from: that is the
+compare-and-set. When it is not, another writer (a consumer that had the partition a moment ago, during
+a rebalance) stored events in between; the projection then applies this batch's events on top of the
+document it replaced and writes again, so no event is lost and none is applied twice. When every
+event of the replaced document is already in ours, ours stands as written.
+
+Why not a conditional filter (``{"_id": id, "n": n}``) as on MongoDB? FerretDB v1's SQLite backend
+pushes only a filter on ``_id`` alone down to an index; any other condition makes every update scan
+the collection, and its cost grew with each document already updated (measured: 14 ms per update after
+50 updates, 130 ms after 250, on 1,000 documents), while the ``_id``-only replace stays at ~2 ms.
+For the same reason documents are loaded by ``_id`` one by one rather than with ``$in``.
+FerretDB v1 has no multi-document transactions and none are needed.
+
+The Mongo store takes its collection name, so the same projection can write into a shadow collection
+(the replay tool rebuilds there and swaps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.common.bounded import run_all
+from services.common.mongo import create_index, insert_new
+from services.common.recent import Recent
+from services.tracking.adapters.mongo import scope, span, tally, within
+from services.tracking.domain.model import AWAITING_ACK, OPEN_AT_AGENCY, Case
+
+CASES_COLLECTION = "cases"
+# FerretDB (SQLite) has one writer at a time: a few concurrent replaces keep it busy, more only queue.
+WRITE_CONCURRENCY = 4
+READ_CONCURRENCY = 16
+CLOSABLE = ("resolved", "rejected")
+
+CASE_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
+    ("tracking_code", [("tracking_code", ASCENDING)]),
+    (
+        "agency_status_registered",
+        [("agency", ASCENDING), ("status", ASCENDING), ("registered_at", DESCENDING)],
+    ),
+    (
+        "agency_county_registered",
+        [("agency", ASCENDING), ("county", ASCENDING), ("registered_at", DESCENDING)],
+    ),
+    ("agency_due", [("agency", ASCENDING), ("due.next", ASCENDING)]),
+    ("status_due_acknowledge", [("status", ASCENDING), ("due.acknowledge", ASCENDING)]),
+    ("status_due_resolve", [("status", ASCENDING), ("due.resolve", ASCENDING)]),
+    ("status_due_close", [("status", ASCENDING), ("due.close", ASCENDING)]),
+    ("registered_at", [("registered_at", ASCENDING)]),
+    ("county_registered", [("county", ASCENDING), ("registered_at", ASCENDING)]),
+    ("duty_session", [("duty_session_id", ASCENDING)]),
+    ("holdings", [("agencies.agency", ASCENDING), ("agencies.received_at", ASCENDING)]),
+]
+# What a list leaves out of each document: the queue shows no timeline, the timers and reports need
+# neither the timeline nor the SMS, the reports not even the description.
+QUEUE_LEAVES_OUT = ("timeline",)
+TIMERS_LEAVE_OUT = ("timeline", "sms")
+REPORTS_LEAVE_OUT = ("timeline", "sms", "description")
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """An agency's queue: optionally one status, overdue or not (at ``now``), one county, and cases
+    registered in [registered_from, registered_to)."""
+
+    agency: str
+    status: str | None = None
+    overdue: bool | None = None
+    county: str | None = None
+    registered_from: datetime | None = None
+    registered_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Case]
+    total: int
+
+
+@dataclass
+class SaveResult:
+    """``conflicts``: new cases another writer inserted first (reload them). ``overwritten``: the
+    documents a replace found in place of the expected version (apply the batch on top of them)."""
+
+    conflicts: set[str] = field(default_factory=set)
+    overwritten: dict[str, Case] = field(default_factory=dict)
+
+
+class CaseWriter(Protocol):
+    """What the projection needs: load cases by id, save the changed ones with compare-and-set."""
+
+    async def load(self, ids: Iterable[str]) -> dict[str, Case]: ...
+
+    async def save(self, cases: Mapping[str, Case], expected_n: Mapping[str, int]) -> SaveResult: ...
+
+
+class CaseStore(CaseWriter, Protocol):
+    """The case documents, for the projection, the lookups, the queue, the timers and the reports."""
+
+    async def ensure_indexes(self) -> None: ...
+
+    async def get(self, case_id: str) -> Case | None: ...
+
+    async def by_tracking_code(self, code: str) -> Case | None:
+        """A registered case by its tracking code (ten ASCII digits)."""
+        ...
+
+    async def queue(self, f: QueueFilter, now: datetime, skip: int, limit: int) -> Page:
+        """Newest registered first (then by id), without timelines, with the total that match."""
+        ...
+
+    async def acknowledge_overdue(self, now: datetime, limit: int) -> list[Case]:
+        """Cases awaiting acknowledgement past that deadline, whose breach is not recorded yet."""
+        ...
+
+    async def resolve_overdue(self, now: datetime, limit: int) -> list[Case]:
+        """Cases open at an agency past the resolve deadline, whose breach is not recorded yet."""
+        ...
+
+    async def due_to_close(self, now: datetime, limit: int) -> list[Case]:
+        """Resolved or rejected cases whose quiet period has passed."""
+        ...
+
+    async def count_registered(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        duty_session_id: str | None = None,
+        province: str | None = None,
+    ) -> tuple[int, int]:
+        """(registered, referred) among the cases of a duty session, or registered in [start, end)."""
+        ...
+
+    async def received_by_agencies(self, start: datetime, end: datetime, agency: str | None) -> list[Case]:
+        """Cases an agency (any, or ``agency``) received in [start, end), for the reports."""
+        ...
+
+    async def overdue_at_agencies(self, now: datetime, agency: str | None) -> list[Case]:
+        """Cases open at an agency (any, or ``agency``) past a pending deadline now, for the reports."""
+        ...
+
+    async def registered_in(
+        self, start: datetime, end: datetime, *, registered_only: bool = True
+    ) -> list[Case]:
+        """Cases registered in [start, end), for the reports. ``registered_only`` adds the status
+        condition of the county report (a case with a registration time always has a status, so the
+        result is the same; the weeks report never asked for it, and its query is kept as it was)."""
+        ...
+
+    async def resolved_in(self, start: datetime, end: datetime) -> list[Case]:
+        """Cases resolved in [start, end), for the reports."""
+        ...
+
+
+class MongoCaseStore:
+    """Case documents by ``_id``, and ``<collection>_codes`` mapping each tracking code to its case.
+
+    The citizen's status page looks a case up by tracking code; FerretDB would answer a query on that
+    field by reading every case, so the store keeps the mapping as documents keyed by the code (one
+    insert per case, the first time this process saves it with a code) and reads it by ``_id``. A code
+    the mapping does not know (a case saved before it existed, or by a rebuild) is found by the query
+    once and then added.
+    """
+
+    MAPPED_MEMORY = 200_000  # case ids this process knows to be mapped (beyond it: one extra insert)
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], collection: str = CASES_COLLECTION) -> None:
+        self.name = collection
+        self.collection = db[collection]
+        self.codes = db[f"{collection}_codes"]
+        self._mapped: Recent[str, None] = Recent(self.MAPPED_MEMORY)
+
+    async def ensure_indexes(self) -> None:
+        # create_index is idempotent for the same name and keys: safe at every start of every replica.
+        for name, keys in CASE_INDEXES:
+            await create_index(self.collection, keys, name=name)
+
+    async def load(self, ids: Iterable[str]) -> dict[str, Case]:
+        wanted = list(dict.fromkeys(ids))
+
+        async def one(case_id: str) -> dict[str, Any] | None:
+            return await self.collection.find_one({"_id": case_id})
+
+        docs = await run_all(one, wanted, READ_CONCURRENCY)
+        return {d["_id"]: Case.from_document(d) for d in docs if d is not None}
+
+    async def save(self, cases: Mapping[str, Case], expected_n: Mapping[str, int]) -> SaveResult:
+        result = SaveResult()
+        fresh = [c for cid, c in cases.items() if expected_n.get(cid, 0) == 0]
+        for i in await insert_new(self.collection, [c.to_document() for c in fresh]):
+            result.conflicts.add(fresh[i].id)
+        existing = [(cid, c) for cid, c in cases.items() if expected_n.get(cid, 0) != 0]
+        if existing:
+            # Through run_all: when one replace fails, no replace of this call is still running or
+            # waiting once the error reaches the consumer, whose retry it could otherwise overwrite.
+            async def replace(item: tuple[str, Case]) -> None:
+                cid, case = item
+                before = await self.collection.find_one_and_replace({"_id": cid}, case.to_document())
+                if before is None:
+                    # Nothing was there to replace (a rebuild swapped the collection): nothing was
+                    # written; the case is reloaded and written again.
+                    result.conflicts.add(cid)
+                elif before.get("n") != expected_n[cid]:
+                    result.overwritten[cid] = Case.from_document(before)
+
+            await run_all(replace, existing, WRITE_CONCURRENCY)
+        written = set(cases) - result.conflicts - set(result.overwritten)
+        await self._map_codes(c for cid, c in cases.items() if cid in written)
+        return result
+
+    async def get(self, case_id: str) -> Case | None:
+        doc = await self.collection.find_one({"_id": case_id})
+        return Case.from_document(doc) if doc else None
+
+    async def by_tracking_code(self, code: str) -> Case | None:
+        mapped = await self.codes.find_one({"_id": code})
+        if mapped is not None:
+            doc = await self.collection.find_one({"_id": mapped["case_id"]})
+            if doc is not None and doc.get("tracking_code") == code:
+                return Case.from_document(doc) if doc.get("status") is not None else None
+        doc = await self.collection.find_one({"tracking_code": code, "status": {"$ne": None}})
+        if doc is None:
+            return None
+        case = Case.from_document(doc)
+        await self._map_codes([case])
+        return case
+
+    async def _map_codes(self, cases: Iterable[Case]) -> None:
+        todo = [c for c in cases if c.tracking_code and c.id not in self._mapped]
+        await insert_new(self.codes, [{"_id": c.tracking_code, "case_id": c.id} for c in todo])
+        for c in todo:
+            self._mapped.put(c.id, None)
+
+    async def queue(self, f: QueueFilter, now: datetime, skip: int, limit: int) -> Page:
+        query: dict[str, Any] = {"agency": f.agency}
+        if f.status:
+            query["status"] = f.status
+        if f.county:
+            query["county"] = f.county
+        if f.registered_from or f.registered_to:
+            query["registered_at"] = span(f.registered_from, f.registered_to)
+        if f.overdue is True:
+            query["due.next"] = {"$lt": now}
+            if not f.status:
+                query["status"] = {"$in": sorted(OPEN_AT_AGENCY)}
+        elif f.overdue is False:
+            query["$or"] = [{"due.next": None}, {"due.next": {"$gte": now}}]
+        total = await self.collection.count_documents(query)
+        cursor = self.collection.find(query, dict.fromkeys(QUEUE_LEAVES_OUT, 0)).sort(
+            [("registered_at", DESCENDING), ("_id", ASCENDING)]
+        )
+        docs = await cursor.skip(skip).limit(limit).to_list(None)
+        return Page([Case.from_document(d) for d in docs], total)
+
+    async def acknowledge_overdue(self, now: datetime, limit: int) -> list[Case]:
+        query = {
+            "status": {"$in": sorted(AWAITING_ACK)},
+            "due.acknowledge": {"$lt": now},
+            "due.acknowledge_breached": False,
+        }
+        return await self._find(query, TIMERS_LEAVE_OUT, limit)
+
+    async def resolve_overdue(self, now: datetime, limit: int) -> list[Case]:
+        query = {
+            "status": {"$in": sorted(OPEN_AT_AGENCY)},
+            "due.resolve": {"$lt": now},
+            "due.resolve_breached": False,
+        }
+        return await self._find(query, TIMERS_LEAVE_OUT, limit)
+
+    async def due_to_close(self, now: datetime, limit: int) -> list[Case]:
+        query = {"status": {"$in": list(CLOSABLE)}, "due.close": {"$lt": now}}
+        return await self._find(query, TIMERS_LEAVE_OUT, limit)
+
+    async def count_registered(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        duty_session_id: str | None = None,
+        province: str | None = None,
+    ) -> tuple[int, int]:
+        query = scope("registered_at", start, end, duty_session_id, province)
+        query["status"] = {"$ne": None}
+        return await tally(self.collection, query, "referred")
+
+    async def received_by_agencies(self, start: datetime, end: datetime, agency: str | None) -> list[Case]:
+        query: dict[str, Any] = {"agencies.received_at": span(start, end)}
+        if agency:
+            query["agencies.agency"] = agency
+        return await self._find(query, REPORTS_LEAVE_OUT)
+
+    async def overdue_at_agencies(self, now: datetime, agency: str | None) -> list[Case]:
+        query: dict[str, Any] = {"status": {"$in": sorted(OPEN_AT_AGENCY)}, "due.next": {"$lt": now}}
+        if agency:
+            query["agency"] = agency
+        return await self._find(query, REPORTS_LEAVE_OUT)
+
+    async def registered_in(
+        self, start: datetime, end: datetime, *, registered_only: bool = True
+    ) -> list[Case]:
+        query: dict[str, Any] = {"registered_at": span(start, end)}
+        if registered_only:
+            query["status"] = {"$ne": None}
+        return await self._find(query, REPORTS_LEAVE_OUT)
+
+    async def resolved_in(self, start: datetime, end: datetime) -> list[Case]:
+        return await self._find({"resolved_at": span(start, end)}, REPORTS_LEAVE_OUT)
+
+    async def _find(self, query: dict[str, Any], leave_out: Iterable[str], limit: int = 0) -> list[Case]:
+        cursor = self.collection.find(query, dict.fromkeys(leave_out, 0))
+        docs = await (cursor.limit(limit) if limit else cursor).to_list(None)
+        return [Case.from_document(d) for d in docs]
+
+
+class InMemoryCaseStore:
+    """The ``CaseStore`` fake: documents in a dict, with the Mongo store's write semantics (an insert
+    of a case that exists is a conflict, a replace reports the version it found) and its queries.
+
+    Documents go through ``to_document``/``from_document`` as in the database, so a test never shares
+    an object with the store. ``race`` holds cases another writer stores between our read and our
+    write; ``writes`` and ``loads`` count the documents written and read by the projection."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.writes = 0
+        self.loads: list[str] = []
+        self.race: dict[str, Case] = {}
+
+    async def ensure_indexes(self) -> None:
+        return None
+
+    async def load(self, ids: Iterable[str]) -> dict[str, Case]:
+        wanted = list(dict.fromkeys(ids))
+        self.loads += wanted
+        return {i: Case.from_document(self.docs[i]) for i in wanted if i in self.docs}
+
+    async def save(self, cases: Mapping[str, Case], expected_n: Mapping[str, int]) -> SaveResult:
+        for cid, rival in list(self.race.items()):
+            if cid in cases:
+                self.docs[cid] = rival.to_document()
+                del self.race[cid]
+        result = SaveResult()
+        for cid, case in cases.items():
+            before = self.docs.get(cid)
+            expected = expected_n.get(cid, 0)
+            if (expected == 0) != (before is None):
+                # An insert found the case there, or a replace found nothing to replace.
+                result.conflicts.add(cid)
+                continue
+            self.docs[cid] = case.to_document()
+            self.writes += 1
+            if before is not None and before["n"] != expected:
+                result.overwritten[cid] = Case.from_document(before)
+        return result
+
+    def put(self, *cases: Case) -> None:
+        """Store cases as they are (a test's starting state)."""
+        for case in cases:
+            self.docs[case.id] = case.to_document()
+
+    async def get(self, case_id: str) -> Case | None:
+        doc = self.docs.get(case_id)
+        return Case.from_document(doc) if doc else None
+
+    async def by_tracking_code(self, code: str) -> Case | None:
+        for doc in self.docs.values():
+            if doc.get("tracking_code") == code and doc.get("status") is not None:
+                return Case.from_document(doc)
+        return None
+
+    def _all(self, leave_out: Iterable[str] = ()) -> list[Case]:
+        gone = set(leave_out)
+        return [Case.from_document({k: v for k, v in d.items() if k not in gone}) for d in self.docs.values()]
+
+    async def queue(self, f: QueueFilter, now: datetime, skip: int, limit: int) -> Page:
+        def wanted(c: Case) -> bool:
+            if c.agency != f.agency or (f.status and c.status != f.status):
+                return False
+            if f.county and c.county != f.county:
+                return False
+            if (f.registered_from or f.registered_to) and not within(
+                c.registered_at, f.registered_from, f.registered_to
+            ):
+                return False
+            if f.overdue is True:
+                late = c.due.next is not None and c.due.next < now
+                return late and (bool(f.status) or c.status in OPEN_AT_AGENCY)
+            if f.overdue is False:
+                return c.due.next is None or c.due.next >= now
+            return True
+
+        found = sorted((c for c in self._all(QUEUE_LEAVES_OUT) if wanted(c)), key=lambda c: c.id)
+        # Newest first; a case without a registration time last, as MongoDB sorts a missing value.
+        found.sort(key=lambda c: (c.registered_at is not None, c.registered_at or now), reverse=True)
+        return Page(found[skip : skip + limit], len(found))
+
+    async def acknowledge_overdue(self, now: datetime, limit: int) -> list[Case]:
+        return [
+            c
+            for c in self._all(TIMERS_LEAVE_OUT)
+            if c.status in AWAITING_ACK
+            and c.due.acknowledge is not None
+            and c.due.acknowledge < now
+            and not c.due.acknowledge_breached
+        ][:limit]
+
+    async def resolve_overdue(self, now: datetime, limit: int) -> list[Case]:
+        return [
+            c
+            for c in self._all(TIMERS_LEAVE_OUT)
+            if c.status in OPEN_AT_AGENCY
+            and c.due.resolve is not None
+            and c.due.resolve < now
+            and not c.due.resolve_breached
+        ][:limit]
+
+    async def due_to_close(self, now: datetime, limit: int) -> list[Case]:
+        return [
+            c
+            for c in self._all(TIMERS_LEAVE_OUT)
+            if c.status in CLOSABLE and c.due.close is not None and c.due.close < now
+        ][:limit]
+
+    async def count_registered(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        duty_session_id: str | None = None,
+        province: str | None = None,
+    ) -> tuple[int, int]:
+        found = [
+            c
+            for c in self._all(REPORTS_LEAVE_OUT)
+            if c.status is not None
+            and (
+                c.duty_session_id == duty_session_id
+                if duty_session_id
+                else within(c.registered_at, start, end)
+            )
+            and (not province or c.province == province)
+        ]
+        return len(found), sum(1 for c in found if c.referred)
+
+    async def received_by_agencies(self, start: datetime, end: datetime, agency: str | None) -> list[Case]:
+        # As MongoDB matches arrays: some holding was received in the span, and some holding (not
+        # necessarily the same one) is the agency's. The report counts each holding itself.
+        return [
+            c
+            for c in self._all(REPORTS_LEAVE_OUT)
+            if any(within(h.received_at, start, end) for h in c.agencies)
+            and (not agency or any(h.agency == agency for h in c.agencies))
+        ]
+
+    async def overdue_at_agencies(self, now: datetime, agency: str | None) -> list[Case]:
+        return [
+            c
+            for c in self._all(REPORTS_LEAVE_OUT)
+            if c.status in OPEN_AT_AGENCY
+            and c.due.next is not None
+            and c.due.next < now
+            and (not agency or c.agency == agency)
+        ]
+
+    async def registered_in(
+        self, start: datetime, end: datetime, *, registered_only: bool = True
+    ) -> list[Case]:
+        return [
+            c
+            for c in self._all(REPORTS_LEAVE_OUT)
+            if within(c.registered_at, start, end) and (c.status is not None or not registered_only)
+        ]
+
+    async def resolved_in(self, start: datetime, end: datetime) -> list[Case]:
+        return [c for c in self._all(REPORTS_LEAVE_OUT) if within(c.resolved_at, start, end)]
+
+
+class HeldCases:
+    """A ``CaseWriter`` over the cases a rebuild holds in memory: loads what the rebuild holds, and
+    keeps what the projection saves (``saved``) for the rebuild to write. No other writer touches a
+    shadow collection, so a save never conflicts; the cases are kept as the very objects given, which
+    lets the projection change them in place."""
+
+    def __init__(self, cases: Mapping[str, Case]) -> None:
+        self.cases = dict(cases)
+        self.saved: dict[str, Case] = {}
+
+    async def load(self, ids: Iterable[str]) -> dict[str, Case]:
+        return {i: self.cases[i] for i in ids if i in self.cases}
+
+    async def save(self, cases: Mapping[str, Case], expected_n: Mapping[str, int]) -> SaveResult:
+        self.saved.update(cases)
+        self.cases.update(cases)
+        return SaveResult()

@@ -1,0 +1,150 @@
+"""Tracking's composition root: settings -> adapters -> use cases, with the lifecycle hooks.
+
+The HTTP app, the Kafka consumer, the CLI and the tests all build tracking here. Every port takes an
+override (a fake in unit tests); what is not given is built for real from the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from faststream.kafka import KafkaBroker
+
+from contracts.events import CaseNoteAdded, CaseRerouteRequested, CaseSlaBreached, CaseStatusChanged
+from services.common.clock import Clock, SystemClock
+from services.common.kafka import EventPublisher, make_broker
+from services.common.publishing import Publisher
+from services.tracking.adapters.calls import CallStore, MongoCallStore
+from services.tracking.adapters.cases import CaseStore, MongoCaseStore
+from services.tracking.adapters.claims import Claims, MongoClaims
+from services.tracking.adapters.data import load_policy
+from services.tracking.adapters.mongo import TrackingDatabase
+from services.tracking.adapters.ratelimit import RateLimiter, TokenBucket
+from services.tracking.domain.sla import SlaPolicy
+from services.tracking.service.act_on_case import ActOnCase
+from services.tracking.service.agency_queue import AgencyQueue
+from services.tracking.service.citizen_status import CitizenStatus
+from services.tracking.service.lookup import LookUpCase
+from services.tracking.service.project_events import ProjectEvents
+from services.tracking.service.reports import Reports
+from services.tracking.service.sweep_timers import SweepTimers
+from services.tracking.settings import TrackingSettings
+
+# Every event type tracking publishes: staff actions, SLA breaches, the closing of quiet cases.
+PRODUCES = (CaseStatusChanged, CaseRerouteRequested, CaseNoteAdded, CaseSlaBreached)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+@dataclass
+class TrackingContainer:
+    settings: TrackingSettings
+    broker: KafkaBroker
+    # The declared publishers: they publish (unless a fake publisher is given), dead-letter for the
+    # consumer and describe the events in the AsyncAPI document.
+    events: EventPublisher
+    publisher: Publisher
+    clock: Clock
+    policy: SlaPolicy
+    cases: CaseStore
+    calls: CallStore
+    claims: Claims
+    limiter: RateLimiter
+    project_events: ProjectEvents
+    look_up: LookUpCase
+    citizen_status: CitizenStatus
+    agency_queue: AgencyQueue
+    act_on_case: ActOnCase
+    sweep_timers: SweepTimers
+    reports: Reports
+    database: TrackingDatabase | None = None
+    _timers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def readiness(self) -> dict[str, ReadinessCheck]:
+        return {"mongodb": self.database.ping} if self.database is not None else {}
+
+    async def ensure_indexes(self) -> None:
+        await self.cases.ensure_indexes()
+        await self.calls.ensure_indexes()
+        await self.claims.ensure_indexes()
+
+    async def startup(self) -> None:
+        await self.ensure_indexes()
+
+    async def shutdown(self) -> None:
+        if self.database is not None:
+            await self.database.close()
+
+    async def start_timers(self) -> None:
+        # The timers publish events: they start once the broker is connected, and stop before it.
+        s = self.settings
+        if s.sweep_interval_seconds > 0:
+            task = asyncio.create_task(
+                self.sweep_timers.every(s.sweep_interval_seconds, s.sweep_batch_size), name="tracking-timers"
+            )
+            self._timers.append(task)
+
+    async def stop_timers(self) -> None:
+        while self._timers:
+            task = self._timers.pop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def bootstrap(
+    settings: TrackingSettings | None = None,
+    *,
+    cases: CaseStore | None = None,
+    calls: CallStore | None = None,
+    claims: Claims | None = None,
+    limiter: RateLimiter | None = None,
+    publisher: Publisher | None = None,
+    clock: Clock | None = None,
+    broker: KafkaBroker | None = None,
+    policy: SlaPolicy | None = None,
+    owner: str | None = None,
+    name: str = "tracking",
+) -> TrackingContainer:
+    """Build tracking. ``name`` names this process to Kafka and MongoDB (the CLI is ``tracking-cli``);
+    ``owner`` names it in timer claims (host, pid and a random tag by default)."""
+    s = settings or TrackingSettings()
+    broker = broker or make_broker(s, name)
+    events = EventPublisher(broker, "tracking", PRODUCES)
+    publisher = publisher or events
+    clock = clock or SystemClock()
+    policy = policy or load_policy(s.tracking_data_dir)
+    database = None
+    if cases is None or calls is None or claims is None:
+        database = TrackingDatabase(s.mongo_url, s.db_name, name)
+        cases = cases or MongoCaseStore(database.db)
+        calls = calls or MongoCallStore(database.db)
+        claims = claims or MongoClaims(database.db)
+    limiter = limiter or TokenBucket(s.status_rate_per_minute, s.status_burst)
+    return TrackingContainer(
+        settings=s,
+        broker=broker,
+        events=events,
+        publisher=publisher,
+        clock=clock,
+        policy=policy,
+        cases=cases,
+        calls=calls,
+        claims=claims,
+        limiter=limiter,
+        project_events=ProjectEvents(cases, calls, policy, s.projection_cache_size),
+        look_up=LookUpCase(cases, clock),
+        citizen_status=CitizenStatus(cases, limiter),
+        agency_queue=AgencyQueue(cases, clock),
+        act_on_case=ActOnCase(cases, publisher, policy, clock),
+        sweep_timers=SweepTimers(
+            cases, claims, publisher, clock, owner, timedelta(seconds=s.claim_lease_seconds)
+        ),
+        reports=Reports(cases, calls, clock),
+        database=database,
+    )

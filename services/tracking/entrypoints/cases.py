@@ -1,0 +1,90 @@
+"""Staff routes on one case: read it with its timeline, act on it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contracts.events import CaseStatus
+from services.common.auth import Principal
+from services.tracking.domain.actions import NEEDS_TEXT, TEXT_FIELD, ActionKind, ActionRequest
+from services.tracking.entrypoints.deps import ACT, ERRORS, PROBLEM, READ_CASE, Container, staff
+from services.tracking.entrypoints.problems import bad_field
+
+router = APIRouter(tags=["staff"])
+
+REF = Annotated[str, Path(max_length=100, description="Case id or tracking code")]
+
+# What the 422 says when an action comes without its text.
+_MISSING: dict[ActionKind, tuple[str, str]] = {
+    ActionKind.resolve: ("پاسخ به شهروند لازم است", "resolve needs the answer"),
+    ActionKind.reject: ("دلیل رد پرونده لازم است", "reject needs a reason"),
+    ActionKind.reroute: ("دلیل ارجاع مجدد لازم است", "reroute needs a reason"),
+    ActionKind.note: ("متن یادداشت لازم است", "note needs a text"),
+}
+
+
+class ActionIn(BaseModel):
+    """One staff action. ``answer`` for resolve; ``reason`` for reject, reroute (and optionally reopen);
+    ``text`` for note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: ActionKind
+    answer: str | None = Field(default=None, max_length=2000, description="The public answer to the citizen")
+    reason: str | None = Field(default=None, max_length=2000)
+    text: str | None = Field(default=None, max_length=4000, description="An internal note")
+
+    @model_validator(mode="after")
+    def _needs(self) -> ActionIn:
+        field = TEXT_FIELD[self.action]
+        if self.action in NEEDS_TEXT and not (getattr(self, field) or "").strip():
+            fa, en = _MISSING[self.action]
+            raise bad_field(field, fa, en, code="missing")
+        return self
+
+    def request(self) -> ActionRequest:
+        return ActionRequest(self.action, getattr(self, TEXT_FIELD[self.action]))
+
+
+class ActionOut(BaseModel):
+    case_id: str
+    action: ActionKind
+    event_id: str
+    event_type: str
+    status_after: CaseStatus | None
+    repeated: bool = Field(description="True when this Idempotency-Key was already applied")
+
+
+@router.get(
+    "/v1/cases/{ref}", summary="A case by id or tracking code, with its whole timeline", responses=ERRORS
+)
+async def get_case(ref: REF, c: Container, principal: Principal = READ_CASE) -> dict[str, Any]:
+    return await c.look_up(ref, staff(principal))
+
+
+@router.post(
+    "/v1/cases/{ref}/actions",
+    summary="Act on a case: acknowledge, resolve, reject, reroute, note, reopen",
+    status_code=202,
+    responses={**ERRORS, 409: PROBLEM, 422: PROBLEM},
+    response_model=ActionOut,
+)
+async def act(
+    ref: REF,
+    body: ActionIn,
+    c: Container,
+    principal: Principal = ACT,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> ActionOut:
+    outcome = await c.act_on_case(ref, body.request(), staff(principal), idempotency_key)
+    return ActionOut(
+        case_id=outcome.case_id,
+        action=outcome.action,
+        event_id=outcome.event.id,
+        event_type=outcome.event.type,
+        status_after=outcome.status_after,
+        repeated=outcome.repeated,
+    )

@@ -1,0 +1,1 @@
+"""Tracking's use cases: project the log, look cases up, act on them, run the timers, count the reports."""

@@ -1,0 +1,89 @@
+"""Staff act on a case: acknowledge, resolve, reject, reroute, note, reopen.
+
+The action is checked against the case's current state by the same state machine that applies its
+event, then published; the consumer applies it when it comes back (the API never writes a case).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts.events import CaseStatus, Envelope, make_event
+from services.common.clock import Clock
+from services.common.publishing import Publisher
+from services.tracking.adapters.cases import CaseStore
+from services.tracking.domain.access import Staff, check_action, check_agency
+from services.tracking.domain.actions import (
+    ActionKind,
+    ActionRefused,
+    ActionRequest,
+    action_data,
+    action_event_id,
+    actor_for,
+    status_after,
+)
+from services.tracking.domain.projection import Rejection, check
+from services.tracking.domain.sla import SlaPolicy
+from services.tracking.service.errors import ActionConflict, CaseNotFound
+from services.tracking.service.lookup import find_case
+
+SOURCE = "/samad/tracking"
+
+IDEMPOTENCY_REUSED = Rejection(
+    "idempotency_key_reused",
+    "این کلید تکرار (Idempotency-Key) پیش‌تر برای کار دیگری به کار رفته است",
+    "This Idempotency-Key was already used for a different action",
+)
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    case_id: str
+    action: ActionKind
+    event: Envelope
+    status_after: CaseStatus | None
+    repeated: bool  # the same Idempotency-Key was seen before: nothing new was published
+
+
+class ActOnCase:
+    def __init__(self, cases: CaseStore, publisher: Publisher, policy: SlaPolicy, clock: Clock) -> None:
+        self.cases = cases
+        self.publisher = publisher
+        self.policy = policy
+        self.clock = clock
+
+    async def __call__(
+        self, ref: str, request: ActionRequest, staff: Staff, idempotency_key: str | None = None
+    ) -> ActionOutcome:
+        """Check the action on the case ``ref`` names and publish its event.
+
+        Raises ActionForbidden (the role never may), CaseNotFound, OtherAgency, MissingText, or
+        ActionConflict (not in the case's current state, or the Idempotency-Key was used for another
+        action)."""
+        check_action(staff, request.kind)
+        case = await find_case(self.cases, ref)
+        if case is None:
+            raise CaseNotFound(ref)
+        check_agency(staff, case.agency)
+        event_id = action_event_id(case.id, idempotency_key, staff.subject)
+        actor = actor_for(staff.role, staff.subject, staff.agency)
+        try:
+            data = action_data(case, request, actor)
+        except ActionRefused as exc:
+            raise ActionConflict(exc.rejection, case.status) from None
+        registered = next((e.event_id for e in case.timeline if e.type.endswith("case.registered")), None)
+        event = make_event(
+            data, source=SOURCE, event_id=event_id, time=self.clock.now(), correlationid=registered or case.id
+        )
+        after = status_after(request.kind, data, case.status)
+        seen = next((e for e in case.timeline if e.event_id == event_id), None)
+        if seen is not None:
+            same = seen.type == event.type and seen.data.get("status") == getattr(data, "status", None)
+            if not same:
+                raise ActionConflict(IDEMPOTENCY_REUSED, case.status)
+            return ActionOutcome(case.id, request.kind, event, after, repeated=True)
+        rejection = check(case, event, self.policy)
+        if rejection is not None:
+            raise ActionConflict(rejection, case.status)
+        await self.publisher.publish([event])
+        return ActionOutcome(case.id, request.kind, event, after, repeated=False)

@@ -1,0 +1,43 @@
+"""Looking a case up: staff by case id or tracking code, with the whole timeline, within their agency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.tracking_code import clean, is_valid
+from services.common.clock import Clock
+from services.tracking.adapters.cases import CaseStore
+from services.tracking.domain.access import Staff, check_agency
+from services.tracking.domain.model import Case
+from services.tracking.domain.views import staff_view
+from services.tracking.service.errors import CaseNotFound
+
+
+async def find_case(cases: CaseStore, ref: str) -> Case | None:
+    """A registered case by its id or by its tracking code (Persian digits, spaces and dashes allowed)."""
+    ref = ref.strip()
+    case = await cases.get(ref)
+    if case is not None and case.registered:
+        return case
+    code = clean(ref)
+    if code.isdigit() and is_valid(code):
+        return await cases.by_tracking_code(code)
+    return None
+
+
+class LookUpCase:
+    def __init__(self, cases: CaseStore, clock: Clock) -> None:
+        self.cases = cases
+        self.clock = clock
+
+    async def visible(self, ref: str, staff: Staff) -> Case:
+        """The case ``ref`` names, if ``staff`` may see it. Raises CaseNotFound or OtherAgency."""
+        case = await find_case(self.cases, ref)
+        if case is None:
+            raise CaseNotFound(ref)
+        check_agency(staff, case.agency)
+        return case
+
+    async def __call__(self, ref: str, staff: Staff) -> dict[str, Any]:
+        """The staff view of the case: every field, overdue now, the timeline."""
+        return staff_view(await self.visible(ref, staff), self.clock.now())
