@@ -407,7 +407,7 @@ def finish_keycloak(p: Profile, admin_password: str | None) -> None:
         return
     pidfile = p.home / "keycloak.pid"
     try:
-        keycloak.wait_ready(p.keycloak_port, 180, lambda: pid_alive(pidfile) is not None)
+        keycloak.wait_ready(p.keycloak_port, 420, lambda: pid_alive(pidfile) is not None)
         keycloak.provision(p.keycloak_port, admin_password, p.keycloak_state)
     except keycloak.KeycloakError as exc:
         log = p.logs / "keycloak.log"

@@ -27,7 +27,8 @@ CLI_CLIENT = "samad-cli"
 
 _lock = threading.Lock()
 _tokens: dict[tuple[str, str, str | None], tuple[str, float]] = {}
-_passwords: dict[str, str] = {}
+# username -> (role, agency, password) of the users this process set up.
+_users: dict[str, tuple[str, str | None, str]] = {}
 
 
 def use_profile(profile: str) -> None:
@@ -35,7 +36,7 @@ def use_profile(profile: str) -> None:
     global STATE
     STATE = ROOT / ".local" / profile / "keycloak.json"
     _tokens.clear()
-    _passwords.clear()
+    _users.clear()
 
 
 def state() -> dict[str, Any]:
@@ -82,8 +83,9 @@ def ensure_user(
     seed = s["users"].get(username)
     if seed and seed["roles"] == [role] and seed.get("agency") == agency:
         return str(seed["password"])
-    if username in _passwords:
-        return _passwords[username]
+    known = _users.get(username)
+    if known and known[:2] == (role, agency):
+        return known[2]
     base = s["issuer"].split("/realms/")[0]
     admin = f"{base}/admin/realms/samad"
     with httpx.Client(timeout=30) as client:
@@ -127,7 +129,7 @@ def ensure_user(
             json={"type": "password", "value": password, "temporary": False},
             headers=headers,
         ).raise_for_status()
-    _passwords[username] = password
+    _users[username] = (role, agency, password)
     return password
 
 

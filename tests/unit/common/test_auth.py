@@ -73,7 +73,10 @@ class Provider:
 
 
 def verifier(provider: Provider, **settings: Any) -> TokenVerifier:
-    s = AuthSettings(issuer=ISSUER, jwks_refresh_min_seconds=0, **settings)
+    s = AuthSettings(
+        issuer=ISSUER, algorithms=["RS256"], secret=None, jwks_url="https://id.example.ir/jwks", **settings
+    )
+    s.jwks_refresh_min_seconds = 0
     return TokenVerifier(s, httpx.AsyncClient(transport=provider.transport()))
 
 
@@ -169,14 +172,25 @@ def test_roles_agency_and_subject_come_from_the_claims() -> None:
 
 
 def test_production_refuses_development_keys() -> None:
-    good = AuthSettings(environment="production", issuer=ISSUER)
+    good = AuthSettings(environment="production", issuer=ISSUER, algorithms=["RS256"], secret=None)
     check_production(good, {"SAMAD_OPEN311_API_KEYS": False})
     with pytest.raises(InsecureConfiguration, match="SAMAD_AUTH_SECRET"):
-        check_production(AuthSettings(environment="production", issuer=ISSUER, secret="k"))
+        check_production(
+            AuthSettings(environment="production", issuer=ISSUER, algorithms=["RS256"], secret="k")
+        )
     with pytest.raises(InsecureConfiguration, match="HS256"):
-        check_production(AuthSettings(environment="production", issuer=ISSUER, algorithms=["RS256", "HS256"]))
+        check_production(
+            AuthSettings(environment="production", issuer=ISSUER, algorithms=["RS256", "HS256"], secret=None)
+        )
     with pytest.raises(InsecureConfiguration, match="local development provider"):
-        check_production(AuthSettings(environment="production"))
+        check_production(
+            AuthSettings(
+                environment="production",
+                issuer="http://127.0.0.1:8180/realms/samad",
+                algorithms=["RS256"],
+                secret=None,
+            )
+        )
     with pytest.raises(InsecureConfiguration, match="SAMAD_OPEN311_API_KEYS"):
         check_production(good, {"SAMAD_OPEN311_API_KEYS": True})
     check_production(AuthSettings(secret="k", algorithms=["HS256"]))  # development: allowed
