@@ -1,4 +1,5 @@
-"""The events intake publishes, built from validated input and the ids derived from the Idempotency-Key."""
+"""The events intake publishes, built from validated input, the ids derived from the Idempotency-Key
+and, for a new case, the tracking code drawn for it."""
 
 from __future__ import annotations
 
@@ -37,11 +38,17 @@ def call_received(call: CallIn, ids: CallIds, *, operator_id: str | None, now: d
 
 
 def case_registered(
-    case: CaseIn, ids: CaseIds, *, operator_id: str | None, now: datetime, channel: Channel | None = None
+    case: CaseIn,
+    ids: CaseIds,
+    *,
+    tracking_code: str,
+    operator_id: str | None,
+    now: datetime,
+    channel: Channel | None = None,
 ) -> Envelope:
     data = CaseRegistered(
         case_id=ids.case_id,
-        tracking_code=ids.tracking_code,
+        tracking_code=tracking_code,
         province=case.province,
         county=case.county,
         call_id=case.call_id,
