@@ -121,6 +121,51 @@ def discovery(base_url: str, contact: str) -> dict[str, Any]:
     }
 
 
+# A form's text is UTF-8: what browsers send for a UTF-8 page and what `curl -d` sends from a UTF-8
+# terminal. ASCII is a part of it; any other declared charset is refused rather than guessed at.
+FORM_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+
+
+def check_charset(charset: str | None) -> None:
+    if charset is not None and charset.strip().strip('"').lower() not in FORM_CHARSETS:
+        raise error(
+            400,
+            f"charset {charset!r} is not supported: send the form in UTF-8",
+            "نویسه‌گذاری فرم باید UTF-8 باشد",
+        )
+
+
+def decode_form(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
+    """The form's fields as UTF-8 text, the field name with its values in the order sent.
+
+    Bytes that are not UTF-8 (a legacy encoding, or a character cut in half) are never decoded by a
+    guess, which would store mojibake: every such field is named in one 400."""
+    fields: dict[str, list[str]] = {}
+    bad: list[str] = []
+    for raw_name, raw_value in pairs:
+        name = raw_name.decode("utf-8", "replace")
+        try:
+            value = raw_value.decode("utf-8")
+            raw_name.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(name)
+            continue
+        fields.setdefault(name, []).append(value)
+    if bad:
+        raise Open311Error(
+            400,
+            tuple(
+                (
+                    400,
+                    f"{name}: متن این فیلد با نویسه‌گذاری UTF-8 خوانا نیست؛ فرم را با UTF-8 بفرستید — "
+                    f"{name} is not valid UTF-8 text; send the form in UTF-8",
+                )
+                for name in dict.fromkeys(bad)
+            ),
+        )
+    return fields
+
+
 def check_api_key(form: Mapping[str, list[str]], accepted: Iterable[str]) -> None:
     """A submission needs one of the accepted api_keys (the last one sent counts)."""
     api_key = (form.get("api_key") or [""])[-1]

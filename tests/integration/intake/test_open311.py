@@ -3,6 +3,7 @@ every response checked against the GeoReport JSON schemas, errors in the spec's 
 
 from __future__ import annotations
 
+import json
 import uuid
 import xml.etree.ElementTree as ET
 from datetime import datetime
@@ -14,9 +15,11 @@ import pytest
 from georeport import GeoReport
 
 from contracts.catalogue import agencies
+from contracts.topics import CASES
 from services.intake.domain.categories import categories
 from tests.integration.intake import open311_schemas as schemas
-from tests.integration.intake.conftest import OPEN311_KEY, StubTracking
+from tests.integration.intake.conftest import OPEN311_KEY, StubTracking, read_to_end
+from tests.support.kafka import TopicReader
 from tests.support.processes import ServiceProcess
 
 JURISDICTION = "khorasan_razavi"
@@ -190,3 +193,35 @@ def test_a_repeat_submission_answers_with_the_open_requests_code(intake_process:
     assert first.status_code == again.status_code == 200
     assert again.json()[0]["service_request_id"] == first.json()[0]["service_request_id"]
     assert "پیوست" in again.json()[0]["service_notice"]
+
+
+async def test_a_raw_utf8_form_as_curl_sends_it_is_stored_as_utf8(intake_process: ServiceProcess) -> None:
+    """`curl -d "description=سه روز است آب قطع است&address_string=…"`: UTF-8 bytes, not percent-encoded."""
+    reader = await TopicReader.from_now(CASES)
+    description = f"سه روز است آب قطع است {uuid.uuid4().hex[:6]}"
+    fields = {
+        "api_key": OPEN311_KEY,
+        "service_code": "water_outage",
+        "phone": mobile(),
+        "address_string": "خیابان امام، نیشابور",
+        "description": description,
+    }
+    body = "&".join(f"{k}={v}" for k, v in fields.items()).encode()
+    url = f"{intake_process.url}/open311/v2/requests.json"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    async with httpx.AsyncClient(timeout=20) as http:
+        r = await http.post(url, content=body, headers=form)
+        assert r.status_code == 200, r.text
+        code = r.json()[0]["service_request_id"]
+        [event] = [
+            e
+            for e in (json.loads(x.value) for x in await read_to_end(reader))
+            if e["data"].get("tracking_code") == code
+        ]
+        assert event["data"]["description"] == description and event["data"]["county"] == "neyshabur"
+
+        cut = description.encode()[:-8] + b"\xff\xfe"  # half a letter, then bytes that are not UTF-8
+        refused = await http.post(url, content=body.replace(description.encode(), cut), headers=form)
+        assert refused.status_code == 400
+        validate(refused.json(), schemas.ERRORS)
+        assert refused.json()[0]["description"].startswith("description:")
