@@ -18,7 +18,7 @@ from contracts.persian import to_persian_digits
 from services.intake.domain.cases import CaseView
 from services.intake.domain.categories import Category, categories
 from services.intake.domain.ids import valid_key
-from services.intake.domain.validation import Invalid, find_county_in, resolve_county
+from services.intake.domain.validation import Invalid, find_county_in, refuse_controls, resolve_county
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2018-03-01T00:00:00Z"
@@ -201,8 +201,33 @@ def _one(form: Mapping[str, list[str]], name: str) -> str | None:
     return values[-1].strip() if values else None
 
 
+# Form fields a person may write over several lines: tab and line breaks are allowed there only.
+MULTILINE_FIELDS = frozenset({"description", "address_string"})
+
+
+def check_controls(form: Mapping[str, list[str]]) -> None:
+    """No field of the form, stored or not, may hold a control character (nor may its name): each
+    such field is named, so that no error or feed echoes one back."""
+    problems: list[tuple[int | str, str]] = []
+    for name, values in form.items():
+        try:
+            refuse_controls(name)
+            for value in values:
+                refuse_controls(value, multiline=name in MULTILINE_FIELDS)
+        except Invalid as exc:
+            problems.append((400, f"{printable(name)}: {exc.fa} — {exc.en}"))
+    if problems:
+        raise Open311Error(400, tuple(problems))
+
+
+def printable(name: str) -> str:
+    """A field name fit to quote in an error: characters that do not print shown as code points."""
+    return "".join(c if c.isprintable() else f"U+{ord(c):04X}" for c in name)
+
+
 def parse_submission(form: Mapping[str, list[str]], province: str) -> Submission:
     """Every problem with the form at once, as the spec's error list (400, or 404 for a service_code)."""
+    check_controls(form)
     problems: list[tuple[int | str, str]] = []
     status = 400
     unknown = sorted(k for k in form if k not in REQUEST_FIELDS and not k.startswith("attribute["))

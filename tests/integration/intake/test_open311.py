@@ -155,6 +155,9 @@ def test_request_listing_filters(intake_process: ServiceProcess) -> None:
         ({"description": "", "phone": ""}, 400, "description"),
         ({"jurisdiction_id": "tehran"}, 404, "jurisdiction_id"),
         ({"colour": "red"}, 400, "colour"),
+        ({"description": "فشار آب کم است \x1b[31m"}, 400, "description"),
+        ({"first_name": "مریم\x00"}, 400, "first_name"),
+        ({"address_string": "بلوار وکیل‌آباد\x0b مشهد"}, 400, "address_string"),
     ],
 )
 def test_submission_errors_use_the_spec_array_and_status(
