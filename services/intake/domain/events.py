@@ -45,14 +45,17 @@ def case_registered(
     operator_id: str | None,
     now: datetime,
     channel: Channel | None = None,
+    public: bool = False,
 ) -> Envelope:
+    """``public``: the submitter chose to publish the description; only an Open311 request can be."""
+    channel = channel or Channel(case.channel)
     data = CaseRegistered(
         case_id=ids.case_id,
         tracking_code=tracking_code,
         province=case.province,
         county=case.county,
         call_id=case.call_id,
-        channel=channel or Channel(case.channel),
+        channel=channel,
         citizen=Citizen(phone=case.phone, name=case.name, national_id=case.national_id),
         category=case.category,
         subject=case.subject,
@@ -61,6 +64,7 @@ def case_registered(
         operator_id=operator_id,
         duty_session_id=case.duty_session_id,
         registered_at=now,
+        public=public and channel == Channel.open311,
     )
     return make_event(data, source=SOURCE, event_id=ids.registered_event_id, time=now)
 

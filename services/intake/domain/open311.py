@@ -25,7 +25,13 @@ CHANGESET = "2018-03-01T00:00:00Z"
 MAX_SPAN = timedelta(days=90)
 MAX_RESULTS = 1000
 
-# Fields a client may send to POST requests (the spec's list); attribute[...] keys are accepted too.
+# SAMAD's extension of POST requests: the submitter's choice to publish the description in the public
+# feed (GET requests). Absent or false: the feed shows the request without its description.
+PUBLIC = "public"
+TRUE_VALUES = frozenset({"true", "1", "yes", "on"})
+FALSE_VALUES = frozenset({"false", "0", "no", "off"})
+
+# Fields a client may send to POST requests (the spec's list and `public`); attribute[...] keys too.
 REQUEST_FIELDS = frozenset(
     {
         "api_key",
@@ -43,6 +49,7 @@ REQUEST_FIELDS = frozenset(
         "phone",
         "description",
         "media_url",
+        PUBLIC,
     }
 )
 
@@ -194,6 +201,7 @@ class Submission:
     service_code: str
     county: County
     case_fields: dict[str, Any]
+    public: bool = False
 
 
 def _one(form: Mapping[str, list[str]], name: str) -> str | None:
@@ -279,6 +287,15 @@ def parse_submission(form: Mapping[str, list[str]], province: str) -> Submission
         problems.append(
             (400, "phone: شمارهٔ همراه لازم است (پیامک پیگیری) — a mobile phone is required for SMS updates")
         )
+    public = _one(form, PUBLIC)
+    if public is not None and public.lower() not in TRUE_VALUES | FALSE_VALUES:
+        problems.append(
+            (
+                400,
+                "public: باید true (انتشار شرح در فهرست عمومی) یا false باشد — "
+                "public must be true (publish the description in the public feed) or false",
+            )
+        )
     if problems or category is None or county is None:
         raise Open311Error(status if status == 404 and len(problems) == 1 else 400, tuple(problems))
     name: str | None = " ".join(x for x in (_one(form, "first_name"), _one(form, "last_name")) if x) or None
@@ -292,7 +309,12 @@ def parse_submission(form: Mapping[str, list[str]], province: str) -> Submission
         "subject": category.fa,
         "description": _one(form, "description"),
     }
-    return Submission(service_code=category.code, county=county, case_fields=fields)
+    return Submission(
+        service_code=category.code,
+        county=county,
+        case_fields=fields,
+        public=public is not None and public.lower() in TRUE_VALUES,
+    )
 
 
 # Which form field each CaseIn field came from, to name it in an error.
@@ -382,25 +404,31 @@ def _w3(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds").replace("+00:00", "Z") if value is not None else None
 
 
+def published(view: CaseView) -> bool:
+    """Whether the feed may show the case's description: only when an Open311 submitter chose so."""
+    return view.public and view.channel == "open311"
+
+
 def request(
     view: CaseView,
     *,
     status: str | None = None,
     agency_code: str | None = None,
-    notes: str | None = None,
     updated_at: datetime | None = None,
     description: str,
 ) -> dict[str, Any]:
-    """A case as a GeoReport request. Personal data (phone, name, national id) never leaves."""
+    """A case as a GeoReport request for the public feed. Personal data (phone, name, national id)
+    never leaves; the (masked) description only when the submitter chose to publish it; status_notes
+    only the Persian description of the status, never a staff answer (nothing reviews those yet)."""
     current = status or view.status
     holder = agency_code or (view.responsible_agency.value if view.responsible_agency else None)
     category = categories().get(view.category or "")
     county = next((c for c in provinces()[view.province].counties if c.code == view.county), None)
     province = provinces()[view.province]
-    return {
+    doc: dict[str, Any] = {
         "service_request_id": view.tracking_code,
         "status": "closed" if current in CLOSED else "open",
-        "status_notes": notes or STATUS_NOTES.get(current),
+        "status_notes": STATUS_NOTES.get(current),
         "service_name": category.fa if category else None,
         "service_code": view.category or "",
         "description": description,
@@ -416,3 +444,6 @@ def request(
         "long": None,
         "media_url": None,
     }
+    if not published(view):
+        del doc["description"]
+    return doc

@@ -256,7 +256,14 @@ def _openapi_extra(method: str, path: str) -> dict[str, Any]:
         },
     }
     if method == "POST":
-        props = {name: {"type": "string"} for name in sorted(o.REQUEST_FIELDS)}
+        props: dict[str, Any] = {name: {"type": "string"} for name in sorted(o.REQUEST_FIELDS)}
+        props[o.PUBLIC] = {
+            "type": "boolean",
+            "default": False,
+            "description": "SAMAD's extension: true publishes the description (phone numbers and ids "
+            "in it masked) in the public GET requests feed; absent or false, the feed shows the request "
+            "without it",
+        }
         extra["requestBody"] = {
             "required": True,
             "content": {

@@ -70,22 +70,28 @@ class RegisterCase:
         by: Acting | None = None,
         scope: str = "cases",
         channel: Channel | None = None,
+        public: bool = False,
     ) -> Answer:
         """201 with the new case, or 200 with the open case a repeat call was linked to. ``by``: who
-        sends it (an operator acts only as themselves); without it the case keeps the operator it names."""
+        sends it (an operator acts only as themselves); without it the case keeps the operator it names.
+        ``public``: the submitter chose to publish the description, which only an Open311 request can
+        (a case registered by an operator never is public)."""
         operator_id = case_operator(case.operator_id, by)
+        public = public and channel == Channel.open311
         body = case.model_dump(mode="json") | {
             "operator_id": operator_id,
             "channel": (channel or Channel(case.channel)).value,
         }
+        if public:  # (only then, so the fingerprints of keys stored before the choice existed hold)
+            body["public"] = True
 
         async def produce() -> Answer:
-            return await self._register(case, f"{scope}:{key}", operator_id, channel)
+            return await self._register(case, f"{scope}:{key}", operator_id, channel, public)
 
         return await self.idempotency.once(scope, key, ids.fingerprint(scope, body), produce)
 
     async def _register(
-        self, case: CaseIn, key: str, operator_id: str | None, channel: Channel | None
+        self, case: CaseIn, key: str, operator_id: str | None, channel: Channel | None, public: bool
     ) -> Answer:
         now = self.clock.now()
         case_ids = ids.case_ids(key)
@@ -98,7 +104,13 @@ class RegisterCase:
         registered_at = already.registered_at if already is not None else now
         code = already.tracking_code if already is not None else await self._claim_code(case_ids.case_id)
         event = events.case_registered(
-            case, case_ids, tracking_code=code, operator_id=operator_id, now=registered_at, channel=channel
+            case,
+            case_ids,
+            tracking_code=code,
+            operator_id=operator_id,
+            now=registered_at,
+            channel=channel,
+            public=public,
         )
         await self.publisher.publish([event])
         # Write-through: a repeat call a second later must already see this case.
