@@ -150,12 +150,11 @@ def decode_form(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
     fields: dict[str, list[str]] = {}
     bad: list[str] = []
     for raw_name, raw_value in pairs:
-        name = raw_name.decode("utf-8", "replace")
         try:
+            name = raw_name.decode("utf-8")
             value = raw_value.decode("utf-8")
-            raw_name.decode("utf-8")
         except UnicodeDecodeError:
-            bad.append(name)
+            bad.append(printable(raw_name.decode("utf-8", "replace")))
             continue
         fields.setdefault(name, []).append(value)
     if bad:

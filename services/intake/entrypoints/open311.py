@@ -191,7 +191,8 @@ def _multipart_pairs(content_type: str, body: bytes) -> list[tuple[bytes, bytes]
     try:
         parse_form(headers, io.BytesIO(body), on_field, on_file)
     except (FormParserError, ValueError) as exc:
-        raise o.error(400, f"the multipart form cannot be read ({exc})", "فرم خوانا نیست") from exc
+        log.info("unreadable multipart form: %r", exc)
+        raise o.error(400, "the multipart form cannot be read", "فرم چندبخشی خوانا نیست") from exc
     return pairs
 
 

@@ -123,3 +123,21 @@ async def test_a_declared_charset_other_than_utf8_is_refused_not_guessed(http: C
     refused = await client.post("/open311/v2/requests.json", content=body, headers=legacy)
     assert refused.status_code == 400 and "charset" in refused.text
     assert len(world.publisher.events) == 1
+
+
+async def test_a_field_name_that_is_not_utf8_is_named_without_echoing_its_bytes(http: Client) -> None:
+    client, world = http
+    body = raw(FIELDS) + b"&col\x1b\xffour=red"
+    r = await client.post("/open311/v2/requests.xml", content=body, headers=URLENCODED)
+    assert r.status_code == 400 and "colU+001B" in r.text and "\x1b" not in r.text
+    assert world.publisher.events == []
+
+
+async def test_a_broken_multipart_body_is_a_400(http: Client) -> None:
+    client, world = http
+    headers = {"Content-Type": "multipart/form-data; boundary=XX"}
+    r = await client.post(
+        "/open311/v2/requests.json", content=b"--XX\r\nnot a header\r\n\r\n", headers=headers
+    )
+    assert r.status_code == 400 and r.json()[0]["code"] == 400
+    assert world.publisher.events == []
