@@ -128,6 +128,9 @@ class CaseRegistered(EventData):
     operator_id: str | None = None
     duty_session_id: str | None = None
     registered_at: AwareDatetime
+    # The citizen chose to publish the description (an Open311 submitter may; a case registered by an
+    # operator never is). Public feeds show no free text of a case without it.
+    public: bool = False
 
 
 class CaseRepeatCall(EventData):

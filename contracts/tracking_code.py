@@ -7,14 +7,15 @@ the phone or mistyped on a keypad is rejected instead of matching someone else's
 from __future__ import annotations
 
 import hashlib
+import secrets
 
 from stdnum import verhoeff
 
 from contracts.persian import to_ascii_digits
 
-# 9 x 10^8 possible codes. A code derived from a case id by hashing is unique only with high
-# probability (the birthday bound reaches even odds of one clash near 35,000 cases), so whoever
-# allocates codes must check them against the codes already issued: see from_seed(attempt=...).
+# 9 x 10^8 possible codes. A random code is unique only with high probability (the birthday bound
+# reaches even odds of one clash near 35,000 codes), so whoever allocates codes must claim each one
+# against the codes already issued and draw again when it is taken.
 BODY_DIGITS = 9
 CODE_LENGTH = BODY_DIGITS + 1
 
@@ -35,10 +36,21 @@ def clean(code: str) -> str:
     return to_ascii_digits(code).replace(" ", "").replace("-", "")
 
 
-def from_seed(seed: str, attempt: int = 0) -> str:
-    """A deterministic code for a case id: the same case always gets the same code.
+def random_code() -> str:
+    """A code drawn from the operating system's cryptographic source (``secrets``).
 
-    ``attempt`` gives the next candidate when the first one is already taken by another case.
+    This is the code a citizen is given: nothing about the case (its id, the Idempotency-Key, a CSV
+    ``call_ref``) predicts it, so knowing one does not lead to anyone's case.
+    """
+    body = str(10 ** (BODY_DIGITS - 1) + secrets.randbelow(9 * 10 ** (BODY_DIGITS - 1)))
+    return body + check_digit(body)
+
+
+def from_seed(seed: str, attempt: int = 0) -> str:
+    """A deterministic code computed from a seed: for test fixtures and examples only.
+
+    Anyone who knows the seed can compute the code, so a code given to a citizen must come from
+    ``random_code`` instead. ``attempt`` gives another candidate for the same seed.
     """
     material = seed if attempt == 0 else f"{seed}#{attempt}"
     n = int.from_bytes(hashlib.sha256(material.encode()).digest()[:8], "big")

@@ -112,9 +112,14 @@ class IntakeStore(Protocol):
         again."""
 
     async def get_case(self, case_id: str) -> CaseView | None: ...
-    async def claim_tracking_code(self, code: str, case_id: str) -> bool:
-        """True when the code is now this case's (newly claimed, or claimed by it before)."""
-        ...
+    async def claim_tracking_code(self, code: str, case_id: str) -> str | None:
+        """Claim ``code`` for the case and remember it under the case id, before it is published.
+
+        Returns the case's code: ``code``, or the code an earlier attempt of the same case claimed
+        first (a concurrent retry); None when another case holds ``code`` (draw another)."""
+
+    async def tracking_code_of(self, case_id: str) -> str | None:
+        """The code claimed for the case, if any (a retry after a crash between claim and publish)."""
 
     async def case_by_tracking_code(self, tracking_code: str) -> CaseView | None: ...
     async def open_cases_for_phone(self, phone: str, since: datetime) -> list[CaseView]: ...
@@ -161,6 +166,8 @@ class MongoIntakeStore:
         self.cases = db["cases"]
         # One document per issued tracking code, keyed by the code: the unique _id makes a claim atomic.
         self.codes = db["tracking_codes"]
+        # The same claims keyed by case id, so a retry finds its case's code with a read by _id.
+        self.case_codes = db["case_tracking_codes"]
         # The cases registered from each phone, newest last: slots {phone}#0, #1, ... (see _index_phone).
         self.phones = db["phone_cases"]
         self._written: Recent[str, None] = Recent(REMEMBERED)  # ids of registrations inserted here
@@ -293,13 +300,32 @@ class MongoIntakeStore:
         return result.modified_count == 1
 
     @_translated
-    async def claim_tracking_code(self, code: str, case_id: str) -> bool:
+    async def claim_tracking_code(self, code: str, case_id: str) -> str | None:
+        # First the code (unique _id: one case per code), then the case's record of it (unique _id:
+        # one code per case). A crash in between leaves a code no case publishes, never a shared one.
         try:
             await self.codes.insert_one({"_id": code, "case_id": case_id})
-            return True
         except DuplicateKeyError:
             holder = await self.codes.find_one({"_id": code})
-            return holder is not None and holder.get("case_id") == case_id
+            if holder is None or holder.get("case_id") != case_id:
+                return None
+        try:
+            await self.case_codes.insert_one({"_id": case_id, "code": code})
+            return code
+        except DuplicateKeyError:
+            first = await self.case_codes.find_one({"_id": case_id})
+            if first is None:  # these records are never deleted
+                raise StoreError(f"the tracking code record of case {case_id} vanished") from None
+            if first["code"] != code:
+                # Another attempt of this case recorded its code first: that one is the case's; this
+                # one was never published, so it is given back.
+                await self.codes.delete_one({"_id": code, "case_id": case_id})
+            return str(first["code"])
+
+    @_translated
+    async def tracking_code_of(self, case_id: str) -> str | None:
+        doc = await self.case_codes.find_one({"_id": case_id})
+        return str(doc["code"]) if doc is not None else None
 
     @_translated
     async def get_case(self, case_id: str) -> CaseView | None:
@@ -384,7 +410,8 @@ class InMemoryIntakeStore:
         self.keys: dict[str, KeyRecord] = {}
         self.cases: dict[str, CaseView] = {}
         self.seen: dict[str, set[str]] = {}
-        self.codes: dict[str, str] = {}
+        self.codes: dict[str, str] = {}  # tracking code -> case id
+        self.case_codes: dict[str, str] = {}  # case id -> tracking code
         self.available = True
         self.set_up = False
 
@@ -450,9 +477,18 @@ class InMemoryIntakeStore:
         self.seen.setdefault(case_id, set()).add(event.id)
         return True
 
-    async def claim_tracking_code(self, code: str, case_id: str) -> bool:
+    async def claim_tracking_code(self, code: str, case_id: str) -> str | None:
         self._reachable()
-        return self.codes.setdefault(code, case_id) == case_id
+        if self.codes.setdefault(code, case_id) != case_id:
+            return None
+        first = self.case_codes.setdefault(case_id, code)
+        if first != code:
+            del self.codes[code]
+        return first
+
+    async def tracking_code_of(self, case_id: str) -> str | None:
+        self._reachable()
+        return self.case_codes.get(case_id)
 
     async def get_case(self, case_id: str) -> CaseView | None:
         self._reachable()

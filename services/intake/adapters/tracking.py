@@ -23,9 +23,11 @@ class TrackingUnavailable(Exception):
 
 @dataclass(frozen=True)
 class TrackedStatus:
+    """What the public feed may show of tracking's case: not the staff's answer or reason, which no
+    one has reviewed for publication (so it is not even read)."""
+
     status: str
     agency: str | None = None
-    notes: str | None = None
     updated_at: datetime | None = None
 
 
@@ -53,12 +55,10 @@ def parse_case(doc: dict[str, Any]) -> TrackedStatus | None:
     if not isinstance(status, str):
         return None
     agency = case.get("agency")
-    notes = case.get("answer") or case.get("public_answer") or case.get("reason")
     updated = case.get("updated_at") or case.get("last_event_at")
     return TrackedStatus(
         status=status,
         agency=agency if isinstance(agency, str) else None,
-        notes=notes if isinstance(notes, str) else None,
         updated_at=_parse_time(updated),
     )
 

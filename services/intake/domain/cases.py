@@ -19,6 +19,7 @@ from contracts.events import (
     CaseStatus,
     CaseStatusChanged,
     CaseTriageRequired,
+    Channel,
     Envelope,
 )
 from contracts.persian import matching_form
@@ -44,6 +45,7 @@ class CaseView:
     status_notes: str | None
     registered_at: datetime
     updated_at: datetime
+    public: bool = False  # the submitter chose to publish the description (Open311 only)
 
     @property
     def open(self) -> bool:
@@ -76,6 +78,7 @@ def apply(view: CaseView | None, event: Envelope) -> CaseView | None:
             status_notes=None,
             registered_at=data.registered_at,
             updated_at=data.registered_at,
+            public=data.public and data.channel == Channel.open311,
         )
     if view is None:
         return None

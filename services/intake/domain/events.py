@@ -1,4 +1,5 @@
-"""The events intake publishes, built from validated input and the ids derived from the Idempotency-Key."""
+"""The events intake publishes, built from validated input, the ids derived from the Idempotency-Key
+and, for a new case, the tracking code drawn for it."""
 
 from __future__ import annotations
 
@@ -37,15 +38,24 @@ def call_received(call: CallIn, ids: CallIds, *, operator_id: str | None, now: d
 
 
 def case_registered(
-    case: CaseIn, ids: CaseIds, *, operator_id: str | None, now: datetime, channel: Channel | None = None
+    case: CaseIn,
+    ids: CaseIds,
+    *,
+    tracking_code: str,
+    operator_id: str | None,
+    now: datetime,
+    channel: Channel | None = None,
+    public: bool = False,
 ) -> Envelope:
+    """``public``: the submitter chose to publish the description; only an Open311 request can be."""
+    channel = channel or Channel(case.channel)
     data = CaseRegistered(
         case_id=ids.case_id,
-        tracking_code=ids.tracking_code,
+        tracking_code=tracking_code,
         province=case.province,
         county=case.county,
         call_id=case.call_id,
-        channel=channel or Channel(case.channel),
+        channel=channel,
         citizen=Citizen(phone=case.phone, name=case.name, national_id=case.national_id),
         category=case.category,
         subject=case.subject,
@@ -54,6 +64,7 @@ def case_registered(
         operator_id=operator_id,
         duty_session_id=case.duty_session_id,
         registered_at=now,
+        public=public and channel == Channel.open311,
     )
     return make_event(data, source=SOURCE, event_id=ids.registered_event_id, time=now)
 

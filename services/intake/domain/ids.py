@@ -1,7 +1,9 @@
 """Ids derived from the Idempotency-Key, and the fingerprint that tells a retry from a different request.
 
-A retry with the same key yields the same call id, case id, tracking code and event ids, so even a retry
-that reaches Kafka twice is one event to every consumer (they deduplicate by event id).
+A retry with the same key yields the same call id, case id and event ids, so even a retry that reaches
+Kafka twice is one event to every consumer (they deduplicate by event id). The tracking code is not
+among them: it is what a citizen shows to read a case, so it is drawn at random and kept with the case
+id (service/register_case.py), never computed from the key.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from contracts import tracking_code
 from contracts.events import deterministic_id
 
 # Printable ASCII without spaces, as in the IETF Idempotency-Key draft's examples (UUIDs, ULIDs, hashes).
@@ -32,7 +33,6 @@ class CallIds:
 @dataclass(frozen=True)
 class CaseIds:
     case_id: str
-    tracking_code: str
     registered_event_id: str
     repeat_event_id: str
 
@@ -48,7 +48,6 @@ def case_ids(key: str) -> CaseIds:
     case_id = deterministic_id("intake", "case", key)
     return CaseIds(
         case_id=case_id,
-        tracking_code=tracking_code.from_seed(case_id),
         registered_event_id=deterministic_id("intake", "case.registered", key),
         repeat_event_id=deterministic_id("intake", "case.repeat_call", key),
     )

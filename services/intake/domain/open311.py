@@ -18,14 +18,20 @@ from contracts.persian import to_persian_digits
 from services.intake.domain.cases import CaseView
 from services.intake.domain.categories import Category, categories
 from services.intake.domain.ids import valid_key
-from services.intake.domain.validation import Invalid, find_county_in, resolve_county
+from services.intake.domain.validation import Invalid, find_county_in, refuse_controls, resolve_county
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2018-03-01T00:00:00Z"
 MAX_SPAN = timedelta(days=90)
 MAX_RESULTS = 1000
 
-# Fields a client may send to POST requests (the spec's list); attribute[...] keys are accepted too.
+# SAMAD's extension of POST requests: the submitter's choice to publish the description in the public
+# feed (GET requests). Absent or false: the feed shows the request without its description.
+PUBLIC = "public"
+TRUE_VALUES = frozenset({"true", "1", "yes", "on"})
+FALSE_VALUES = frozenset({"false", "0", "no", "off"})
+
+# Fields a client may send to POST requests (the spec's list and `public`); attribute[...] keys too.
 REQUEST_FIELDS = frozenset(
     {
         "api_key",
@@ -43,6 +49,7 @@ REQUEST_FIELDS = frozenset(
         "phone",
         "description",
         "media_url",
+        PUBLIC,
     }
 )
 
@@ -121,6 +128,50 @@ def discovery(base_url: str, contact: str) -> dict[str, Any]:
     }
 
 
+# A form's text is UTF-8: what browsers send for a UTF-8 page and what `curl -d` sends from a UTF-8
+# terminal. ASCII is a part of it; any other declared charset is refused rather than guessed at.
+FORM_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+
+
+def check_charset(charset: str | None) -> None:
+    if charset is not None and charset.strip().strip('"').lower() not in FORM_CHARSETS:
+        raise error(
+            400,
+            f"charset {charset!r} is not supported: send the form in UTF-8",
+            "نویسه‌گذاری فرم باید UTF-8 باشد",
+        )
+
+
+def decode_form(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
+    """The form's fields as UTF-8 text, the field name with its values in the order sent.
+
+    Bytes that are not UTF-8 (a legacy encoding, or a character cut in half) are never decoded by a
+    guess, which would store mojibake: every such field is named in one 400."""
+    fields: dict[str, list[str]] = {}
+    bad: list[str] = []
+    for raw_name, raw_value in pairs:
+        try:
+            name = raw_name.decode("utf-8")
+            value = raw_value.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(printable(raw_name.decode("utf-8", "replace")))
+            continue
+        fields.setdefault(name, []).append(value)
+    if bad:
+        raise Open311Error(
+            400,
+            tuple(
+                (
+                    400,
+                    f"{name}: متن این فیلد با نویسه‌گذاری UTF-8 خوانا نیست؛ فرم را با UTF-8 بفرستید — "
+                    f"{name} is not valid UTF-8 text; send the form in UTF-8",
+                )
+                for name in dict.fromkeys(bad)
+            ),
+        )
+    return fields
+
+
 def check_api_key(form: Mapping[str, list[str]], accepted: Iterable[str]) -> None:
     """A submission needs one of the accepted api_keys (the last one sent counts)."""
     api_key = (form.get("api_key") or [""])[-1]
@@ -149,6 +200,7 @@ class Submission:
     service_code: str
     county: County
     case_fields: dict[str, Any]
+    public: bool = False
 
 
 def _one(form: Mapping[str, list[str]], name: str) -> str | None:
@@ -156,8 +208,33 @@ def _one(form: Mapping[str, list[str]], name: str) -> str | None:
     return values[-1].strip() if values else None
 
 
+# Form fields a person may write over several lines: tab and line breaks are allowed there only.
+MULTILINE_FIELDS = frozenset({"description", "address_string"})
+
+
+def check_controls(form: Mapping[str, list[str]]) -> None:
+    """No field of the form, stored or not, may hold a control character (nor may its name): each
+    such field is named, so that no error or feed echoes one back."""
+    problems: list[tuple[int | str, str]] = []
+    for name, values in form.items():
+        try:
+            refuse_controls(name)
+            for value in values:
+                refuse_controls(value, multiline=name in MULTILINE_FIELDS)
+        except Invalid as exc:
+            problems.append((400, f"{printable(name)}: {exc.fa} — {exc.en}"))
+    if problems:
+        raise Open311Error(400, tuple(problems))
+
+
+def printable(name: str) -> str:
+    """A field name fit to quote in an error: characters that do not print shown as code points."""
+    return "".join(c if c.isprintable() else f"U+{ord(c):04X}" for c in name)
+
+
 def parse_submission(form: Mapping[str, list[str]], province: str) -> Submission:
     """Every problem with the form at once, as the spec's error list (400, or 404 for a service_code)."""
+    check_controls(form)
     problems: list[tuple[int | str, str]] = []
     status = 400
     unknown = sorted(k for k in form if k not in REQUEST_FIELDS and not k.startswith("attribute["))
@@ -209,6 +286,15 @@ def parse_submission(form: Mapping[str, list[str]], province: str) -> Submission
         problems.append(
             (400, "phone: شمارهٔ همراه لازم است (پیامک پیگیری) — a mobile phone is required for SMS updates")
         )
+    public = _one(form, PUBLIC)
+    if public is not None and public.lower() not in TRUE_VALUES | FALSE_VALUES:
+        problems.append(
+            (
+                400,
+                "public: باید true (انتشار شرح در فهرست عمومی) یا false باشد — "
+                "public must be true (publish the description in the public feed) or false",
+            )
+        )
     if problems or category is None or county is None:
         raise Open311Error(status if status == 404 and len(problems) == 1 else 400, tuple(problems))
     name: str | None = " ".join(x for x in (_one(form, "first_name"), _one(form, "last_name")) if x) or None
@@ -222,7 +308,12 @@ def parse_submission(form: Mapping[str, list[str]], province: str) -> Submission
         "subject": category.fa,
         "description": _one(form, "description"),
     }
-    return Submission(service_code=category.code, county=county, case_fields=fields)
+    return Submission(
+        service_code=category.code,
+        county=county,
+        case_fields=fields,
+        public=public is not None and public.lower() in TRUE_VALUES,
+    )
 
 
 # Which form field each CaseIn field came from, to name it in an error.
@@ -312,25 +403,31 @@ def _w3(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds").replace("+00:00", "Z") if value is not None else None
 
 
+def published(view: CaseView) -> bool:
+    """Whether the feed may show the case's description: only when an Open311 submitter chose so."""
+    return view.public and view.channel == "open311"
+
+
 def request(
     view: CaseView,
     *,
     status: str | None = None,
     agency_code: str | None = None,
-    notes: str | None = None,
     updated_at: datetime | None = None,
     description: str,
 ) -> dict[str, Any]:
-    """A case as a GeoReport request. Personal data (phone, name, national id) never leaves."""
+    """A case as a GeoReport request for the public feed. Personal data (phone, name, national id)
+    never leaves; the (masked) description only when the submitter chose to publish it; status_notes
+    only the Persian description of the status, never a staff answer (nothing reviews those yet)."""
     current = status or view.status
     holder = agency_code or (view.responsible_agency.value if view.responsible_agency else None)
     category = categories().get(view.category or "")
     county = next((c for c in provinces()[view.province].counties if c.code == view.county), None)
     province = provinces()[view.province]
-    return {
+    doc: dict[str, Any] = {
         "service_request_id": view.tracking_code,
         "status": "closed" if current in CLOSED else "open",
-        "status_notes": notes or STATUS_NOTES.get(current),
+        "status_notes": STATUS_NOTES.get(current),
         "service_name": category.fa if category else None,
         "service_code": view.category or "",
         "description": description,
@@ -346,3 +443,6 @@ def request(
         "long": None,
         "media_url": None,
     }
+    if not published(view):
+        del doc["description"]
+    return doc

@@ -35,8 +35,24 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
+# Fields whose text may run over several lines: tab and line breaks are allowed there, nowhere else.
+MULTILINE = frozenset({"description"})
+
+
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=MAX_DESCRIPTION * 2)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_controls(cls, value: Any, info: ValidationInfo) -> Any:
+        """No field, free text or not, takes a control character (C0, DEL, C1), so none can reach a
+        feed, an SMS or a screen; each field's own rules come after."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return v.refuse_controls(value, multiline=info.field_name in MULTILINE)
+        except v.Invalid as exc:
+            raise _error(exc) from exc
 
 
 # Operators log phone calls and walk-in visits; Open311 requests arrive on their own channel.

@@ -157,6 +157,32 @@ def find_county_in(text: str, province: str) -> County | None:
     return best
 
 
+# C0 controls, DEL and C1 controls: nothing a person types, and each can break what shows the text
+# (XML 1.0 cannot carry most of them; ESC and CSI drive terminals). Python reads some of them (VT, FF,
+# the separators 1C-1F, NEL) as whitespace: they are refused all the same.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What may break a line in text that runs over several lines (a description).
+LINE_BREAKS = frozenset("\t\n\r")
+
+
+def refuse_controls(raw: str, *, multiline: bool = False) -> str:
+    """The text unchanged, or ``Invalid`` naming the first control character in it. Tab and line
+    breaks are allowed only in ``multiline`` text (and become spaces when it is normalised)."""
+    for match in _CONTROLS.finditer(raw):
+        char = match.group()
+        if multiline and char in LINE_BREAKS:
+            continue
+        where = match.start() + 1
+        allowed_en = "; only tab and line breaks are allowed here" if multiline else ""
+        allowed_fa = "؛ اینجا فقط جهش (tab) و سطر تازه مجاز است" if multiline else ""
+        raise Invalid(
+            "control_character",
+            f"control character U+{ord(char):04X} at position {where} is not allowed{allowed_en}",
+            to_persian_digits(f"نویسهٔ کنترلی U+{ord(char):04X} در جایگاه {where} مجاز نیست{allowed_fa}"),
+        )
+    return raw
+
+
 def clean_text(raw: str, *, max_length: int, min_length: int = 1) -> str:
     """Free text in its stored form (Persian letters and ASCII digits), within length limits."""
     text = normalize_text(raw)

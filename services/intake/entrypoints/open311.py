@@ -6,14 +6,19 @@ is answered in the spec's format; ``_openapi_extra`` documents those parameters.
 
 from __future__ import annotations
 
+import io
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Coroutine
 from enum import Enum
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from python_multipart import parse_form
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import Field, File, parse_options_header
 
 from services.common.publishing import BusUnavailable
 from services.intake.adapters.store import StoreError
@@ -135,20 +140,60 @@ async def service_definition(request: Request, fmt: str, service_code: str) -> R
 async def post_request(request: Request, fmt: str) -> Response:
     """Submit a request (form-encoded, api_key required). The answer's service_request_id is the
     case's tracking code; a repeat of an open request answers with that request's code."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        raise o.error(
-            400,
-            "send the request form-encoded (application/x-www-form-urlencoded)",
-            "قالب فرم نادرست است",
-        )
-    form = await request.form()
-    fields: dict[str, list[str]] = {}
-    for name, value in form.multi_items():
-        if isinstance(value, str):
-            fields.setdefault(name, []).append(value)
+    fields = read_form(request.headers.get("content-type", ""), await request.body())
     body = await container(request).open311.submit(fields, request.headers.get("idempotency-key"))
     return render(fmt, "service_requests", body)
+
+
+URLENCODED = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+
+
+def read_form(content_type: str, body: bytes) -> dict[str, list[str]]:
+    """The submitted form's fields, read as UTF-8 whether percent-encoded or sent as raw bytes.
+
+    Starlette's own form parser reads raw bytes of a urlencoded body as Latin-1 (and a multipart field
+    that is not UTF-8 too), so Persian sent by `curl -d` became mojibake; the fields' bytes are split
+    here and decoded strictly (domain/open311.py: decode_form). File parts are not fields: ignored."""
+    kind, params = parse_options_header(content_type)
+    media_type = kind.decode("latin-1").lower()
+    if media_type not in (URLENCODED, MULTIPART):
+        raise o.error(400, f"send the request form-encoded ({URLENCODED})", "قالب فرم نادرست است")
+    charset = params.get(b"charset")
+    o.check_charset(charset.decode("latin-1") if charset is not None else None)
+    if media_type == URLENCODED:
+        return o.decode_form(_urlencoded_pairs(body))
+    return o.decode_form(_multipart_pairs(content_type, body))
+
+
+def _urlencoded_pairs(body: bytes) -> list[tuple[bytes, bytes]]:
+    pairs = []
+    for item in body.split(b"&"):
+        if item:
+            name, _, value = item.partition(b"=")
+            pairs.append(
+                (unquote_to_bytes(name.replace(b"+", b" ")), unquote_to_bytes(value.replace(b"+", b" ")))
+            )
+    return pairs
+
+
+def _multipart_pairs(content_type: str, body: bytes) -> list[tuple[bytes, bytes]]:
+    pairs: list[tuple[bytes, bytes]] = []
+
+    def on_field(field: Field) -> None:
+        if field.field_name is not None:
+            pairs.append((field.field_name, field.value or b""))
+
+    def on_file(file: File) -> None:
+        file.close()
+
+    headers = {"Content-Type": content_type.encode("latin-1"), "Content-Length": str(len(body)).encode()}
+    try:
+        parse_form(headers, io.BytesIO(body), on_field, on_file)
+    except (FormParserError, ValueError) as exc:
+        log.info("unreadable multipart form: %r", exc)
+        raise o.error(400, "the multipart form cannot be read", "فرم چندبخشی خوانا نیست") from exc
+    return pairs
 
 
 async def get_requests(request: Request, fmt: str) -> Response:
@@ -212,7 +257,14 @@ def _openapi_extra(method: str, path: str) -> dict[str, Any]:
         },
     }
     if method == "POST":
-        props = {name: {"type": "string"} for name in sorted(o.REQUEST_FIELDS)}
+        props: dict[str, Any] = {name: {"type": "string"} for name in sorted(o.REQUEST_FIELDS)}
+        props[o.PUBLIC] = {
+            "type": "boolean",
+            "default": False,
+            "description": "SAMAD's extension: true publishes the description (phone numbers and ids "
+            "in it masked) in the public GET requests feed; absent or false, the feed shows the request "
+            "without it",
+        }
         extra["requestBody"] = {
             "required": True,
             "content": {

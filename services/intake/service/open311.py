@@ -1,9 +1,10 @@
 """Open311 GeoReport v2 use cases: discover, list services, submit a request, list requests, read one.
 
 A request is a case registered on the ``open311`` channel. Read endpoints are public, as the spec
-says, so they show only requests that came in through Open311 and never the citizen's phone, name or
-national id (numbers in descriptions are masked as in logs). Every refusal is an ``Open311Error``,
-which the HTTP layer renders in the spec's error format.
+says, so they show only requests that came in through Open311, never the citizen's phone, name or
+national id, the description only when the submitter chose ``public=true`` (numbers in it masked as
+in logs), and never a staff answer: status_notes is the Persian description of the status. Every
+refusal is an ``Open311Error``, which the HTTP layer renders in the spec's error format.
 """
 
 from __future__ import annotations
@@ -78,7 +79,11 @@ class Open311:
             raise o.invalid_case(field_errors(list(exc.errors()))) from exc
         try:
             answer = await self.register_case(
-                case, key=o.idempotency_key(idempotency_key), scope=SCOPE, channel=Channel.open311
+                case,
+                key=o.idempotency_key(idempotency_key),
+                scope=SCOPE,
+                channel=Channel.open311,
+                public=submission.public,
             )
         except KeyConflict as exc:
             raise o.error(
@@ -124,7 +129,6 @@ class Open311:
             view,
             status=tracked.status if tracked else None,
             agency_code=tracked.agency if tracked else None,
-            notes=tracked.notes if tracked else None,
             updated_at=tracked.updated_at if tracked else None,
             description=mask_text(view.description),
         )

@@ -2,12 +2,17 @@
 
 A case is ``case.registered`` with a tracking code no other case holds; a new report from the same
 phone about the same open problem is ``case.repeat_call`` on that case instead (domain/cases.py).
+
+The tracking code is the citizen's proof of the case, so it is drawn at random (``secrets``), never
+computed from the case id, the Idempotency-Key or a CSV ``call_ref``. It is claimed in the store with
+the case id before it is published; a retry, even after a crash between claim and publication, reads
+the claim back by case id and publishes the same code.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import datetime
 
 from prometheus_client import Counter
@@ -24,7 +29,8 @@ from services.intake.domain.operators import Acting, case_operator
 from services.intake.domain.requests import CaseIn
 from services.intake.service.idempotency import Answer, Idempotency
 
-# Tries of the next hashed candidate when a tracking code is already another case's.
+# Draws of a new code when the one drawn is already another case's (each draw hits a taken code with
+# odds of cases/9x10^8, so running out means the store, not chance, is at fault).
 MAX_CODE_ATTEMPTS = 20
 
 log = logging.getLogger("samad.intake")
@@ -43,6 +49,7 @@ class RegisterCase:
         *,
         repeat_policy: RepeatPolicy,
         status_base_url: str,
+        new_code: Callable[[], str] = tracking_code.random_code,
     ) -> None:
         self.idempotency = idempotency
         self.store = store
@@ -50,6 +57,7 @@ class RegisterCase:
         self.clock = clock
         self.repeat_policy = repeat_policy
         self.status_base_url = status_base_url.rstrip("/")
+        self.new_code = new_code
 
     def status_url(self, tracking_code: str) -> str:
         return f"{self.status_base_url}/v1/status/{tracking_code}"
@@ -62,22 +70,28 @@ class RegisterCase:
         by: Acting | None = None,
         scope: str = "cases",
         channel: Channel | None = None,
+        public: bool = False,
     ) -> Answer:
         """201 with the new case, or 200 with the open case a repeat call was linked to. ``by``: who
-        sends it (an operator acts only as themselves); without it the case keeps the operator it names."""
+        sends it (an operator acts only as themselves); without it the case keeps the operator it names.
+        ``public``: the submitter chose to publish the description, which only an Open311 request can
+        (a case registered by an operator never is public)."""
         operator_id = case_operator(case.operator_id, by)
+        public = public and channel == Channel.open311
         body = case.model_dump(mode="json") | {
             "operator_id": operator_id,
             "channel": (channel or Channel(case.channel)).value,
         }
+        if public:  # (only then, so the fingerprints of keys stored before the choice existed hold)
+            body["public"] = True
 
         async def produce() -> Answer:
-            return await self._register(case, f"{scope}:{key}", operator_id, channel)
+            return await self._register(case, f"{scope}:{key}", operator_id, channel, public)
 
         return await self.idempotency.once(scope, key, ids.fingerprint(scope, body), produce)
 
     async def _register(
-        self, case: CaseIn, key: str, operator_id: str | None, channel: Channel | None
+        self, case: CaseIn, key: str, operator_id: str | None, channel: Channel | None, public: bool
     ) -> Answer:
         now = self.clock.now()
         case_ids = ids.case_ids(key)
@@ -88,22 +102,28 @@ class RegisterCase:
         # A retry whose first attempt got as far as Kafka (the view has the case) republishes the same
         # event: same id, so consumers see it once.
         registered_at = already.registered_at if already is not None else now
-        case_ids = await self._unique_code(case_ids, already.tracking_code if already is not None else None)
+        code = already.tracking_code if already is not None else await self._claim_code(case_ids.case_id)
         event = events.case_registered(
-            case, case_ids, operator_id=operator_id, now=registered_at, channel=channel
+            case,
+            case_ids,
+            tracking_code=code,
+            operator_id=operator_id,
+            now=registered_at,
+            channel=channel,
+            public=public,
         )
         await self.publisher.publish([event])
         # Write-through: a repeat call a second later must already see this case.
         await self.store.apply_event(event, new=already is None)
         CASES_REGISTERED.labels((channel or Channel(case.channel)).value).inc()
-        log.info("case %s registered (%s)", case_ids.case_id, case_ids.tracking_code)
+        log.info("case %s registered", case_ids.case_id)
         return Answer(
             201,
             {
                 "status": "registered",
                 "case_id": case_ids.case_id,
-                "tracking_code": case_ids.tracking_code,
-                "status_url": self.status_url(case_ids.tracking_code),
+                "tracking_code": code,
+                "status_url": self.status_url(code),
                 "duplicate_of": None,
                 "event_id": event.id,
             },
@@ -147,18 +167,14 @@ class RegisterCase:
             },
         )
 
-    async def _unique_code(self, case_ids: ids.CaseIds, known: str | None) -> ids.CaseIds:
-        """The case's tracking code, never another case's: a hashed code that is taken yields the next.
-
-        Codes come from the case id (so a retry gets the same one); two case ids can hash to the
-        same code, so each code is claimed once, atomically, before it is published.
-        """
-        if known is not None:
-            return replace(case_ids, tracking_code=known)
-        for attempt in range(MAX_CODE_ATTEMPTS):
-            code = tracking_code.from_seed(case_ids.case_id, attempt)
-            if await self.store.claim_tracking_code(code, case_ids.case_id):
-                return replace(case_ids, tracking_code=code)
-        raise RuntimeError(
-            f"no free tracking code for case {case_ids.case_id} in {MAX_CODE_ATTEMPTS} attempts"
-        )
+    async def _claim_code(self, case_id: str) -> str:
+        """The case's tracking code: the one claimed for it before (a retry), else a fresh random one
+        claimed now. A drawn code another case holds is never shared: another is drawn."""
+        claimed = await self.store.tracking_code_of(case_id)
+        if claimed is not None:
+            return claimed
+        for _ in range(MAX_CODE_ATTEMPTS):
+            code = await self.store.claim_tracking_code(self.new_code(), case_id)
+            if code is not None:
+                return code
+        raise RuntimeError(f"no free tracking code for case {case_id} in {MAX_CODE_ATTEMPTS} draws")

@@ -107,6 +107,24 @@ async def test_invalid_input_is_422_naming_every_field_in_persian_and_english(in
     assert not [r for r in records if b"+982188776655" in (r.value or b"")]
 
 
+async def test_control_characters_are_422_and_never_reach_the_topic(intake_app: App) -> None:
+    client, _ = intake_app
+    reader = await TopicReader.from_now(CASES)
+    key, phone = str(uuid.uuid4()), mobile()
+    bad = case_body(phone, subject="قطعی\x00آب", description="آب قطع است \x1b[2J\x85")
+    r = await client.post("/v1/cases", json=bad, headers=headers(key))
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    fields = {e["field"]: e for e in r.json()["errors"]}
+    assert set(fields) == {"subject", "description"}
+    assert all(e["code"] == "control_character" and "کنترلی" in e["message"] for e in fields.values())
+    multiline = case_body(phone, description="آب محله ما\r\nاز دیروز\tقطع است")
+    ok = await client.post("/v1/cases", json=multiline, headers=headers(str(uuid.uuid4())))
+    assert ok.status_code == 201, ok.text
+    [event] = mine(await read_to_end(reader), ok.json()["case_id"])
+    assert event["data"]["description"] == "آب محله ما از دیروز قطع است"
+    assert mine(reader.records, case_ids(f"cases:{key}").case_id) == []
+
+
 async def test_oversized_bodies_are_413(intake_app: App) -> None:
     client, _ = intake_app
     body = case_body(mobile(), description="آ" * 40_000)  # 80 kB in UTF-8

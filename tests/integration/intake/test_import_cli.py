@@ -13,6 +13,7 @@ from typing import Any
 from pymongo import MongoClient
 
 from contracts.topics import CALLS, CASES
+from contracts.tracking_code import from_seed
 from services.intake.adapters.call_log import SCENARIO
 from tests.integration.intake.conftest import read_to_end
 from tests.support.kafka import TopicReader
@@ -59,6 +60,8 @@ async def test_the_duty_session_imports_as_110_81_65_and_a_rerun_publishes_nothi
         assert [e["type"] for e in case_events] == ["ir.samad.case.registered"] * 65
         answered_calls = {e["data"]["call_id"] for e in call_events if e["data"]["outcome"] == "answered"}
         assert {e["data"]["call_id"] for e in case_events} <= answered_calls  # each case from its call
+        # Codes are drawn at random: knowing the file (its call_refs) does not give them away.
+        assert all(e["data"]["tracking_code"] != from_seed(e["data"]["case_id"]) for e in case_events)
 
         again = samad(*args, env=env)
         assert again.returncode == 0, again.stdout + again.stderr

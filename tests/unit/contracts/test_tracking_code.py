@@ -13,6 +13,15 @@ def test_codes_are_deterministic_numeric_and_valid() -> None:
     assert tracking_code.is_valid(code)
 
 
+def test_random_codes_have_the_same_form_and_are_not_repeated() -> None:
+    codes = [tracking_code.random_code() for _ in range(500)]
+    for code in codes:
+        assert len(code) == tracking_code.CODE_LENGTH and code.isdigit() and code[0] != "0"
+        assert tracking_code.is_valid(code)
+    assert len(set(codes)) == len(codes)  # 500 draws from 9 x 10^8: a repeat would mean no randomness
+    assert {code[0] for code in codes} == set("123456789")
+
+
 def test_every_single_digit_error_and_adjacent_swap_is_rejected() -> None:
     for seed in range(300):
         code = tracking_code.from_seed(f"case-{seed}")

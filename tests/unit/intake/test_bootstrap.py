@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaMessage, TestKafkaBroker
 
+from contracts import tracking_code
 from contracts.topics import CALLS, CASES
 from services.intake.adapters.store import MongoIntakeStore
 from services.intake.adapters.tracking import HttpTrackingDirectory
@@ -40,7 +41,9 @@ async def test_without_fakes_the_real_adapters_are_built_without_connecting() ->
 async def test_every_event_intake_builds_is_declared_and_published_to_its_topic(world: World) -> None:
     call = CallIn.model_validate({"outcome": "missed", "started_at": NOW.isoformat(), "duration_seconds": 0})
     case_ids = ids.case_ids("cases:k1")
-    registered = events.case_registered(case(), case_ids, operator_id=None, now=NOW)
+    registered = events.case_registered(
+        case(), case_ids, tracking_code=tracking_code.random_code(), operator_id=None, now=NOW
+    )
     view = apply(None, registered)
     assert view is not None
     built = [

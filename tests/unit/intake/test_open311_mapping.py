@@ -133,8 +133,16 @@ def test_a_case_as_a_request_open_or_closed_without_personal_data() -> None:
     assert "+989151234567" not in str(r)
     for status in ("resolved", "rejected", "closed"):
         assert o.request(dataclasses.replace(VIEW, status=status), description="")["status"] == "closed"
-    fresh = o.request(VIEW, status="resolved", notes="لوله تعمیر شد", description="")
-    assert (fresh["status"], fresh["status_notes"]) == ("closed", "لوله تعمیر شد")
+    fresh = o.request(VIEW, status="resolved", description="")
+    assert (fresh["status"], fresh["status_notes"]) == ("closed", o.STATUS_NOTES["resolved"])
+
+
+def test_the_description_is_in_the_request_only_when_its_submitter_chose_to_publish_it() -> None:
+    assert "description" not in o.request(VIEW, description=VIEW.description)
+    public = dataclasses.replace(VIEW, public=True)
+    assert o.request(public, description=VIEW.description)["description"] == VIEW.description
+    by_operator = dataclasses.replace(VIEW, public=True, channel="phone")
+    assert "description" not in o.request(by_operator, description=VIEW.description)
 
 
 def test_xml_follows_the_spec_element_names() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from contracts.events import CaseRegistered, Channel
 from services.intake.adapters.tracking import TrackedStatus
-from services.intake.domain.open311 import Open311Error
+from services.intake.domain.open311 import STATUS_NOTES, Open311Error
 from tests.unit.intake.conftest import OP1, World, case
 
 KEY = "unit-key"  # accepted by unit_settings()
@@ -68,7 +68,7 @@ async def test_submissions_without_a_valid_key_jurisdiction_or_case_are_refused(
 
 
 async def test_listed_requests_are_open311_ones_only_without_personal_numbers(world: World) -> None:
-    [mine] = await world.intake.open311.submit(form(), None)
+    [mine] = await world.intake.open311.submit(form(public="true"), None)
     await world.intake.register_case(case(), key="phone-case", by=OP1)  # not a public request
     listed = await world.intake.open311.requests({})
     assert [r["service_request_id"] for r in listed] == [mine["service_request_id"]]
@@ -90,11 +90,9 @@ async def test_one_request_has_trackings_status_or_intakes_own_when_tracking_is_
     [mine] = await world.intake.open311.submit(form(), None)
     code = mine["service_request_id"]
     case_id = world.publisher.events[0].data.case_id  # type: ignore[attr-defined]
-    world.tracking.cases[case_id] = TrackedStatus(
-        status="resolved", agency="water_wastewater", notes="وصل شد"
-    )
+    world.tracking.cases[case_id] = TrackedStatus(status="resolved", agency="water_wastewater")
     tracked = await world.intake.open311.request(code)
-    assert (tracked["status"], tracked["status_notes"]) == ("closed", "وصل شد")
+    assert (tracked["status"], tracked["status_notes"]) == ("closed", STATUS_NOTES["resolved"])
     assert tracked["agency_responsible"]
     world.tracking.available = False
     own = await world.intake.open311.request(code)

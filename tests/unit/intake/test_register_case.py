@@ -19,7 +19,6 @@ from contracts.events import (
     decode,
     make_event,
 )
-from services.intake.domain import ids
 from services.intake.domain.operators import Acting, ActingAsAnother
 from tests.unit.intake.conftest import OP1, OP2, World, case
 
@@ -136,28 +135,33 @@ async def test_the_routed_agency_decides_whether_an_operator_choice_matches(worl
 
 async def test_a_tracking_code_already_held_by_another_case_is_never_reused(world: World) -> None:
     store, publisher = world.store, world.publisher
-    mine = ids.case_ids("cases:k-clash")
-    # Another case already holds the code this case's id hashes to (a birthday clash).
-    taken = tracking_code.from_seed(mine.case_id)
-    assert await store.claim_tracking_code(taken, "some-other-case")
+    taken, fresh = tracking_code.random_code(), tracking_code.random_code()
+    assert await store.claim_tracking_code(taken, "some-other-case") == taken
+    draws = iter([taken, fresh])  # the first draw hits a code another case holds
+    world.intake.register_case.new_code = lambda: next(draws)
     answer = await world.intake.register_case(case(), key="k-clash", by=OP1)
-    code = answer.body["tracking_code"]
-    assert code != taken and tracking_code.is_valid(code)
-    assert code == tracking_code.from_seed(mine.case_id, 1)
+    assert answer.body["tracking_code"] == fresh
     [event] = publisher.events
-    assert isinstance(event.data, CaseRegistered) and event.data.tracking_code == code
+    assert isinstance(event.data, CaseRegistered) and event.data.tracking_code == fresh
     # The retry of the same request gets the same code, and it stays this case's.
     again = await world.intake.register_case(case(), key="k-clash", by=OP1)
-    assert again.body["tracking_code"] == code
-    assert not await store.claim_tracking_code(code, "yet-another-case")
+    assert again.body["tracking_code"] == fresh
+    assert await store.claim_tracking_code(fresh, "yet-another-case") is None
+    assert store.codes == {taken: "some-other-case", fresh: answer.body["case_id"]}
+
+
+async def test_a_concurrent_attempt_of_the_same_case_keeps_the_code_recorded_first(world: World) -> None:
+    store = world.store
+    first, second = tracking_code.random_code(), tracking_code.random_code()
+    assert await store.claim_tracking_code(first, "case-1") == first
+    assert await store.claim_tracking_code(second, "case-1") == first  # the later one is given back
+    assert store.codes == {first: "case-1"} and await store.tracking_code_of("case-1") == first
 
 
 async def test_no_free_tracking_code_is_an_error_not_a_shared_code(world: World) -> None:
-    mine = ids.case_ids("cases:k-full")
-    for attempt in range(20):
-        await world.store.claim_tracking_code(
-            tracking_code.from_seed(mine.case_id, attempt), f"other-{attempt}"
-        )
+    taken = tracking_code.random_code()
+    await world.store.claim_tracking_code(taken, "other-case")
+    world.intake.register_case.new_code = lambda: taken
     with pytest.raises(RuntimeError, match="no free tracking code"):
         await world.intake.register_case(case(), key="k-full", by=OP1)
     assert world.publisher.events == [] and world.store.keys == {}
