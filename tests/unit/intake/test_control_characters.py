@@ -11,13 +11,14 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from services.common.auth import Role, issue_token
+from services.common.auth import Role
 from services.common.problems import field_errors
 from services.intake.adapters.call_log import InMemoryCallLog
 from services.intake.domain.open311 import Open311Error
 from services.intake.domain.requests import CallIn, CaseIn
 from services.intake.entrypoints.http import create_app
 from services.intake.service.import_calls import read_rows
+from tests.support.tokens import unit_bearer
 from tests.unit.intake.conftest import WATER, World, build_world
 
 CALL: dict[str, Any] = {
@@ -104,7 +105,7 @@ async def test_the_api_answers_422_in_persian_and_english_and_publishes_nothing(
     http: tuple[httpx.AsyncClient, World],
 ) -> None:
     client, world = http
-    auth = {"Authorization": f"Bearer {issue_token('op-1', Role.operator)}"}
+    auth = unit_bearer(Role.operator, sub="op-1")
     r = await client.post("/v1/cases", json={**WATER, "description": "آب قطع است \x1b[2J"}, headers=auth)
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     [error] = r.json()["errors"]
