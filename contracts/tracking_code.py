@@ -27,7 +27,7 @@ def check_digit(body: str) -> str:
 def is_valid(code: str) -> bool:
     """True when the code (ASCII or Persian digits, spaces and dashes allowed) passes the check."""
     digits = clean(code)
-    if len(digits) != CODE_LENGTH or not digits.isdigit() or digits[0] == "0":
+    if len(digits) != CODE_LENGTH or not (digits.isascii() and digits.isdigit()) or digits[0] == "0":
         return False
     return bool(verhoeff.is_valid(digits))
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts.catalogue import agency as agency_of
-from contracts.persian import to_ascii_digits
+from contracts.persian import has_non_decimal_digits, to_ascii_digits
 from services.tracking.domain.calendar import jalali
 from services.tracking.domain.model import Case, TimelineEntry
 from services.tracking.domain.projection import STATUS_FA
@@ -24,11 +24,22 @@ def mask_phone(phone: str | None) -> str | None:
     return phone[:-7] + "***" + phone[-4:] if len(phone) > 7 else "*" * len(phone)
 
 
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def unusable_digits(text: str) -> bool:
+    """Characters that look like digits but are none (superscripts, circled digits, fractions): a
+    lookup with them is refused as invalid input, never guessed at."""
+    return has_non_decimal_digits(text)
+
+
 def phone_matches(stored: str | None, given: str) -> bool:
     """The citizen's second factor: the full number in any common form, or its last four digits."""
     if not stored:
         return False
-    digits = "".join(ch for ch in to_ascii_digits(given) if ch.isdigit())
+    # ASCII digits only: every script's decimal digits were converted, and look-alikes (²) were
+    # refused before a lookup (unusable_digits); comparing non-ASCII text would raise.
+    digits = "".join(ch for ch in to_ascii_digits(given) if ch in _ASCII_DIGITS)
     mine = "".join(ch for ch in stored if ch.isdigit())
     if len(digits) == 4:
         return hmac.compare_digest(digits, mine[-4:])

@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
+from services.common.problems import ProblemError
+from services.tracking.domain.views import unusable_digits
 from services.tracking.entrypoints.deps import PROBLEM, Container
 
 router = APIRouter(tags=["citizen"])
@@ -31,4 +33,22 @@ async def citizen_status(
     tracking_code: Annotated[str, Path(max_length=40)],
     phone: Annotated[str, Query(min_length=4, max_length=40, description="Phone, or its last 4 digits")],
 ) -> dict[str, Any]:
+    for field, value in (("phone", phone), ("tracking_code", tracking_code)):
+        if unusable_digits(value):
+            raise ProblemError(
+                422,
+                "validation",
+                "درخواست نامعتبر است",
+                "The request is invalid",
+                f"فیلد نادرست: {field}",
+                f"Invalid field: {field}",
+                errors=[
+                    {
+                        "field": field,
+                        "code": "not_digits",
+                        "message": "فقط رقم وارد کنید (رقم‌های فارسی، عربی یا لاتین)؛ نویسه‌هایی مانند ² رقم نیستند",
+                        "message_en": "Use digits only (Persian, Arabic or Latin); characters such as ² are not digits",
+                    }
+                ],
+            )
     return await c.citizen_status(tracking_code, phone, client_of(request, c.settings.trust_forwarded_for))

@@ -172,3 +172,30 @@ async def test_reports_as_json_and_csv(client: httpx.AsyncClient) -> None:
     weeks = (await client.get("/v1/reports/weeks", headers=SUPERVISOR, params=days)).json()
     assert weeks["period"]["from_jalali"] == "1405-09-04" and weeks["weeks"][0]["cases_registered"] == 1
     problem(await client.get("/v1/reports/weeks", headers=STAFF), 403)
+
+
+async def test_the_citizen_lookup_reads_every_script_s_digits_and_refuses_look_alikes(
+    client: httpx.AsyncClient, fakes: Fakes
+) -> None:
+    """Fullwidth, Devanagari and Persian digits are digits; superscripts are not: a 422 naming the
+    field, never a crash (500) or a different answer for a known and an unknown code."""
+    case = await fakes.cases.get("h1")
+    assert case is not None and case.tracking_code
+    for digits in ("４５６７", "४५६७", "۴۵۶۷"):
+        ok = await client.get(f"/v1/status/{case.tracking_code}", params={"phone": digits})
+        assert ok.status_code == 200, (digits, ok.text)
+        fakes.limiter.asked.clear()  # this test is not about the limit
+    for code in (case.tracking_code, "1234567890"):
+        fakes.limiter.asked.clear()
+        refused = problem(await client.get(f"/v1/status/{code}", params={"phone": "²³¹¹"}), 422)
+        assert refused["errors"][0]["field"] == "phone"
+    wrong_code = problem(await client.get("/v1/status/²²²²²²²²²²", params={"phone": "4567"}), 422)
+    assert wrong_code["errors"][0]["field"] == "tracking_code"
+
+
+def test_phone_matching_never_crashes_on_other_scripts() -> None:
+    from services.tracking.domain.views import phone_matches
+
+    assert phone_matches("+989151234567", "４５６７")
+    assert phone_matches("+989151234567", "۰۹۱۵۱۲۳۴۵۶۷")
+    assert not phone_matches("+989151234567", "４４４４")
