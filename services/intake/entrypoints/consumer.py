@@ -25,4 +25,5 @@ def register(intake: IntakeContainer) -> None:
         wanted=intake.case_view.wants,
         description="Intake's case view: who called about what, which agency holds it, whether it is "
         "open. Used for repeat-call detection and Open311.",
+        healthy=intake.readiness["mongodb"],
     )

@@ -21,4 +21,5 @@ def register(container: NotifyContainer, *, topics: Sequence[str] = (CASES,)) ->
         handler=container.recorder.handle,
         wanted=lambda e: e.type in CITIZEN_FACING_TYPES,
         description="Citizen-facing case events (registered, routed, status changes) become SMS ledger records",
+        healthy=container.readiness().get("mongodb"),
     )

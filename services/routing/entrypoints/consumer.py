@@ -27,4 +27,5 @@ def register(container: RoutingContainer) -> None:
         handler=handler,
         wanted=handle.wanted,
         description="Routes registered cases and re-routes cases an agency declined",
+        healthy=container.readiness.get("mongodb"),
     )

@@ -28,4 +28,5 @@ def register(container: TrackingContainer) -> None:
         group=container.settings.group("tracking"),
         handler=handle,
         description="Projects every case and SMS event onto its case document; keeps calls for the funnel",
+        healthy=container.readiness.get("mongodb"),
     )
