@@ -44,13 +44,15 @@ class Receipts:
     async def on_report(self, report: DeliveryReport) -> None:
         """Handed over by the gateway; once this returns the receipt is applied or kept."""
         outcome = PartOutcome.delivered if report.status is ReportStatus.delivered else PartOutcome.failed
-        if await self._apply(report.provider, report.message_id, outcome, report.error):
+        # By the id mapping only (reads by _id): the writer of an id writes its mapping, then looks
+        # for receipts kept for it, so one of the two looks below or the writer's finds the other.
+        if await self._apply(report.provider, report.message_id, outcome, report.error, scan=False):
             return
         kept = KeptReceipt(report.provider, report.message_id, outcome, report.error, self.clock.now())
         await self.ledger.keep_receipt(kept)
         # The id may have been written between the first look and the keeping: look again, so that
         # either this look or the writer's (``Outcomes.ids_known``, after its write) finds the other.
-        if await self._apply(report.provider, report.message_id, outcome, report.error):
+        if await self._apply(report.provider, report.message_id, outcome, report.error, scan=False):
             await self.ledger.drop_kept_receipt(kept)
             return
         RECEIPTS.labels(report.provider, "kept").inc()
@@ -60,9 +62,11 @@ class Receipts:
             report.provider,
         )
 
-    async def _apply(self, provider: str, message_id: str, outcome: PartOutcome, error: str) -> bool:
+    async def _apply(
+        self, provider: str, message_id: str, outcome: PartOutcome, error: str, *, scan: bool = True
+    ) -> bool:
         """False when no record has this id (yet)."""
-        record = await self.ledger.by_message_id(provider, message_id)
+        record = await self.ledger.by_message_id(provider, message_id, scan=scan)
         if record is None:
             return False
         await self.outcomes.apply_receipt(record, message_id, outcome, error)

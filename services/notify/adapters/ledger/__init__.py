@@ -43,7 +43,12 @@ class Ledger(Protocol):
         """Records the reconciler may have to act on: sending, unknown, submitted, or owing events."""
         ...
 
-    async def by_message_id(self, provider: str, message_id: str) -> SmsRecord | None: ...
+    async def by_message_id(self, provider: str, message_id: str, *, scan: bool = True) -> SmsRecord | None:
+        """The record a gateway's message id belongs to, through the id mapping (reads by ``_id``);
+        ``scan``: also look through the records' ids when the mapping has none (a record written
+        before the mapping existed, or a writer that stopped between the two writes): on FerretDB
+        that reads the whole ledger."""
+        ...
 
     async def keep_receipt(self, kept: KeptReceipt) -> bool:
         """Keep a receipt no record knows the id of yet; False when the same one is kept already."""

@@ -77,7 +77,7 @@ class InMemoryLedger:
         found = [r for r in self.records.values() if r.state in states or r.owed]
         return sorted(found, key=lambda r: r.updated_at)[:limit]
 
-    async def by_message_id(self, provider: str, message_id: str) -> SmsRecord | None:
+    async def by_message_id(self, provider: str, message_id: str, *, scan: bool = True) -> SmsRecord | None:
         self._check()
         sms_id = self._message_ids.get(f"{provider}:{message_id}")
         record = self.records.get(sms_id) if sms_id else None

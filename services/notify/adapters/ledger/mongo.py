@@ -153,12 +153,14 @@ class MongoLedger:
     async def report_kept_receipt(self, kept: KeptReceipt, now: datetime) -> None:
         await self.kept.update_one({"_id": kept.key}, {"$set": {"reported_at": now}})
 
-    async def by_message_id(self, provider: str, message_id: str) -> SmsRecord | None:
+    async def by_message_id(self, provider: str, message_id: str, *, scan: bool = True) -> SmsRecord | None:
         mapped = await self.message_ids.find_one({"_id": f"{provider}:{message_id}"})
         if mapped is not None:
             record = await self.get(str(mapped["sms_id"]))
             if record is not None and message_id in record.message_ids:
                 return record
+        if not scan:
+            return None
         found: Doc | None = await self.c.find_one({"provider": provider, "provider_message_ids": message_id})
         return from_document(found) if found is not None else None
 
