@@ -133,12 +133,15 @@ class SmsRecord:
         return dict(self.receipts).get(message_id)
 
     def part_state(self, part: SmsPart) -> PartState:
+        if self.state is SmsState.delivered:  # every part is, whoever said so (a receipt, the gateway)
+            return PartState.delivered
         outcome = self.receipt_of(part.message_id)
         if outcome is not None:
             return PartState.delivered if outcome is PartOutcome.delivered else PartState.failed
         if not part.accepted:
             return PartState.waiting
-        return PartState.accepted if part.message_id else PartState.accepted_no_id
+        named = part.message_id or (not self.per_part and self.message_ids)  # or the whole message's id
+        return PartState.accepted if named else PartState.accepted_no_id
 
     @property
     def accepted_parts(self) -> dict[int, str]:
