@@ -117,6 +117,7 @@ def notify_config(settings: NotifySettings) -> NotifyConfig:
         reconcile_seconds=settings.sms_reconcile_seconds,
         status_poll=timedelta(seconds=settings.sms_status_poll_seconds),
         outbox_grace=timedelta(seconds=settings.sms_outbox_grace_seconds),
+        receipt_match_wait=timedelta(seconds=settings.sms_receipt_match_seconds),
         concurrency=settings.sms_sender_concurrency,
         crash_after_submit=settings.sms_test_crash_after_submit,
     )
@@ -194,6 +195,7 @@ def bootstrap(
     replica = replica or f"{socket.gethostname()}:{os.getpid()}"
 
     outcomes = Outcomes(ledger=ledger, publisher=publisher, clock=clock, provider=provider.name)
+    receipts = Receipts(ledger=ledger, outcomes=outcomes, clock=clock, match_wait=config.receipt_match_wait)
     senders = Senders(
         ledger=ledger,
         optouts=optouts,
@@ -229,9 +231,15 @@ def bootstrap(
             provider=provider.name,
         ),
         reconciler=Reconciler(
-            ledger=ledger, provider=provider, outcomes=outcomes, senders=senders, clock=clock, config=config
+            ledger=ledger,
+            provider=provider,
+            outcomes=outcomes,
+            senders=senders,
+            receipts=receipts,
+            clock=clock,
+            config=config,
         ),
-        receipts=Receipts(ledger=ledger, outcomes=outcomes, clock=clock),
+        receipts=receipts,
         opt_out=OptOutRequests(optouts=optouts, clock=clock),
         lookup=LedgerLookup(ledger=ledger),
         client=client,

@@ -69,6 +69,9 @@ class NotifySettings(ServiceSettings):
     # Events still owed this long after their record changed are published by the reconciler (their
     # writer died or stalled before publishing them).
     sms_outbox_grace_seconds: float = 30.0
+    # A receipt naming a message id no record knows is kept this long for the id to be recorded
+    # (its part's answer is being written, or the receipt overtook it), then reported as unmatched.
+    sms_receipt_match_seconds: float = 600.0
 
     # Test only: exit the process right after the provider accepted a message and before the ledger
     # records it, to prove that a crash at the worst moment sends nothing twice.

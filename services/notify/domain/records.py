@@ -6,7 +6,9 @@ None when the record's state does not allow it. The ledger applies a change as a
 the stored record, so the guard is always judged on what is stored, not on a copy.
 
 The message is kept part by part (``SmsPart``) the way the SMPP gateway submits it (UCS-2 parts),
-so what a gateway or a receipt says about one part has a place in the record.
+so what a gateway or a receipt says about one part has a place in the record: whether the gateway
+accepted it, the id it gave, and the receipt that came for it. A receipt is applied by a change of
+the record itself (``receipt``), so applying the same receipt twice changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from contracts.events import Envelope
-from services.notify.domain.ledger import CLAIMABLE, SmsState, sms_id, sources_for
+from services.notify.domain.ledger import CLAIMABLE, FINAL, PartOutcome, SmsState, sms_id, sources_for
 from services.notify.domain.messages import Intent
 from services.notify.domain.policy import Decision
 from services.notify.domain.rendering import RenderedSms
 from services.notify.domain.segments import Encoding, split
 from services.notify.domain.templates import Template
 
-# How much of each part's text a record keeps: enough to tell a receipt's text apart.
+# How much of each part's text a record keeps, for people reading the ledger (never to match a receipt).
 PART_PREFIX = 20
 
 
@@ -48,13 +50,41 @@ class HistoryEntry:
     note: str
 
 
+class PartState(StrEnum):
+    """Where one part of a message stands, as the ledger listing shows it."""
+
+    waiting = "waiting"  # not accepted by the gateway (not sent yet, or sent on a session that was lost)
+    accepted = "accepted"  # the gateway accepted it and gave its id: waiting for its receipt
+    accepted_no_id = "accepted_no_id"  # accepted without an id: no receipt can name it
+    delivered = "delivered"
+    failed = "failed"
+
+
 @dataclass(frozen=True)
 class SmsPart:
     """One part of the message as the gateway submits it."""
 
     number: int  # 1-based: the part's sequence number in the concatenation header
-    prefix: str  # its first characters, to match a receipt that names no known message id
+    prefix: str  # its first characters, for people reading the ledger
     message_id: str | None = None  # the gateway's id for this part, when it answers part by part
+    accepted: bool = False  # the gateway acknowledged this part (SMPP: submit_sm_resp ESME_ROK)
+
+
+@dataclass(frozen=True)
+class KeptReceipt:
+    """A receipt whose message id no record knows yet (it overtook the gateway's answer to the part,
+    or that answer is still being written): kept until the id is recorded, then applied."""
+
+    provider: str
+    message_id: str
+    outcome: PartOutcome
+    error: str
+    received_at: datetime
+    reported_at: datetime | None = None  # when it was reported as unmatched after the wait
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}:{self.message_id}:{self.outcome.value}"
 
 
 @dataclass(frozen=True)
@@ -82,6 +112,8 @@ class SmsRecord:
     claims: int = 0
     # Every id the gateway gave, in its order: one per part (SMPP) or one for the message.
     message_ids: tuple[str, ...] = ()
+    # The receipts applied, by message id: each applied once (a failure of a part is final).
+    receipts: tuple[tuple[str, PartOutcome], ...] = ()
     owed: tuple[Owed, ...] = ()
     replay_run: str | None = None
     history: tuple[HistoryEntry, ...] = ()
@@ -95,13 +127,31 @@ class SmsRecord:
     error: str | None = None
     permanent: bool | None = None
 
-    def matches_text(self, text_prefix: str | None) -> bool:
-        """Whether a receipt quoting ``text_prefix`` may be about this message (no quote: any)."""
-        quoted = (text_prefix or "").strip()
-        if not quoted:
-            return True
-        prefixes = [p.prefix.strip() for p in self.parts]
-        return any(p and (p.startswith(quoted) or quoted.startswith(p)) for p in prefixes)
+    def receipt_of(self, message_id: str | None) -> PartOutcome | None:
+        if message_id is None:
+            return None
+        return dict(self.receipts).get(message_id)
+
+    def part_state(self, part: SmsPart) -> PartState:
+        if self.state is SmsState.delivered:  # every part is, whoever said so (a receipt, the gateway)
+            return PartState.delivered
+        outcome = self.receipt_of(part.message_id)
+        if outcome is not None:
+            return PartState.delivered if outcome is PartOutcome.delivered else PartState.failed
+        if not part.accepted:
+            return PartState.waiting
+        named = part.message_id or (not self.per_part and self.message_ids)  # or the whole message's id
+        return PartState.accepted if named else PartState.accepted_no_id
+
+    @property
+    def accepted_parts(self) -> dict[int, str]:
+        """The parts the gateway accepted (number -> id, "" when it gave none): never sent again."""
+        return {p.number: p.message_id or "" for p in self.parts if p.accepted}
+
+    @property
+    def per_part(self) -> bool:
+        """Whether the gateway's ids name the parts (SMPP) rather than the whole message."""
+        return any(p.message_id for p in self.parts)
 
     def lease_expired(self, now: datetime) -> bool:
         return self.state is SmsState.sending and self.lease_until is not None and self.lease_until < now
@@ -120,10 +170,13 @@ def parts_of(text: str, message_ids: Sequence[str] = ()) -> tuple[SmsPart, ...]:
 
 def with_part_ids(parts: tuple[SmsPart, ...], message_ids: Sequence[str]) -> tuple[SmsPart, ...]:
     """Each part with its gateway id: a gateway that answers part by part gives one id per part, in
-    order; any other count of ids is about the whole message and names no part."""
+    order; any other count of ids is about the whole message and names no part. Ids a part already
+    has (recorded as each part was accepted) stay."""
+    if any(p.message_id for p in parts):
+        return parts
     if len(message_ids) != len(parts):
-        return tuple(replace(p, message_id=None) for p in parts)
-    return tuple(replace(p, message_id=i) for p, i in zip(parts, message_ids, strict=True))
+        return parts
+    return tuple(replace(p, message_id=i, accepted=True) for p, i in zip(parts, message_ids, strict=True))
 
 
 def new_record(
@@ -188,9 +241,15 @@ def _owing(owed: tuple[Owed, ...], add: Iterable[Owed]) -> tuple[Owed, ...]:
 
 
 def _merged_ids(r: SmsRecord, ids: Iterable[str]) -> SmsRecord:
-    # The new ids first (the gateway's answer, in part order), then any known before.
-    merged = tuple(dict.fromkeys([*ids, *r.message_ids]))
-    return replace(r, message_ids=merged, parts=with_part_ids(r.parts, merged))
+    # Ids of parts first, in part order, then the others (the gateway's answer, then any known before).
+    part_ids = [p.message_id for p in r.parts if p.message_id]
+    merged = tuple(dict.fromkeys([*part_ids, *ids, *r.message_ids]))
+    parts = with_part_ids(r.parts, merged)
+    return replace(
+        r,
+        message_ids=tuple(dict.fromkeys([*(p.message_id for p in parts if p.message_id), *merged])),
+        parts=parts,
+    )
 
 
 def claim(
@@ -248,6 +307,23 @@ def resend_absent(r: SmsRecord, *, now: datetime) -> SmsRecord | None:
     return replace(moved, not_before=now)
 
 
+def part_accepted(r: SmsRecord, *, number: int, message_id: str | None) -> SmsRecord | None:
+    """The gateway accepted one part (its submit_sm_resp came): recorded at once, before the next part
+    is submitted, so a receipt for it finds the record and the part is never submitted again. None
+    when the record already says so (or is settled, or has no such part)."""
+    if r.state in FINAL or not any(p.number == number for p in r.parts):
+        return None
+    part = next(p for p in r.parts if p.number == number)
+    if part.accepted and part.message_id == (message_id or None):
+        return None
+    parts = tuple(
+        replace(p, accepted=True, message_id=message_id or None) if p.number == number else p for p in r.parts
+    )
+    ids = [p.message_id for p in parts if p.message_id]
+    others = [i for i in r.message_ids if i not in ids]
+    return replace(r, parts=parts, message_ids=tuple(dict.fromkeys([*ids, *others])))
+
+
 def submitted(
     r: SmsRecord,
     *,
@@ -255,14 +331,24 @@ def submitted(
     message_ids: Sequence[str],
     delivered: bool,
     note: str,
-    owe: bool = True,
+    published: Iterable[Owed] = (),
+    parts: Sequence[tuple[int, str]] = (),
 ) -> SmsRecord | None:
     """The gateway has the message. When its answer already says delivered, both steps are one
-    change. ``owe``: the events are listed as owed (False when they went out before the write)."""
+    change; receipts applied while it was being sent settle it in the same change. ``published``:
+    events that went out before the write (not listed as owed)."""
     if r.state not in sources_for(SmsState.submitted):
         return None
-    kinds = submission_events(delivered)
+    done = set(published)
+    for number, message_id in parts:  # each part as the gateway accepted it (mostly recorded already)
+        r = part_accepted(r, number=number, message_id=message_id) or r
     base = replace(_merged_ids(r, message_ids), submitted_at=now, lease_until=None, error=None)
+    if not base.per_part:  # a gateway that answers for the whole message: every part is accepted
+        base = replace(base, parts=tuple(replace(p, accepted=True) for p in base.parts))
+    silent = [p.number for p in base.parts if p.accepted and not p.message_id]
+    if silent and (base.per_part or not base.message_ids):
+        numbers = ", ".join(map(str, silent))
+        note = f"{note}; the gateway gave no message id for part(s) {numbers}: no receipt can name them"
     if delivered:
         moved = _moved(
             base,
@@ -270,10 +356,11 @@ def submitted(
             now,
             "provider reports it delivered",
             passed=[(SmsState.submitted, note)],
-            owe=kinds if owe else (),
+            owe=[k for k in submission_events(True) if k not in done],
         )
         return replace(moved, delivered_at=now)
-    return _moved(base, SmsState.submitted, now, note, owe=kinds if owe else ())
+    moved = _moved(base, SmsState.submitted, now, note, owe=[k for k in (Owed.sent,) if k not in done])
+    return _settled(moved, now=now, error="")
 
 
 def submission_events(delivered: bool) -> tuple[Owed, ...]:
@@ -303,18 +390,62 @@ def published(r: SmsRecord, kinds: Iterable[Owed]) -> SmsRecord | None:
     return replace(r, owed=tuple(k for k in r.owed if k not in done))
 
 
-def with_message_ids(r: SmsRecord, ids: Iterable[str]) -> SmsRecord | None:
-    """Ids learnt from elsewhere than the submission (a receipt matched by recipient and text),
-    after those known already."""
-    merged = tuple(dict.fromkeys([*r.message_ids, *ids]))
-    return replace(r, message_ids=merged, parts=with_part_ids(r.parts, merged))
-
-
 def polled(r: SmsRecord, *, now: datetime) -> SmsRecord | None:
     return replace(r, polled_at=now)
 
 
-def expected_receipts(r: SmsRecord) -> int:
-    """How many part receipts make the message's outcome: one per id the gateway gave for a submitted
-    message (one per part, or one for the whole), else one per segment."""
-    return len(r.message_ids) if r.state is SmsState.submitted and r.message_ids else r.segments
+def overall(r: SmsRecord) -> PartOutcome | None:
+    """How the message ended by its receipts: failed as soon as one part failed; delivered when every
+    part is (every id, for a gateway that answers for the whole message); None while one is missing.
+    A part accepted without an id never gets a receipt: such a message stays submitted."""
+    outcomes = dict(r.receipts)
+    if any(o is PartOutcome.failed for o in outcomes.values()):
+        return PartOutcome.failed
+    wanted = [p.message_id for p in r.parts] if r.per_part else list(r.message_ids)
+    if wanted and all(i is not None and outcomes.get(i) is PartOutcome.delivered for i in wanted):
+        return PartOutcome.delivered
+    return None
+
+
+def receipt(
+    r: SmsRecord, *, message_id: str, outcome: PartOutcome, now: datetime, error: str = ""
+) -> SmsRecord | None:
+    """Apply a part's receipt: once (None when it was applied before, or a failure of that part was),
+    to the record whose id it names. A receipt for a record still being sent is kept on it (the
+    sender's write settles it); for an unknown one it proves the gateway had it; a submitted one is
+    settled once its parts say how it ended."""
+    if message_id not in r.message_ids:
+        return None
+    before = r.receipt_of(message_id)
+    if before is outcome or before is PartOutcome.failed:
+        return None
+    receipts = tuple((i, o) for i, o in r.receipts if i != message_id) + ((message_id, outcome),)
+    applied = replace(r, receipts=receipts)
+    if applied.state is SmsState.unknown:
+        applied = replace(
+            _moved(
+                applied,
+                SmsState.submitted,
+                now,
+                "a delivery receipt proves it was submitted",
+                owe=[Owed.sent],
+            ),
+            submitted_at=now,
+            error=None,
+        )
+    return _settled(applied, now=now, error=error)
+
+
+def _settled(r: SmsRecord, *, now: datetime, error: str) -> SmsRecord:
+    if r.state is not SmsState.submitted:
+        return r
+    ended = overall(r)
+    if ended is PartOutcome.delivered:
+        return replace(
+            _moved(r, SmsState.delivered, now, "delivery receipt", owe=[Owed.delivered]), delivered_at=now
+        )
+    if ended is PartOutcome.failed:
+        note = f"delivery receipt: {error or 'not delivered'}"
+        moved = _moved(r, SmsState.failed, now, note, owe=[Owed.failed])
+        return replace(moved, error=note, permanent=True, failed_at=now, lease_until=None)
+    return r

@@ -18,7 +18,7 @@ from services.notify.adapters.template_files import load_templates
 from services.notify.bootstrap import NotifyContainer, bootstrap
 from services.notify.domain.ledger import SmsState
 from services.notify.domain.phones import mobile_e164
-from services.notify.domain.records import SmsRecord
+from services.notify.domain.records import KeptReceipt, SmsRecord
 from services.notify.domain.rendering import MessageValues, render
 
 app = typer.Typer(help="Citizen SMS: templates, the ledger, opt-outs.", no_args_is_help=True)
@@ -93,9 +93,31 @@ def ledger(
             r.template,
             mask_phone(r.recipient),
             r.state.value,
-            str(r.segments),
+            " ".join(f"{p.number}:{r.part_state(p).value}" for p in r.parts) or str(r.segments),
             str(r.claims),
             r.updated_at.isoformat(timespec="seconds"),
+        )
+    console.print(table)
+
+
+@app.command()
+def receipts(limit: int = typer.Option(100, min=1, max=1000)) -> None:
+    """Delivery receipts naming a message id no SMS part has (yet); "reported" once past the wait."""
+
+    async def work(c: NotifyContainer) -> list[KeptReceipt]:
+        return await c.receipts.unmatched(limit)
+
+    table = Table(title="Unmatched delivery receipts")
+    for column in ("provider", "message id", "outcome", "error", "received", "reported"):
+        table.add_column(column)
+    for k in _run(work):
+        table.add_row(
+            k.provider,
+            k.message_id,
+            k.outcome.value,
+            k.error,
+            k.received_at.isoformat(timespec="seconds"),
+            k.reported_at.isoformat(timespec="seconds") if k.reported_at else "",
         )
     console.print(table)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from services.common.auth import Principal, Role, require
 from services.notify.domain.ledger import SmsState
-from services.notify.domain.records import SmsRecord
+from services.notify.domain.records import KeptReceipt, SmsRecord
 from services.notify.entrypoints.deps import Container
 
 router = APIRouter(tags=["ledger"])
@@ -28,6 +28,9 @@ def sms_view(r: SmsRecord) -> dict[str, Any]:
         "state": r.state.value,
         "provider": r.provider,
         "provider_message_ids": list(r.message_ids),
+        "part_states": [
+            {"number": p.number, "message_id": p.message_id, "state": r.part_state(p).value} for p in r.parts
+        ],
         "claims": r.claims,
         "not_before": r.not_before,
         "error": r.error,
@@ -48,3 +51,26 @@ async def ledger(
 ) -> dict[str, Any]:
     records = await c.lookup.records(case_id=case_id, state=state, limit=limit)
     return {"items": [sms_view(r) for r in records]}
+
+
+def receipt_view(k: KeptReceipt) -> dict[str, Any]:
+    return {
+        "provider": k.provider,
+        "message_id": k.message_id,
+        "outcome": k.outcome.value,
+        "error": k.error,
+        "received_at": k.received_at,
+        "reported_at": k.reported_at,
+    }
+
+
+@router.get(
+    "/v1/sms/receipts/unmatched",
+    summary="Delivery receipts naming a message id no SMS part has (yet); reported_at once reported",
+)
+async def unmatched_receipts(
+    c: Container,
+    _principal: Principal = managers,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    return {"items": [receipt_view(k) for k in await c.receipts.unmatched(limit)]}

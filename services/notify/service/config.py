@@ -20,5 +20,7 @@ class NotifyConfig:
     # Events still owed this long after their record changed are published by the reconciler (the
     # writer died or stalled before publishing). A second publication carries the same event id.
     outbox_grace: timedelta = timedelta(seconds=30)
+    # How long a receipt whose message id no record knows may wait for it before it is reported.
+    receipt_match_wait: timedelta = timedelta(minutes=10)
     concurrency: int = 4
     crash_after_submit: bool = False

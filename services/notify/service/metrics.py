@@ -12,3 +12,6 @@ RECEIPTS = Counter("samad_notify_receipts_total", "Delivery receipts", ["provide
 REPLAYED = Counter("samad_notify_replayed_events_total", "Replayed events seen", ["outcome"])
 OPT_OUTS = Counter("samad_notify_opt_outs_total", "Opt-outs and opt-ins", ["source", "action"])
 UNKNOWN_OUTCOMES = Gauge("samad_notify_unknown_outcomes", "Ledger records whose outcome is unknown")
+UNMATCHED_RECEIPTS = Gauge(
+    "samad_notify_unmatched_receipts", "Delivery receipts kept past the wait without a matching SMS part"
+)

@@ -19,10 +19,10 @@ from services.common.publishing import Publisher
 from services.notify.adapters.ledger import Change, Ledger
 from services.notify.adapters.providers.base import OutgoingSms, ReportStatus, Submitted
 from services.notify.domain import records as rec
-from services.notify.domain.ledger import PartOutcome, SmsState, overall_outcome
+from services.notify.domain.ledger import PartOutcome, SmsState
 from services.notify.domain.notifications import events_of, in_order
 from services.notify.domain.records import Owed, SmsRecord
-from services.notify.service.metrics import SMS_OUTCOMES
+from services.notify.service.metrics import RECEIPTS, SMS_OUTCOMES
 
 log = logging.getLogger("samad.notify")
 
@@ -34,7 +34,12 @@ PUBLISH_FIRST_SECONDS = 2.0
 def outgoing(r: SmsRecord) -> OutgoingSms:
     """The message as the gateway takes it."""
     return OutgoingSms(
-        sms_id=r.sms_id, recipient=r.recipient, text=r.text, parts=r.segments, local_id=r.local_id
+        sms_id=r.sms_id,
+        recipient=r.recipient,
+        text=r.text,
+        parts=r.segments,
+        local_id=r.local_id,
+        accepted=r.accepted_parts,
     )
 
 
@@ -53,31 +58,76 @@ class Outcomes:
         return moved
 
     async def submitted(self, r: SmsRecord, result: Submitted, note: str) -> None:
-        """The gateway has the message (and maybe delivered it already): one write for both steps."""
+        """The gateway has the message (and maybe delivered it already): one write for both steps.
+        Receipts applied while it was being sent settle it in the same write."""
         now = self.clock.now()
 
-        def change(owe: bool) -> Change:
+        def change(published: Sequence[Owed]) -> Change:
             return lambda x: rec.submitted(
-                x, now=now, message_ids=result.message_ids, delivered=result.delivered, note=note, owe=owe
+                x,
+                now=now,
+                message_ids=result.message_ids,
+                delivered=result.delivered,
+                note=note,
+                published=published,
+                parts=result.parts,
             )
 
-        predicted = change(True)(r)
-        published = predicted is not None and await self._publish_first(
-            predicted, rec.submission_events(result.delivered)
+        predicted = change(())(r)
+        kinds = [k for k in in_order(predicted.owed) if k not in r.owed] if predicted is not None else []
+        published = (
+            kinds if predicted is not None and kinds and await self._publish_first(predicted, kinds) else []
         )
-        moved = await self.ledger.update(r.sms_id, change(not published), now=now, known=r)
+        moved = await self.ledger.update(r.sms_id, change(published), now=now, known=r)
         if moved is None:
             log.warning("sms %s was no longer in a state to become submitted", r.sms_id)
             return
         SMS_OUTCOMES.labels(self.provider, SmsState.submitted.value).inc()
-        if result.delivered:
-            SMS_OUTCOMES.labels(self.provider, SmsState.delivered.value).inc()
+        if moved.state is not SmsState.submitted:
+            SMS_OUTCOMES.labels(self.provider, moved.state.value).inc()
         await self.flush(moved)
-        if not result.delivered:
-            await self.settle(moved)  # receipts that arrived while the record was still sending
+        await self.ids_known(moved, result.message_ids)
+
+    async def apply_receipt(
+        self, r: SmsRecord, message_id: str, outcome: PartOutcome, error: str = ""
+    ) -> SmsRecord | None:
+        """Apply a receipt to the record whose id it names: once. None when it was applied before."""
+        now = self.clock.now()
+        before = r.state
+        moved = await self.ledger.update(
+            r.sms_id,
+            lambda x: rec.receipt(x, message_id=message_id, outcome=outcome, now=now, error=error),
+            now=now,
+            known=r,
+        )
+        if moved is None:
+            RECEIPTS.labels(self.provider, "duplicate").inc()
+            log.info("receipt %s for sms %s applied before: ignored", message_id, r.sms_id)
+            return None
+        RECEIPTS.labels(self.provider, outcome.value).inc()
+        if moved.state is not before:
+            SMS_OUTCOMES.labels(self.provider, moved.state.value).inc()
+            if moved.state is SmsState.failed:
+                log.warning("sms %s failed: %s", r.sms_id, moved.error)
+        await self.flush(moved)
+        return moved
+
+    async def ids_known(self, r: SmsRecord, message_ids: Sequence[str]) -> None:
+        """The ledger has just learnt these ids: apply the receipts kept for them (receipts that came
+        before the id was written)."""
+        for message_id in message_ids:
+            if not message_id:
+                continue
+            for kept in await self.ledger.kept_receipts(r.provider or self.provider, message_id):
+                fresh = await self.ledger.get(r.sms_id)
+                if fresh is None:
+                    return
+                await self.apply_receipt(fresh, kept.message_id, kept.outcome, kept.error)
+                await self.ledger.drop_kept_receipt(kept)
+                log.info("kept receipt %s applied to sms %s", kept.message_id, r.sms_id)
 
     async def complete(self, r: SmsRecord, status: ReportStatus, note: str) -> None:
-        """The gateway's final word on a message it had."""
+        """The gateway's final word on a message it had (a status lookup)."""
         if status is ReportStatus.delivered:
             now = self.clock.now()
             moved = await self.ledger.update(
@@ -100,27 +150,6 @@ class Outcomes:
             SMS_OUTCOMES.labels(self.provider, SmsState.failed.value).inc()
             log.warning("sms %s failed (%s): %s", r.sms_id, "permanent" if permanent else "gave up", note)
             await self.flush(moved)
-
-    async def settle(self, r: SmsRecord, error: str = "") -> None:
-        """Move a submitted or unknown record on once its part receipts say how it ended."""
-        fresh = await self.ledger.get(r.sms_id)
-        if fresh is None:
-            return
-        outcomes = await self.ledger.part_outcomes(fresh.sms_id)
-        overall = overall_outcome(rec.expected_receipts(fresh), outcomes)
-        if fresh.state is SmsState.sending:
-            return  # the sender records the submission, then settles with the receipts kept meanwhile
-        if fresh.state is SmsState.unknown:
-            if outcomes:
-                # A receipt proves the provider had it: it was submitted (and submitted() settles it).
-                await self.submitted(
-                    fresh, Submitted(fresh.message_ids), "a delivery receipt proves it was submitted"
-                )
-            return
-        if overall is PartOutcome.delivered:
-            await self.complete(fresh, ReportStatus.delivered, "delivery receipt")
-        elif overall is PartOutcome.failed:
-            await self.complete(fresh, ReportStatus.failed, f"delivery receipt: {error or 'not delivered'}")
 
     async def _publish_first(self, predicted: SmsRecord, kinds: Sequence[Owed]) -> bool:
         """Publish the events of a change before writing it, so the write need not list them as owed

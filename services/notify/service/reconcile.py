@@ -1,7 +1,8 @@
 """Reconciling: what no sender will finish. Expired leases become ``unknown``; unknown outcomes are
 resolved through the gateway's status lookup (never by sending again, unless the gateway states it
 never had the message); records left ``submitted`` are polled when the gateway can answer; events a
-crash left owed are published.
+crash left owed are published; receipts kept for an id no record knew are applied once it is known,
+or reported when they waited too long.
 
 One ledger query per round (on FerretDB 1.x every query but by ``_id`` reads the whole ledger).
 """
@@ -23,6 +24,7 @@ from services.notify.domain.records import SmsRecord
 from services.notify.service.config import NotifyConfig
 from services.notify.service.metrics import UNKNOWN_OUTCOMES
 from services.notify.service.outcomes import Outcomes, outgoing
+from services.notify.service.receipts import Receipts
 from services.notify.service.send import Senders
 
 log = logging.getLogger("samad.notify")
@@ -38,8 +40,10 @@ class Reconciler:
         senders: Senders,
         clock: Clock,
         config: NotifyConfig,
+        receipts: Receipts | None = None,
     ) -> None:
         self.ledger, self.provider = ledger, provider
+        self.receipts = receipts
         self.outcomes = outcomes
         self.senders = senders
         self.clock = clock
@@ -91,6 +95,8 @@ class Reconciler:
                 fresh = await self.ledger.get(r.sms_id)
                 if fresh is not None and fresh.owed:
                     await self.outcomes.flush(fresh)
+        if self.receipts is not None:
+            await self.receipts.sweep()
 
     async def _resolve_unknown(self, r: SmsRecord) -> None:
         try:

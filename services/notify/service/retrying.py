@@ -7,7 +7,13 @@ from collections.abc import Awaitable, Callable
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from services.notify.adapters.providers.base import OutgoingSms, SendError, SmsProvider, Submitted
+from services.notify.adapters.providers.base import (
+    OutgoingSms,
+    PartHandler,
+    SendError,
+    SmsProvider,
+    Submitted,
+)
 from services.notify.domain.policy import RetryPolicy
 
 log = logging.getLogger("samad.notify.retry")
@@ -26,8 +32,12 @@ async def send_with_retry(
     *,
     before_attempt: Callable[[], Awaitable[None]] | None = None,
     sleep: Sleep | None = None,
+    on_part: PartHandler | None = None,
+    current: Callable[[], OutgoingSms] | None = None,
 ) -> Submitted:
-    """Submit, retrying transient errors with back-off; permanent and unknown errors raise at once."""
+    """Submit, retrying transient errors with back-off; permanent and unknown errors raise at once.
+    ``current``: the message as it stands before each attempt (the parts accepted by an earlier
+    attempt are not sent again); ``on_part``: handed to the provider."""
 
     def wait(state: RetryCallState) -> float:
         return policy.delay(state.attempt_number)
@@ -56,5 +66,6 @@ async def send_with_retry(
         with attempt:
             if before_attempt is not None:
                 await before_attempt()
-            return await provider.send(sms)
+            message = current() if current is not None else sms
+            return await (provider.send(message, on_part) if on_part is not None else provider.send(message))
     raise AssertionError("unreachable: tenacity reraises the last error")

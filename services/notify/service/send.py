@@ -212,21 +212,52 @@ class Senders:
             )
             return
         attempts = 0
+        latest = r  # the record as this sender last wrote it (each accepted part is one write)
 
         async def before_attempt() -> None:
-            nonlocal attempts
+            nonlocal attempts, latest
             attempts += 1
             if attempts > 1:  # the claim has just set the lease for the first attempt
                 now = self.clock.now()
                 until = now + self.config.lease
-                await self.ledger.update(
-                    r.sms_id, lambda x: rec.extend_lease(x, replica=self.replica, until=until), now=now
+                latest = (
+                    await self.ledger.update(
+                        r.sms_id,
+                        lambda x: rec.extend_lease(x, replica=self.replica, until=until),
+                        now=now,
+                        known=latest,
+                    )
+                    or latest
                 )
             await self.limiter.acquire()
 
+        async def on_part(number: int, message_id: str) -> None:
+            """A part the gateway accepted: on the ledger before the next part is submitted."""
+            nonlocal latest
+            now = self.clock.now()
+            try:
+                moved = await self.ledger.update(
+                    r.sms_id,
+                    lambda x: rec.part_accepted(x, number=number, message_id=message_id),
+                    now=now,
+                    known=latest,
+                )
+                if moved is not None:
+                    latest = moved
+                if message_id:
+                    await self.outcomes.ids_known(latest, [message_id])
+            except Exception:
+                # The final write records the part again; a receipt for it waits kept until then.
+                log.exception("sms %s: recording part %d as accepted failed", r.sms_id, number)
+
         try:
             result = await send_with_retry(
-                self.provider, outgoing(r), self.config.retry, before_attempt=before_attempt
+                self.provider,
+                outgoing(r),
+                self.config.retry,
+                before_attempt=before_attempt,
+                on_part=on_part,
+                current=lambda: outgoing(latest),
             )
         except SendError as exc:
             SMS_SEND_ERRORS.labels(self.provider.name, exc.kind.value).inc()
@@ -235,7 +266,7 @@ class Senders:
         if self.config.crash_after_submit:
             log.critical("test setting: exiting after submit, before the ledger update of %s", r.sms_id)
             os._exit(137)
-        await self.outcomes.submitted(r, result, "provider accepted")
+        await self.outcomes.submitted(latest, result, "provider accepted")
 
     async def _after_error(self, r: SmsRecord, exc: SendError) -> None:
         note = f"{exc.kind.value} {exc.code}: {exc.message}"

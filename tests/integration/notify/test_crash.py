@@ -19,7 +19,7 @@ from services.common.kafka import Incoming
 from services.common.mongo import make_client
 from services.notify.adapters.ledger import Change
 from services.notify.adapters.ledger.mongo import MongoLedger
-from services.notify.adapters.providers.base import OutgoingSms, Submitted
+from services.notify.adapters.providers.base import OutgoingSms, PartHandler, Submitted
 from services.notify.adapters.providers.file import FileProvider
 from services.notify.bootstrap import NotifyContainer
 from services.notify.domain.ledger import SmsState
@@ -100,8 +100,8 @@ class _ReceiptLost(FileProvider):
     """The file gateway, whose answer to a submission does not say delivered: its receipt was lost
     (it came while the database was down); its status lookup still knows."""
 
-    async def send(self, sms: OutgoingSms) -> Submitted:
-        accepted = await super().send(sms)
+    async def send(self, sms: OutgoingSms, on_part: PartHandler | None = None) -> Submitted:
+        accepted = await super().send(sms, on_part)
         return Submitted(accepted.message_ids, delivered=False)
 
 

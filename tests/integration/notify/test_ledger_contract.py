@@ -69,28 +69,42 @@ async def test_unsettled_records_are_those_in_flight_or_owing_events(ledger: Led
     assert [r.sms_id for r in await ledger.unsettled()] == [sending.sms_id, owing.sms_id]
 
 
-async def test_receipts_find_their_record_by_id_or_by_recipient_and_text(ledger: Ledger) -> None:
+async def test_receipts_find_their_record_by_the_id_of_a_part_and_by_nothing_else(ledger: Ledger) -> None:
     record = pending_record("case-a")
     await ledger.insert_many([record])
     sending = await ledger.update(record.sms_id, claim("r1"), now=NOW)
     assert sending is not None
-    found = await ledger.awaiting_outcome("smpp", record.recipient, record.text[:12])
-    assert found is not None and found.sms_id == record.sms_id
-    assert await ledger.awaiting_outcome("smpp", record.recipient, "متن دیگری") is None
-    assert await ledger.awaiting_outcome("kavenegar", record.recipient, None) is None
-    await ledger.update(record.sms_id, lambda r: rec.with_message_ids(r, ["m1"]), now=NOW)
+    assert await ledger.by_message_id("smpp", "m1") is None
+    await ledger.update(record.sms_id, lambda r: rec.part_accepted(r, number=1, message_id="m1"), now=NOW)
     by_id = await ledger.by_message_id("smpp", "m1")
-    assert by_id is not None and by_id.message_ids == ("m1",)
+    assert by_id is not None and by_id.message_ids == ("m1",) and by_id.accepted_parts == {1: "m1"}
     assert await ledger.by_message_id("kavenegar", "m1") is None
+    applied = await ledger.update(
+        record.sms_id,
+        lambda r: rec.receipt(r, message_id="m1", outcome=PartOutcome.delivered, now=NOW),
+        now=NOW,
+    )
+    assert applied is not None and (await ledger.get(record.sms_id)) == applied
+    assert applied.receipt_of("m1") is PartOutcome.delivered
+    again = await ledger.update(
+        record.sms_id,
+        lambda r: rec.receipt(r, message_id="m1", outcome=PartOutcome.delivered, now=NOW),
+        now=NOW,
+    )
+    assert again is None  # applied once
 
 
-async def test_a_receipt_is_kept_once_and_a_parts_failure_is_final(ledger: Ledger) -> None:
-    assert await ledger.record_receipt("s1", "smpp", "m1", PartOutcome.failed, NOW)
-    assert not await ledger.record_receipt("s1", "smpp", "m1", PartOutcome.failed, NOW)
-    assert await ledger.record_receipt("s1", "smpp", "m1", PartOutcome.delivered, NOW)
-    assert await ledger.record_receipt("s1", "smpp", "m2", PartOutcome.delivered, NOW)
-    assert await ledger.record_receipt("s2", "smpp", "m3", PartOutcome.delivered, NOW)
-    assert await ledger.part_outcomes("s1") == {"m1": PartOutcome.failed, "m2": PartOutcome.delivered}
+async def test_a_receipt_whose_id_is_unknown_is_kept_once_until_dropped(ledger: Ledger) -> None:
+    kept = rec.KeptReceipt("smpp", "m9", PartOutcome.delivered, "", NOW)
+    later = rec.KeptReceipt("smpp", "m8", PartOutcome.failed, "UNDELIV", LATER)
+    assert await ledger.keep_receipt(later) and await ledger.keep_receipt(kept)
+    assert not await ledger.keep_receipt(kept)
+    assert await ledger.kept_receipts("smpp", "m9") == [kept]
+    assert await ledger.kept_receipts("kavenegar", "m9") == []
+    assert await ledger.all_kept_receipts() == [kept, later]
+    await ledger.report_kept_receipt(later, LATER)
+    await ledger.drop_kept_receipt(kept)
+    assert await ledger.all_kept_receipts() == [replace(later, reported_at=LATER)]
 
 
 async def test_listing_and_counting_by_state(ledger: Ledger) -> None:

@@ -4,6 +4,7 @@ a record written before the mapping existed is still found, by the query on its 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from services.notify.adapters.ledger.mongo import MongoLedger
@@ -18,7 +19,9 @@ async def test_receipts_find_their_record_by_message_id(mongo_db: Any, unique: s
     a, b = (pending_record(f"{n}-{unique}", provider="smpp") for n in "ab")
     assert await ledger.insert_many([a, b]) == set()
     # Message ids added by a ledger write are mapped.
-    assert await ledger.update(a.sms_id, lambda r: rec.with_message_ids(r, ["m1", "m2"]), now=now) is not None
+    for n, message_id in ((1, "m1"), (2, "m2")):  # each part's id, as its submit_sm_resp comes
+        change = partial(rec.part_accepted, number=n, message_id=message_id)
+        assert await ledger.update(a.sms_id, change, now=now) is not None
     assert await mongo_db["sms_message_ids"].find_one({"_id": "smpp:m2"}) == {
         "_id": "smpp:m2",
         "sms_id": a.sms_id,

@@ -5,7 +5,18 @@
 // message id and sends a delivery receipt per part; an HTTP control port lets the test script it:
 //   GET  /state       submitted parts, receipts sent and acknowledged, enquire_links, binds
 //   POST /config      {"throttle_next": N, "receipt": "delivered"|"undeliverable"|"none",
-//                      "duplicate_receipts": true, "receipt_delay_ms": 50, "hold_responses": false}
+//                      "duplicate_receipts": true, "receipt_delay_ms": 50, "hold_responses": false,
+//                      "receipt_mode": "after"|"immediate"|"before_response"|"before_next_response",
+//                      "receipt_text": "prefix"|"empty", "drop_between_parts": N,
+//                      "malformed_receipts": N, "no_message_id": false}
+//     receipt_mode: "after" sends each receipt receipt_delay_ms after the submit_sm_resp; "immediate"
+//     right behind it; "before_response" before it (the id is unknown to the ESME when the receipt
+//     comes); "before_next_response" sends a part's receipt just before the submit_sm_resp of the
+//     message's next part. receipt_text "empty" sends "text:" with nothing after it.
+//     drop_between_parts: the next N concatenated messages lose the session right after the
+//     submit_sm_resp of their first part. malformed_receipts: the next N receipts go with a source
+//     TON of 9 (outside 0-6). A receipt not acknowledged (session lost, or an error status) is
+//     sent again on the next bound session, the way SMSCs store and retry receipts.
 //   POST /mo          {"from": "98912...", "to": "111", "text": "لغو"}  an SMS from a citizen
 //   POST /drop        closes every session (the client must reconnect)
 'use strict';
@@ -23,6 +34,11 @@ const state = {
   throttled: 0,
   receipts_sent: 0,
   receipts_acked: 0,
+  receipts_refused: 0, // answered with an error status, or generic_nack
+  acked_ids: [], // message ids whose receipt was acknowledged, once per acknowledgement
+  malformed_sent: 0,
+  malformed_statuses: [],
+  drops: 0,
   mo_acked: 0,
 };
 let config = {
@@ -31,7 +47,14 @@ let config = {
   duplicate_receipts: false,
   receipt_delay_ms: 50,
   hold_responses: false,
+  receipt_mode: 'after',
+  receipt_text: 'prefix',
+  drop_between_parts: 0,
+  malformed_receipts: 0,
+  no_message_id: false,
 };
+const owed = []; // receipts to send again on the next bound session
+const heldForNext = new Map(); // concatenation key -> receipts waiting for the next part's response
 let nextId = 1000;
 const sessions = new Set();
 
@@ -40,30 +63,75 @@ function stamp(d) {
   return p(d.getUTCFullYear() % 100) + p(d.getUTCMonth() + 1) + p(d.getUTCDate()) + p(d.getUTCHours()) + p(d.getUTCMinutes());
 }
 
-function sendReceipt(session, part) {
-  const stat = config.receipt === 'undeliverable' ? 'UNDELIV' : 'DELIVRD';
+function receiptPdu(part, malformed) {
+  const stat = part.stat;
   const now = new Date();
-  const text = part.text.slice(0, 20);
+  const text = config.receipt_text === 'empty' ? '' : part.text.slice(0, 20);
   const body = `id:${part.message_id} sub:001 dlvrd:${stat === 'DELIVRD' ? '001' : '000'} submit date:${stamp(part.at)} done date:${stamp(now)} stat:${stat} err:${stat === 'DELIVRD' ? '000' : '001'} text:${text}`;
-  state.receipts_sent += 1;
-  session.deliver_sm({
+  return {
     source_addr: part.destination,
-    source_addr_ton: 1,
+    source_addr_ton: malformed ? 9 : 1,
     source_addr_npi: 1,
     destination_addr: part.source,
     esm_class: smpp.ESM_CLASS.MC_DELIVERY_RECEIPT,
     short_message: body,
     receipted_message_id: part.message_id,
     message_state: stat === 'DELIVRD' ? 2 : 5,
-  }, (resp) => {
-    if (resp.command_status === 0) state.receipts_acked += 1;
+  };
+}
+
+function bound(session) {
+  return session && sessions.has(session) && session.bound_ok;
+}
+
+function anySession() {
+  for (const s of sessions) if (s.bound_ok) return s;
+  return null;
+}
+
+function sendReceipt(session, part) {
+  if (!bound(session)) session = anySession();
+  if (!session) { owed.push(part); return; }
+  const malformed = config.malformed_receipts > 0;
+  if (malformed) { config.malformed_receipts -= 1; state.malformed_sent += 1; }
+  state.receipts_sent += 1;
+  let answered = false;
+  session.inflight.add(part);
+  const done = (ok) => {
+    if (answered) return;
+    answered = true;
+    session.inflight.delete(part);
+    if (ok) {
+      state.receipts_acked += 1;
+      state.acked_ids.push(part.message_id);
+    } else {
+      state.receipts_refused += 1;
+      setTimeout(() => sendReceipt(null, part), 200); // an SMSC retries a refused receipt
+    }
+  };
+  session.deliver_sm(receiptPdu(part, malformed), (resp) => {
+    if (malformed) state.malformed_statuses.push(resp.command_status);
+    done(resp.command_status === 0 && resp.command === 'deliver_sm_resp');
   });
+}
+
+function concatKey(pdu, udhHex) {
+  // IEI 00, length 3: reference, total, number
+  if (!udhHex || !udhHex.startsWith('0003')) return null;
+  return { key: `${pdu.destination_addr}:${udhHex.slice(4, 6)}`, total: parseInt(udhHex.slice(6, 8), 16), number: parseInt(udhHex.slice(8, 10), 16) };
 }
 
 const server = smpp.createServer({}, (session) => {
   sessions.add(session);
-  session.on('close', () => sessions.delete(session));
-  session.on('error', () => sessions.delete(session));
+  session.inflight = new Set();
+  const gone = () => {
+    if (!sessions.has(session)) return;
+    sessions.delete(session);
+    for (const part of session.inflight) owed.push(part); // never acknowledged: send it again later
+    session.inflight.clear();
+  };
+  session.on('close', gone);
+  session.on('error', gone);
   session.on('bind_transceiver', (pdu) => {
     if (pdu.system_id !== 'samad' || pdu.password !== 'secret') {
       session.send(pdu.response({ command_status: smpp.ESME_RBINDFAIL }));
@@ -72,6 +140,9 @@ const server = smpp.createServer({}, (session) => {
     }
     state.binds += 1;
     session.send(pdu.response({ system_id: 'test-smsc' }));
+    session.bound_ok = true;
+    const again = owed.splice(0, owed.length);
+    for (const part of again) sendReceipt(session, part);
   });
   session.on('enquire_link', (pdu) => {
     state.enquire_links += 1;
@@ -83,6 +154,7 @@ const server = smpp.createServer({}, (session) => {
   });
   session.on('submit_sm', (pdu) => {
     if (config.hold_responses) return; // the ESME never learns whether it was accepted
+    if (session.dropping) return; // the connection is going: this PDU never reached the SMSC
     if (config.throttle_next > 0) {
       config.throttle_next -= 1;
       state.throttled += 1;
@@ -102,14 +174,46 @@ const server = smpp.createServer({}, (session) => {
       udh,
       text,
       at: new Date(),
+      stat: config.receipt === 'undeliverable' ? 'UNDELIV' : 'DELIVRD',
     };
     state.submitted.push(part);
-    session.send(pdu.response({ message_id: part.message_id }));
-    if (config.receipt !== 'none' && (pdu.registered_delivery & 1)) {
-      setTimeout(() => {
-        sendReceipt(session, part);
-        if (config.duplicate_receipts) setTimeout(() => sendReceipt(session, part), 20);
-      }, config.receipt_delay_ms);
+    const wantsReceipt = config.receipt !== 'none' && (pdu.registered_delivery & 1);
+    const concat = concatKey(pdu, udh);
+    const respond = () => session.send(pdu.response({ message_id: config.no_message_id ? '' : part.message_id }));
+    const receipts = () => {
+      sendReceipt(session, part);
+      if (config.duplicate_receipts) setTimeout(() => sendReceipt(session, part), 20);
+    };
+    if (concat && concat.number > 1 && heldForNext.has(concat.key)) {
+      const held = heldForNext.get(concat.key);
+      heldForNext.delete(concat.key);
+      held(); // the previous part's receipt, before this part's submit_sm_resp
+    }
+    if (!wantsReceipt || config.no_message_id) {
+      respond();
+    } else if (config.receipt_mode === 'before_response') {
+      receipts();
+      respond();
+    } else if (config.receipt_mode === 'immediate') {
+      respond();
+      receipts();
+    } else if (config.receipt_mode === 'before_next_response' && concat && concat.number < concat.total) {
+      respond();
+      heldForNext.set(concat.key, receipts);
+    } else if (config.receipt_mode === 'before_next_response') {
+      respond();
+      receipts();
+    } else {
+      respond();
+      setTimeout(receipts, config.receipt_delay_ms);
+    }
+    if (concat && concat.number === 1 && config.drop_between_parts > 0) {
+      config.drop_between_parts -= 1;
+      state.drops += 1;
+      // The session is lost between the parts: part 1's answer gets out, nothing after it gets in.
+      session.dropping = true;
+      session.bound_ok = false;
+      setTimeout(() => { gone(); session.destroy(); }, 30);
     }
   });
 });

@@ -17,7 +17,8 @@ def test_a_new_record_is_written_in_the_ledgers_layout_and_read_back_unchanged()
     doc = new_document(record)
     assert set(doc) == {
         "_id", "case_id", "source_event_id", "source_event_type", "source_event_time", "correlationid",
-        "template", "recipient", "text", "parts", "encoding", "part_prefixes", "urgent", "local_id",
+        "template", "recipient", "text", "parts", "encoding", "part_prefixes", "part_ids", "parts_accepted",
+            "part_states", "receipts", "urgent", "local_id",
         "state", "not_before", "reason", "claims", "provider", "provider_message_ids", "outbox",
         "replay_run", "created_at", "updated_at", "history", "version",
     }  # fmt: skip
@@ -52,7 +53,9 @@ def test_a_change_writes_only_the_fields_it_changed() -> None:
     owing = replace(after, owed=(Owed.sent,))
     assert changed_fields(owing, replace(owing, owed=())) == {"outbox": []}
     # A field a record had is cleared explicitly; one it never had stays absent.
-    submitted = rec.submitted(after, now=NOW, message_ids=["m1"], delivered=False, note="ok", owe=False)
+    submitted = rec.submitted(
+        after, now=NOW, message_ids=["m1"], delivered=False, note="ok", published=[Owed.sent]
+    )
     assert submitted is not None
     diff = changed_fields(after, submitted)
     assert diff["lease_until"] is None and "error" not in diff and diff["provider_message_ids"] == ["m1"]

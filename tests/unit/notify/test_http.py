@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from services.common.auth import Role
+from services.notify.adapters.providers.base import ReportStatus
 from services.notify.entrypoints.http import create_app
 from tests.support.tokens import unit_bearer
 from tests.unit.notify.conftest import Rig, make_rig
@@ -73,10 +74,21 @@ async def test_the_ledger_shows_each_sms_with_its_history(api: tuple[httpx.Async
     [item] = r.json()["items"]
     assert set(item) == {
         "sms_id", "case_id", "source_event_id", "source_event_type", "template", "recipient", "text",
-        "parts", "state", "provider", "provider_message_ids", "claims", "not_before", "error",
+        "parts", "state", "provider", "provider_message_ids", "part_states", "claims", "not_before", "error",
         "replay_run", "created_at", "updated_at", "history",
     }  # fmt: skip
     assert (item["state"], item["provider_message_ids"], item["claims"]) == ("submitted", ["fake-1"], 1)
     assert [h["to"] for h in item["history"]] == ["pending", "sending", "submitted"]
+    assert {p["state"] for p in item["part_states"]} == {"accepted"}  # one id for the whole message
     r = await client.get("/v1/sms?case_id=case-1&state=delivered", headers=auth(Role.supervisor))
     assert r.json() == {"items": []}
+
+
+async def test_unmatched_receipts_are_listed_for_managers(api: tuple[httpx.AsyncClient, Rig]) -> None:
+    client, rig = api
+    await rig.notify.provider.start(rig.notify.receipts.on_report, rig.notify.opt_out.on_inbound)
+    await rig.provider.report("nobody-knows", ReportStatus.delivered)
+    assert (await client.get("/v1/sms/receipts/unmatched", headers=auth(Role.operator))).status_code == 403
+    r = await client.get("/v1/sms/receipts/unmatched", headers=auth(Role.ops))
+    [item] = r.json()["items"]
+    assert (item["message_id"], item["outcome"], item["reported_at"]) == ("nobody-knows", "delivered", None)

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from services.notify.domain import records as rec
-from services.notify.domain.ledger import SmsState
+from services.notify.domain.ledger import PartOutcome, SmsState
 from services.notify.domain.notifications import events_of, in_order
 from services.notify.domain.records import Owed, SmsPart, local_id_of, parts_of, with_part_ids
 from tests.unit.notify.factory import LONG_ANSWER, NOW, pending_record
@@ -56,7 +56,14 @@ def test_a_submission_merges_the_gateways_ids_and_owes_its_events_unless_publish
         (Owed.sent,),
         None,
     )
-    both = rec.submitted(record, now=LATER, message_ids=["m1"], delivered=True, note="accepted", owe=False)
+    both = rec.submitted(
+        record,
+        now=LATER,
+        message_ids=["m1"],
+        delivered=True,
+        note="accepted",
+        published=[Owed.sent, Owed.delivered],
+    )
     assert both is not None and both.state is S.delivered and both.owed == ()
     assert [(h.to, h.note) for h in both.history[-2:]] == [
         (S.submitted, "accepted"),
@@ -76,13 +83,73 @@ def test_a_gateway_answering_part_by_part_gives_each_part_its_id() -> None:
     assert [p.message_id for p in with_part_ids(parts, ["whole"])] == [None] * len(parts)
 
 
-def test_a_receipts_text_matches_a_part_it_begins_or_is_begun_by() -> None:
-    record = replace(
-        pending_record("case-1"), parts=(SmsPart(1, "سلام شهروند گرامی"), SmsPart(2, "کد رهگیری"))
+def two_parts(**changes: object) -> rec.SmsRecord:
+    record = claimed(parts=(SmsPart(1, "سلام شهروند گرامی"), SmsPart(2, "کد رهگیری")), segments=2)
+    return replace(record, **changes)  # type: ignore[arg-type]
+
+
+def test_each_accepted_part_is_recorded_with_its_id_and_once() -> None:
+    record = two_parts()
+    one = rec.part_accepted(record, number=1, message_id="m1")
+    assert one is not None and one.message_ids == ("m1",) and one.accepted_parts == {1: "m1"}
+    assert [one.part_state(p) for p in one.parts] == [rec.PartState.accepted, rec.PartState.waiting]
+    assert rec.part_accepted(one, number=1, message_id="m1") is None  # said already
+    assert rec.part_accepted(one, number=3, message_id="m3") is None  # no such part
+    silent = rec.part_accepted(one, number=2, message_id="")
+    assert silent is not None and silent.part_state(silent.parts[1]) is rec.PartState.accepted_no_id
+    assert silent.accepted_parts == {1: "m1", 2: ""}
+
+
+def test_a_receipt_is_applied_once_to_the_part_it_names_whenever_it_comes() -> None:
+    record = rec.part_accepted(two_parts(), number=1, message_id="m1")
+    assert record is not None
+    # Before the submission is recorded: kept on the record, which stays sending.
+    early = rec.receipt(record, message_id="m1", outcome=PartOutcome.delivered, now=LATER)
+    assert early is not None and early.state is S.sending and early.receipt_of("m1") is PartOutcome.delivered
+    assert rec.receipt(early, message_id="m1", outcome=PartOutcome.delivered, now=LATER) is None  # twice
+    assert rec.receipt(early, message_id="other", outcome=PartOutcome.delivered, now=LATER) is None
+    with_two = rec.part_accepted(early, number=2, message_id="m2")
+    assert with_two is not None
+    done = rec.submitted(with_two, now=LATER, message_ids=["m1", "m2"], delivered=False, note="accepted")
+    assert done is not None and done.state is S.submitted and done.owed == (Owed.sent,)
+    last = rec.receipt(done, message_id="m2", outcome=PartOutcome.delivered, now=LATER)
+    assert last is not None and last.state is S.delivered and last.owed == (Owed.sent, Owed.delivered)
+    assert [last.part_state(p) for p in last.parts] == [rec.PartState.delivered] * 2
+    # All receipts in before the submission's write: that write settles it.
+    both = rec.receipt(with_two, message_id="m2", outcome=PartOutcome.delivered, now=LATER)
+    assert both is not None
+    settled = rec.submitted(both, now=LATER, message_ids=["m1", "m2"], delivered=False, note="accepted")
+    assert settled is not None and settled.state is S.delivered
+    assert [h.to for h in settled.history][-2:] == [S.submitted, S.delivered]
+
+
+def test_a_failed_part_fails_the_message_and_stays_failed() -> None:
+    record = rec.submitted(
+        two_parts(), now=LATER, message_ids=[], delivered=False, note="ok", parts=[(1, "a"), (2, "b")]
     )
-    assert record.matches_text(None) and record.matches_text("  ")
-    assert record.matches_text("سلام شهروند") and record.matches_text("کد رهگیری شما ۱۲۳")
-    assert not record.matches_text("پیام دیگری")
+    assert record is not None and record.state is S.submitted
+    failed = rec.receipt(record, message_id="a", outcome=PartOutcome.failed, now=LATER, error="UNDELIV")
+    assert failed is not None and failed.state is S.failed and "UNDELIV" in (failed.error or "")
+    assert rec.receipt(failed, message_id="a", outcome=PartOutcome.delivered, now=LATER) is None
+
+
+def test_a_receipt_for_an_unknown_record_proves_it_was_submitted() -> None:
+    record = rec.part_accepted(two_parts(), number=1, message_id="a")
+    assert record is not None
+    unknown = rec.outcome_unknown(record, now=LATER, error="timeout")
+    assert unknown is not None
+    moved = rec.receipt(unknown, message_id="a", outcome=PartOutcome.delivered, now=LATER)
+    assert moved is not None and moved.state is S.submitted and moved.owed == (Owed.sent,)
+
+
+def test_parts_accepted_without_an_id_leave_the_message_submitted_and_say_so() -> None:
+    record = rec.submitted(
+        two_parts(), now=LATER, message_ids=[], delivered=False, note="ok", parts=[(1, "a"), (2, "")]
+    )
+    assert record is not None and record.state is S.submitted
+    assert "no message id for part(s) 2" in record.history[-1].note
+    still = rec.receipt(record, message_id="a", outcome=PartOutcome.delivered, now=LATER)
+    assert still is not None and still.state is S.submitted  # part 2 can never be confirmed: no guess
 
 
 def test_failures_come_only_from_the_states_named() -> None:
@@ -119,11 +186,6 @@ def test_lease_expiry_is_judged_on_sending_records_only() -> None:
     assert claimed().lease_expired(LATER + timedelta(seconds=1))
     assert not claimed().lease_expired(LATER - timedelta(seconds=1))
     assert not claimed(state=S.submitted).lease_expired(LATER + timedelta(days=1))
-
-
-def test_receipts_expected_are_one_per_id_once_submitted_else_one_per_segment() -> None:
-    assert rec.expected_receipts(claimed(state=S.submitted, message_ids=("a", "b"))) == 2
-    assert rec.expected_receipts(claimed(state=S.unknown, message_ids=("a",), segments=3)) == 3
 
 
 def test_events_are_owed_in_order_with_ids_that_never_change() -> None:

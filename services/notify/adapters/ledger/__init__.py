@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from services.notify.domain.ledger import PartOutcome, SmsState
-from services.notify.domain.records import SmsRecord
+from services.notify.domain.ledger import SmsState
+from services.notify.domain.records import KeptReceipt, SmsRecord
 
 Change = Callable[[SmsRecord], SmsRecord | None]
 
@@ -43,24 +43,30 @@ class Ledger(Protocol):
         """Records the reconciler may have to act on: sending, unknown, submitted, or owing events."""
         ...
 
-    async def by_message_id(self, provider: str, message_id: str) -> SmsRecord | None: ...
-
-    async def awaiting_outcome(
-        self, provider: str, recipient: str, text_prefix: str | None
-    ) -> SmsRecord | None:
-        """The record a receipt without a known id belongs to: one whose submission was not recorded
-        (still sending, or unknown after a crash), to this recipient, with this text; oldest first."""
+    async def by_message_id(self, provider: str, message_id: str, *, scan: bool = True) -> SmsRecord | None:
+        """The record a gateway's message id belongs to, through the id mapping (reads by ``_id``);
+        ``scan``: also look through the records' ids when the mapping has none (a record written
+        before the mapping existed, or a writer that stopped between the two writes): on FerretDB
+        that reads the whole ledger."""
         ...
 
-    async def record_receipt(
-        self, sms_id: str, provider: str, message_id: str, outcome: PartOutcome, now: datetime
-    ) -> bool:
-        """Keep a part's receipt; False when the same receipt came before (the gateway repeated it)."""
+    async def keep_receipt(self, kept: KeptReceipt) -> bool:
+        """Keep a receipt no record knows the id of yet; False when the same one is kept already."""
         ...
 
-    async def part_outcomes(self, sms_id: str) -> dict[str, PartOutcome]:
-        """Each message id's outcome from the receipts kept (a part's failure is final)."""
+    async def kept_receipts(self, provider: str, message_id: str) -> list[KeptReceipt]:
+        """The receipts kept for one message id (read by ``_id``)."""
         ...
+
+    async def all_kept_receipts(self, limit: int = 1000) -> list[KeptReceipt]:
+        """Every receipt still kept, the oldest first."""
+        ...
+
+    async def drop_kept_receipt(self, kept: KeptReceipt) -> None:
+        """The receipt was applied to its record."""
+
+    async def report_kept_receipt(self, kept: KeptReceipt, now: datetime) -> None:
+        """The receipt stayed unmatched past the wait and was reported; it stays kept (and listed)."""
 
     async def list(
         self,

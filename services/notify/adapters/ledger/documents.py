@@ -1,13 +1,24 @@
 """Ledger records as MongoDB documents and back. The document layout is the one the ledger has
 always had (``parts`` the segment count, ``part_prefixes``, ``provider_message_ids``, ``outbox``),
-so records written before the typed model are read as they are."""
+so records written before the typed model are read as they are. Each part's id and acceptance are in
+``part_ids`` and ``parts_accepted``, the receipts applied in ``receipts`` (``{message_id, outcome}``
+documents: ids are not safe as field names, and FerretDB stores no nested arrays), and ``part_states`` says where each part stands for
+whoever reads the collection directly (derived; never read back)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from services.notify.domain.ledger import SmsState
-from services.notify.domain.records import HistoryEntry, Owed, SmsPart, SmsRecord, with_part_ids
+from services.notify.domain.ledger import PartOutcome, SmsState
+from services.notify.domain.records import (
+    HistoryEntry,
+    KeptReceipt,
+    Owed,
+    SmsPart,
+    SmsRecord,
+    with_part_ids,
+)
 
 Doc = dict[str, Any]
 
@@ -38,6 +49,10 @@ def to_document(r: SmsRecord) -> Doc:
         "parts": r.segments,
         "encoding": r.encoding,
         "part_prefixes": [p.prefix for p in r.parts],
+        "part_ids": [p.message_id for p in r.parts],
+        "parts_accepted": [p.accepted for p in r.parts],
+        "part_states": [r.part_state(p).value for p in r.parts],
+        "receipts": [{"message_id": i, "outcome": o.value} for i, o in r.receipts],
         "urgent": r.urgent,
         "local_id": r.local_id,
         "state": r.state.value,
@@ -82,7 +97,17 @@ def changed_fields(before: SmsRecord, after: SmsRecord) -> Doc:
 def from_document(doc: Doc) -> SmsRecord:
     ids = tuple(str(i) for i in doc.get("provider_message_ids") or ())
     prefixes = [str(p) for p in doc.get("part_prefixes") or ()]
-    parts = with_part_ids(tuple(SmsPart(n, p) for n, p in enumerate(prefixes, start=1)), ids)
+    if "parts_accepted" in doc:
+        part_ids = list(doc.get("part_ids") or [None] * len(prefixes))
+        accepted = list(doc["parts_accepted"])
+        parts = tuple(
+            SmsPart(n, p, str(part_ids[n - 1]) if part_ids[n - 1] else None, bool(accepted[n - 1]))
+            for n, p in enumerate(prefixes, start=1)
+        )
+    else:  # written before parts were recorded one by one
+        parts = with_part_ids(tuple(SmsPart(n, p) for n, p in enumerate(prefixes, start=1)), ids)
+        if ids and doc.get("state") not in ("pending", "deferred", "sending"):
+            parts = tuple(replace(p, accepted=True) for p in parts)
     return SmsRecord(
         sms_id=str(doc["_id"]),
         case_id=doc["case_id"],
@@ -106,6 +131,7 @@ def from_document(doc: Doc) -> SmsRecord:
         reason=doc.get("reason") or "",
         claims=int(doc.get("claims", 0)),
         message_ids=ids,
+        receipts=tuple((str(x["message_id"]), PartOutcome(x["outcome"])) for x in doc.get("receipts") or ()),
         owed=tuple(Owed(k) for k in doc.get("outbox") or ()),
         replay_run=doc.get("replay_run"),
         history=tuple(
@@ -120,4 +146,27 @@ def from_document(doc: Doc) -> SmsRecord:
         polled_at=doc.get("polled_at"),
         error=doc.get("error"),
         permanent=doc.get("permanent"),
+    )
+
+
+def kept_document(k: KeptReceipt) -> Doc:
+    return {
+        "_id": k.key,
+        "provider": k.provider,
+        "message_id": k.message_id,
+        "outcome": k.outcome.value,
+        "error": k.error,
+        "received_at": k.received_at,
+        "reported_at": k.reported_at,
+    }
+
+
+def kept_from_document(doc: Doc) -> KeptReceipt:
+    return KeptReceipt(
+        provider=str(doc["provider"]),
+        message_id=str(doc["message_id"]),
+        outcome=PartOutcome(doc["outcome"]),
+        error=str(doc.get("error") or ""),
+        received_at=doc["received_at"],
+        reported_at=doc.get("reported_at"),
     )

@@ -9,13 +9,13 @@ from datetime import datetime
 
 from services.notify.adapters.ledger import Change
 from services.notify.domain.ledger import CLAIMABLE, PartOutcome, SmsState
-from services.notify.domain.records import SmsRecord
+from services.notify.domain.records import KeptReceipt, SmsRecord
 
 
 class InMemoryLedger:
     def __init__(self) -> None:
         self.records: dict[str, SmsRecord] = {}
-        self.receipts: dict[str, tuple[str, str, PartOutcome]] = {}
+        self.kept: dict[str, KeptReceipt] = {}
         self._message_ids: dict[str, str] = {}
         # Reads a real ledger would make: a ``get``, or a change whose ``known`` copy was stale.
         self.reads = 0
@@ -77,44 +77,36 @@ class InMemoryLedger:
         found = [r for r in self.records.values() if r.state in states or r.owed]
         return sorted(found, key=lambda r: r.updated_at)[:limit]
 
-    async def by_message_id(self, provider: str, message_id: str) -> SmsRecord | None:
+    async def by_message_id(self, provider: str, message_id: str, *, scan: bool = True) -> SmsRecord | None:
         self._check()
         sms_id = self._message_ids.get(f"{provider}:{message_id}")
         record = self.records.get(sms_id) if sms_id else None
         return record if record is not None and message_id in record.message_ids else None
 
-    async def awaiting_outcome(
-        self, provider: str, recipient: str, text_prefix: str | None
-    ) -> SmsRecord | None:
+    async def keep_receipt(self, kept: KeptReceipt) -> bool:
         self._check()
-        states = {SmsState.unknown, SmsState.sending}
-        candidates = sorted(
-            (
-                r
-                for r in self.records.values()
-                if r.provider == provider and r.recipient == recipient and r.state in states
-            ),
-            key=lambda r: r.created_at,
-        )
-        return next((r for r in candidates if r.matches_text(text_prefix)), None)
-
-    async def record_receipt(
-        self, sms_id: str, provider: str, message_id: str, outcome: PartOutcome, now: datetime
-    ) -> bool:
-        self._check()
-        key = f"{provider}:{message_id}:{outcome.value}"
-        if key in self.receipts:
+        if kept.key in self.kept:
             return False
-        self.receipts[key] = (sms_id, message_id, outcome)
+        self.kept[kept.key] = kept
         return True
 
-    async def part_outcomes(self, sms_id: str) -> dict[str, PartOutcome]:
+    async def kept_receipts(self, provider: str, message_id: str) -> list[KeptReceipt]:
         self._check()
-        outcomes: dict[str, PartOutcome] = {}
-        for owner, message_id, outcome in self.receipts.values():
-            if owner == sms_id and outcomes.get(message_id) is not PartOutcome.failed:
-                outcomes[message_id] = outcome
-        return outcomes
+        keys = [f"{provider}:{message_id}:{o.value}" for o in PartOutcome]
+        return [self.kept[k] for k in keys if k in self.kept]
+
+    async def all_kept_receipts(self, limit: int = 1000) -> list[KeptReceipt]:
+        self._check()
+        return sorted(self.kept.values(), key=lambda k: k.received_at)[:limit]
+
+    async def drop_kept_receipt(self, kept: KeptReceipt) -> None:
+        self._check()
+        self.kept.pop(kept.key, None)
+
+    async def report_kept_receipt(self, kept: KeptReceipt, now: datetime) -> None:
+        self._check()
+        if kept.key in self.kept:
+            self.kept[kept.key] = replace(self.kept[kept.key], reported_at=now)
 
     async def list(
         self,

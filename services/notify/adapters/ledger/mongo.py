@@ -18,9 +18,16 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.mongo import create_index, insert_new
 from services.notify.adapters.ledger import Change
-from services.notify.adapters.ledger.documents import Doc, changed_fields, from_document, new_document
+from services.notify.adapters.ledger.documents import (
+    Doc,
+    changed_fields,
+    from_document,
+    kept_document,
+    kept_from_document,
+    new_document,
+)
 from services.notify.domain.ledger import CLAIMABLE, PartOutcome, SmsState
-from services.notify.domain.records import SmsRecord
+from services.notify.domain.records import KeptReceipt, SmsRecord
 
 
 class MongoLedger:
@@ -38,7 +45,9 @@ class MongoLedger:
     def __init__(self, db: Any) -> None:
         self.c = db["sms_ledger"]
         self.versions = db["sms_ledger_versions"]
-        self.receipts = db["sms_receipts"]
+        # Receipts whose message id no record knows yet, under provider:message id:outcome; removed
+        # once applied, so the collection stays small (it is read whole by the reconciler's sweep).
+        self.kept = db["sms_unmatched_receipts"]
         # provider:message id -> sms id, so a receipt finds its record by _id (a query on the ids
         # would read the whole ledger on FerretDB). Written after the record, by the write that adds
         # the ids; a receipt whose mapping is missing falls back to that query.
@@ -51,7 +60,6 @@ class MongoLedger:
         await create_index(self.c, [("case_id", ASCENDING)])
         await create_index(self.c, [("recipient", ASCENDING), ("state", ASCENDING)])
         await create_index(self.c, [("outbox", ASCENDING)])
-        await create_index(self.receipts, [("sms_id", ASCENDING)])
 
     async def insert_many(self, records: Sequence[SmsRecord]) -> set[int]:
         """Write new records in one command; the positions of those whose id exists already."""
@@ -118,51 +126,43 @@ class MongoLedger:
             async for d in self.c.find(query, {"_id": 1}).sort("not_before", ASCENDING).limit(limit)
         ]
 
-    async def record_receipt(
-        self, sms_id: str, provider: str, message_id: str, outcome: PartOutcome, now: datetime
-    ) -> bool:
+    async def keep_receipt(self, kept: KeptReceipt) -> bool:
         try:
-            await self.receipts.insert_one(
-                {
-                    "_id": f"{provider}:{message_id}:{outcome.value}",
-                    "sms_id": sms_id,
-                    "message_id": message_id,
-                    "outcome": outcome.value,
-                    "at": now,
-                }
-            )
+            await self.kept.insert_one(kept_document(kept))
             return True
         except DuplicateKeyError:
             return False
 
-    async def part_outcomes(self, sms_id: str) -> dict[str, PartOutcome]:
-        outcomes: dict[str, PartOutcome] = {}
-        async for row in self.receipts.find({"sms_id": sms_id}):
-            current = outcomes.get(row["message_id"])
-            if current is not PartOutcome.failed:  # a failure of a part is final
-                outcomes[row["message_id"]] = PartOutcome(row["outcome"])
-        return outcomes
+    async def kept_receipts(self, provider: str, message_id: str) -> list[KeptReceipt]:
+        found = []
+        for outcome in PartOutcome:
+            doc = await self.kept.find_one({"_id": f"{provider}:{message_id}:{outcome.value}"})
+            if doc is not None:
+                found.append(kept_from_document(doc))
+        return found
 
-    async def by_message_id(self, provider: str, message_id: str) -> SmsRecord | None:
+    async def all_kept_receipts(self, limit: int = 1000) -> list[KeptReceipt]:
+        return [
+            kept_from_document(d)
+            async for d in self.kept.find({}).sort("received_at", ASCENDING).limit(limit)
+        ]
+
+    async def drop_kept_receipt(self, kept: KeptReceipt) -> None:
+        await self.kept.delete_one({"_id": kept.key})
+
+    async def report_kept_receipt(self, kept: KeptReceipt, now: datetime) -> None:
+        await self.kept.update_one({"_id": kept.key}, {"$set": {"reported_at": now}})
+
+    async def by_message_id(self, provider: str, message_id: str, *, scan: bool = True) -> SmsRecord | None:
         mapped = await self.message_ids.find_one({"_id": f"{provider}:{message_id}"})
         if mapped is not None:
             record = await self.get(str(mapped["sms_id"]))
             if record is not None and message_id in record.message_ids:
                 return record
+        if not scan:
+            return None
         found: Doc | None = await self.c.find_one({"provider": provider, "provider_message_ids": message_id})
         return from_document(found) if found is not None else None
-
-    async def awaiting_outcome(
-        self, provider: str, recipient: str, text_prefix: str | None
-    ) -> SmsRecord | None:
-        states = [SmsState.unknown.value, SmsState.sending.value]
-        async for doc in self.c.find(
-            {"provider": provider, "recipient": recipient, "state": {"$in": states}}
-        ).sort("created_at", ASCENDING):
-            record = from_document(doc)
-            if record.matches_text(text_prefix):
-                return record
-        return None
 
     async def unsettled(self, limit: int = 1000) -> list[SmsRecord]:
         """One query: on FerretDB each query but by ``_id`` reads the whole ledger."""

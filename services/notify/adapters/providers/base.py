@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +18,9 @@ class OutgoingSms:
     text: str
     parts: int
     local_id: int  # numeric id derived from sms_id: the gateway-side deduplication key
+    # Parts the gateway accepted before (number -> message id, "" if it gave none), as the ledger
+    # says: a gateway that submits part by part sends only the others, never these again.
+    accepted: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class Submitted:
 
     message_ids: tuple[str, ...]
     delivered: bool = False  # the provider already knows it was delivered (file provider)
+    # A gateway that submits part by part: each part's number and id ("" when it gave none).
+    parts: tuple[tuple[int, str], ...] = ()
 
 
 class SendError(Exception):
@@ -50,10 +55,7 @@ class DeliveryReport:
     status: ReportStatus
     error: str = ""
     at: datetime | None = None
-    # What the receipt says about the message, to match it when the id was never recorded
-    # (a crash between submit_sm_resp and the ledger update).
-    recipient: str | None = None
-    text_prefix: str | None = None
+    recipient: str | None = None  # for the logs only: a receipt is matched by its message id alone
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ class Lookup:
 
 
 ReportHandler = Callable[[DeliveryReport], Awaitable[None]]
+# Called as each part is accepted (its number and message id, "" when the gateway gave none), before
+# the next part is submitted: the ledger records it at once.
+PartHandler = Callable[[int, str], Awaitable[None]]
 InboundHandler = Callable[[InboundSms], Awaitable[None]]
 
 
@@ -96,8 +101,10 @@ class SmsProvider(Protocol):
 
     async def ready(self) -> bool: ...
 
-    async def send(self, sms: OutgoingSms) -> Submitted:
-        """Submit one message (all its parts), or raise SendError saying what kind of failure."""
+    async def send(self, sms: OutgoingSms, on_part: PartHandler | None = None) -> Submitted:
+        """Submit one message (all its parts but those ``sms.accepted`` lists), or raise SendError
+        saying what kind of failure. A gateway that submits part by part awaits ``on_part`` for each
+        part it accepted before it submits the next."""
 
     async def lookup(self, sms: OutgoingSms, message_ids: tuple[str, ...]) -> Lookup:
         """What the provider knows of a message whose outcome we lost."""

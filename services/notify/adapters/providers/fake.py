@@ -13,6 +13,7 @@ from services.notify.adapters.providers.base import (
     Lookup,
     LookupOutcome,
     OutgoingSms,
+    PartHandler,
     ReportHandler,
     ReportStatus,
     SendError,
@@ -31,6 +32,7 @@ class FakeProvider:
         status_lookup: bool = True,
         lookup_status: ReportStatus | None = None,
         receipts_first: ReportStatus | None = None,
+        no_ids: bool = False,
     ) -> None:
         """``script``: the answer to each send in turn (an error, or None to accept); accepted once
         it is used up. ``delivered``: the answer to a submission already says delivered (like the
@@ -38,7 +40,10 @@ class FakeProvider:
         whether lookup() can tell anything (False: like SMPP, it answers unknowable).
         ``lookup_status``: what a lookup says of a message it has. ``receipts_first``: push this
         receipt for every id before answering the submission (an SMSC may: its receipt can overtake
-        its submit_sm_resp)."""
+        its submit_sm_resp). With ``ids_per_part`` each part is reported to ``on_part`` as it is
+        accepted (after its receipt, when receipts come first); the parts ``sms.accepted`` lists are
+        not submitted again (``parts_sent`` counts every part submitted). ``no_ids``: the gateway
+        accepts without giving message ids."""
         self.name = name
         self.status_lookup = status_lookup
         self.script: deque[SendError | None] = deque(script)
@@ -46,6 +51,8 @@ class FakeProvider:
         self.ids_per_part = ids_per_part
         self.lookup_status = lookup_status
         self.receipts_first = receipts_first
+        self.no_ids = no_ids
+        self.parts_sent: list[tuple[str, int]] = []
         self.calls: list[OutgoingSms] = []
         self.accepted: list[OutgoingSms] = []
         self.lookups: list[OutgoingSms] = []
@@ -68,19 +75,39 @@ class FakeProvider:
             return tuple(f"{self.name}-{n}.{part}" for part in range(1, sms.parts + 1))
         return (f"{self.name}-{n}",)
 
-    async def send(self, sms: OutgoingSms) -> Submitted:
+    async def send(self, sms: OutgoingSms, on_part: PartHandler | None = None) -> Submitted:
         self.calls.append(sms)
         outcome = self.script.popleft() if self.script else None
         if outcome is not None:
             raise outcome
         self.accepted.append(sms)
+        if self.no_ids:
+            self.parts_sent += [(sms.sms_id, n) for n in range(1, sms.parts + 1) if n not in sms.accepted]
+            if self.ids_per_part:
+                for n in range(1, sms.parts + 1):
+                    if n not in sms.accepted and on_part is not None:
+                        await on_part(n, "")
+                return Submitted((), parts=tuple((n, "") for n in range(1, sms.parts + 1)))
+            return Submitted((), delivered=self.delivered)
         ids = self._ids(len(self.accepted), sms)
-        if self.receipts_first is not None:
-            for message_id in ids:
-                await self.report(
-                    message_id, self.receipts_first, recipient=sms.recipient, text_prefix=sms.text[:20]
-                )
-        return Submitted(ids, delivered=self.delivered)
+        if not self.ids_per_part:
+            self.parts_sent += [(sms.sms_id, n) for n in range(1, sms.parts + 1)]
+            if self.receipts_first is not None:
+                for message_id in ids:
+                    await self.report(message_id, self.receipts_first, recipient=sms.recipient)
+            return Submitted(ids, delivered=self.delivered)
+        parts = []
+        for n, message_id in enumerate(ids, start=1):
+            if n in sms.accepted:
+                parts.append((n, sms.accepted[n]))
+                continue
+            self.parts_sent.append((sms.sms_id, n))
+            if self.receipts_first is not None:
+                await self.report(message_id, self.receipts_first, recipient=sms.recipient)
+            if on_part is not None:
+                await on_part(n, message_id)
+            parts.append((n, message_id))
+        return Submitted(tuple(i for _, i in parts if i), delivered=self.delivered, parts=tuple(parts))
 
     async def lookup(self, sms: OutgoingSms, message_ids: tuple[str, ...]) -> Lookup:
         self.lookups.append(sms)
@@ -98,13 +125,10 @@ class FakeProvider:
         *,
         error: str = "",
         recipient: str | None = None,
-        text_prefix: str | None = None,
     ) -> None:
         """Push a delivery receipt, as an SMSC's deliver_sm does."""
         assert self.on_report is not None, "start() first"
-        await self.on_report(
-            DeliveryReport(self.name, message_id, status, error, recipient=recipient, text_prefix=text_prefix)
-        )
+        await self.on_report(DeliveryReport(self.name, message_id, status, error, recipient=recipient))
 
     async def inbound(self, sender: str, text: str) -> None:
         """An SMS from a citizen."""

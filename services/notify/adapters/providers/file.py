@@ -22,6 +22,7 @@ from services.notify.adapters.providers.base import (
     Lookup,
     LookupOutcome,
     OutgoingSms,
+    PartHandler,
     ReportHandler,
     ReportStatus,
     Submitted,
@@ -79,7 +80,7 @@ class FileProvider:
     def _message_id(self, sms: OutgoingSms) -> str:
         return f"file-{sms.local_id}"
 
-    async def send(self, sms: OutgoingSms) -> Submitted:
+    async def send(self, sms: OutgoingSms, on_part: PartHandler | None = None) -> Submitted:
         line = {
             "sms_id": sms.sms_id,
             "message_id": self._message_id(sms),

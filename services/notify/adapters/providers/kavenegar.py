@@ -21,6 +21,7 @@ from services.notify.adapters.providers.base import (
     Lookup,
     LookupOutcome,
     OutgoingSms,
+    PartHandler,
     ReportHandler,
     ReportStatus,
     SendError,
@@ -110,7 +111,7 @@ class KavenegarProvider:
         entries = body.get("entries") if isinstance(body, dict) else None
         return [e for e in entries or [] if isinstance(e, dict)]
 
-    async def send(self, sms: OutgoingSms) -> Submitted:
+    async def send(self, sms: OutgoingSms, on_part: PartHandler | None = None) -> Submitted:
         form = {
             "receptor": local_phone(sms.recipient),
             "message": sms.text,
