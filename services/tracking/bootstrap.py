@@ -42,6 +42,9 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 
 @dataclass
 class TrackingContainer:
+    """Tracking assembled: its ports, its use cases, and the hooks the HTTP app runs at start and stop
+    (indexes and the database before the broker; the timers once it is connected)."""
+
     settings: TrackingSettings
     broker: KafkaBroker
     # The declared publishers: they publish (unless a fake publisher is given), dead-letter for the

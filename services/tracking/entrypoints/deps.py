@@ -12,7 +12,8 @@ from services.tracking.bootstrap import TrackingContainer
 from services.tracking.domain.access import Staff
 
 
-def _container(request: Request) -> TrackingContainer:
+async def _container(request: Request) -> TrackingContainer:
+    # async: FastAPI would run a plain function in its thread pool, a hand-off on every request.
     container: TrackingContainer = request.app.state.container
     return container
 
