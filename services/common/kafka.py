@@ -308,6 +308,8 @@ def subscribe_events(
     """
     service = publisher.service
     stalled = CONSUMER_STALLED.labels(service, group)
+    # When this consumer began failing to finish a batch (None while it makes progress).
+    failing_since: float | None = None
 
     @broker.subscriber(  # type: ignore[call-overload, untyped-decorator]
         *topics,
@@ -322,6 +324,7 @@ def subscribe_events(
         description=description or f"{service} consumes {', '.join(topics)}",
     )
     async def consume(body: list[bytes], msg: KafkaMessage) -> None:
+        nonlocal failing_since
         records = msg.raw_message if isinstance(msg.raw_message, (tuple, list)) else (msg.raw_message,)
         started = time.perf_counter()
         batch: list[tuple[Incoming, Any]] = []
@@ -337,21 +340,18 @@ def subscribe_events(
             await asyncio.sleep(settings.consumer_rewind_pause_seconds)
         if not done:
             CONSUMER_REWINDS.labels(service, group).inc()
-            stalled.set(time.time() - _first_failure.setdefault((service, group), time.time()))
+            failing_since = failing_since or time.time()
+            stalled.set(time.time() - failing_since)
             await msg.nack()  # rewind to the first record of the batch; it will be fetched again
             return
         await msg.ack()
-        _first_failure.pop((service, group), None)
+        failing_since = None
         stalled.set(0)
         BATCH_SECONDS.labels(service).observe(time.perf_counter() - started)
         for item, _ in batch:
             EVENTS_CONSUMED.labels(service, item.event.type).inc()
             if item.replay_run:
                 EVENTS_REPLAYED.labels(service).inc()
-
-
-# When each (service, group) began failing to finish a batch, for the stalled-consumer gauge.
-_first_failure: dict[tuple[str, str], float] = {}
 
 
 async def _decode(
