@@ -28,7 +28,7 @@ from services.tracking.domain.sla import SlaPolicy
 from services.tracking.service.act_on_case import ActOnCase
 from services.tracking.service.agency_queue import AgencyQueue
 from services.tracking.service.citizen_status import CitizenStatus
-from services.tracking.service.lookup import LookUpCase
+from services.tracking.service.lookup import FindCitizenCases, LookUpCase
 from services.tracking.service.project_events import ProjectEvents
 from services.tracking.service.reports import Reports
 from services.tracking.service.sweep_timers import SweepTimers
@@ -59,6 +59,7 @@ class TrackingContainer:
     limiter: RateLimiter
     project_events: ProjectEvents
     look_up: LookUpCase
+    find_citizen_cases: FindCitizenCases
     citizen_status: CitizenStatus
     agency_queue: AgencyQueue
     act_on_case: ActOnCase
@@ -142,6 +143,7 @@ def bootstrap(
         limiter=limiter,
         project_events=ProjectEvents(cases, calls, policy, s.projection_cache_size),
         look_up=LookUpCase(cases, clock),
+        find_citizen_cases=FindCitizenCases(cases, clock),
         citizen_status=CitizenStatus(cases, limiter),
         agency_queue=AgencyQueue(cases, clock),
         act_on_case=ActOnCase(cases, publisher, policy, clock),

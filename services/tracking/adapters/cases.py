@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pymongo import ASCENDING, DESCENDING
@@ -34,6 +34,7 @@ from services.common.bounded import run_all
 from services.common.mongo import create_index, insert_new
 from services.common.recent import Recent
 from services.tracking.adapters.mongo import scope, span, tally, within
+from services.tracking.domain.citizens import citizen_keys
 from services.tracking.domain.model import AWAITING_ACK, OPEN_AT_AGENCY, Case
 
 CASES_COLLECTION = "cases"
@@ -111,6 +112,11 @@ class CaseStore(CaseWriter, Protocol):
 
     async def get(self, case_id: str) -> Case | None: ...
 
+    async def by_citizen(self, key: str, limit: int) -> list[Case]:
+        """The registered cases of one citizen, newest first; ``key`` is ``phone:<E.164>`` or
+        ``nid:<national id>`` (see ``citizen_keys``)."""
+        ...
+
     async def by_tracking_code(self, code: str) -> Case | None:
         """A registered case by its tracking code (ten ASCII digits)."""
         ...
@@ -163,6 +169,12 @@ class CaseStore(CaseWriter, Protocol):
         ...
 
 
+def newest_first(cases: list[Case], limit: int) -> list[Case]:
+    return sorted(cases, key=lambda c: c.registered_at or datetime.min.replace(tzinfo=UTC), reverse=True)[
+        :limit
+    ]
+
+
 class MongoCaseStore:
     """Case documents by ``_id``, and ``<collection>_codes`` mapping each tracking code to its case.
 
@@ -179,6 +191,9 @@ class MongoCaseStore:
         self.name = collection
         self.collection = db[collection]
         self.codes = db[f"{collection}_codes"]
+        # One document per citizen key (phone or national id) listing their case ids, read by _id:
+        # the operator's screen-pop and the search by phone or national id never scan the cases.
+        self.citizens = db[f"{collection}_citizens"]
         self._mapped: Recent[str, None] = Recent(self.MAPPED_MEMORY)
 
     async def ensure_indexes(self) -> None:
@@ -236,9 +251,22 @@ class MongoCaseStore:
         await self._map_codes([case])
         return case
 
+    async def by_citizen(self, key: str, limit: int) -> list[Case]:
+        mapped = await self.citizens.find_one({"_id": key})
+        if mapped is None:
+            return []
+        found = await self.load(mapped.get("case_ids", []))
+        return newest_first([c for c in found.values() if key in citizen_keys(c)], limit)
+
     async def _map_codes(self, cases: Iterable[Case]) -> None:
         todo = [c for c in cases if c.tracking_code and c.id not in self._mapped]
         await insert_new(self.codes, [{"_id": c.tracking_code, "case_id": c.id} for c in todo])
+
+        async def index(item: tuple[str, str]) -> None:
+            key, case_id = item
+            await self.citizens.update_one({"_id": key}, {"$addToSet": {"case_ids": case_id}}, upsert=True)
+
+        await run_all(index, [(k, c.id) for c in todo for k in citizen_keys(c)], WRITE_CONCURRENCY)
         for c in todo:
             self._mapped.put(c.id, None)
 
@@ -373,6 +401,9 @@ class InMemoryCaseStore:
     async def get(self, case_id: str) -> Case | None:
         doc = self.docs.get(case_id)
         return Case.from_document(doc) if doc else None
+
+    async def by_citizen(self, key: str, limit: int) -> list[Case]:
+        return newest_first([c for c in self._all() if key in citizen_keys(c)], limit)
 
     async def by_tracking_code(self, code: str) -> Case | None:
         for doc in self.docs.values():

@@ -110,6 +110,26 @@ def citizen_view(case: Case) -> dict[str, Any]:
     }
 
 
+# A case in one of these states needs nothing more from anyone (a repeat call reopens it, not a link).
+FINISHED = frozenset({"resolved", "rejected", "closed"})
+
+
+def summary_view(case: Case, now: datetime) -> dict[str, Any]:
+    """One line of a search result: enough to recognise the case and open it."""
+    return {
+        "case_id": case.id,
+        "tracking_code": case.tracking_code,
+        "status": case.status,
+        "status_fa": STATUS_FA.get(str(case.status), ""),
+        "subject": case.subject,
+        "agency": agency_view(case.agency),
+        "registered_at": case.registered_at,
+        "registered_at_jalali": jalali(case.registered_at, with_time=True),
+        "overdue": case.is_overdue(now),
+        "open": str(case.status) not in FINISHED,
+    }
+
+
 def staff_view(case: Case, now: datetime, with_timeline: bool = True) -> dict[str, Any]:
     """The whole case for staff: every field, overdue now, agency names, Jalali dates, the timeline."""
     doc = case.model_dump(mode="json", exclude={"timeline"} if not with_timeline else None)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.events import CaseStatus
 from services.common.auth import Principal
 from services.tracking.domain.actions import NEEDS_TEXT, TEXT_FIELD, ActionKind, ActionRequest
+from services.tracking.domain.citizens import NotACitizenKey
 from services.tracking.entrypoints.deps import ACT, ERRORS, PROBLEM, READ_CASE, Container, staff
 from services.tracking.entrypoints.problems import bad_field
 
@@ -56,6 +57,38 @@ class ActionOut(BaseModel):
     event_type: str
     status_after: CaseStatus | None
     repeated: bool = Field(description="True when this Idempotency-Key was already applied")
+
+
+@router.get(
+    "/v1/cases",
+    summary="A citizen's cases by phone or national id, newest first (the operator's screen-pop)",
+    responses={**ERRORS, 422: PROBLEM},
+)
+async def find_cases(
+    c: Container,
+    principal: Principal = READ_CASE,
+    phone: Annotated[
+        str | None, Query(max_length=40, description="Any common form; Persian digits allowed")
+    ] = None,
+    national_id: Annotated[str | None, Query(max_length=20)] = None,
+    open_only: Annotated[bool, Query(alias="open", description="Only cases still being handled")] = False,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    if not (phone or "").strip() and not (national_id or "").strip():
+        raise bad_field(
+            "phone", "شماره تلفن یا کد ملی را وارد کنید", "give a phone or a national id", code="missing"
+        )
+    try:
+        items = await c.find_citizen_cases(
+            staff(principal),
+            phone=(phone or "").strip() or None,
+            national_id=(national_id or "").strip() or None,
+            open_only=open_only,
+            limit=limit,
+        )
+    except NotACitizenKey as exc:
+        raise bad_field(exc.field, exc.fa, exc.en) from exc
+    return {"items": items}
 
 
 @router.get(

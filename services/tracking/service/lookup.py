@@ -8,8 +8,9 @@ from contracts.tracking_code import clean, is_valid
 from services.common.clock import Clock
 from services.tracking.adapters.cases import CaseStore
 from services.tracking.domain.access import Staff, check_agency
+from services.tracking.domain.citizens import national_id_key, phone_key
 from services.tracking.domain.model import Case
-from services.tracking.domain.views import staff_view
+from services.tracking.domain.views import FINISHED, staff_view, summary_view
 from services.tracking.service.errors import CaseNotFound
 
 
@@ -41,3 +42,27 @@ class LookUpCase:
     async def __call__(self, ref: str, staff: Staff) -> dict[str, Any]:
         """The staff view of the case: every field, overdue now, the timeline."""
         return staff_view(await self.visible(ref, staff), self.clock.now())
+
+
+class FindCitizenCases:
+    """A citizen's cases by phone or national id, newest first, for the operator's screen-pop and the
+    staff search; agency staff see only their agency's."""
+
+    def __init__(self, cases: CaseStore, clock: Clock) -> None:
+        self.cases = cases
+        self.clock = clock
+
+    async def __call__(
+        self, staff: Staff, *, phone: str | None, national_id: str | None, open_only: bool, limit: int
+    ) -> list[dict[str, Any]]:
+        keys = ([phone_key(phone)] if phone else []) + ([national_id_key(national_id)] if national_id else [])
+        found: dict[str, Case] = {}
+        for key in keys:
+            for case in await self.cases.by_citizen(key, limit):
+                found[case.id] = case
+        now = self.clock.now()
+        chosen = [
+            c for c in found.values() if (not open_only or c.status not in FINISHED) and staff.sees(c.agency)
+        ]
+        chosen.sort(key=lambda c: c.registered_at or now, reverse=True)
+        return [summary_view(c, now) for c in chosen[:limit]]

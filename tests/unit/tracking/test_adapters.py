@@ -57,7 +57,9 @@ async def test_a_failed_save_leaves_no_write_behind_to_overwrite_the_retry() -> 
             return {**doc, "n": doc["n"] - 1}
 
     collection = Collection()
-    store = MongoCaseStore({"cases": collection, "cases_codes": collection})  # type: ignore[arg-type]
+    store = MongoCaseStore(
+        {"cases": collection, "cases_codes": collection, "cases_citizens": collection}  # type: ignore[arg-type]
+    )
     cases = {f"case-{i:02}": apply_all(None, [CaseEvents(f"case-{i:02}").registered()]) for i in range(40)}
     with pytest.raises(AutoReconnect):
         await store.save(cases, {cid: c.n - 1 or 7 for cid, c in cases.items()})

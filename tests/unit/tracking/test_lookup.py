@@ -10,8 +10,9 @@ import pytest
 from contracts.persian import to_persian_digits
 from services.tracking.adapters.ratelimit import InMemoryRateLimiter
 from services.tracking.domain.access import OtherAgency, Staff
+from services.tracking.domain.citizens import NotACitizenKey
 from services.tracking.service.errors import CaseNotFound, NoSuchCase, RateLimited
-from tests.unit.tracking.factory import CaseEvents
+from tests.unit.tracking.factory import T0, CaseEvents
 from tests.unit.tracking.fakes import Fakes
 
 WATER = Staff("agency_staff", "u1", "water_wastewater")
@@ -72,3 +73,28 @@ async def test_a_client_over_its_limit_waits_before_anything_is_looked_up() -> N
         await status(c.code, "4567", "10.0.0.2")
     assert limited.value.wait == 12.5
     assert (await status(c.code, "4567", "10.0.0.3"))["status"] == "registered"  # another client
+
+
+async def test_a_citizens_cases_are_found_by_phone_in_any_form_newest_first_within_the_agency() -> None:
+    fakes = Fakes()
+    first, second = CaseEvents("p1"), CaseEvents("p2", start=T0 + timedelta(hours=2))
+    await fakes.consume(
+        [first.registered(), first.routed(), first.acknowledged(), first.resolved(), second.registered()]
+    )
+    find = fakes.tracking.find_citizen_cases
+    operator = Staff("operator", "op-1")
+    for phone in ("09151234567", "۰۹۱۵ ۱۲۳ ۴۵۶۷", "+989151234567", "00989151234567"):
+        found = await find(operator, phone=phone, national_id=None, open_only=False, limit=10)
+        assert [f["case_id"] for f in found] == ["p2", "p1"], phone
+    still_open = await find(operator, phone="09151234567", national_id=None, open_only=True, limit=10)
+    assert [f["case_id"] for f in still_open] == ["p2"] and still_open[0]["open"]
+    # p1 is the water agency's; p2 has no agency yet, so agency staff see p1 only.
+    water = await find(WATER, phone="09151234567", national_id=None, open_only=False, limit=10)
+    assert [f["case_id"] for f in water] == ["p1"]
+    assert await find(operator, phone="09121111111", national_id=None, open_only=False, limit=10) == []
+    with pytest.raises(NotACitizenKey) as bad:
+        await find(operator, phone="123", national_id=None, open_only=False, limit=10)
+    assert bad.value.field == "phone"
+    with pytest.raises(NotACitizenKey) as bad:
+        await find(operator, phone=None, national_id="12ab", open_only=False, limit=10)
+    assert bad.value.field == "national_id"
