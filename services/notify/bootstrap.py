@@ -36,6 +36,7 @@ from services.notify.service.receipts import Receipts
 from services.notify.service.reconcile import Reconciler
 from services.notify.service.record import Recorder
 from services.notify.service.send import Senders
+from services.notify.service.verification import SendVerification
 from services.notify.settings import NotifySettings
 
 SERVICE = "notify"
@@ -68,6 +69,7 @@ class NotifyContainer:
     reconciler: Reconciler
     receipts: Receipts
     opt_out: OptOutRequests
+    send_verification: SendVerification
     lookup: LedgerLookup
     client: Any | None  # the MongoDB client of the stores bootstrap built (None: all passed in)
 
@@ -241,6 +243,7 @@ def bootstrap(
         ),
         receipts=receipts,
         opt_out=OptOutRequests(optouts=optouts, clock=clock),
+        send_verification=SendVerification(provider),
         lookup=LedgerLookup(ledger=ledger),
         client=client,
     )

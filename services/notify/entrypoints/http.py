@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from services.common.web import create_app as create_web_app
 from services.notify.bootstrap import VERSION, NotifyContainer, bootstrap
-from services.notify.entrypoints import consumer, optouts, sms
+from services.notify.entrypoints import consumer, optouts, sms, verification
 
 
 def create_app(container: NotifyContainer | None = None) -> FastAPI:
@@ -28,4 +28,5 @@ def create_app(container: NotifyContainer | None = None) -> FastAPI:
     app.state.container = container
     app.include_router(optouts.router)
     app.include_router(sms.router)
+    app.include_router(verification.router)
     return app

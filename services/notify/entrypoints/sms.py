@@ -7,12 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from services.common.auth import Principal, Role, require
+from services.common.problems import ProblemError
 from services.notify.domain.ledger import SmsState
 from services.notify.domain.records import KeptReceipt, SmsRecord
 from services.notify.entrypoints.deps import Container
 
 router = APIRouter(tags=["ledger"])
 managers = require(Role.supervisor, Role.ops)
+# Operators follow the SMS of the case in front of them (one case at a time, the number masked).
+readers = require(Role.supervisor, Role.ops, Role.operator)
 
 
 def sms_view(r: SmsRecord) -> dict[str, Any]:
@@ -44,13 +47,45 @@ def sms_view(r: SmsRecord) -> dict[str, Any]:
 @router.get("/v1/sms", summary="The SMS ledger: what was sent, to whom, and how it ended")
 async def ledger(
     c: Container,
-    _principal: Principal = managers,
+    principal: Principal = readers,
     case_id: Annotated[str | None, Query(max_length=100)] = None,
     state: Annotated[SmsState | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
+    if principal.role is Role.operator and not case_id:
+        raise ProblemError(
+            422,
+            "validation",
+            "درخواست نامعتبر است",
+            "The request is invalid",
+            "فیلد نادرست: case_id",
+            "Invalid field: case_id",
+            errors=[
+                {
+                    "field": "case_id",
+                    "code": "missing",
+                    "message": "شناسهٔ پرونده لازم است",
+                    "message_en": "operators read the SMS of one case",
+                }
+            ],
+        )
     records = await c.lookup.records(case_id=case_id, state=state, limit=limit)
+    if principal.role is Role.operator:
+        return {"items": [operator_view(r) for r in records]}
     return {"items": [sms_view(r) for r in records]}
+
+
+def operator_view(r: SmsRecord) -> dict[str, Any]:
+    """What the operator's desk shows: which message, its state and when, the number masked."""
+    return {
+        "sms_id": r.sms_id,
+        "case_id": r.case_id,
+        "template": r.template,
+        "recipient": r.recipient[:6] + "***" + r.recipient[-4:] if r.recipient else None,
+        "parts": r.segments,
+        "state": r.state.value,
+        "updated_at": r.updated_at,
+    }
 
 
 def receipt_view(k: KeptReceipt) -> dict[str, Any]:

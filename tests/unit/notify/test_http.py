@@ -69,7 +69,7 @@ async def test_the_ledger_shows_each_sms_with_its_history(api: tuple[httpx.Async
     client, rig = api
     await rig.handle(registered("case-1"))
     await rig.send_queued()
-    assert (await client.get("/v1/sms", headers=auth(Role.operator))).status_code == 403
+    assert (await client.get("/v1/sms", headers=auth(Role.operator))).status_code == 422  # one case at a time
     r = await client.get("/v1/sms?case_id=case-1&state=submitted", headers=auth(Role.supervisor))
     [item] = r.json()["items"]
     assert set(item) == {
@@ -92,3 +92,36 @@ async def test_unmatched_receipts_are_listed_for_managers(api: tuple[httpx.Async
     r = await client.get("/v1/sms/receipts/unmatched", headers=auth(Role.ops))
     [item] = r.json()["items"]
     assert (item["message_id"], item["outcome"], item["reported_at"]) == ("nobody-knows", "delivered", None)
+
+
+async def test_a_verification_code_goes_out_at_once_and_only_the_console_service_may_send_one(
+    api: tuple[httpx.AsyncClient, Rig],
+) -> None:
+    client, rig = api
+    body = {"phone": "۰۹۱۲ ۱۲۳ ۴۵۶۷", "code": "482913", "minutes": 5}
+    assert (
+        await client.post("/v1/verification-sms", json=body, headers=auth(Role.operator))
+    ).status_code == 403
+    r = await client.post("/v1/verification-sms", json=body, headers=auth(Role.supervisor))
+    assert r.status_code == 202 and r.json()["parts"] == 1
+    sent = rig.provider.accepted[-1]
+    assert sent.recipient == PHONE and "۴۸۲۹۱۳" in sent.text and "۵ دقیقه" in sent.text
+    # Nothing about the code reaches the ledger.
+    assert await rig.notify.lookup.records(case_id=None, state=None, limit=10) == []
+    bad = await client.post(
+        "/v1/verification-sms",
+        json={**body, "code": "12ab", "phone": "0211234"},
+        headers=auth(Role.supervisor),
+    )
+    assert bad.status_code == 422 and "code" in bad.text
+
+
+async def test_operators_read_the_sms_of_one_case_with_the_number_masked(
+    api: tuple[httpx.AsyncClient, Rig],
+) -> None:
+    client, rig = api
+    await rig.handle(registered("c-77"))
+    r = await client.get("/v1/sms", headers=auth(Role.operator))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "case_id"
+    items = (await client.get("/v1/sms?case_id=c-77", headers=auth(Role.operator))).json()["items"]
+    assert items and items[0]["recipient"] == PHONE[:6] + "***" + PHONE[-4:] and "text" not in items[0]
