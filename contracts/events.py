@@ -49,6 +49,7 @@ class Channel(StrEnum):
     phone = "phone"
     walk_in = "walk_in"
     open311 = "open311"
+    web = "web"  # the citizen registered online on the console, their phone proved by a one-time code
 
 
 class CallOutcome(StrEnum):

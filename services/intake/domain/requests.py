@@ -162,7 +162,9 @@ class CaseIn(_Input):
     """A citizen's problem, registered from an answered call or a walk-in visit."""
 
     call_id: str | None = Field(default=None, description="The call this case comes from, if any")
-    channel: str = Field(default="phone", description="`phone` or `walk_in`")
+    channel: str = Field(
+        default="phone", description="`phone`, `walk_in`, or `web` (the console's online form, phone verified)"
+    )
     phone: str = Field(
         description="The citizen's mobile number, any common form; status SMS go to it",
         examples=["۰۹۱۵ ۱۲۳ ۴۵۶۷"],
@@ -243,6 +245,8 @@ class CaseIn(_Input):
     @field_validator("channel")
     @classmethod
     def _channel(cls, value: str) -> str:
+        if value == "web":
+            return value
         return CallIn._channel(value)
 
     @field_validator("category")

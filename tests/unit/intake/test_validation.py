@@ -224,3 +224,8 @@ def test_idempotency_keys_are_printable_ascii_up_to_255() -> None:
     assert not valid_key("has space")
     assert not valid_key("کلید")
     assert not valid_key("k" * 256)
+
+
+def test_a_case_may_come_from_the_web_form_but_a_call_may_not() -> None:
+    assert CaseIn.model_validate({**CASE, "channel": "web"}).channel == "web"
+    assert errors_of(CallIn, {**CALL, "channel": "web"})["channel"]["code"] == "channel_unknown"
