@@ -163,7 +163,8 @@ class CaseIn(_Input):
 
     call_id: str | None = Field(default=None, description="The call this case comes from, if any")
     channel: str = Field(
-        default="phone", description="`phone`, `walk_in`, or `web` (the console's online form, phone verified)"
+        default="phone",
+        description="`phone`, `walk_in`, or `web` (the console's online form, phone verified)",
     )
     phone: str = Field(
         description="The citizen's mobile number, any common form; status SMS go to it",
@@ -190,6 +191,11 @@ class CaseIn(_Input):
     )
     operator_id: str | None = Field(default=None, description="Defaults to the caller of the API")
     duty_session_id: str | None = Field(default=None)
+    repeat_of: str | None = Field(
+        default=None,
+        description="The open case of this caller that the operator says this call repeats: the call is "
+        "linked to it (200, `repeat_call`) instead of registering a new case",
+    )
 
     _blank = field_validator(
         "call_id",
@@ -199,8 +205,14 @@ class CaseIn(_Input):
         "agency",
         "operator_id",
         "duty_session_id",
+        "repeat_of",
         mode="before",
     )(_blank_to_none)
+
+    def as_sent(self) -> dict[str, Any]:
+        """The request's fields as the idempotency fingerprint takes them (``repeat_of`` only when given,
+        so keys stored before it existed keep their fingerprints)."""
+        return self.model_dump(mode="json", exclude=None if self.repeat_of else {"repeat_of"})
 
     @field_validator("phone")
     @classmethod

@@ -27,7 +27,9 @@ from services.intake.domain import events, ids
 from services.intake.domain.cases import Repeat, RepeatPolicy, find_repeat
 from services.intake.domain.operators import Acting, case_operator
 from services.intake.domain.requests import CaseIn
+from services.intake.domain.validation import Invalid
 from services.intake.service.idempotency import Answer, Idempotency
+from services.intake.service.log_call import Rejected
 
 # Draws of a new code when the one drawn is already another case's (each draw hits a taken code with
 # odds of cases/9x10^8, so running out means the store, not chance, is at fault).
@@ -78,7 +80,7 @@ class RegisterCase:
         (a case registered by an operator never is public)."""
         operator_id = case_operator(case.operator_id, by)
         public = public and channel == Channel.open311
-        body = case.model_dump(mode="json") | {
+        body = case.as_sent() | {
             "operator_id": operator_id,
             "channel": (channel or Channel(case.channel)).value,
         }
@@ -130,8 +132,25 @@ class RegisterCase:
         )
 
     async def _repeat_of(self, case: CaseIn, case_id: str, now: datetime) -> Repeat | None:
-        """The open case this report repeats, if any (never the case itself, on a retry)."""
+        """The open case this report repeats, if any (never the case itself, on a retry): the one the
+        operator named, or one found by its text."""
         candidates = await self.store.open_cases_for_phone(case.phone, now - self.repeat_policy.window)
+        if case.repeat_of is not None:
+            named = [c for c in candidates if case.repeat_of in (c.case_id, c.tracking_code) and c.open]
+            if not named:
+                raise Rejected(
+                    [
+                        (
+                            "repeat_of",
+                            Invalid(
+                                "not_open_case_of_caller",
+                                "not an open case of this caller",
+                                "این پرونده از پرونده‌های باز همین شماره نیست؛ پرونده را از فهرست تماس‌گیرنده انتخاب کنید",
+                            ),
+                        )
+                    ]
+                )
+            return Repeat(named[0], 1.0)
         return find_repeat(
             phone=case.phone,
             agency=case.agency,

@@ -105,7 +105,7 @@ async def test_a_key_still_in_use_is_409_with_retry_after(http: Client) -> None:
     from services.intake.domain.ids import fingerprint
     from services.intake.domain.requests import CaseIn
 
-    body = CaseIn.model_validate(WATER).model_dump(mode="json") | {"operator_id": "op-1", "channel": "phone"}
+    body = CaseIn.model_validate(WATER).as_sent() | {"operator_id": "op-1", "channel": "phone"}
     await world.store.reserve_key(KeyRecord("cases", "k1", fingerprint("cases", body), world.clock.now()))
     r = await client.post("/v1/cases", json=WATER, headers=headers("k1"))
     assert r.status_code == 409 and r.headers["retry-after"] == "1"

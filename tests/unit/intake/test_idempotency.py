@@ -75,7 +75,7 @@ async def test_a_request_still_running_under_the_key_is_a_conflict_until_it_is_a
 ) -> None:
     store, publisher, clock = world.store, world.publisher, world.clock
     body = case()
-    scope_body = body.model_dump(mode="json") | {"operator_id": "op-1", "channel": "phone"}
+    scope_body = body.as_sent() | {"operator_id": "op-1", "channel": "phone"}
     await store.reserve_key(KeyRecord("cases", "k1", fingerprint("cases", scope_body), clock.now()))
     with pytest.raises(KeyConflict) as caught:
         await world.intake.register_case(body, key="k1", by=OP1)

@@ -20,6 +20,7 @@ from contracts.events import (
     make_event,
 )
 from services.intake.domain.operators import Acting, ActingAsAnother
+from services.intake.service.log_call import Rejected
 from tests.unit.intake.conftest import OP1, OP2, World, case
 
 
@@ -83,6 +84,24 @@ async def test_a_repeat_call_is_linked_to_the_open_case(world: World) -> None:
         by=OP2,
     )
     assert retry.body == again.body and len(publisher.events) == 2
+
+
+async def test_the_operator_links_a_call_to_the_open_case_they_chose_whatever_its_words(world: World) -> None:
+    first = await world.intake.register_case(case(), key="k1", by=OP1)
+    other_words = "دوباره زنگ زد، هنوز خبری نشده"
+    linked = await world.intake.register_case(
+        case(description=other_words, repeat_of=first.body["tracking_code"]), key="k2", by=OP2
+    )
+    assert linked.status_code == 200 and linked.body["duplicate_of"] == first.body["case_id"]
+    repeat = world.publisher.events[-1].data
+    assert isinstance(repeat, CaseRepeatCall) and repeat.description == other_words
+    # A case of another caller, or one that does not exist, cannot be named.
+    for wrong in (first.body["case_id"], "no-such-case"):
+        with pytest.raises(Rejected) as refused:
+            await world.intake.register_case(
+                case(phone="+989121111111", repeat_of=wrong), key=f"k-{wrong}", by=OP2
+            )
+        assert refused.value.errors[0][0] == "repeat_of"
 
 
 async def test_a_repeat_outside_the_window_is_a_new_case(world: World) -> None:
