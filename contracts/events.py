@@ -126,6 +126,9 @@ class CaseRegistered(EventData):
     subject: str
     description: str
     operator_agency: AgencyCode | None = None
+    # Why the operator chose that agency: the routing suggestion accepted (with its confidence), or
+    # another agency and the operator's reason.
+    agency_reason: str | None = None
     operator_id: str | None = None
     duty_session_id: str | None = None
     registered_at: AwareDatetime

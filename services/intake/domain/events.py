@@ -61,6 +61,7 @@ def case_registered(
         subject=case.subject,
         description=case.description,
         operator_agency=case.agency,
+        agency_reason=case.agency_reason,
         operator_id=operator_id,
         duty_session_id=case.duty_session_id,
         registered_at=now,

@@ -191,6 +191,10 @@ class CaseIn(_Input):
     )
     operator_id: str | None = Field(default=None, description="Defaults to the caller of the API")
     duty_session_id: str | None = Field(default=None)
+    agency_reason: str | None = Field(
+        default=None,
+        description="Why the operator chose the agency: the suggestion accepted, or another agency and why",
+    )
     repeat_of: str | None = Field(
         default=None,
         description="The open case of this caller that the operator says this call repeats: the call is "
@@ -206,13 +210,15 @@ class CaseIn(_Input):
         "operator_id",
         "duty_session_id",
         "repeat_of",
+        "agency_reason",
         mode="before",
     )(_blank_to_none)
 
     def as_sent(self) -> dict[str, Any]:
-        """The request's fields as the idempotency fingerprint takes them (``repeat_of`` only when given,
-        so keys stored before it existed keep their fingerprints)."""
-        return self.model_dump(mode="json", exclude=None if self.repeat_of else {"repeat_of"})
+        """The request's fields as the idempotency fingerprint takes them (fields added later only when
+        given, so keys stored before they existed keep their fingerprints)."""
+        later = {name for name in ("repeat_of", "agency_reason") if getattr(self, name) is None}
+        return self.model_dump(mode="json", exclude=later or None)
 
     @field_validator("phone")
     @classmethod
@@ -227,6 +233,14 @@ class CaseIn(_Input):
     def _national_id(cls, value: str | None) -> str | None:
         try:
             return None if value is None else v.normalize_national_id(value)
+        except v.Invalid as exc:
+            raise _error(exc) from exc
+
+    @field_validator("agency_reason")
+    @classmethod
+    def _agency_reason(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else v.clean_text(value, max_length=MAX_SUBJECT * 2)
         except v.Invalid as exc:
             raise _error(exc) from exc
 

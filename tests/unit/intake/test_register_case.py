@@ -191,3 +191,10 @@ async def test_a_channel_given_by_the_caller_is_the_cases_channel(world: World) 
     [event] = world.publisher.events
     assert isinstance(event.data, CaseRegistered) and event.data.channel == Channel.open311
     assert event.data.operator_id is None
+
+
+async def test_the_operators_reason_for_the_agency_travels_with_the_registration(world: World) -> None:
+    reason = "پیشنهاد سامانه: آموزش و پرورش؛ تماس‌گیرنده درباره سرویس مدرسه گفت"
+    await world.intake.register_case(case(agency="education", agency_reason=reason), key="k1", by=OP1)
+    registered = world.publisher.events[-1].data
+    assert isinstance(registered, CaseRegistered) and registered.agency_reason == reason
