@@ -1,0 +1,69 @@
+"""The console's HTTP app: the citizen's pages, the operator's desk, sign-in, live updates and the
+static assets (Vazirmatn, htmx), with server-side sessions."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.responses import RedirectResponse, Response
+
+from services.common.web import create_app as create_web_app
+from services.console.adapters.platform import ServiceDown
+from services.console.bootstrap import ConsoleContainer, bootstrap
+from services.console.entrypoints import auth, citizen, consumer, desk, live
+from services.console.entrypoints.sessions import ServerSessions
+from services.console.entrypoints.web import CsrfFailed, NotForYou, SignInNeeded, login_url, render
+
+log = logging.getLogger("samad.console")
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def create_app(container: ConsoleContainer | None = None) -> FastAPI:
+    container = container or bootstrap()
+    consumer.register(container)
+    app = create_web_app(
+        title="SAMAD-111 console",
+        description="The operator's desk and the citizen's pages, in Persian.",
+        broker=container.broker,
+        on_startup=container.startup,
+        on_shutdown=container.shutdown,
+        readiness=container.readiness,
+    )
+    app.state.container = container
+    app.add_middleware(GZipMiddleware, minimum_size=500)
+    app.add_middleware(
+        ServerSessions,
+        store=container.sessions,
+        clock=container.clock,
+        idle=timedelta(minutes=container.settings.session_idle_minutes),
+        secure=container.settings.console_url.startswith("https://"),
+    )
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+    for module in (auth, citizen, desk, live):
+        app.include_router(module.router)
+
+    @app.exception_handler(SignInNeeded)
+    async def sign_in(request: Request, _exc: SignInNeeded) -> Response:
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": login_url(request)})
+        return RedirectResponse(login_url(request), status_code=303)
+
+    @app.exception_handler(NotForYou)
+    async def not_for_you(request: Request, _exc: NotForYou) -> Response:
+        return render(request, "forbidden.html", status_code=403)
+
+    @app.exception_handler(CsrfFailed)
+    async def csrf_failed(request: Request, _exc: CsrfFailed) -> Response:
+        return render(request, "expired.html", status_code=403)
+
+    @app.exception_handler(ServiceDown)
+    async def service_down(request: Request, exc: ServiceDown) -> Response:
+        log.warning("%s unavailable for %s", exc.service, request.url.path)
+        return render(request, "unavailable.html", status_code=503)
+
+    return app
