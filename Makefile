@@ -1,5 +1,6 @@
 # SAMAD-111: the two commands are `make up` (run the platform) and `make test` (pass the tests).
-# Everything else is a step they use. A fresh machine needs only Python 3.11, Java 17 + Maven, and Go.
+# Everything else is a step they use. A fresh machine needs only Python 3.11, Java 17 + Maven, Go,
+# Node.js with npm, and apt (the browser tests' chromium is Debian's package).
 
 SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")

@@ -10,6 +10,9 @@ import pytest
 from tests.support import identity
 from tests.support import stack as test_stack
 
+# Browser fixtures and checks (Playwright on the system chromium) for any test module.
+pytest_plugins = ["tests.support.browser"]
+
 
 @pytest.fixture(scope="session")
 def real_stack() -> None:

@@ -1,7 +1,8 @@
 """Local stack: a real single-node Kafka (KRaft), FerretDB (MongoDB wire protocol on SQLite) and
 Keycloak (the OpenID Connect provider, deploy/local/keycloak.py).
 
-    python deploy/local/stack.py install                 # fetch Kafka and Keycloak, build FerretDB
+    python deploy/local/stack.py install                 # fetch Kafka and Keycloak, build FerretDB, the
+                                                         # console's assets, Debian's chromium
     python deploy/local/stack.py start  [--profile dev]  # start all three, wait until ready, create topics
     python deploy/local/stack.py stop   [--profile dev]
     python deploy/local/stack.py status [--profile dev]
@@ -49,6 +50,8 @@ KAFKA_LOG4J = ROOT / "deploy" / "local" / "kafka" / "log4j2.properties"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 
+import chromium  # noqa: E402 - deploy/local/chromium.py, beside this file
+import console_assets  # noqa: E402 - deploy/local/console_assets.py, beside this file
 import keycloak  # noqa: E402 - deploy/local/keycloak.py, beside this file
 
 
@@ -165,7 +168,12 @@ def install() -> None:
         subprocess.run([go, "install", "./cmd/ferretdb"], cwd=build, env=env, check=True)
         marker.write_text(FERRETDB_BUILD + "\n")
     keycloak.install()
-    say("installed: Kafka jars in .local/kafka/libs, FerretDB in .local/bin, Keycloak in .local/keycloak")
+    console_assets.install()
+    chromium.install()
+    say(
+        "installed: Kafka jars in .local/kafka/libs, FerretDB in .local/bin, Keycloak in .local/keycloak, "
+        "the console's assets in services/console/static, chromium for the browser tests"
+    )
 
 
 # --- processes -----------------------------------------------------------------------------------
@@ -486,7 +494,13 @@ def main() -> int:
             stop(p)
             shutil.rmtree(p.home, ignore_errors=True)
             say(f"removed {p.home}")
-    except (StackError, keycloak.KeycloakError, subprocess.CalledProcessError) as exc:
+    except (
+        StackError,
+        keycloak.KeycloakError,
+        console_assets.ConsoleAssetsError,
+        chromium.ChromiumError,
+        subprocess.CalledProcessError,
+    ) as exc:
         detail = getattr(exc, "stderr", None)
         say(f"error: {exc}" + (f"\n{detail}" if detail else ""))
         return 1
