@@ -15,8 +15,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = (("intake", 8001), ("routing", 8004), ("tracking", 8002), ("notify", 8003))
-COLOURS = {"intake": "\033[36m", "routing": "\033[35m", "tracking": "\033[32m", "notify": "\033[33m"}
+SERVICES = (("intake", 8001), ("routing", 8004), ("tracking", 8002), ("notify", 8003), ("console", 8005))
+COLOURS = {
+    "intake": "\033[36m",
+    "routing": "\033[35m",
+    "tracking": "\033[32m",
+    "notify": "\033[33m",
+    "console": "\033[34m",
+}
 RESET = "\033[0m"
 
 
@@ -50,6 +56,11 @@ def main() -> int:
         "SAMAD_MONGO_URL": "mongodb://127.0.0.1:27017/",
         "SAMAD_SMS_FILE_PATH": str(ROOT / ".local" / "dev" / "sms-outbox.jsonl"),
         "SAMAD_TRACKING_URL": "http://127.0.0.1:8002",
+        "SAMAD_CONSOLE_URL": "http://127.0.0.1:8005",
+        # Locally the console reaches tracking from 127.0.0.1 and forwards each citizen's address:
+        # tracking believes it from there (in production, only from the console's and ingress' pods).
+        "SAMAD_TRUSTED_PROXIES": '["127.0.0.1/32"]',
+        "SAMAD_TRUST_FORWARDED_FOR": "true",
         "PYTHONUNBUFFERED": "1",
     }
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -76,6 +87,7 @@ def main() -> int:
     if ready:
         print(
             "\n  SAMAD-111 is up.\n"
+            "  console   http://127.0.0.1:8005/       (the citizen's pages; staff sign in at /login: the desk is /desk)\n"
             "  intake    http://127.0.0.1:8001/docs   (operator API, Open311 at /open311/v2/)\n"
             "  tracking  http://127.0.0.1:8002/docs   (staff and citizen APIs, reports)\n"
             "  notify    http://127.0.0.1:8003/docs   (SMS ledger; outbox in .local/dev/sms-outbox.jsonl)\n"

@@ -39,7 +39,7 @@ class OidcProvider:
             client_id=client_id,
             server_metadata_url=f"{self.issuer}/.well-known/openid-configuration",
             client_kwargs={
-                "scope": "openid profile",
+                "scope": "openid",
                 "code_challenge_method": "S256",
                 "token_endpoint_auth_method": "none",
             },

@@ -4,6 +4,7 @@ A session ends after a configurable time without requests, and its id changes at
 
 from __future__ import annotations
 
+import copy
 import secrets
 from datetime import timedelta
 from http.cookies import SimpleCookie
@@ -57,7 +58,7 @@ class ServerSessions:
         if data is None:
             session_id = None
         session = Session(data)
-        before = dict(session)
+        before = copy.deepcopy(dict(session))  # nested values are changed in place too
         scope["session"] = session
 
         async def send_with_cookie(message: Message) -> None:
