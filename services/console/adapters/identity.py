@@ -68,3 +68,34 @@ class OidcProvider:
         if id_token:
             params["id_token_hint"] = id_token
         return f"{metadata['end_session_endpoint']}?{urlencode(params)}"
+
+
+class FakeProvider:
+    """The ``IdentityProvider`` fake: the login page answers at once with a code for ``user``'s
+    claims; state is checked as the real flow checks it."""
+
+    def __init__(self, access_token: str = "token-of-the-person") -> None:
+        self.access_token = access_token
+        self.refreshed = 0
+
+    async def start(self, request: Request, redirect_uri: str) -> RedirectResponse:
+        state = f"state-{len(request.session) + 1}"
+        request.session["_fake_state"] = state
+        return RedirectResponse(f"{redirect_uri}?code=fake-code&state={state}", status_code=302)
+
+    async def finish(self, request: Request) -> dict[str, Any]:
+        if request.query_params.get("state") != request.session.pop("_fake_state", None):
+            raise SignInFailed("state does not match")
+        return {
+            "access_token": self.access_token,
+            "refresh_token": "refresh",
+            "expires_in": 300,
+            "id_token": "id",
+        }
+
+    async def refresh(self, refresh_token: str) -> dict[str, Any]:
+        self.refreshed += 1
+        return {"access_token": self.access_token, "refresh_token": refresh_token, "expires_in": 300}
+
+    async def logout_url(self, id_token: str | None, redirect_uri: str) -> str:
+        return f"https://sso.invalid/logout?{urlencode({'post_logout_redirect_uri': redirect_uri})}"

@@ -165,3 +165,108 @@ class HttpPlatform:
 
 def new_key() -> str:
     return str(uuid.uuid4())
+
+
+class InMemoryPlatform:
+    """The ``Platform`` fake: the services' answers kept in lists, every call recorded, refusals and
+    outages scripted by the test."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.cases: dict[str, dict[str, Any]] = {}
+        self.sms: dict[str, list[dict[str, Any]]] = {}
+        self.codes_sent: list[tuple[str, str, int]] = []
+        self.duty: dict[str, Any] | None = None
+        self.suggestion: dict[str, Any] = {
+            "agency": "water_wastewater",
+            "confidence": 0.83,
+            "explanation": ["آب"],
+        }
+        self.refuse: dict[str, ApiRefused] = {}
+        self.down: set[str] = set()
+        self._keys: dict[str, dict[str, Any]] = {}
+
+    def _enter(self, what: str, body: dict[str, Any] | None = None) -> None:
+        self.calls.append((what, body or {}))
+        if what in self.down:
+            raise ServiceDown(what)
+        if what in self.refuse:
+            raise self.refuse[what]
+
+    async def on_duty(self) -> dict[str, Any] | None:
+        self._enter("on_duty")
+        return self.duty
+
+    async def classify(self, token: str, text: str) -> dict[str, Any]:
+        self._enter("classify", {"text": text})
+        return self.suggestion
+
+    async def log_call(self, token: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+        self._enter("log_call", body)
+        return self._keys.setdefault(key, {"call_id": f"call-{len(self._keys) + 1}", "status": "received"})
+
+    async def register_case(self, token: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+        self._enter("register_case", body)
+        if key in self._keys:
+            return self._keys[key]
+        if body.get("repeat_of"):
+            case = self.cases[body["repeat_of"]]
+            answer = {
+                "status": "repeat_call",
+                "case_id": case["case_id"],
+                "tracking_code": case["tracking_code"],
+            }
+        else:
+            n = len(self.cases) + 1
+            case = {
+                "case_id": f"case-{n}",
+                "tracking_code": f"{1000000000 + n}",
+                "subject": body.get("subject"),
+                "county": body.get("county"),
+                "phone": body.get("phone"),
+                "status": "registered",
+                "status_fa": "ثبت شده",
+                "open": True,
+                "timeline": [],
+                "citizen": {"phone": body.get("phone"), "name": body.get("name")},
+            }
+            self.cases[case["case_id"]] = case
+            answer = {
+                "status": "registered",
+                "case_id": case["case_id"],
+                "tracking_code": case["tracking_code"],
+            }
+        self._keys[key] = answer
+        return answer
+
+    async def caller_cases(
+        self, token: str, *, phone: str | None = None, national_id: str | None = None, open_only: bool = False
+    ) -> list[dict[str, Any]]:
+        self._enter("caller_cases", {"phone": phone, "national_id": national_id})
+        return [
+            c
+            for c in self.cases.values()
+            if phone and c.get("phone") == phone and (c["open"] or not open_only)
+        ]
+
+    async def case(self, token: str, ref: str) -> dict[str, Any]:
+        self._enter("case", {"ref": ref})
+        for c in self.cases.values():
+            if ref in (c["case_id"], c["tracking_code"]):
+                return c
+        raise ApiRefused(404, "پرونده پیدا نشد", [])
+
+    async def case_sms(self, token: str, case_id: str) -> list[dict[str, Any]]:
+        self._enter("case_sms", {"case_id": case_id})
+        return self.sms.get(case_id, [])
+
+    async def citizen_status(self, code: str, phone: str, client: str) -> dict[str, Any]:
+        self._enter("citizen_status", {"code": code, "phone": phone, "client": client})
+        for c in self.cases.values():
+            if c["tracking_code"] == code and str(c.get("phone", "")).endswith(phone[-4:]):
+                return {**c, "history": []}
+        raise ApiRefused(404, "پرونده پیدا نشد", [])
+
+    async def send_code(self, token: str, phone: str, code: str, minutes: int) -> None:
+        self._enter("send_code", {"phone": phone})
+        self.codes_sent.append((phone, code, minutes))
