@@ -120,7 +120,10 @@ async def test_an_operator_registers_a_case_with_the_keyboard_alone_and_watches_
     await expect(suggestion).to_contain_text("پیشنهاد سامانه: شرکت آب و فاضلاب مشهد")
     await expect(suggestion).to_contain_text("اطمینان")
     await check(page, "desk-suggestion")
-    await page.keyboard.press("Control+Enter")
+    async with page.expect_response(lambda r: "/live/cases/" in r.url) as live:
+        await page.keyboard.press("Control+Enter")
+    stream = await live.value
+    assert stream.ok and stream.headers["content-type"].startswith("text/event-stream")
 
     await expect(page.get_by_role("heading", name="پرونده ثبت شد")).to_be_visible()
     code = (await page.locator(".tracking-code bdi").inner_text()).replace(" ", "")
