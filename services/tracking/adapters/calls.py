@@ -92,7 +92,7 @@ class MongoCallStore:
         province: str | None = None,
     ) -> tuple[int, int]:
         return await tally(
-            self.collection, scope("started_at", start, end, duty_session_id, province), "answered"
+            self.collection, scope({"started_at": span(start, end)}, duty_session_id, province), "answered"
         )
 
     async def started_in(self, start: datetime, end: datetime) -> list[tuple[datetime, bool]]:

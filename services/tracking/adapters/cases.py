@@ -33,7 +33,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.common.bounded import run_all
 from services.common.mongo import create_index, insert_new
 from services.common.recent import Recent
-from services.tracking.adapters.mongo import scope, span, tally, within
+from services.tracking.adapters.mongo import reported_between, scope, span, tally, within
 from services.tracking.domain.model import AWAITING_ACK, OPEN_AT_AGENCY, Case
 
 CASES_COLLECTION = "cases"
@@ -57,6 +57,8 @@ CASE_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("status_due_resolve", [("status", ASCENDING), ("due.resolve", ASCENDING)]),
     ("status_due_close", [("status", ASCENDING), ("due.close", ASCENDING)]),
     ("registered_at", [("registered_at", ASCENDING)]),
+    # Period reports: cases by their call's start, or (without one) by registration.
+    ("call_started_registered", [("call_started_at", ASCENDING), ("registered_at", ASCENDING)]),
     ("county_registered", [("county", ASCENDING), ("registered_at", ASCENDING)]),
     ("duty_session", [("duty_session_id", ASCENDING)]),
     ("holdings", [("agencies.agency", ASCENDING), ("agencies.received_at", ASCENDING)]),
@@ -156,7 +158,8 @@ class CaseStore(CaseWriter, Protocol):
         duty_session_id: str | None = None,
         province: str | None = None,
     ) -> tuple[int, int]:
-        """(registered, referred) among the cases of a duty session, or registered in [start, end)."""
+        """(registered, referred) among the cases of a duty session, or reported in [start, end)
+        (``Case.reported_at``: the start of the call a case comes from, else its registration)."""
         ...
 
     async def received_by_agencies(self, start: datetime, end: datetime, agency: str | None) -> list[Case]:
@@ -170,7 +173,7 @@ class CaseStore(CaseWriter, Protocol):
     async def registered_in(
         self, start: datetime, end: datetime, *, registered_only: bool = True
     ) -> list[Case]:
-        """Cases registered in [start, end), for the reports. ``registered_only`` adds the status
+        """Cases reported in [start, end) (``Case.reported_at``), for the reports. ``registered_only`` adds the status
         condition of the county report (a case with a registration time always has a status, so the
         result is the same; the weeks report never asked for it, and its query is kept as it was)."""
         ...
@@ -334,7 +337,7 @@ class MongoCaseStore:
         duty_session_id: str | None = None,
         province: str | None = None,
     ) -> tuple[int, int]:
-        query = scope("registered_at", start, end, duty_session_id, province)
+        query = scope(reported_between(start, end), duty_session_id, province)
         query["status"] = {"$ne": None}
         return await tally(self.collection, query, "referred")
 
@@ -353,7 +356,7 @@ class MongoCaseStore:
     async def registered_in(
         self, start: datetime, end: datetime, *, registered_only: bool = True
     ) -> list[Case]:
-        query: dict[str, Any] = {"registered_at": span(start, end)}
+        query: dict[str, Any] = reported_between(start, end)
         if registered_only:
             query["status"] = {"$ne": None}
         return await self._find(query, REPORTS_LEAVE_OUT)
@@ -498,9 +501,7 @@ class InMemoryCaseStore:
             for c in self._all(REPORTS_LEAVE_OUT)
             if c.status is not None
             and (
-                c.duty_session_id == duty_session_id
-                if duty_session_id
-                else within(c.registered_at, start, end)
+                c.duty_session_id == duty_session_id if duty_session_id else within(c.reported_at, start, end)
             )
             and (not province or c.province == province)
         ]
@@ -532,7 +533,7 @@ class InMemoryCaseStore:
         return [
             c
             for c in self._all(REPORTS_LEAVE_OUT)
-            if within(c.registered_at, start, end) and (c.status is not None or not registered_only)
+            if within(c.reported_at, start, end) and (c.status is not None or not registered_only)
         ]
 
     async def resolved_in(self, start: datetime, end: datetime) -> list[Case]:

@@ -139,7 +139,7 @@ COUNTY_COLUMNS = (
 
 
 def county_report(cases: Iterable[Case], now: datetime) -> list[dict[str, Any]]:
-    """Per county, over the cases registered in the period."""
+    """Per county, over the cases reported in the period (``Case.reported_at``)."""
     rows: dict[str, dict[str, Any]] = {}
     durations: dict[str, list[float]] = {}
     for case in cases:
@@ -181,7 +181,9 @@ def week_report(
 ) -> list[dict[str, Any]]:
     """Per Iranian week (Saturday to Friday, Tehran days) from the week of ``first`` to that of ``last``.
 
-    Calls count by their start, cases by registration; resolved counts cases resolved that week.
+    Calls count by their start; cases when they were reported (``Case.reported_at``: the start of the
+    call a case comes from, else its registration), so a case counts in its call's week; resolved
+    counts cases resolved that week.
     """
     weeks: dict[date, dict[str, Any]] = {}
     week = jalali_week_start(first)
@@ -206,7 +208,7 @@ def week_report(
             row["calls_received"] += 1
             row["calls_answered"] += answered
     for case in cases:
-        row = bucket(case.registered_at)
+        row = bucket(case.reported_at)
         if row is not None:
             row["cases_registered"] += 1
             row["cases_referred"] += case.referred

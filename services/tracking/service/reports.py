@@ -40,7 +40,8 @@ class Reports:
         province: str | None = None,
     ) -> tuple[Period | None, Funnel]:
         """Calls received -> answered -> cases registered -> referred, in one duty session (then no
-        period) or over a period; in one province or all."""
+        period) or over a period (calls by their start, cases when reported: a case from a call at its
+        call's start, the same clock); in one province or all."""
         if duty_session_id:
             received, answered = await self.calls.count_received(
                 duty_session_id=duty_session_id, province=province
@@ -76,21 +77,26 @@ class Reports:
         return period, agency_report(received, period.start, period.end, now, overdue, only)
 
     async def counties(self, first: str | None = None, last: str | None = None) -> tuple[Period, Rows]:
-        """Per county, over the cases registered in the period."""
+        """Per county, over the cases reported in the period (a case from a call: in its call's)."""
         period = self.period(first, last)
         cases = await self.cases.registered_in(period.start, period.end)
         return period, county_report(cases, self.clock.now())
 
     async def weeks(self, first: str | None = None, last: str | None = None) -> tuple[Period, Rows]:
         """Per Iranian week (Saturday to Friday) holding a day of the period: calls by their start,
-        cases by their registration, and the cases resolved each week."""
+        cases when reported (a case from a call: at its call's start), and the cases resolved each week."""
         period = self.period(first, last)
         start, end = period.start, period.end
         calls = await self.calls.started_in(start, end)
         registered = await self.cases.registered_in(start, end, registered_only=False)
         resolved = await self.cases.resolved_in(start, end)
         seen = {c.id for c in registered}
-        only_resolved = [c.model_copy(update={"registered_at": None}) for c in resolved if c.id not in seen]
+        # Resolved in the period but reported before it: counted as resolved only.
+        only_resolved = [
+            c.model_copy(update={"registered_at": None, "call_started_at": None})
+            for c in resolved
+            if c.id not in seen
+        ]
         return period, week_report(
             calls,
             [*registered, *only_resolved],

@@ -19,12 +19,15 @@ WATER = AgencyCode.water_wastewater.value
 
 
 def history() -> list[Envelope]:
-    """Cases in every state, at two agencies, over two weeks, in two duty sessions."""
+    """Cases in every state, at two agencies, over two weeks, in two duty sessions, some from calls
+    imported days after they were made."""
     events: list[Envelope] = []
     for i in range(12):
         c = CaseEvents(f"s{i:02}", start=T0 + timedelta(days=i), duty_session_id=f"duty-{i % 2}")
         agency = AgencyCode.water_wastewater if i % 3 else AgencyCode.education
-        events += [c.registered(county="neyshabur" if i % 4 == 0 else "mashhad")]
+        # Every third case comes from a call imported later: reported five days before its registration.
+        reported = T0 + timedelta(days=i - 5) if i % 3 == 2 else None
+        events += [c.registered(county="neyshabur" if i % 4 == 0 else "mashhad", call_started_at=reported)]
         if i % 6 == 5:
             events += [c.triage()]
             continue
@@ -120,6 +123,10 @@ async def test_the_fake_report_selections_match_mongodb(stores: Any) -> None:
         a = await real.registered_in(start, end, registered_only=registered_only)
         b = await fake.registered_in(start, end, registered_only=registered_only)
         assert sorted(a, key=lambda c: c.id) == sorted(b, key=lambda c: c.id)
+    # A case from a call counts when the call was made: s11's call is in the span, its registration
+    # is not; s02 was registered in the span from a call made before it.
+    reported = ids(await real.registered_in(start, end))
+    assert "s11" in reported and "s02" not in reported and "s03" in reported
     a, b = (
         await real.resolved_in(T0, T0 + timedelta(days=10)),
         await fake.resolved_in(T0, T0 + timedelta(days=10)),
