@@ -169,6 +169,6 @@ def bootstrap(
         sweep_timers=SweepTimers(
             cases, claims, publisher, clock, owner, timedelta(seconds=s.claim_lease_seconds)
         ),
-        reports=Reports(cases, calls, clock),
+        reports=Reports(cases, calls, clock, s.report_max_days),
         database=database,
     )

@@ -22,6 +22,9 @@ class TrackingSettings(ServiceSettings):
     projection_cache_size: int = 1000
     # A claimed piece of timer work that was not finished (its replica died) is free again after this.
     claim_lease_seconds: float = 120.0
+    # The longest period a report covers, in days (SAMAD_REPORT_MAX_DAYS): a longer one is refused with
+    # a 422 naming "from". A Solar Hijri year has at most 366 days.
+    report_max_days: int = Field(366, gt=0)
     # The citizen status lookup's limits, counted in the database and so shared by every replica:
     # each client may look up STATUS_CLIENT_ATTEMPTS times per STATUS_CLIENT_WINDOW_SECONDS; each
     # tracking code may be answered wrongly (a wrong phone) STATUS_CODE_FAILURES times per

@@ -22,7 +22,8 @@ The Mongo store takes its collection name, so the same projection can write into
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -34,7 +35,7 @@ from services.common.bounded import run_all
 from services.common.mongo import create_index, insert_new
 from services.common.recent import Recent
 from services.tracking.adapters.mongo import reported_between, scope, span, tally, within
-from services.tracking.domain.model import AWAITING_ACK, OPEN_AT_AGENCY, Case
+from services.tracking.domain.model import AWAITING_ACK, OPEN_AT_AGENCY, Case, Holding
 
 CASES_COLLECTION = "cases"
 # FerretDB (SQLite) has one writer at a time: a few concurrent replaces keep it busy, more only queue.
@@ -68,6 +69,9 @@ CASE_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
 QUEUE_LEAVES_OUT = ("timeline",)
 TIMERS_LEAVE_OUT = ("timeline", "sms")
 REPORTS_LEAVE_OUT = ("timeline", "sms", "description")
+# Documents a report's cursor fetches at a time: each batch is one await, so the event loop (and the
+# consumer's heartbeats on it) runs between batches.
+REPORT_BATCH = 500
 # What the citizen's lookup reads of a case before the phone matches, and the id it reads for a code
 # that names no case while there is no case at all (no case id is empty).
 CITIZEN_FIELDS = {"tracking_code": 1, "status": 1, "citizen.phone": 1}
@@ -91,6 +95,16 @@ class QueueFilter:
 class Page:
     items: list[Case]
     total: int
+
+
+@dataclass(frozen=True)
+class CountyGroup:
+    """How many registered cases of one county have one status and referral (counted by the database)."""
+
+    county: str | None
+    status: str
+    referred: bool
+    n: int
 
 
 @dataclass(frozen=True)
@@ -162,25 +176,48 @@ class CaseStore(CaseWriter, Protocol):
         (``Case.reported_at``: the start of the call a case comes from, else its registration)."""
         ...
 
-    async def received_by_agencies(self, start: datetime, end: datetime, agency: str | None) -> list[Case]:
-        """Cases an agency (any, or ``agency``) received in [start, end), for the reports."""
+    def hops_received(self, start: datetime, end: datetime, agency: str | None) -> AsyncIterator[Holding]:
+        """Every holding received in [start, end) (by ``agency`` only, when given), streamed."""
         ...
 
-    async def overdue_at_agencies(self, now: datetime, agency: str | None) -> list[Case]:
-        """Cases open at an agency (any, or ``agency``) past a pending deadline now, for the reports."""
+    async def overdue_per_agency(self, now: datetime, agency: str | None) -> dict[str, int]:
+        """How many cases each agency (or ``agency``) holds past a pending deadline now, counted by
+        the database."""
         ...
 
-    async def registered_in(
-        self, start: datetime, end: datetime, *, registered_only: bool = True
-    ) -> list[Case]:
-        """Cases reported in [start, end) (``Case.reported_at``), for the reports. ``registered_only`` adds the status
-        condition of the county report (a case with a registration time always has a status, so the
-        result is the same; the weeks report never asked for it, and its query is kept as it was)."""
+    async def county_groups(self, start: datetime, end: datetime) -> list[CountyGroup]:
+        """The registered cases reported in [start, end), counted by the database per county, status
+        and referral."""
         ...
 
-    async def resolved_in(self, start: datetime, end: datetime) -> list[Case]:
-        """Cases resolved in [start, end), for the reports."""
+    async def overdue_per_county(
+        self, start: datetime, end: datetime, now: datetime
+    ) -> dict[str | None, int]:
+        """Among the cases reported in [start, end), how many per county are past a deadline now."""
         ...
+
+    def resolve_times(
+        self, start: datetime, end: datetime
+    ) -> AsyncIterator[tuple[str | None, datetime, datetime]]:
+        """(county, first routed, resolved) of the resolved cases reported in [start, end), streamed."""
+        ...
+
+    def reported(self, start: datetime, end: datetime) -> AsyncIterator[tuple[datetime, bool]]:
+        """(reported at, referred) of the cases reported in [start, end) (``Case.reported_at``), streamed."""
+        ...
+
+    def resolved_between(self, start: datetime, end: datetime) -> AsyncIterator[datetime]:
+        """When each case resolved in [start, end) was resolved, streamed."""
+        ...
+
+
+async def _stream(cursor: Any) -> AsyncIterator[dict[str, Any]]:
+    """A cursor's documents one at a time, the cursor closed however the reader stops."""
+    try:
+        async for doc in cursor:
+            yield doc
+    finally:
+        await cursor.close()
 
 
 class MongoCaseStore:
@@ -341,28 +378,79 @@ class MongoCaseStore:
         query["status"] = {"$ne": None}
         return await tally(self.collection, query, "referred")
 
-    async def received_by_agencies(self, start: datetime, end: datetime, agency: str | None) -> list[Case]:
-        query: dict[str, Any] = {"agencies.received_at": span(start, end)}
+    async def hops_received(
+        self, start: datetime, end: datetime, agency: str | None
+    ) -> AsyncIterator[Holding]:
+        hop: dict[str, Any] = {"agencies.received_at": span(start, end)}
         if agency:
-            query["agencies.agency"] = agency
-        return await self._find(query, REPORTS_LEAVE_OUT)
+            hop["agencies.agency"] = agency
+        pipeline: list[dict[str, Any]] = [
+            {"$match": hop},
+            {"$unwind": "$agencies"},
+            {"$match": hop},
+            {"$project": {"_id": 0, "agencies": 1}},
+        ]
+        async for doc in _stream(await self.collection.aggregate(pipeline, batchSize=REPORT_BATCH)):
+            yield Holding.model_validate(doc["agencies"])
 
-    async def overdue_at_agencies(self, now: datetime, agency: str | None) -> list[Case]:
+    async def overdue_per_agency(self, now: datetime, agency: str | None) -> dict[str, int]:
         query: dict[str, Any] = {"status": {"$in": sorted(OPEN_AT_AGENCY)}, "due.next": {"$lt": now}}
         if agency:
             query["agency"] = agency
-        return await self._find(query, REPORTS_LEAVE_OUT)
+        return {str(k): n for k, n in (await self._count_by(query, "$agency")).items() if k is not None}
 
-    async def registered_in(
-        self, start: datetime, end: datetime, *, registered_only: bool = True
-    ) -> list[Case]:
-        query: dict[str, Any] = reported_between(start, end)
-        if registered_only:
-            query["status"] = {"$ne": None}
-        return await self._find(query, REPORTS_LEAVE_OUT)
+    async def county_groups(self, start: datetime, end: datetime) -> list[CountyGroup]:
+        query = {**reported_between(start, end), "status": {"$ne": None}}
+        key = {"county": "$county", "status": "$status", "referred": "$referred"}
+        return [
+            CountyGroup(k.get("county"), str(k["status"]), bool(k.get("referred")), n)
+            for k, n in (await self._group(query, key))
+        ]
 
-    async def resolved_in(self, start: datetime, end: datetime) -> list[Case]:
-        return await self._find({"resolved_at": span(start, end)}, REPORTS_LEAVE_OUT)
+    async def overdue_per_county(
+        self, start: datetime, end: datetime, now: datetime
+    ) -> dict[str | None, int]:
+        query = {
+            **reported_between(start, end),
+            "status": {"$in": sorted(OPEN_AT_AGENCY)},
+            "due.next": {"$lt": now},
+        }
+        return await self._count_by(query, "$county")
+
+    async def resolve_times(
+        self, start: datetime, end: datetime
+    ) -> AsyncIterator[tuple[str | None, datetime, datetime]]:
+        query = {
+            **reported_between(start, end),
+            "status": {"$ne": None},
+            "resolved_at": {"$ne": None},
+            "first_routed_at": {"$ne": None},
+        }
+        fields = {"_id": 0, "county": 1, "first_routed_at": 1, "resolved_at": 1}
+        async for doc in _stream(self.collection.find(query, fields, batch_size=REPORT_BATCH)):
+            yield doc.get("county"), doc["first_routed_at"], doc["resolved_at"]
+
+    async def reported(self, start: datetime, end: datetime) -> AsyncIterator[tuple[datetime, bool]]:
+        fields = {"_id": 0, "call_started_at": 1, "registered_at": 1, "referred": 1}
+        cursor = self.collection.find(reported_between(start, end), fields, batch_size=REPORT_BATCH)
+        async for doc in _stream(cursor):
+            yield doc.get("call_started_at") or doc["registered_at"], bool(doc.get("referred"))
+
+    async def resolved_between(self, start: datetime, end: datetime) -> AsyncIterator[datetime]:
+        cursor = self.collection.find(
+            {"resolved_at": span(start, end)}, {"_id": 0, "resolved_at": 1}, batch_size=REPORT_BATCH
+        )
+        async for doc in _stream(cursor):
+            yield doc["resolved_at"]
+
+    async def _group(self, query: dict[str, Any], key: Any) -> list[tuple[Any, int]]:
+        groups = await (
+            await self.collection.aggregate([{"$match": query}, {"$group": {"_id": key, "n": {"$sum": 1}}}])
+        ).to_list(None)
+        return [(g["_id"], int(g["n"])) for g in groups]
+
+    async def _count_by(self, query: dict[str, Any], key: str) -> dict[Any, int]:
+        return dict(await self._group(query, key))
 
     async def _find(self, query: dict[str, Any], leave_out: Iterable[str], limit: int = 0) -> list[Case]:
         cursor = self.collection.find(query, dict.fromkeys(leave_out, 0))
@@ -507,37 +595,53 @@ class InMemoryCaseStore:
         ]
         return len(found), sum(1 for c in found if c.referred)
 
-    async def received_by_agencies(self, start: datetime, end: datetime, agency: str | None) -> list[Case]:
-        # As MongoDB matches arrays: some holding was received in the span, and some holding (not
-        # necessarily the same one) is the agency's. The report counts each holding itself.
-        return [
-            c
-            for c in self._all(REPORTS_LEAVE_OUT)
-            if any(within(h.received_at, start, end) for h in c.agencies)
-            and (not agency or any(h.agency == agency for h in c.agencies))
-        ]
+    async def hops_received(
+        self, start: datetime, end: datetime, agency: str | None
+    ) -> AsyncIterator[Holding]:
+        for case in self._all(REPORTS_LEAVE_OUT):
+            for hop in case.agencies:
+                if within(hop.received_at, start, end) and (not agency or hop.agency == agency):
+                    yield hop
 
-    async def overdue_at_agencies(self, now: datetime, agency: str | None) -> list[Case]:
-        return [
-            c
-            for c in self._all(REPORTS_LEAVE_OUT)
-            if c.status in OPEN_AT_AGENCY
-            and c.due.next is not None
-            and c.due.next < now
-            and (not agency or c.agency == agency)
-        ]
+    async def overdue_per_agency(self, now: datetime, agency: str | None) -> dict[str, int]:
+        return dict(
+            Counter(
+                c.agency
+                for c in self._all(REPORTS_LEAVE_OUT)
+                if c.agency and c.is_overdue(now) and (not agency or c.agency == agency)
+            )
+        )
 
-    async def registered_in(
-        self, start: datetime, end: datetime, *, registered_only: bool = True
-    ) -> list[Case]:
-        return [
-            c
-            for c in self._all(REPORTS_LEAVE_OUT)
-            if within(c.reported_at, start, end) and (c.status is not None or not registered_only)
-        ]
+    def _reported(self, start: datetime, end: datetime) -> list[Case]:
+        return [c for c in self._all(REPORTS_LEAVE_OUT) if within(c.reported_at, start, end)]
 
-    async def resolved_in(self, start: datetime, end: datetime) -> list[Case]:
-        return [c for c in self._all(REPORTS_LEAVE_OUT) if within(c.resolved_at, start, end)]
+    async def county_groups(self, start: datetime, end: datetime) -> list[CountyGroup]:
+        groups = Counter(
+            (c.county, str(c.status), c.referred) for c in self._reported(start, end) if c.status is not None
+        )
+        return [CountyGroup(county, status, referred, n) for (county, status, referred), n in groups.items()]
+
+    async def overdue_per_county(
+        self, start: datetime, end: datetime, now: datetime
+    ) -> dict[str | None, int]:
+        return dict(Counter(c.county for c in self._reported(start, end) if c.is_overdue(now)))
+
+    async def resolve_times(
+        self, start: datetime, end: datetime
+    ) -> AsyncIterator[tuple[str | None, datetime, datetime]]:
+        for c in self._reported(start, end):
+            if c.status is not None and c.resolved_at is not None and c.first_routed_at is not None:
+                yield c.county, c.first_routed_at, c.resolved_at
+
+    async def reported(self, start: datetime, end: datetime) -> AsyncIterator[tuple[datetime, bool]]:
+        for c in self._reported(start, end):
+            assert c.reported_at is not None
+            yield c.reported_at, c.referred
+
+    async def resolved_between(self, start: datetime, end: datetime) -> AsyncIterator[datetime]:
+        for c in self._all(REPORTS_LEAVE_OUT):
+            if c.resolved_at is not None and within(c.resolved_at, start, end):
+                yield c.resolved_at
 
 
 class HeldCases:

@@ -110,4 +110,7 @@ async def test_the_fake_call_store_keeps_each_call_once() -> None:
     assert await calls.count_received(duty_session_id="s") == (2, 1)
     assert await calls.count_received(start=T0, end=T0 + timedelta(seconds=1)) == (2, 1)
     assert await calls.count_received(start=T0 + timedelta(seconds=1)) == (0, 0)
-    assert sorted(await calls.started_in(T0, T0 + timedelta(days=1))) == [(T0, False), (T0, True)]
+    assert sorted([t async for t in calls.start_times(T0, T0 + timedelta(days=1))]) == [
+        (T0, False),
+        (T0, True),
+    ]

@@ -13,6 +13,7 @@ import pytest
 from contracts.catalogue import AgencyCode
 from services.common.auth import Role
 from services.tracking.entrypoints.http import create_app
+from services.tracking.entrypoints.reports import csv_lines
 from services.tracking.settings import TrackingSettings
 from tests.support.tokens import unit_bearer
 from tests.unit.tracking.factory import T0, CaseEvents
@@ -240,3 +241,22 @@ def test_phone_matching_never_crashes_on_other_scripts() -> None:
     assert phone_matches("+989151234567", "４５６７")
     assert phone_matches("+989151234567", "۰۹۱۵۱۲۳۴۵۶۷")
     assert not phone_matches("+989151234567", "４４４４")
+
+
+async def test_a_report_over_more_than_a_year_is_refused_naming_from(client: httpx.AsyncClient) -> None:
+    for name in ("funnel", "agencies", "counties.csv", "weeks"):
+        r = await client.get(
+            f"/v1/reports/{name}", headers=SUPERVISOR, params={"from": "1380-01-01", "to": "1405-09-04"}
+        )
+        body = problem(r, 422)
+        [error] = body["errors"]
+        assert error["field"] == "from" and error["code"] == "period_too_long"
+        assert error["message"].startswith("بازهٔ گزارش حداکثر ۳۶۶ روز است")
+        assert "366 days" in error["message_en"]
+
+
+def test_csv_is_written_a_row_at_a_time() -> None:
+    rows = ({"county": f"c{i}", "registered": i} for i in range(3))
+    lines = list(csv_lines(rows, ("county", "registered")))
+    assert lines == ["\ufeffcounty,registered\r\n", "c0,0\r\n", "c1,1\r\n", "c2,2\r\n"]
+    assert list(csv_lines([], ("county",))) == ["\ufeffcounty\r\n"]
