@@ -132,6 +132,10 @@ class CaseRegistered(EventData):
     operator_id: str | None = None
     duty_session_id: str | None = None
     registered_at: AwareDatetime
+    # When the call this case comes from started (its call.received's started_at), when the registrar
+    # knows it: a call log imported days later registers its cases then, and reports count each case in
+    # the period of its call, as they count the call itself.
+    call_started_at: AwareDatetime | None = None
     # The citizen chose to publish the description (an Open311 submitter may; a case registered by an
     # operator never is). Public feeds show no free text of a case without it.
     public: bool = False

@@ -60,7 +60,6 @@ def main() -> int:
         # Locally the console reaches tracking from 127.0.0.1 and forwards each citizen's address:
         # tracking believes it from there (in production, only from the console's and ingress' pods).
         "SAMAD_TRUSTED_PROXIES": '["127.0.0.1/32"]',
-        "SAMAD_TRUST_FORWARDED_FOR": "true",
         "PYTHONUNBUFFERED": "1",
     }
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []

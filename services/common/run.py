@@ -25,6 +25,10 @@ def serve(service: str, app_path: str, default_port: int) -> None:
         port=args.port,
         log_config=None,
         access_log=False,
+        # The peer's address stays the peer's: a service that needs the client behind a proxy (tracking's
+        # lookup limit) reads X-Forwarded-For itself, from the proxies its settings trust. uvicorn's
+        # own rewriting would believe the header from any peer on 127.0.0.1.
+        proxy_headers=False,
         # uvicorn turns SIGTERM into the lifespan shutdown: the broker stops fetching, finishes and commits.
         timeout_graceful_shutdown=int(settings.graceful_timeout_seconds),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,7 +24,7 @@ from services.tracking.adapters.cases import CaseStore, MongoCaseStore
 from services.tracking.adapters.claims import Claims, MongoClaims
 from services.tracking.adapters.data import load_policy
 from services.tracking.adapters.mongo import TrackingDatabase
-from services.tracking.adapters.ratelimit import RateLimiter, TokenBucket
+from services.tracking.adapters.ratelimit import Attempts, MongoAttempts
 from services.tracking.domain.sla import SlaPolicy
 from services.tracking.service.act_on_case import ActOnCase
 from services.tracking.service.agency_queue import AgencyQueue
@@ -38,6 +39,18 @@ from services.tracking.settings import TrackingSettings
 PRODUCES = (CaseStatusChanged, CaseRerouteRequested, CaseNoteAdded, CaseSlaBreached)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+log = logging.getLogger("samad.tracking")
+
+
+async def every(interval_seconds: float, work: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``work`` every ``interval_seconds`` until cancelled; a failure is logged and retried at the
+    next interval."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await work()
+        except Exception:
+            log.exception("%s failed; trying again at the next interval", what)
 
 
 @dataclass
@@ -56,7 +69,7 @@ class TrackingContainer:
     cases: CaseStore
     calls: CallStore
     claims: Claims
-    limiter: RateLimiter
+    attempts: Attempts
     project_events: ProjectEvents
     look_up: LookUpCase
     find_citizen_cases: FindCitizenCases
@@ -76,6 +89,7 @@ class TrackingContainer:
         await self.cases.ensure_indexes()
         await self.calls.ensure_indexes()
         await self.claims.ensure_indexes()
+        await self.attempts.ensure_indexes()
 
     async def startup(self) -> None:
         await self.ensure_indexes()
@@ -92,6 +106,13 @@ class TrackingContainer:
                 self.sweep_timers.every(s.sweep_interval_seconds, s.sweep_batch_size), name="tracking-timers"
             )
             self._timers.append(task)
+            forget = asyncio.create_task(
+                every(
+                    s.sweep_interval_seconds, self.citizen_status.forget_expired, "forgetting lookup attempts"
+                ),
+                name="tracking-lookup-attempts",
+            )
+            self._timers.append(forget)
 
     async def stop_timers(self) -> None:
         while self._timers:
@@ -107,7 +128,7 @@ def bootstrap(
     cases: CaseStore | None = None,
     calls: CallStore | None = None,
     claims: Claims | None = None,
-    limiter: RateLimiter | None = None,
+    attempts: Attempts | None = None,
     publisher: Publisher | None = None,
     clock: Clock | None = None,
     broker: KafkaBroker | None = None,
@@ -124,12 +145,12 @@ def bootstrap(
     clock = clock or SystemClock()
     policy = policy or load_policy(s.tracking_data_dir)
     database = None
-    if cases is None or calls is None or claims is None:
+    if cases is None or calls is None or claims is None or attempts is None:
         database = TrackingDatabase(s.mongo_url, s.db_name, name)
         cases = cases or MongoCaseStore(database.db)
         calls = calls or MongoCallStore(database.db)
         claims = claims or MongoClaims(database.db)
-    limiter = limiter or TokenBucket(s.status_rate_per_minute, s.status_burst)
+        attempts = attempts or MongoAttempts(database.db)
     return TrackingContainer(
         settings=s,
         broker=broker,
@@ -140,16 +161,16 @@ def bootstrap(
         cases=cases,
         calls=calls,
         claims=claims,
-        limiter=limiter,
+        attempts=attempts,
         project_events=ProjectEvents(cases, calls, policy, s.projection_cache_size),
         look_up=LookUpCase(cases, clock),
         find_citizen_cases=FindCitizenCases(cases, clock),
-        citizen_status=CitizenStatus(cases, limiter),
+        citizen_status=CitizenStatus(cases, attempts, clock, s.lookup_limits),
         agency_queue=AgencyQueue(cases, clock),
         act_on_case=ActOnCase(cases, publisher, policy, clock),
         sweep_timers=SweepTimers(
             cases, claims, publisher, clock, owner, timedelta(seconds=s.claim_lease_seconds)
         ),
-        reports=Reports(cases, calls, clock),
+        reports=Reports(cases, calls, clock, s.report_max_days),
         database=database,
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import Field, IPvAnyNetwork
+
 from services.common.settings import ServiceSettings
+from services.tracking.domain.lookup_limits import LookupLimits
 
 
 class TrackingSettings(ServiceSettings):
@@ -19,8 +22,26 @@ class TrackingSettings(ServiceSettings):
     projection_cache_size: int = 1000
     # A claimed piece of timer work that was not finished (its replica died) is free again after this.
     claim_lease_seconds: float = 120.0
-    # Citizen status lookups per client: a burst, then this many per minute.
-    status_rate_per_minute: float = 10.0
-    status_burst: int = 5
-    # Take the client address from X-Forwarded-For (only behind a proxy that sets it).
-    trust_forwarded_for: bool = False
+    # The longest period a report covers, in days (SAMAD_REPORT_MAX_DAYS): a longer one is refused with
+    # a 422 naming "from". A Solar Hijri year has at most 366 days.
+    report_max_days: int = Field(366, gt=0)
+    # The citizen status lookup's limits, counted in the database and so shared by every replica:
+    # each client may look up STATUS_CLIENT_ATTEMPTS times per STATUS_CLIENT_WINDOW_SECONDS; each
+    # tracking code may be answered wrongly (a wrong phone) STATUS_CODE_FAILURES times per
+    # STATUS_CODE_WINDOW_SECONDS, whatever the address, and then answers 429 until its window ends.
+    status_client_attempts: int = Field(10, gt=0)
+    status_client_window_seconds: int = Field(60, gt=0)
+    status_code_failures: int = Field(5, gt=0)
+    status_code_window_seconds: int = Field(3600, gt=0)
+    # The proxies whose X-Forwarded-For is believed (SAMAD_TRUSTED_PROXIES, a JSON list of CIDRs: the
+    # ingress controller's range). A request from any other peer is counted under the peer's address.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+
+    @property
+    def lookup_limits(self) -> LookupLimits:
+        return LookupLimits(
+            client_attempts=self.status_client_attempts,
+            client_window_seconds=self.status_client_window_seconds,
+            code_failures=self.status_code_failures,
+            code_window_seconds=self.status_code_window_seconds,
+        )

@@ -46,8 +46,10 @@ def case_registered(
     now: datetime,
     channel: Channel | None = None,
     public: bool = False,
+    call_started_at: datetime | None = None,
 ) -> Envelope:
-    """``public``: the submitter chose to publish the description; only an Open311 request can be."""
+    """``public``: the submitter chose to publish the description; only an Open311 request can be.
+    ``call_started_at``: when the call the case comes from started, when known (an imported log)."""
     channel = channel or Channel(case.channel)
     data = CaseRegistered(
         case_id=ids.case_id,
@@ -65,6 +67,7 @@ def case_registered(
         operator_id=operator_id,
         duty_session_id=case.duty_session_id,
         registered_at=now,
+        call_started_at=call_started_at if case.call_id is not None else None,
         public=public and channel == Channel.open311,
     )
     return make_event(data, source=SOURCE, event_id=ids.registered_event_id, time=now)

@@ -141,7 +141,10 @@ class ImportCalls:
         if row.case is None:
             return
         try:
-            case_answer = await self.register_case(row.case, key=key, scope=c.CASE_SCOPE)
+            # The case counts in the period of its call, not of the import (reports keep both times).
+            case_answer = await self.register_case(
+                row.case, key=key, scope=c.CASE_SCOPE, call_started_at=row.call.started_at
+            )
         except (Rejected, KeyConflict) as exc:
             summary.rejected.extend(_use_case_problems(exc, row, "case"))
             return

@@ -73,11 +73,14 @@ class RegisterCase:
         scope: str = "cases",
         channel: Channel | None = None,
         public: bool = False,
+        call_started_at: datetime | None = None,
     ) -> Answer:
         """201 with the new case, or 200 with the open case a repeat call was linked to. ``by``: who
         sends it (an operator acts only as themselves); without it the case keeps the operator it names.
         ``public``: the submitter chose to publish the description, which only an Open311 request can
-        (a case registered by an operator never is public)."""
+        (a case registered by an operator never is public). ``call_started_at``: when the call the case
+        comes from started, when known (an imported log registers its cases long after its calls);
+        reports count the case in that call's period. It is not part of the request's fingerprint."""
         operator_id = case_operator(case.operator_id, by)
         public = public and channel == Channel.open311
         body = case.as_sent() | {
@@ -88,12 +91,18 @@ class RegisterCase:
             body["public"] = True
 
         async def produce() -> Answer:
-            return await self._register(case, f"{scope}:{key}", operator_id, channel, public)
+            return await self._register(case, f"{scope}:{key}", operator_id, channel, public, call_started_at)
 
         return await self.idempotency.once(scope, key, ids.fingerprint(scope, body), produce)
 
     async def _register(
-        self, case: CaseIn, key: str, operator_id: str | None, channel: Channel | None, public: bool
+        self,
+        case: CaseIn,
+        key: str,
+        operator_id: str | None,
+        channel: Channel | None,
+        public: bool,
+        call_started_at: datetime | None = None,
     ) -> Answer:
         now = self.clock.now()
         case_ids = ids.case_ids(key)
@@ -113,6 +122,7 @@ class RegisterCase:
             now=registered_at,
             channel=channel,
             public=public,
+            call_started_at=call_started_at,
         )
         await self.publisher.publish([event])
         # Write-through: a repeat call a second later must already see this case.

@@ -5,7 +5,7 @@ One document per call (id = call id); a redelivered ``call.received`` adds nothi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -17,6 +17,8 @@ from services.common.mongo import create_index, insert_new
 from services.tracking.adapters.mongo import scope, span, tally, within
 
 CALLS_COLLECTION = "calls"
+# Calls a report's cursor fetches at a time (each batch one await: the event loop runs between them).
+REPORT_BATCH = 500
 CALL_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("started_at", [("started_at", ASCENDING)]),
     ("duty_session", [("duty_session_id", ASCENDING)]),
@@ -41,8 +43,8 @@ class CallStore(Protocol):
         """(received, answered) among the calls of a duty session, or started in [start, end)."""
         ...
 
-    async def started_in(self, start: datetime, end: datetime) -> list[tuple[datetime, bool]]:
-        """(started at, answered) of every call started in [start, end)."""
+    def start_times(self, start: datetime, end: datetime) -> AsyncIterator[tuple[datetime, bool]]:
+        """(started at, answered) of every call started in [start, end), streamed."""
         ...
 
 
@@ -92,14 +94,20 @@ class MongoCallStore:
         province: str | None = None,
     ) -> tuple[int, int]:
         return await tally(
-            self.collection, scope("started_at", start, end, duty_session_id, province), "answered"
+            self.collection, scope({"started_at": span(start, end)}, duty_session_id, province), "answered"
         )
 
-    async def started_in(self, start: datetime, end: datetime) -> list[tuple[datetime, bool]]:
-        docs = await self.collection.find(
-            {"started_at": span(start, end)}, {"started_at": 1, "outcome": 1}
-        ).to_list(None)
-        return [(d["started_at"], d.get("outcome") == "answered") for d in docs]
+    async def start_times(self, start: datetime, end: datetime) -> AsyncIterator[tuple[datetime, bool]]:
+        cursor = self.collection.find(
+            {"started_at": span(start, end)},
+            {"_id": 0, "started_at": 1, "outcome": 1},
+            batch_size=REPORT_BATCH,
+        )
+        try:
+            async for doc in cursor:
+                yield doc["started_at"], doc.get("outcome") == "answered"
+        finally:
+            await cursor.close()
 
 
 class InMemoryCallStore:
@@ -136,9 +144,7 @@ class InMemoryCallStore:
         ]
         return len(found), sum(1 for d in found if d["answered"])
 
-    async def started_in(self, start: datetime, end: datetime) -> list[tuple[datetime, bool]]:
-        return [
-            (d["started_at"], d["outcome"] == "answered")
-            for d in self.docs.values()
-            if within(d["started_at"], start, end)
-        ]
+    async def start_times(self, start: datetime, end: datetime) -> AsyncIterator[tuple[datetime, bool]]:
+        for d in list(self.docs.values()):
+            if within(d["started_at"], start, end):
+                yield d["started_at"], d["outcome"] == "answered"

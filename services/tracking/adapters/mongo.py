@@ -43,17 +43,24 @@ def span(start: datetime | None, end: datetime | None) -> dict[str, Any]:
     return bounds or {"$ne": None}
 
 
+def reported_between(start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    """Cases reported in [start, end) (``Case.reported_at``): by the start of the call a case comes
+    from when its registration named it, else by the registration."""
+    return {
+        "$or": [
+            {"call_started_at": span(start, end)},
+            {"call_started_at": None, "registered_at": span(start, end)},
+        ]
+    }
+
+
 def scope(
-    time_field: str,
-    start: datetime | None,
-    end: datetime | None,
+    period: dict[str, Any],
     duty_session_id: str | None,
     province: str | None,
 ) -> dict[str, Any]:
-    """The funnel's selection: one duty session, or a time span on ``time_field``; one province or all."""
-    query: dict[str, Any] = (
-        {"duty_session_id": duty_session_id} if duty_session_id else {time_field: span(start, end)}
-    )
+    """The funnel's selection: one duty session, or the ``period`` condition; one province or all."""
+    query: dict[str, Any] = {"duty_session_id": duty_session_id} if duty_session_id else dict(period)
     if province:
         query["province"] = province
     return query

@@ -155,6 +155,9 @@ class Case(_Doc):
     duty_session_id: str | None = None
     live_session: bool = False
     registered_at: datetime | None = None
+    # When the call the case comes from started, when the registration said (an imported call log
+    # registers its cases long after the calls): period reports count the case then (``reported_at``).
+    call_started_at: datetime | None = None
     status_changed_at: datetime | None = None
     agency: str | None = None
     agencies: list[Holding] = Field(default_factory=list)
@@ -201,6 +204,12 @@ class Case(_Doc):
     @property
     def registered(self) -> bool:
         return self.status is not None
+
+    @property
+    def reported_at(self) -> datetime | None:
+        """When the citizen reported the problem, the time period reports count the case at: the start
+        of the call it comes from, else its registration (the same clock as the calls' counts)."""
+        return self.call_started_at or self.registered_at
 
     def applied_ids(self) -> set[str]:
         return {entry.event_id for entry in self.timeline}

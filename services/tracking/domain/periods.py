@@ -1,7 +1,8 @@
 """Periods of whole Tehran days, read from the dates people type in either calendar.
 
-Reports cover a period (the last 30 days unless told otherwise); the agency queue can be cut to cases
-registered between two days. Both ends are included: ``to`` 1405-09-10 means up to the end of that day.
+Reports cover a period (the last 30 days unless told otherwise, at most ``max_days``); the agency queue
+can be cut to cases registered between two days. Both ends are included: ``to`` 1405-09-10 means up to
+the end of that day.
 """
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ class BadDate(ValueError):
 
 class ReversedPeriod(ValueError):
     """The first day is after the last one."""
+
+
+class PeriodTooLong(ValueError):
+    """A report's period spans more than ``max_days`` days (``field``: the day to move)."""
+
+    def __init__(self, max_days: int, field: str = "from") -> None:
+        super().__init__(f"a report covers at most {max_days} days")
+        self.max_days = max_days
+        self.field = field
 
 
 def read_day(text: str | None, field: str) -> date | None:
@@ -62,13 +72,16 @@ class Period:
         }
 
 
-def period_of(first: str | None, last: str | None, today: date) -> Period:
+def period_of(first: str | None, last: str | None, today: date, max_days: int | None = None) -> Period:
     """The period between two typed days. Without a last day it ends today; without a first day it
-    is the 30 days up to the last one."""
+    is the 30 days (at most ``max_days``) up to the last one. Longer than ``max_days``: PeriodTooLong."""
     last_day = read_day(last, "to") or today
-    first_day = read_day(first, "from") or last_day - timedelta(days=DEFAULT_DAYS - 1)
+    default_days = min(DEFAULT_DAYS, max_days) if max_days else DEFAULT_DAYS
+    first_day = read_day(first, "from") or last_day - timedelta(days=default_days - 1)
     if first_day > last_day:
         raise ReversedPeriod(f"{first_day} is after {last_day}")
+    if max_days is not None and (last_day - first_day).days + 1 > max_days:
+        raise PeriodTooLong(max_days)
     return Period(first_day, last_day)
 
 

@@ -402,6 +402,7 @@ def _registered(case: Case, data: CaseRegistered, when: datetime, entry: Timelin
     case.operator_agency = str(data.operator_agency) if data.operator_agency else None
     case.duty_session_id = case.duty_session_id or data.duty_session_id
     case.registered_at = _ms(data.registered_at)
+    case.call_started_at = _ms(data.call_started_at) if data.call_started_at is not None else None
     entry.status, entry.public = CaseStatus.registered, True
     entry.text = f"ثبت پرونده: {data.subject}"
     if data.operator_id:

@@ -33,19 +33,26 @@ def unusable_digits(text: str) -> bool:
     return has_non_decimal_digits(text)
 
 
+# Compared in place of a number when there is none (the code names no case), so a wrong code costs
+# the same comparison as a wrong phone; the answer is False all the same.
+_NO_PHONE = "0" * 10
+
+
 def phone_matches(stored: str | None, given: str) -> bool:
-    """The citizen's second factor: the full number in any common form, or its last four digits."""
-    if not stored:
-        return False
+    """The citizen's second factor: the full number in any common form, or its last four digits.
+    The stored number is compared in constant time, and the same way when there is none."""
     # ASCII digits only: every script's decimal digits were converted, and look-alikes (²) were
     # refused before a lookup (unusable_digits); comparing non-ASCII text would raise.
     digits = "".join(ch for ch in to_ascii_digits(given) if ch in _ASCII_DIGITS)
-    mine = "".join(ch for ch in stored if ch.isdigit())
+    mine = "".join(ch for ch in (stored or _NO_PHONE) if ch in _ASCII_DIGITS)
+    # How long the given digits are is the caller's own knowledge: branching on it tells nothing.
     if len(digits) == 4:
-        return hmac.compare_digest(digits, mine[-4:])
-    if len(digits) < 10:
-        return False
-    return hmac.compare_digest(digits[-10:], mine[-10:])
+        same = hmac.compare_digest(digits, mine[-4:])
+    elif len(digits) >= 10:
+        same = hmac.compare_digest(digits[-10:], mine[-10:])
+    else:
+        same = False
+    return same and bool(stored)
 
 
 def agency_view(code: str | None) -> dict[str, str] | None:

@@ -21,7 +21,7 @@ from services.common.clock import SystemClock
 from services.tracking.adapters.data import load_policy
 from services.tracking.bootstrap import TrackingContainer, bootstrap
 from services.tracking.domain.calendar import jalali, tehran_day
-from services.tracking.domain.periods import BadDate, ReversedPeriod
+from services.tracking.domain.periods import BadDate, PeriodTooLong, ReversedPeriod
 from services.tracking.domain.sla import Duration
 from services.tracking.settings import TrackingSettings
 
@@ -48,6 +48,10 @@ def _run(work: Callable[[TrackingContainer], Awaitable[T]]) -> T:
             raise typer.BadParameter(f"not a date (use 1405-09-01 or 2026-11-22): {exc.reason}") from None
         except ReversedPeriod:
             raise typer.BadParameter("--from is after --to") from None
+        except PeriodTooLong as exc:
+            raise typer.BadParameter(
+                f"a report covers at most {exc.max_days} days (SAMAD_REPORT_MAX_DAYS): choose a later --from"
+            ) from None
         finally:
             await container.shutdown()
 

@@ -9,10 +9,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from contracts.persian import to_persian_digits
 from services.common.problems import ProblemError
 from services.tracking.domain.access import ActionForbidden, OtherAgency
 from services.tracking.domain.actions import MissingText
-from services.tracking.domain.periods import BadDate, ReversedPeriod
+from services.tracking.domain.periods import BadDate, PeriodTooLong, ReversedPeriod
 from services.tracking.service.errors import ActionConflict, CaseNotFound, NoSuchCase, RateLimited
 
 
@@ -99,6 +100,15 @@ def _reversed(_exc: ReversedPeriod) -> ProblemError:
     return bad_field("from", "تاریخ شروع پس از تاریخ پایان است", "from is after to")
 
 
+def _too_long(exc: PeriodTooLong) -> ProblemError:
+    return bad_field(
+        exc.field,
+        f"بازهٔ گزارش حداکثر {to_persian_digits(str(exc.max_days))} روز است؛ تاریخ شروع را نزدیک‌تر انتخاب کنید",
+        f"A report covers at most {exc.max_days} days: choose a later from",
+        code="period_too_long",
+    )
+
+
 PROBLEMS: dict[type[Exception], Callable[[Any], ProblemError]] = {
     OtherAgency: _other_agency,
     ActionForbidden: _forbidden,
@@ -109,6 +119,7 @@ PROBLEMS: dict[type[Exception], Callable[[Any], ProblemError]] = {
     MissingText: _missing_text,
     BadDate: _bad_date,
     ReversedPeriod: _reversed,
+    PeriodTooLong: _too_long,
 }
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
 from contracts.catalogue import AgencyCode, provinces
 from services.common.auth import Principal
@@ -34,14 +35,25 @@ PROVINCE = Annotated[str | None, Query(max_length=100)]
 AGENCY = Annotated[AgencyCode | None, Query(description="One agency only")]
 
 
-def _csv(rows: list[dict[str, Any]], columns: Sequence[str], name: str) -> Response:
+def csv_lines(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> Iterator[str]:
+    """The CSV text a line at a time: a byte-order mark (so spreadsheet programs read the Persian
+    names as UTF-8), the header, then one line per row as it comes."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    buffer.write("\ufeff")
     writer.writeheader()
-    writer.writerows(rows)
-    # A byte-order mark so spreadsheet programs read the Persian names as UTF-8.
-    return Response(
-        "\ufeff" + buffer.getvalue(),
+    for row in rows:
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+    yield buffer.getvalue()
+
+
+def _csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], name: str) -> StreamingResponse:
+    # Streamed: the answer is written as it is produced, never held whole.
+    return StreamingResponse(
+        csv_lines(rows, columns),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
@@ -92,7 +104,7 @@ async def report_funnel_csv(
     duty_session_id: SESSION = None,
     province: PROVINCE = None,
     principal: Principal = FUNNEL,
-) -> Response:
+) -> StreamingResponse:
     doc = await _funnel(c, date_from, date_to, duty_session_id, province)
     period = doc.pop("period", {})
     row = {**period, **doc}
@@ -121,7 +133,7 @@ async def report_agencies_csv(
     date_to: TO = None,
     agency: AGENCY = None,
     principal: Principal = AGENCY_REPORT,
-) -> Response:
+) -> StreamingResponse:
     doc = await _agencies(c, date_from, date_to, agency, principal)
     return _csv(doc["agencies"], AGENCY_COLUMNS, "agencies")
 
@@ -139,7 +151,7 @@ async def report_counties(
 @router.get("/v1/reports/counties.csv", summary="Per county, as CSV", responses=RESPONSES)
 async def report_counties_csv(
     c: Container, date_from: FROM = None, date_to: TO = None, principal: Principal = OVERVIEW
-) -> Response:
+) -> StreamingResponse:
     _period, rows = await c.reports.counties(date_from, date_to)
     return _csv(rows, COUNTY_COLUMNS, "counties")
 
@@ -155,6 +167,6 @@ async def report_weeks(
 @router.get("/v1/reports/weeks.csv", summary="Per week, as CSV", responses=RESPONSES)
 async def report_weeks_csv(
     c: Container, date_from: FROM = None, date_to: TO = None, principal: Principal = OVERVIEW
-) -> Response:
+) -> StreamingResponse:
     _period, rows = await c.reports.weeks(date_from, date_to)
     return _csv(rows, WEEK_COLUMNS, "weeks")

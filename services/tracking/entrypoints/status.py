@@ -1,25 +1,25 @@
-"""The citizen's route: their case's status by tracking code and phone, limited per client."""
+"""The citizen's route: their case's status by tracking code and phone, limited per client and per code."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
 from services.common.problems import ProblemError
+from services.tracking.domain.lookup_limits import IPNetwork, client_address
 from services.tracking.domain.views import unusable_digits
 from services.tracking.entrypoints.deps import PROBLEM, Container
 
 router = APIRouter(tags=["citizen"])
 
 
-def client_of(request: Request, trust_forwarded_for: bool) -> str:
-    """The client the limit counts: its address, or the first X-Forwarded-For hop behind a proxy that
-    sets it."""
-    client = request.client.host if request.client else "unknown"
-    if trust_forwarded_for and request.headers.get("x-forwarded-for"):
-        client = request.headers["x-forwarded-for"].split(",")[0].strip()
-    return client
+def client_of(request: Request, proxies: Sequence[IPNetwork]) -> str:
+    """The client the limits count: the peer's address, or behind a trusted proxy the right-most
+    X-Forwarded-For hop that is not one (``domain.lookup_limits.client_address``)."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.getlist("x-forwarded-for"), proxies)
 
 
 @router.get(
@@ -51,4 +51,4 @@ async def citizen_status(
                     }
                 ],
             )
-    return await c.citizen_status(tracking_code, phone, client_of(request, c.settings.trust_forwarded_for))
+    return await c.citizen_status(tracking_code, phone, client_of(request, c.settings.trusted_proxies))

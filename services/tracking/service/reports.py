@@ -1,13 +1,19 @@
 """The governorate's reports: the funnel, per agency, per county and per week, over a period of days.
 
-Periods are typed days in either calendar (the last 30 days unless told otherwise, see
-``domain.periods``); the stores select, ``domain.reports`` counts.
+Periods are typed days in either calendar (the last 30 days unless told otherwise, at most
+``max_days``: see ``domain.periods``). A report never loads the cases it counts: the database counts
+what it can (the funnel, the groups per county, the overdue cases per agency and county), the rest is
+streamed a few fields at a time into the tallies of ``domain.reports``. The HTTP app shares its event
+loop with the Kafka consumer, whose heartbeats must keep going while a report runs: a streamed report
+awaits the database between batches and hands the loop over every ``YIELD_EVERY`` items besides.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from services.common.clock import Clock
 from services.tracking.adapters.calls import CallStore
@@ -15,21 +21,42 @@ from services.tracking.adapters.cases import CaseStore
 from services.tracking.domain.access import Staff, report_agency
 from services.tracking.domain.calendar import tehran_day
 from services.tracking.domain.periods import Period, period_of
-from services.tracking.domain.reports import Funnel, agency_report, county_report, week_report
+from services.tracking.domain.reports import AgencyTally, CountyTally, Funnel, WeekTally
 
 Rows = list[dict[str, Any]]
+T = TypeVar("T")
+
+# Items a report takes from a stream before it lets the event loop run other work (the consumer's
+# fetches and heartbeats): a batch from the database is already an await, this bounds the work between
+# two of them however the store delivers.
+YIELD_EVERY = 200
+DEFAULT_MAX_DAYS = 366
+
+
+async def feed(items: AsyncIterator[T], add: Callable[[T], None]) -> int:
+    """Hand every item of ``items`` to ``add``, yielding the event loop every ``YIELD_EVERY``; how many."""
+    n = 0
+    async for item in items:
+        add(item)
+        n += 1
+        if n % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+    return n
 
 
 class Reports:
-    def __init__(self, cases: CaseStore, calls: CallStore, clock: Clock) -> None:
+    def __init__(
+        self, cases: CaseStore, calls: CallStore, clock: Clock, max_days: int = DEFAULT_MAX_DAYS
+    ) -> None:
         self.cases = cases
         self.calls = calls
         self.clock = clock
+        self.max_days = max_days
 
     def period(self, first: str | None, last: str | None) -> Period:
-        """The period between two typed days, ending today by default. Raises BadDate or
-        ReversedPeriod."""
-        return period_of(first, last, tehran_day(self.clock.now()))
+        """The period between two typed days, ending today by default. Raises BadDate, ReversedPeriod
+        or PeriodTooLong (more than ``max_days``)."""
+        return period_of(first, last, tehran_day(self.clock.now()), self.max_days)
 
     async def funnel(
         self,
@@ -40,7 +67,8 @@ class Reports:
         province: str | None = None,
     ) -> tuple[Period | None, Funnel]:
         """Calls received -> answered -> cases registered -> referred, in one duty session (then no
-        period) or over a period; in one province or all."""
+        period) or over a period (calls by their start, cases when reported: a case from a call at its
+        call's start, the same clock); in one province or all. Counted by the database."""
         if duty_session_id:
             received, answered = await self.calls.count_received(
                 duty_session_id=duty_session_id, province=province
@@ -65,35 +93,36 @@ class Reports:
         agency: str | None = None,
         staff: Staff | None = None,
     ) -> tuple[Period, Rows]:
-        """Per agency over the cases it received in the period: one agency, or every one. For a
+        """Per agency over the hops it received in the period: one agency, or every one. For a
         ``staff`` member the agency is scoped first (agency staff: their own; another is refused with
         OtherAgency)."""
         only = report_agency(staff, agency) if staff is not None else agency
         period = self.period(first, last)
         now = self.clock.now()
-        received = await self.cases.received_by_agencies(period.start, period.end, only)
-        overdue = await self.cases.overdue_at_agencies(now, only)
-        return period, agency_report(received, period.start, period.end, now, overdue, only)
+        tally = AgencyTally(period.start, period.end, now, only)
+        await feed(self.cases.hops_received(period.start, period.end, only), tally.add)
+        overdue = await self.cases.overdue_per_agency(now, only)
+        return period, tally.rows(overdue)
 
     async def counties(self, first: str | None = None, last: str | None = None) -> tuple[Period, Rows]:
-        """Per county, over the cases registered in the period."""
+        """Per county, over the cases reported in the period (a case from a call: in its call's)."""
         period = self.period(first, last)
-        cases = await self.cases.registered_in(period.start, period.end)
-        return period, county_report(cases, self.clock.now())
+        now = self.clock.now()
+        tally = CountyTally()
+        for group in await self.cases.county_groups(period.start, period.end):
+            tally.add_group(group.county, group.status, group.referred, group.n)
+        for county, n in (await self.cases.overdue_per_county(period.start, period.end, now)).items():
+            tally.add_overdue(county, n)
+        await feed(self.cases.resolve_times(period.start, period.end), lambda item: tally.add_resolved(*item))
+        return period, tally.rows()
 
     async def weeks(self, first: str | None = None, last: str | None = None) -> tuple[Period, Rows]:
         """Per Iranian week (Saturday to Friday) holding a day of the period: calls by their start,
-        cases by their registration, and the cases resolved each week."""
+        cases when reported (a case from a call: at its call's start), and the cases resolved each week."""
         period = self.period(first, last)
         start, end = period.start, period.end
-        calls = await self.calls.started_in(start, end)
-        registered = await self.cases.registered_in(start, end, registered_only=False)
-        resolved = await self.cases.resolved_in(start, end)
-        seen = {c.id for c in registered}
-        only_resolved = [c.model_copy(update={"registered_at": None}) for c in resolved if c.id not in seen]
-        return period, week_report(
-            calls,
-            [*registered, *only_resolved],
-            tehran_day(start),
-            tehran_day(end - timedelta(milliseconds=1)),
-        )
+        tally = WeekTally(tehran_day(start), tehran_day(end - timedelta(milliseconds=1)))
+        await feed(self.calls.start_times(start, end), lambda item: tally.add_call(*item))
+        await feed(self.cases.reported(start, end), lambda item: tally.add_case(*item))
+        await feed(self.cases.resolved_between(start, end), tally.add_resolved)
+        return period, tally.rows()

@@ -36,10 +36,10 @@ def tracking(tracking_db: str) -> Iterator[ServiceProcess]:
             "SAMAD_CONSUMER_OFFSET_RESET": "latest",
             "SAMAD_READY_REQUIRES_ASSIGNMENT": "true",
             "SAMAD_SWEEP_INTERVAL_SECONDS": "0",
-            # Each test names its own client in X-Forwarded-For, so rate limits do not leak between tests.
-            "SAMAD_TRUST_FORWARDED_FOR": "true",
-            "SAMAD_STATUS_BURST": "5",
-            "SAMAD_STATUS_RATE_PER_MINUTE": "6",
+            # The tests stand in for the ingress (peer 127.0.0.1) and each names its own client in
+            # X-Forwarded-For, so the clients' limits do not leak between tests.
+            "SAMAD_TRUSTED_PROXIES": '["127.0.0.1/32"]',
+            "SAMAD_STATUS_CLIENT_ATTEMPTS": "5",
         },
         log_dir(),
     ).start(timeout=120)

@@ -290,8 +290,9 @@ async def test_staff_actions_travel_through_kafka_into_the_timeline(tracking: Se
         assert wrong_phone.json() == wrong_code.json() == garbage.json()
 
 
-async def test_citizen_lookups_are_rate_limited_per_client(tracking: ServiceProcess) -> None:
+async def test_citizen_lookups_are_rate_limited_per_client_and_per_code(tracking: ServiceProcess) -> None:
     c = await routed_case(tracking, "ratelimit")
+    other = await routed_case(tracking, "ratelimit-other")
     async with httpx.AsyncClient(base_url=tracking.url, timeout=10) as client:
         codes = []
         for _ in range(8):
@@ -301,9 +302,16 @@ async def test_citizen_lookups_are_rate_limited_per_client(tracking: ServiceProc
             codes.append(r.status_code)
         assert codes[:5] == [404] * 5 and codes[5:] == [429] * 3
         assert int(r.headers["retry-after"]) >= 1
-        # Another client is not affected.
-        ok = await client.get(
+        assert r.json()["title"] == "تعداد درخواست‌ها بیش از حد مجاز است؛ کمی بعد دوباره تلاش کنید"
+        # The code's five failures are used up: it answers 429 to another client too, the right phone
+        # included (a 200 now would confirm a guess).
+        locked = await client.get(
             f"/v1/status/{c.code}", params={"phone": "4567"}, headers={"X-Forwarded-For": "10.7.7.8"}
+        )
+        assert locked.status_code == 429
+        # Another client asking about another code is not affected.
+        ok = await client.get(
+            f"/v1/status/{other.code}", params={"phone": "4567"}, headers={"X-Forwarded-For": "10.7.7.9"}
         )
         assert ok.status_code == 200
 

@@ -1,5 +1,8 @@
 """The source document's duty session through the real Kafka into tracking: 110 calls received, 81
-answered, 65 cases registered and referred — in the JSON report, the CSV export and `samad report`."""
+answered, 65 cases registered and referred — in the JSON report, the CSV export and `samad report`.
+
+The cases are registered the way the call-log import registers them: today, years after their calls,
+each naming its call's start (``call_started_at``); they count in the period of their calls."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import csv
 import json
 import os
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ from contracts.events import (
 )
 from contracts.tracking_code import from_seed
 from services.common.auth import Role
-from services.tracking.domain.calendar import TEHRAN
+from services.tracking.domain.calendar import TEHRAN, tehran_day
 from tests.integration.tracking.conftest import bearer, publish
 from tests.support.kafka import wait_for
 from tests.support.processes import ServiceProcess
@@ -43,8 +46,11 @@ def e164(phone: str) -> str:
     return "+98" + phone.lstrip("0")
 
 
-def scenario_events(path: Path, session: str, tag: str) -> tuple[list[Envelope], list[Envelope]]:
-    """call.received for every row; case.registered and case.routed for every row with a complaint."""
+def scenario_events(
+    path: Path, session: str, tag: str, imported: datetime
+) -> tuple[list[Envelope], list[Envelope]]:
+    """call.received for every row; case.registered (at ``imported``) and case.routed for every row
+    with a complaint."""
     calls: list[Envelope] = []
     cases: list[Envelope] = []
     for row in csv.DictReader(path.open(encoding="utf-8")):
@@ -65,7 +71,7 @@ def scenario_events(path: Path, session: str, tag: str) -> tuple[list[Envelope],
         if not row["subject"]:
             continue
         case_id = deterministic_id("funnel-test", call_id)
-        at = started + timedelta(seconds=int(row["duration_seconds"]))
+        at = imported + timedelta(milliseconds=len(cases))
         registered = CaseRegistered(
             case_id=case_id,
             tracking_code=from_seed(case_id),
@@ -80,6 +86,7 @@ def scenario_events(path: Path, session: str, tag: str) -> tuple[list[Envelope],
             operator_id=row["operator_id"] or None,
             duty_session_id=session,
             registered_at=at,
+            call_started_at=started,
         )
         routed = CaseRouted(
             case_id=case_id,
@@ -97,7 +104,8 @@ async def test_the_duty_session_funnel_is_110_81_65(
     tracking: ServiceProcess, tracking_db: str, unique: str
 ) -> None:
     session = f"duty-1396-12-08-{unique}"
-    calls, cases = scenario_events(SCENARIO, session, unique)
+    imported = datetime.now(UTC)
+    calls, cases = scenario_events(SCENARIO, session, unique, imported)
     assert len(calls) == 110 and len(cases) == 130
     await publish(calls + cases)
 
@@ -126,25 +134,24 @@ async def test_the_duty_session_funnel_is_110_81_65(
         )
         assert doc["answered_pct"] == 73.6
 
-        # The same day as a period, in either calendar (the module's database holds only this session).
-        by_day = (
-            await client.get("/v1/reports/funnel", params={"from": "1396-12-08", "to": "1396-12-08"})
-        ).json()
-        assert (by_day["calls_received"], by_day["calls_answered"], by_day["cases_registered"]) == (
-            110,
-            81,
-            65,
-        )
-        assert by_day["period"]["from"] == "2018-02-27" and by_day["period"]["from_jalali"] == "1396-12-08"
+        # The same day as a period, in either calendar, and its month (the module's database holds
+        # only this session): the cases count with their calls, not on the day of the import.
+        for first, last in (("1396-12-08", "1396-12-08"), ("1396-12-01", "1396-12-29")):
+            by_period = (await client.get("/v1/reports/funnel", params={"from": first, "to": last})).json()
+            counted = tuple(by_period[k] for k in ("calls_received", "calls_answered", "cases_registered"))
+            assert counted + (by_period["cases_referred"],) == (110, 81, 65, 65), (first, by_period)
+            assert by_period["period"]["from_jalali"] == first
+        today = (await client.get("/v1/reports/funnel")).json()
+        assert (today["calls_received"], today["cases_registered"]) == (0, 0), today
 
         exported = await client.get("/v1/reports/funnel.csv", params={"duty_session_id": session})
         assert exported.headers["content-type"].startswith("text/csv")
         row = next(csv.DictReader(exported.text.lstrip("\ufeff").splitlines()))
         assert (row["calls_received"], row["calls_answered"], row["cases_registered"]) == ("110", "81", "65")
 
-        agencies = (
-            await client.get("/v1/reports/agencies", params={"from": "2018-02-27", "to": "2018-02-27"})
-        ).json()
+        # The agencies received the cases when they were routed: on the day of the import.
+        day = tehran_day(imported).isoformat()
+        agencies = (await client.get("/v1/reports/agencies", params={"from": day, "to": day})).json()
         received = {r["agency"]: r["received"] for r in agencies["agencies"]}
         assert sum(received.values()) == 65 and len(received) == 14
         assert received["civil_registration"] >= 1
@@ -169,7 +176,17 @@ async def test_the_duty_session_funnel_is_110_81_65(
     table = await samad("report", "funnel", "--from", "1396-12-08", "--to", "1396-12-08", env=env)
     assert "1396-12-08" in table and "2018-02-27" in table
     assert "110" in table and "81" in table and "65" in table
-    agencies_table = await samad("report", "agencies", "--from", "2018-02-27", "--to", "2018-02-27", env=env)
+    month = await samad("report", "funnel", "--from", "1396-12-01", "--to", "1396-12-29", "--json", env=env)
+    assert json.loads(month) | {"answered_pct": None} == {
+        "calls_received": 110,
+        "calls_answered": 81,
+        "cases_registered": 65,
+        "cases_referred": 65,
+        "answered_pct": None,
+        "registered_pct_of_answered": 80.2,
+        "referred_pct_of_registered": 100.0,
+    }
+    agencies_table = await samad("report", "agencies", "--from", day, "--to", day, env=env)
     assert "civil_registration" in agencies_table
 
 

@@ -19,12 +19,15 @@ WATER = AgencyCode.water_wastewater.value
 
 
 def history() -> list[Envelope]:
-    """Cases in every state, at two agencies, over two weeks, in two duty sessions."""
+    """Cases in every state, at two agencies, over two weeks, in two duty sessions, some from calls
+    imported days after they were made."""
     events: list[Envelope] = []
     for i in range(12):
         c = CaseEvents(f"s{i:02}", start=T0 + timedelta(days=i), duty_session_id=f"duty-{i % 2}")
         agency = AgencyCode.water_wastewater if i % 3 else AgencyCode.education
-        events += [c.registered(county="neyshabur" if i % 4 == 0 else "mashhad")]
+        # Every third case comes from a call imported later: reported five days before its registration.
+        reported = T0 + timedelta(days=i - 5) if i % 3 == 2 else None
+        events += [c.registered(county="neyshabur" if i % 4 == 0 else "mashhad", call_started_at=reported)]
         if i % 6 == 5:
             events += [c.triage()]
             continue
@@ -95,8 +98,10 @@ async def test_the_fake_case_store_selects_what_mongodb_selects(stores: Any) -> 
             b = await getattr(fake, finder)(now, 100)
             assert sorted(a, key=lambda c: c.id) == sorted(b, key=lambda c: c.id), (finder, days)
         for agency in (None, WATER):
-            a, b = await real.overdue_at_agencies(now, agency), await fake.overdue_at_agencies(now, agency)
-            assert sorted(ids(a)) == sorted(ids(b)), (days, agency)
+            a, b = await real.overdue_per_agency(now, agency), await fake.overdue_per_agency(now, agency)
+            assert a == b, (days, agency)
+        span = (T0 + timedelta(days=1), T0 + timedelta(days=9))
+        assert await real.overdue_per_county(*span, now) == await fake.overdue_per_county(*span, now), days
 
 
 async def test_the_fake_report_selections_match_mongodb(stores: Any) -> None:
@@ -113,16 +118,29 @@ async def test_the_fake_report_selections_match_mongodb(stores: Any) -> None:
         assert await real.count_registered(**scope) == await fake.count_registered(**scope), scope
         assert await real_calls.count_received(**scope) == await fake_calls.count_received(**scope), scope
     for agency in (None, WATER):
-        a = await real.received_by_agencies(start, end, agency)
-        b = await fake.received_by_agencies(start, end, agency)
-        assert sorted(a, key=lambda c: c.id) == sorted(b, key=lambda c: c.id)
-    for registered_only in (True, False):
-        a = await real.registered_in(start, end, registered_only=registered_only)
-        b = await fake.registered_in(start, end, registered_only=registered_only)
-        assert sorted(a, key=lambda c: c.id) == sorted(b, key=lambda c: c.id)
-    a, b = (
-        await real.resolved_in(T0, T0 + timedelta(days=10)),
-        await fake.resolved_in(T0, T0 + timedelta(days=10)),
-    )
-    assert sorted(ids(a)) == sorted(ids(b)) == ["s01", "s09"]
-    assert sorted(await real_calls.started_in(start, end)) == sorted(await fake_calls.started_in(start, end))
+        a = [h async for h in real.hops_received(start, end, agency)]
+        b = [h async for h in fake.hops_received(start, end, agency)]
+        assert sorted(a, key=lambda h: h.event_id) == sorted(b, key=lambda h: h.event_id) and a, agency
+    groups = await real.county_groups(start, end)
+    assert sorted(groups, key=repr) == sorted(await fake.county_groups(start, end), key=repr)
+    assert sum(g.n for g in groups) == (await real.count_registered(start=start, end=end))[0]
+    for stream in ("resolve_times", "reported"):
+        a = [x async for x in getattr(real, stream)(start, end)]
+        b = [x async for x in getattr(fake, stream)(start, end)]
+        assert sorted(a, key=repr) == sorted(b, key=repr), stream
+    # A case from a call counts when the call was made: at T0 + 6 days s06 was registered and s11's
+    # call started (its registration came 5 days later); s02 was registered at T0 + 2 days from a
+    # call 5 days before, and counts then.
+    for at, expected in (
+        (T0 + timedelta(days=6), 2),
+        (T0 + timedelta(days=2), 0),
+        (T0 - timedelta(days=3), 1),
+    ):
+        for store in (real, fake):
+            got = await store.count_registered(start=at, end=at + timedelta(seconds=30))
+            assert got[0] == expected, (at, store)
+    resolved = [x async for x in real.resolved_between(T0, T0 + timedelta(days=10))]
+    assert sorted(resolved) == sorted([x async for x in fake.resolved_between(T0, T0 + timedelta(days=10))])
+    assert len(resolved) == 2
+    a = [x async for x in real_calls.start_times(start, end)]
+    assert sorted(a) == sorted([x async for x in fake_calls.start_times(start, end)]) and a

@@ -119,6 +119,12 @@ async def test_the_scenario_imports_as_110_calls_and_65_cases_and_a_rerun_publis
         e.data.call_id for e in calls if isinstance(e.data, CallReceived) and e.data.outcome == "answered"
     }
     assert {e.data.call_id for e in cases if isinstance(e.data, CaseRegistered)} <= answered
+    # Each case keeps its call's time beside its registration (two days later): reports count the
+    # case with its call.
+    started = {e.data.call_id: e.data.started_at for e in calls if isinstance(e.data, CallReceived)}
+    for e in cases:
+        assert isinstance(e.data, CaseRegistered) and e.data.call_id is not None
+        assert e.data.call_started_at == started[e.data.call_id] < e.data.registered_at - timedelta(days=1)
     again = await world.intake.import_calls(read_rows(CsvCallLog(SCENARIO), key_prefix="t-"), key_prefix="t-")
     assert (again.calls_already_imported, again.cases_already_imported) == (110, 65)
     assert (again.calls_published, again.cases_registered) == (0, 0)

@@ -59,7 +59,13 @@ class CaseEvents:
             data, source="/samad/test", time=at, event_id=event_id or f"{self.case_id}-e{self.count}"
         )
 
-    def registered(self, county: str = "mashhad", category: str | None = None, **kw: object) -> Envelope:
+    def registered(
+        self,
+        county: str = "mashhad",
+        category: str | None = None,
+        call_started_at: datetime | None = None,
+        **kw: object,
+    ) -> Envelope:
         return self._wrap(
             CaseRegistered(
                 case_id=self.case_id,
@@ -72,6 +78,8 @@ class CaseEvents:
                 operator_id="op-7",
                 duty_session_id=self.duty_session_id,
                 registered_at=self.clock,
+                call_id=f"call-{self.case_id}" if call_started_at else None,
+                call_started_at=call_started_at,
             ),
             **kw,  # type: ignore[arg-type]
         )

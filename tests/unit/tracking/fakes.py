@@ -12,7 +12,7 @@ from services.common.publishing import InMemoryPublisher
 from services.tracking.adapters.calls import InMemoryCallStore
 from services.tracking.adapters.cases import InMemoryCaseStore
 from services.tracking.adapters.claims import InMemoryClaims
-from services.tracking.adapters.ratelimit import InMemoryRateLimiter
+from services.tracking.adapters.ratelimit import InMemoryAttempts
 from services.tracking.bootstrap import TrackingContainer, bootstrap
 from services.tracking.settings import TrackingSettings
 from tests.unit.tracking.factory import T0
@@ -24,25 +24,25 @@ NOW = T0 + timedelta(hours=1)
 class Fakes:
     """Tracking on fakes, with typed handles on each of them."""
 
-    def __init__(self, **overrides: Any) -> None:
+    def __init__(self, settings: TrackingSettings | None = None, **overrides: Any) -> None:
         self.cases = InMemoryCaseStore()
         self.calls = InMemoryCallStore()
         self.claims = InMemoryClaims()
-        self.limiter = InMemoryRateLimiter()
+        self.attempts = InMemoryAttempts()
         self.publisher = InMemoryPublisher("tracking")
         self.clock = FixedClock(NOW)
         parts: dict[str, Any] = {
             "cases": self.cases,
             "calls": self.calls,
             "claims": self.claims,
-            "limiter": self.limiter,
+            "attempts": self.attempts,
             "publisher": self.publisher,
             "clock": self.clock,
         }
         parts.update(overrides)
         for name, value in overrides.items():
             setattr(self, name, value)
-        self.tracking: TrackingContainer = bootstrap(TrackingSettings(), **parts)
+        self.tracking: TrackingContainer = bootstrap(settings or TrackingSettings(), **parts)
 
     async def consume(self, events: Iterable[Envelope]) -> None:
         """What the consumer does with a batch."""

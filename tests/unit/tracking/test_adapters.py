@@ -1,4 +1,4 @@
-"""The adapters' own rules: the rate limiter, the Mongo case store after a failed write, and the fakes
+"""The adapters' own rules: the lookup attempts, the Mongo case store after a failed write, and the fakes
 keeping the real stores' semantics (their queries are compared with MongoDB's in the integration tests)."""
 
 from __future__ import annotations
@@ -14,28 +14,23 @@ from contracts.events import CallOutcome
 from services.tracking.adapters.calls import InMemoryCallStore
 from services.tracking.adapters.cases import HeldCases, InMemoryCaseStore, MongoCaseStore
 from services.tracking.adapters.claims import InMemoryClaims
-from services.tracking.adapters.ratelimit import InMemoryRateLimiter, TokenBucket
+from services.tracking.adapters.ratelimit import InMemoryAttempts
+from services.tracking.domain.lookup_limits import window_at
 from services.tracking.domain.projection import apply_all
 from services.tracking.service.project_events import apply_events
 from tests.unit.tracking.factory import T0, CaseEvents, call
 
 
-def test_token_bucket_allows_a_burst_then_the_rate() -> None:
-    now = [0.0]
-    bucket = TokenBucket(rate_per_minute=6, burst=2, clock=lambda: now[0])
-    assert bucket.take("a") == 0 and bucket.take("a") == 0
-    wait = bucket.take("a")
-    assert 9 < wait <= 10  # one token per 10 s
-    assert bucket.take("b") == 0  # another client has its own bucket
-    now[0] += 10
-    assert bucket.take("a") == 0
-
-
-def test_the_fake_limiter_lets_each_client_go_a_number_of_times() -> None:
-    limiter = InMemoryRateLimiter(allowed=2, wait=7.0)
-    assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 7.0]
-    assert limiter.take("b") == 0.0 and limiter.asked == ["a", "a", "a", "b"]
-    assert InMemoryRateLimiter().take("a") == 0.0
+async def test_the_fake_attempts_hand_out_numbered_tickets_per_key_and_window() -> None:
+    attempts = InMemoryAttempts()
+    now = T0
+    window = window_at(now, 60)
+    assert [await attempts.take("a", 2, window) for _ in range(3)] == [1, 2, None]
+    assert await attempts.take("b", 2, window) == 1  # another key
+    assert await attempts.take("a", 2, window_at(now + timedelta(seconds=60), 60)) == 1  # the next window
+    await attempts.give_back("a", window, 1)
+    assert await attempts.take("a", 2, window) == 1 and attempts.asked[:4] == ["a", "a", "a", "b"]
+    assert await attempts.purge(window.end) == 3 and await attempts.take("a", 2, window) == 1
 
 
 async def test_a_failed_save_leaves_no_write_behind_to_overwrite_the_retry() -> None:
@@ -117,4 +112,7 @@ async def test_the_fake_call_store_keeps_each_call_once() -> None:
     assert await calls.count_received(duty_session_id="s") == (2, 1)
     assert await calls.count_received(start=T0, end=T0 + timedelta(seconds=1)) == (2, 1)
     assert await calls.count_received(start=T0 + timedelta(seconds=1)) == (0, 0)
-    assert sorted(await calls.started_in(T0, T0 + timedelta(days=1))) == [(T0, False), (T0, True)]
+    assert sorted([t async for t in calls.start_times(T0, T0 + timedelta(days=1))]) == [
+        (T0, False),
+        (T0, True),
+    ]

@@ -30,3 +30,5 @@ def test_reports_refuse_bad_days_before_reading_anything() -> None:
     assert out.exit_code == 2 and "not a date (use 1405-09-01 or 2026-11-22)" in out.output
     out = runner.invoke(app, ["report", "weeks", "--from", "2026-12-01", "--to", "1405-09-01"], env=env)
     assert out.exit_code == 2 and "--from is after --to" in out.output
+    out = runner.invoke(app, ["report", "counties", "--from", "1380-01-01", "--to", "1405-09-01"], env=env)
+    assert out.exit_code == 2 and "a report covers at most 366 days" in out.output

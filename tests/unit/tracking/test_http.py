@@ -12,8 +12,9 @@ import pytest
 
 from contracts.catalogue import AgencyCode
 from services.common.auth import Role
-from services.tracking.adapters.ratelimit import InMemoryRateLimiter
 from services.tracking.entrypoints.http import create_app
+from services.tracking.entrypoints.reports import csv_lines
+from services.tracking.settings import TrackingSettings
 from tests.support.tokens import unit_bearer
 from tests.unit.tracking.factory import T0, CaseEvents
 from tests.unit.tracking.fakes import Fakes
@@ -33,7 +34,7 @@ SUPERVISOR = bearer(Role.supervisor, sub="sup-1")
 
 @pytest.fixture
 async def fakes() -> Fakes:
-    fakes = Fakes(limiter=InMemoryRateLimiter(allowed=2, wait=4.2))
+    fakes = Fakes(TrackingSettings(status_client_attempts=2))
     c = CaseEvents("h1")
     await fakes.consume([c.registered(), c.routed()])
     return fakes
@@ -111,13 +112,54 @@ async def test_the_citizen_lookup_answers_404_alike_and_429_with_retry_after(
     wrong = problem(await client.get(f"/v1/status/{case.tracking_code}", params={"phone": "1111"}), 404)
     assert wrong["title_en"] == "No case with this tracking code and phone number"
     limited = await client.get(f"/v1/status/{case.tracking_code}", params={"phone": "4567"})
-    problem(limited, 429)
-    assert limited.headers["retry-after"] == "5"
-    # The address the client came from is what the limit counts (X-Forwarded-For is not trusted here).
+    body = problem(limited, 429)
+    assert body["title"] == "تعداد درخواست‌ها بیش از حد مجاز است؛ کمی بعد دوباره تلاش کنید"
+    # The fake clock stands at a whole hour: the client's one-minute window has all of it to run.
+    assert limited.headers["retry-after"] == "60"
+    # No proxy is trusted here: X-Forwarded-For from this peer is ignored, the peer is the client.
     forwarded = await client.get(
         f"/v1/status/{case.tracking_code}", params={"phone": "4567"}, headers={"X-Forwarded-For": "10.1.1.1"}
     )
-    assert forwarded.status_code == 429 and set(fakes.limiter.asked) == {"127.0.0.1"}
+    assert forwarded.status_code == 429
+    assert {k for k in fakes.attempts.asked if k.startswith("client:")} == {"client:127.0.0.1"}
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_client_is_counted() -> None:
+    fakes = Fakes(TrackingSettings(status_client_attempts=1, trusted_proxies=["127.0.0.0/8"]))
+    c = CaseEvents("proxied")
+    await fakes.consume([c.registered()])
+    app = create_app(fakes.tracking)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+
+        async def ask(*hops: str) -> int:
+            headers = {"X-Forwarded-For": ", ".join(hops)} if hops else {}
+            r = await client.get(f"/v1/status/{c.code}", params={"phone": "4567"}, headers=headers)
+            return r.status_code
+
+        # Each forwarded client has its own attempt; what a client writes left of the proxy's hop
+        # does not make it another client.
+        assert [await ask("198.51.100.1"), await ask("198.51.100.2")] == [200, 200]
+        assert await ask("203.0.113.50", "198.51.100.1") == 429
+        assert await ask() == 200  # the proxy itself, asking for itself
+    assert [k for k in fakes.attempts.asked if k.startswith("client:")] == [
+        "client:198.51.100.1",
+        "client:198.51.100.2",
+        "client:198.51.100.1",
+        "client:127.0.0.1",
+    ]
+
+
+async def test_a_wrong_code_and_a_wrong_phone_get_the_very_same_answer(
+    client: httpx.AsyncClient, fakes: Fakes
+) -> None:
+    """Status, headers and body byte for byte: nothing tells which of the two was wrong."""
+    code = CaseEvents("h1").code
+    answers = []
+    for ref, phone in ((code, "1111"), (CaseEvents("nobody").code, "4567"), ("12345", "4567")):
+        fakes.attempts.taken.clear()  # this test is not about the limit
+        r = await client.get(f"/v1/status/{ref}", params={"phone": phone})
+        answers.append((r.status_code, sorted(r.headers.items()), r.content))
+    assert answers[0][0] == 404 and answers[0] == answers[1] == answers[2]
 
 
 async def test_the_queue_and_its_bad_dates(client: httpx.AsyncClient) -> None:
@@ -184,9 +226,9 @@ async def test_the_citizen_lookup_reads_every_script_s_digits_and_refuses_look_a
     for digits in ("４５６７", "४५६७", "۴۵۶۷"):
         ok = await client.get(f"/v1/status/{case.tracking_code}", params={"phone": digits})
         assert ok.status_code == 200, (digits, ok.text)
-        fakes.limiter.asked.clear()  # this test is not about the limit
+        fakes.attempts.taken.clear()  # this test is not about the limit
     for code in (case.tracking_code, "1234567890"):
-        fakes.limiter.asked.clear()
+        fakes.attempts.taken.clear()
         refused = problem(await client.get(f"/v1/status/{code}", params={"phone": "²³¹¹"}), 422)
         assert refused["errors"][0]["field"] == "phone"
     wrong_code = problem(await client.get("/v1/status/²²²²²²²²²²", params={"phone": "4567"}), 422)
@@ -199,3 +241,22 @@ def test_phone_matching_never_crashes_on_other_scripts() -> None:
     assert phone_matches("+989151234567", "４５６７")
     assert phone_matches("+989151234567", "۰۹۱۵۱۲۳۴۵۶۷")
     assert not phone_matches("+989151234567", "４４４４")
+
+
+async def test_a_report_over_more_than_a_year_is_refused_naming_from(client: httpx.AsyncClient) -> None:
+    for name in ("funnel", "agencies", "counties.csv", "weeks"):
+        r = await client.get(
+            f"/v1/reports/{name}", headers=SUPERVISOR, params={"from": "1380-01-01", "to": "1405-09-04"}
+        )
+        body = problem(r, 422)
+        [error] = body["errors"]
+        assert error["field"] == "from" and error["code"] == "period_too_long"
+        assert error["message"].startswith("بازهٔ گزارش حداکثر ۳۶۶ روز است")
+        assert "366 days" in error["message_en"]
+
+
+def test_csv_is_written_a_row_at_a_time() -> None:
+    rows = ({"county": f"c{i}", "registered": i} for i in range(3))
+    lines = list(csv_lines(rows, ("county", "registered")))
+    assert lines == ["\ufeffcounty,registered\r\n", "c0,0\r\n", "c1,1\r\n", "c2,2\r\n"]
+    assert list(csv_lines([], ("county",))) == ["\ufeffcounty\r\n"]

@@ -3,6 +3,7 @@ sessions, provinces, agency scoping)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -10,9 +11,11 @@ import pytest
 from contracts.catalogue import AgencyCode
 from contracts.events import CallOutcome, CaseRegistered, Citizen, make_event
 from services.tracking.domain.access import OtherAgency, Staff
-from services.tracking.domain.periods import BadDate, ReversedPeriod
+from services.tracking.domain.periods import BadDate, PeriodTooLong, ReversedPeriod
 from services.tracking.domain.projection import apply_all
 from services.tracking.domain.reports import agency_report, county_report, percentile
+from services.tracking.service.reports import YIELD_EVERY
+from services.tracking.settings import TrackingSettings
 from tests.unit.tracking.factory import T0, CaseEvents, call
 from tests.unit.tracking.fakes import Fakes
 
@@ -130,3 +133,79 @@ async def test_bad_periods_are_refused() -> None:
     assert bad.value.field == "from"
     with pytest.raises(ReversedPeriod):
         await reports.weeks("2026-12-01", "2026-11-01")
+
+
+async def test_a_report_covers_at_most_max_days() -> None:
+    """An unbounded period would read the whole database: a report covers at most a year (366 days,
+    SAMAD_REPORT_MAX_DAYS), and a longer one is refused naming its first day."""
+    reports = Fakes().tracking.reports
+    period, _rows = await reports.counties("1404-09-05", "1405-09-05")  # 366 days, both ends included
+    assert (period.last - period.first).days == 365
+    for name in ("funnel", "agencies", "counties", "weeks"):
+        with pytest.raises(PeriodTooLong) as refused:
+            await getattr(reports, name)("1404-09-04", "1405-09-05")
+        assert refused.value.field == "from" and refused.value.max_days == 366
+    with pytest.raises(PeriodTooLong):
+        await reports.weeks("1300-01-01", None)
+    # A duty session is one session, whatever its days.
+    assert (await reports.funnel(duty_session_id="duty-1"))[0] is None
+    short = Fakes(TrackingSettings(report_max_days=7)).tracking.reports
+    period, _f = await short.funnel()  # the default period shrinks to the limit
+    assert (period is not None) and (period.last - period.first).days == 6
+    with pytest.raises(PeriodTooLong):
+        await short.agencies("2026-11-01", "2026-11-08")
+
+
+async def a_large_history(fakes: Fakes, cases: int) -> None:
+    events = []
+    for i in range(cases):
+        c = CaseEvents(f"big-{i}", start=T0 + timedelta(minutes=i))
+        events += [c.registered(), c.routed(AgencyCode.education)]
+        if i % 2:
+            events += [c.acknowledged(agency=AgencyCode.education), c.resolved(agency=AgencyCode.education)]
+    events += [
+        call(f"big-call-{i}", CallOutcome.answered, None, T0 + timedelta(minutes=i)) for i in range(cases)
+    ]
+    await fakes.consume(events)
+
+
+# What each report streams from 2,000 cases (half of them resolved) and 2,000 calls; the rest the
+# database counts.
+STREAMED = {"agencies": 2000, "counties": 1000, "weeks": 5000}
+
+
+@pytest.mark.parametrize("report", sorted(STREAMED))
+async def test_a_large_report_lets_the_consumer_run_while_it_counts(report: str) -> None:
+    """The HTTP app shares its event loop with the Kafka consumer, whose heartbeats keep its
+    partitions: a report hands the loop over while it counts, not only once at the end. (Counted
+    in turns another task gets, not in time.)"""
+    fakes = Fakes()
+    await a_large_history(fakes, 2000)
+    turns = 0
+
+    async def consumer() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    other = asyncio.create_task(consumer())
+    await asyncio.sleep(0)
+    before = turns
+    _period, rows = await getattr(fakes.tracking.reports, report)(
+        DAY, (T0 + timedelta(days=2)).date().isoformat()
+    )
+    during = turns - before
+    other.cancel()
+    assert rows
+    # At least one turn per YIELD_EVERY items streamed (the in-memory store never waits itself).
+    assert during >= STREAMED[report] // YIELD_EVERY, during
+    if report == "agencies":
+        education = next(r for r in rows if r["agency"] == "education")
+        assert (education["received"], education["resolved"]) == (2000, 1000)
+    if report == "weeks":
+        assert (
+            sum(w["calls_received"] for w in rows) == 2000 and sum(w["cases_resolved"] for w in rows) == 1000
+        )
+    if report == "counties":
+        assert rows[0]["registered"] == 2000 and rows[0]["resolved"] == 1000
