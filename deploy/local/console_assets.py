@@ -11,14 +11,24 @@
 The console mounts services/console/static/ at /static/, so nothing is loaded from another site at run
 time. Both generated folders are git-ignored and rebuilt when the lockfile or the recipe below changes.
 axe-core stays in node_modules: only the browser tests use it.
+
+The container image runs the same step (deploy/docker/Dockerfile): its npm stage runs `npm ci`, then
+
+    python deploy/local/console_assets.py --no-npm             # fonts and scripts from node_modules
+    python deploy/local/console_assets.py --check-installed    # after the wheel is installed
+
+and the wheel carries the generated folders (pyproject.toml, [tool.hatch.build.targets.wheel] artifacts).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import shutil
 import subprocess
+import sys
 import time
+from importlib.resources import files
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +43,9 @@ STAMP = ".samad-build"
 
 # Bump when the recipe below changes in a way the lockfile does not show.
 RECIPE = "2"
+# `npm ci` as the install step and the image's npm stage run it. Install scripts are off: none of these
+# packages needs one, and none should run at install time.
+NPM_CI = ("ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error")
 
 FONT_FAMILY = "Vazirmatn"
 # (weight, source in the npm package, subset written to static/fonts/)
@@ -103,9 +116,8 @@ def npm_ci() -> None:
             "with npm (Debian: apt-get install nodejs npm), then run the install again"
         )
     say("installing the console's npm packages (npm ci)")
-    # Install scripts are off: none of these packages needs one, and none should run at install time.
     result = subprocess.run(
-        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+        [npm, *NPM_CI],
         cwd=ASSETS,
         capture_output=True,
         text=True,
@@ -215,3 +227,57 @@ def install() -> None:
     npm_ci()
     build_fonts()
     copy_vendor()
+
+
+def generated_files() -> list[str]:
+    """What build_fonts() and copy_vendor() write, relative to services/console/static/."""
+    fonts = [name for _, _, name in FONT_WEIGHTS] + [FONT_CSS, FONT_LICENSE[1]]
+    vendor = [name for _, name in VENDOR_FILES + VENDOR_LICENSES]
+    return [f"{FONTS.name}/{n}" for n in fonts] + [f"{VENDOR.name}/{n}" for n in vendor]
+
+
+def check_installed() -> None:
+    """The installed services.console package (not this source tree) holds every generated file."""
+    static = files("services.console") / STATIC.name
+    missing = [name for name in generated_files() if not static.joinpath(*name.split("/")).is_file()]
+    if missing:
+        raise ConsoleAssetsError(
+            f"the installed services.console package lacks {', '.join(missing)}: the wheel must carry "
+            "the generated assets (pyproject.toml, [tool.hatch.build.targets.wheel] artifacts)"
+        )
+    say(f"the installed console carries its {len(generated_files())} generated assets")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the console's browser assets from its npm packages.")
+    parser.add_argument(
+        "--no-npm",
+        action="store_true",
+        help="use the node_modules already in services/console/assets (the image's npm stage) without npm",
+    )
+    parser.add_argument(
+        "--check-installed",
+        action="store_true",
+        help="only check that the installed services.console package holds the generated assets",
+    )
+    args = parser.parse_args(argv)
+    try:
+        if args.check_installed:
+            check_installed()
+            return 0
+        if not args.no_npm:
+            npm_ci()
+        elif not NODE_MODULES.is_dir():
+            raise ConsoleAssetsError(
+                f"--no-npm, but there is no {_shown(NODE_MODULES)}: run npm ci there first"
+            )
+        build_fonts()
+        copy_vendor()
+    except ConsoleAssetsError as exc:
+        print(f"console assets: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

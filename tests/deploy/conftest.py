@@ -51,8 +51,8 @@ def one(rendered: dict[str, list[dict[str, Any]]], target: str, kind: str, name:
     return found[0]
 
 
-# The services and their HTTP ports (a console on 8005 will join them later).
-SERVICES = {"intake": 8001, "tracking": 8002, "notify": 8003, "routing": 8004}
+# The services and their HTTP ports.
+SERVICES = {"intake": 8001, "tracking": 8002, "notify": 8003, "routing": 8004, "console": 8005}
 
 
 def service_container(rendered: dict[str, list[dict[str, Any]]], target: str, name: str) -> dict[str, Any]:

@@ -14,10 +14,9 @@ import pytest
 import yaml
 
 from contracts.topics import TOPICS
-from tests.deploy.conftest import ROOT
+from tests.deploy.conftest import ROOT, SERVICES
 
 COMPOSE = ROOT / "deploy" / "compose.yaml"
-SERVICES = {"intake": 8001, "tracking": 8002, "notify": 8003, "routing": 8004}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +64,7 @@ def test_docker_compose_config_accepts_it_where_the_client_exists(compose: dict[
     assert proc.returncode == 0, proc.stderr
 
 
-def test_it_runs_kafka_mongodb_and_the_four_services_from_one_image(compose: dict[str, Any]) -> None:
+def test_it_runs_kafka_mongodb_and_the_five_services_from_one_image(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert {"kafka", "kafka-topics", "mongodb", *SERVICES} <= set(services)
     images = {services[s]["image"] for s in SERVICES}
@@ -97,6 +96,13 @@ def test_services_are_configured_for_the_containers(compose: dict[str, Any]) -> 
         # The signing secret is never in the file: Compose refuses to start without it.
         assert re.fullmatch(r"\$\{SAMAD_AUTH_SECRET:\?.+\}", env["SAMAD_AUTH_SECRET"])
     assert services["intake"]["environment"]["SAMAD_TRACKING_URL"] == "http://tracking:8002"
+    # The console reaches each service by its Compose name and port, and says where browsers reach it:
+    # plain http on the host, so its session cookie must not be Secure there.
+    console = services["console"]["environment"]
+    for svc, port in SERVICES.items():
+        if svc != "console":
+            assert console[f"SAMAD_{svc.upper()}_URL"] == f"http://{svc}:{port}", svc
+    assert console["SAMAD_CONSOLE_URL"] == "http://127.0.0.1:8005"
     notify = services["notify"]["environment"]
     assert notify["SAMAD_SMS_PROVIDER"] == "file"
     assert notify["SAMAD_SMS_FILE_PATH"].startswith("/tmp/"), "the root filesystem is read-only"

@@ -1,16 +1,25 @@
-"""The container image's rules, checked by reading deploy/docker/Dockerfile and .dockerignore (no engine here)."""
+"""The container image's rules, checked by reading deploy/docker/Dockerfile, .dockerignore and the wheel
+settings in pyproject.toml (no engine here)."""
 
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import re
 import shlex
+import sys
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from types import ModuleType
 
-from tests.deploy.conftest import ROOT
+import pytest
+
+from tests.deploy.conftest import ROOT, SERVICES
 
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+PYPROJECT = ROOT / "pyproject.toml"
 
 
 @dataclass
@@ -55,10 +64,30 @@ def parse_dockerfile(text: str) -> tuple[dict[str, str], list[Stage]]:
 
 ARGS, STAGES = parse_dockerfile(DOCKERFILE.read_text())
 RUNTIME = STAGES[-1]
+BY_NAME = {stage.name: stage for stage in STAGES if stage.name}
+
+
+def stage_named(name: str) -> Stage:
+    assert name in BY_NAME, f"no stage named {name}: {list(BY_NAME)}"
+    return BY_NAME[name]
+
+
+def runs(st: Stage) -> list[str]:
+    return [rest for kw, rest in st.instructions if kw == "RUN"]
+
+
+def plain_copies(st: Stage) -> list[list[str]]:
+    """Sources of each COPY from the build context (not --from another stage)."""
+    copies = []
+    for kw, rest in st.instructions:
+        if kw == "COPY" and "--from" not in rest:
+            copies.append([w for w in rest.split()[:-1] if not w.startswith("--")])
+    return copies
 
 
 def test_the_image_is_multi_stage_and_the_runtime_has_no_build_tools() -> None:
-    assert len(STAGES) >= 3
+    assert len(STAGES) >= 4
+    assert RUNTIME.name == "runtime" and {"build", "assets"} <= set(BY_NAME)
     copies = [rest for kw, rest in RUNTIME.instructions if kw == "COPY"]
     assert copies and all(rest.startswith("--from=build") for rest in copies), copies
     assert not any("uv" in rest.split() for kw, rest in RUNTIME.instructions if kw in ("RUN", "COPY"))
@@ -72,7 +101,7 @@ def test_every_base_image_is_pinned() -> None:
         assert "${" not in image, f"unresolved {image}"
         assert name and tag and tag != "latest", image
         assert re.match(r"^\d+\.\d+\.\d+", tag), f"{image}: pin a full version"
-    assert RUNTIME.base == STAGES[1].base, "build and runtime must share the interpreter path"
+    assert RUNTIME.base == stage_named("build").base, "build and runtime must share the interpreter path"
     assert "slim" in RUNTIME.base
 
 
@@ -109,7 +138,7 @@ def test_the_command_picks_the_service() -> None:
     assert "SAMAD_HTTP_HOST=0.0.0.0" in env
     assert "/opt/samad/venv/bin" in env
     exposed = {int(p) for kw, rest in RUNTIME.instructions if kw == "EXPOSE" for p in shlex.split(rest)}
-    assert exposed == {8001, 8002, 8003, 8004}
+    assert exposed == set(SERVICES.values())
 
 
 def dockerignored(path: str, patterns: list[str]) -> bool:
@@ -134,10 +163,8 @@ def test_the_build_context_holds_what_the_build_copies_and_nothing_else() -> Non
         for line in DOCKERIGNORE.read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    copied = [
-        rest.split()[:-1] for kw, rest in STAGES[1].instructions if kw == "COPY" and "--from" not in rest
-    ]
-    needed = [src for sources in copied for src in sources] + ["uv.lock", "pyproject.toml"]
+    needed = [src for st in STAGES for sources in plain_copies(st) for src in sources]
+    needed += ["uv.lock", "pyproject.toml"]
     for src in needed:
         assert (ROOT / src).exists(), src
         assert not dockerignored(src, patterns), f"{src} is copied but ignored"
@@ -150,5 +177,104 @@ def test_the_build_context_holds_what_the_build_copies_and_nothing_else() -> Non
         "deploy/.env",
         ".env",
         "services/intake/__pycache__/app.cpython-311.pyc",
+        # The image installs the console's npm packages and makes its assets itself, from the lockfile.
+        "services/console/assets/node_modules/htmx.org/dist/htmx.min.js",
+        "services/console/static/fonts/Vazirmatn-Regular.woff2",
+        "services/console/static/vendor/htmx.min.js",
+        "deploy/local/stack.py",
     ):
         assert dockerignored(path, patterns), f"{path} would be sent to the builder"
+    for path in ("services/console/static/console.css", "services/console/templates/base.html"):
+        assert not dockerignored(path, patterns), f"{path} is needed and ignored"
+
+
+# --- the console's browser assets ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def console_assets() -> ModuleType:
+    path = ROOT / "deploy" / "local" / "console_assets.py"
+    spec = importlib.util.spec_from_file_location("samad_image_console_assets", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_console_npm_packages_are_installed_from_the_lockfile_in_a_pinned_node_stage(
+    console_assets: ModuleType,
+) -> None:
+    assets = stage_named("assets")
+    assert assets.base.startswith("node:") and "bookworm" in assets.base, assets.base
+    assets_dir = "services/console/assets"
+    assert sorted(src for sources in plain_copies(assets) for src in sources) == [
+        f"{assets_dir}/package-lock.json",
+        f"{assets_dir}/package.json",
+    ]
+    # `npm ci` (the lockfile exactly, never `npm install`), as the project's own install step runs it.
+    npm = [r for r in runs(assets) if "npm " in r]
+    assert len(npm) == 1 and ("npm " + " ".join(console_assets.NPM_CI)) in npm[0], npm
+    assert not any("npm install" in r or "npm i " in r for st in STAGES for r in runs(st))
+
+
+def test_the_build_runs_the_projects_asset_step_before_the_wheel_is_built(console_assets: ModuleType) -> None:
+    build = stage_named("build")
+    steps = [(kw, rest) for kw, rest in build.instructions if kw in ("COPY", "RUN")]
+
+    def index(predicate: str) -> int:
+        found = [i for i, (kw, rest) in enumerate(steps) if predicate in f"{kw} {rest}"]
+        assert found, f"no step with {predicate!r} in the build stage"
+        return found[0]
+
+    node_modules = index("--from=assets")
+    assert steps[node_modules][1].split()[-1].endswith("services/console/assets/node_modules")
+    generate = index("console_assets.py --no-npm")
+    wheel = index("--no-editable")
+    check = index("console_assets.py --check-installed")
+    assert node_modules < generate < wheel < check
+    assert index("COPY services") < generate, "the assets are generated into the copied source tree"
+    # The step runs with the locked environment (fontTools and brotli are project dependencies).
+    assert steps[generate][1].startswith("/opt/samad/venv/bin/python ")
+    # What it writes is what the console serves and what the installed package is checked for.
+    written = console_assets.generated_files()
+    assert {name.split("/")[0] for name in written} == {"fonts", "vendor"}
+    assert any(name.endswith(".woff2") for name in written) and "vendor/htmx.min.js" in written
+
+
+def _gitignore_match(pattern: str, path: str) -> bool:
+    return PurePosixPath(path).match(pattern) or fnmatch.fnmatchcase(path, pattern)
+
+
+def test_the_wheel_carries_the_generated_assets_and_not_the_npm_workspace(console_assets: ModuleType) -> None:
+    wheel = tomllib.loads(PYPROJECT.read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    # Git-ignored, so only `artifacts` brings them into a wheel built from a checkout.
+    artifacts = [a for a in wheel.get("artifacts", []) if not a.startswith("!")]
+    for name in console_assets.generated_files():
+        path = f"services/console/static/{name}"
+        assert any(_gitignore_match(a, path) for a in artifacts), f"{path} is not a wheel artifact"
+    assert "services/console/assets" in wheel.get("exclude", [])
+    assert console_assets.ASSETS.relative_to(ROOT).as_posix() == "services/console/assets"
+
+
+# What a page loads: <script src>, <img src>, <link href> (stylesheets, icons, fonts), CSS url() and @import.
+LOADS = re.compile(
+    r"""\bsrc\s*=\s*["']([^"']+)|<link\b[^>]*\bhref\s*=\s*["']([^"']+)"""
+    r"""|url\(\s*["']?([^"')\s]+)|@import\s+["']([^"']+)"""
+)
+
+
+def test_the_console_loads_nothing_from_another_site() -> None:
+    """Templates, stylesheet and script load only the console's own files (no CDN at run time)."""
+    console = ROOT / "services" / "console"
+    sources = [*console.glob("templates/**/*.html"), console / "static" / "console.css"]
+    sources.append(console / "static" / "console.js")
+    assert len(sources) > 5
+    assert LOADS.search('<script src="https://cdn.example/htmx.js">')  # the pattern finds a load
+    loaded = 0
+    for source in sources:
+        for match in LOADS.finditer(source.read_text(encoding="utf-8")):
+            target = next(g for g in match.groups() if g)
+            loaded += 1
+            assert not re.match(r"^(?:[a-z][a-z0-9+.-]*:)?//", target, re.I), f"{source.name} loads {target}"
+    assert loaded, "no page loads anything: the pattern no longer matches the templates"

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
 from typing import Any
 
 import pytest
+from fastapi import APIRouter
 
+import services.console.entrypoints as console_entrypoints
 from tests.deploy.conftest import objects, one
 
 Rendered = dict[str, list[dict[str, Any]]]
@@ -49,8 +54,38 @@ ROUTES = {
     "status": {
         "/v1/status/TRK-1403-000123": "samad-tracking",
     },
+    # The console's own host: the citizen's pages, the staff's, sign-in, live updates, its assets.
+    "console": {
+        "/": "samad-console",
+        "/status": "samad-console",
+        "/register/phone": "samad-console",
+        "/register/done": "samad-console",
+        "/desk": "samad-console",
+        "/desk/cases/TRK-1403-000123": "samad-console",
+        "/login": "samad-console",
+        "/auth/callback": "samad-console",
+        "/logout": "samad-console",
+        "/live/cases/0f3c2a9e-case": "samad-console",
+        "/static/fonts/Vazirmatn-Regular.woff2": "samad-console",
+        "/static/vendor/htmx.min.js": "samad-console",
+        # Segments, not strings: these are none of the console's prefixes.
+        "/desktop": None,
+        "/statusx": None,
+    },
 }
-INTERNAL_PATHS = ("/healthz", "/readyz", "/metrics", "/", "/docs", "/openapi.json", "/v2/cases")
+# Inside the cluster only, on every host: probes, metrics, the API docs, and a path no service serves.
+INTERNAL_PATHS = (
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/openapi.json",
+    "/v2/cases",
+)
+# Only the console serves a page at "/"; on the other hosts it is internal too.
+ROOT_SERVED_BY = {"console": "samad-console"}
 
 
 def _prefix_matches(prefix: str, request: str) -> bool:
@@ -61,16 +96,61 @@ def _prefix_matches(prefix: str, request: str) -> bool:
 
 
 def resolve(ingress: dict[str, Any], host_label: str, request: str) -> str | None:
-    """The Service a request reaches: the longest matching Prefix path of the host's rule, or None."""
+    """The Service a request reaches on the host's rule, or None: the longest matching path wins, and
+    of two equally long an Exact one (Kubernetes' Ingress precedence)."""
     (rule,) = [r for r in ingress["spec"]["rules"] if r["host"].split(".")[0] == host_label]
-    best: tuple[int, str] | None = None
+    best: tuple[int, bool, str] | None = None
     for path in rule["http"]["paths"]:
-        assert path["pathType"] == "Prefix", path
-        if _prefix_matches(path["path"], request):
-            length = len([p for p in path["path"].split("/") if p])
-            if best is None or length > best[0]:
-                best = (length, path["backend"]["service"]["name"])
-    return best[1] if best else None
+        kind = path["pathType"]
+        assert kind in ("Prefix", "Exact"), path
+        matched = request == path["path"] if kind == "Exact" else _prefix_matches(path["path"], request)
+        if matched:
+            candidate = (len(path["path"].rstrip("/")), kind == "Exact", path["backend"]["service"]["name"])
+            if best is None or candidate[:2] > best[:2]:
+                best = candidate
+    return best[2] if best else None
+
+
+def test_resolve_follows_kubernetes_path_matching() -> None:
+    ingress = {
+        "spec": {
+            "rules": [
+                {
+                    "host": "h.example",
+                    "http": {
+                        "paths": [
+                            {"path": p, "pathType": t, "backend": {"service": {"name": n}}}
+                            for p, t, n in (
+                                ("/", "Exact", "root"),
+                                ("/a", "Prefix", "a"),
+                                ("/a/b", "Prefix", "ab"),
+                                ("/a/b", "Exact", "ab-exact"),
+                            )
+                        ]
+                    },
+                }
+            ]
+        }
+    }
+    assert resolve(ingress, "h", "/") == "root"
+    assert resolve(ingress, "h", "/x") is None  # an Exact "/" is not a catch-all
+    assert resolve(ingress, "h", "/a/c") == "a"
+    assert resolve(ingress, "h", "/ab") is None
+    assert resolve(ingress, "h", "/a/b") == "ab-exact"
+    assert resolve(ingress, "h", "/a/b/c") == "ab"
+
+
+def console_pages() -> set[str]:
+    """Every path the console's page routers serve (auth, citizen, desk, live, and any added later),
+    with each {parameter} filled in, plus a file under its /static mount."""
+    paths = {"/static/fonts/vazirmatn.css"}
+    for info in pkgutil.iter_modules(console_entrypoints.__path__):
+        module = importlib.import_module(f"{console_entrypoints.__name__}.{info.name}")
+        router = getattr(module, "router", None)
+        if isinstance(router, APIRouter):
+            for route in router.routes:
+                paths.add(re.sub(r"\{[^}]+\}", "x1", getattr(route, "path", "")))
+    return paths
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -86,6 +166,15 @@ def test_each_request_reaches_the_service_that_serves_it(rendered: Rendered, ove
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_console_page_is_reachable_on_the_console_host(rendered: Rendered, overlay: str) -> None:
+    ingress = one(rendered, overlay, "Ingress", "samad")
+    pages = console_pages()
+    assert {"/", "/status", "/register", "/desk", "/login", "/auth/callback", "/logout"} <= pages
+    unreachable = sorted(p for p in pages if resolve(ingress, "console", p) != "samad-console")
+    assert not unreachable, f"console pages the Ingress does not route to the console: {unreachable}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_each_host_reaches_only_its_own_services(rendered: Rendered, overlay: str) -> None:
     ingress = one(rendered, overlay, "Ingress", "samad")
     backends = {
@@ -96,6 +185,7 @@ def test_each_host_reaches_only_its_own_services(rendered: Rendered, overlay: st
         "api": {"samad-intake"},
         "staff": {"samad-routing", "samad-notify", "samad-tracking"},
         "status": {"samad-tracking"},
+        "console": {"samad-console"},
     }
     assert {h for t in ingress["spec"]["tls"] for h in t["hosts"]} == {
         r["host"] for r in ingress["spec"]["rules"]
@@ -109,6 +199,7 @@ def test_probes_metrics_and_docs_stay_inside_the_cluster(rendered: Rendered, ove
         host = rule["host"].split(".")[0]
         exposed = {path: resolve(ingress, host, path) for path in INTERNAL_PATHS}
         assert not {p: s for p, s in exposed.items() if s}, f"{host}: {exposed}"
+        assert resolve(ingress, host, "/") == ROOT_SERVED_BY.get(host), host
 
 
 def _admits(policy: dict[str, Any], port: int, port_name: str, namespace: str) -> bool:
@@ -140,7 +231,7 @@ def test_every_ingress_backend_admits_the_ingress_controller_on_its_http_port(
         for rule in ingress["spec"]["rules"]
         for path in rule["http"]["paths"]
     }
-    assert {name for name, _ in backends} >= {"samad-routing", "samad-notify"}
+    assert {name for name, _ in backends} >= {"samad-routing", "samad-notify", "samad-console"}
     policies = objects(rendered, overlay, "NetworkPolicy")
     for service_name, port_name in sorted(backends):
         service = one(rendered, overlay, "Service", service_name)

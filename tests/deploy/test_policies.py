@@ -165,16 +165,28 @@ def test_network_policies_allow_only_the_needed_paths(rendered: Rendered) -> Non
         assert ports(policy, "ingress") == {port}
         egress = ports(policy, "egress")
         assert {53, 9093, 27017} <= egress
-        expected_extra = {"intake": {8002}, "notify": {443, 2775}}.get(svc, set())
+        expected_extra = {
+            "intake": {8002},
+            "notify": {443, 2775},
+            # The console calls the four services' APIs.
+            "console": {port for other, port in SERVICES.items() if other != "console"},
+        }.get(svc, set())
         assert egress - {53, 9093, 27017} == expected_extra, svc
-    tracking_sources = [
-        peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
-        for rule in one(rendered, prod, "NetworkPolicy", "samad-tracking")["spec"]["ingress"]
-        for peer in rule["from"]
-    ]
-    assert "samad-intake" in tracking_sources
-    routing_sources = one(rendered, prod, "NetworkPolicy", "samad-routing")["spec"]["ingress"]
-    assert all("namespaceSelector" in peer for rule in routing_sources for peer in rule["from"])
+
+    def pod_sources(svc: str) -> set[str]:
+        """The pods of the namespace (by name label) the service's policy admits."""
+        return {
+            peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+            for rule in one(rendered, prod, "NetworkPolicy", f"samad-{svc}")["spec"]["ingress"]
+            for peer in rule["from"]
+            if "namespaceSelector" not in peer
+        }
+
+    assert pod_sources("tracking") == {"samad-intake", "samad-console"}
+    for svc in ("intake", "routing", "notify"):
+        assert pod_sources(svc) == {"samad-console"}, svc
+    # Nothing in the namespace calls the console: browsers come through the ingress controller.
+    assert pod_sources("console") == set()
 
 
 def test_every_service_has_a_service_a_pdb_and_a_servicemonitor(rendered: Rendered) -> None:
@@ -285,12 +297,15 @@ def test_lag_autoscaling_never_exceeds_the_partitions(rendered: Rendered) -> Non
             )
 
 
-def test_intake_scales_on_cpu(rendered: Rendered) -> None:
-    for overlay in OVERLAYS:
-        hpa = one(rendered, overlay, "HorizontalPodAutoscaler", "samad-intake")
-        assert hpa["spec"]["scaleTargetRef"]["name"] == "samad-intake"
+@pytest.mark.parametrize("svc", ["intake", "console"])
+def test_the_http_services_scale_on_cpu(rendered: Rendered, svc: str) -> None:
+    for overlay, least in (("overlays/prod", 2), ("overlays/dev", 1)):
+        hpa = one(rendered, overlay, "HorizontalPodAutoscaler", f"samad-{svc}")
+        assert hpa["spec"]["scaleTargetRef"]["name"] == f"samad-{svc}"
         assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
-        deployment = one(rendered, overlay, "Deployment", "samad-intake")
+        assert hpa["spec"]["minReplicas"] == least <= hpa["spec"]["maxReplicas"]
+        deployment = one(rendered, overlay, "Deployment", f"samad-{svc}")
+        assert deployment["spec"]["replicas"] == least
         assert deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"]
 
 
@@ -361,3 +376,15 @@ def test_operator_jobs_run_the_samad_cli_once(rendered: Rendered) -> None:
         env = {e["name"]: e for e in container["env"]}
         assert env["SAMAD_KAFKA_SASL_USERNAME"]["value"] == "samad-ops"
         assert spec["template"]["spec"]["serviceAccountName"] == "samad-ops"
+
+
+def test_every_service_is_watched_for_scrape_failures(rendered: Rendered) -> None:
+    for overlay in OVERLAYS:
+        rules = [
+            r for g in one(rendered, overlay, "PrometheusRule", "samad")["spec"]["groups"] for r in g["rules"]
+        ]
+        (down,) = [r for r in rules if r.get("alert") == "SamadTargetDown"]
+        match = re.search(r'service=~"([^"]+)"', down["expr"])
+        assert match, down["expr"]
+        for svc in SERVICES:
+            assert re.fullmatch(match.group(1), f"samad-{svc}"), f"{overlay}: samad-{svc} is not watched"
