@@ -168,6 +168,10 @@ class CaseStore(CaseWriter, Protocol):
         """Cases resolved in [start, end), for the reports."""
         ...
 
+    async def in_duty_session(self, duty_session_id: str) -> list[Case]:
+        """The registered cases of a duty session, for the list behind the session's funnel."""
+        ...
+
 
 def newest_first(cases: list[Case], limit: int) -> list[Case]:
     return sorted(cases, key=lambda c: c.registered_at or datetime.min.replace(tzinfo=UTC), reverse=True)[
@@ -346,6 +350,10 @@ class MongoCaseStore:
     async def resolved_in(self, start: datetime, end: datetime) -> list[Case]:
         return await self._find({"resolved_at": span(start, end)}, REPORTS_LEAVE_OUT)
 
+    async def in_duty_session(self, duty_session_id: str) -> list[Case]:
+        query = {"duty_session_id": duty_session_id, "status": {"$ne": None}}
+        return await self._find(query, REPORTS_LEAVE_OUT)
+
     async def _find(self, query: dict[str, Any], leave_out: Iterable[str], limit: int = 0) -> list[Case]:
         cursor = self.collection.find(query, dict.fromkeys(leave_out, 0))
         docs = await (cursor.limit(limit) if limit else cursor).to_list(None)
@@ -516,6 +524,13 @@ class InMemoryCaseStore:
 
     async def resolved_in(self, start: datetime, end: datetime) -> list[Case]:
         return [c for c in self._all(REPORTS_LEAVE_OUT) if within(c.resolved_at, start, end)]
+
+    async def in_duty_session(self, duty_session_id: str) -> list[Case]:
+        return [
+            c
+            for c in self._all(REPORTS_LEAVE_OUT)
+            if c.duty_session_id == duty_session_id and c.status is not None
+        ]
 
 
 class HeldCases:

@@ -126,3 +126,7 @@ async def test_the_fake_report_selections_match_mongodb(stores: Any) -> None:
     )
     assert sorted(ids(a)) == sorted(ids(b)) == ["s01", "s09"]
     assert sorted(await real_calls.started_in(start, end)) == sorted(await fake_calls.started_in(start, end))
+    for session in ("duty-0", "duty-1", "nobody"):
+        a, b = await real.in_duty_session(session), await fake.in_duty_session(session)
+        assert sorted(ids(a)) == sorted(ids(b)), session
+        assert len(a) == (await real.count_registered(duty_session_id=session))[0], session
