@@ -22,7 +22,7 @@ from services.console.domain.display import TEHRAN
 from services.console.domain.forms import Form
 from services.console.domain.people import User
 from services.console.entrypoints.web import Container, Csrf, counties, env, render, staff
-from services.console.service.supervisor import funnel_topic
+from services.console.service.supervisor import funnel_changes
 
 router = APIRouter(include_in_schema=False)
 SUPERVISOR = staff("supervisor")
@@ -189,16 +189,8 @@ async def watch_duty(request: Request, c: Container, who: tuple[User, str] = REA
     its numbers, so a page that reconnects catches up by itself."""
 
     async def events() -> AsyncIterator[dict[str, Any]]:
-        async with c.hub.watch(funnel_topic()) as queue:
-            while not await request.is_disconnected():
-                try:
-                    await asyncio.wait_for(queue.get(), timeout=PING_SECONDS)
-                except TimeoutError:
-                    continue
-                await asyncio.sleep(SETTLE_SECONDS)
-                while not queue.empty():
-                    queue.get_nowait()
-                yield {"event": "funnel", "data": "changed"}
+        async for _ in funnel_changes(c.hub, request.is_disconnected, SETTLE_SECONDS, PING_SECONDS):
+            yield {"event": "funnel", "data": "changed"}
 
     return EventSourceResponse(events(), ping=PING_SECONDS)
 
@@ -227,10 +219,11 @@ async def route_case(
     agency: Annotated[str, FormField(max_length=100)] = "",
     other_agency: Annotated[str, FormField(max_length=100)] = "",
     note: Annotated[str, FormField(max_length=1000)] = "",
+    subject: Annotated[str, FormField(max_length=300)] = "",
     who: tuple[User, str] = SUPERVISOR,
 ) -> Response:
     chosen = other_agency if agency == "other" else agency
-    done = await c.supervision.route(who[1], case_id, chosen, note.strip())
+    done = await c.supervision.route(who[1], case_id, chosen, note.strip(), subject.strip())
     if request.headers.get("hx-request"):
         return render(
             request, "supervisor/_triage_result.html", done=done, status_code=200 if done.ok else 422

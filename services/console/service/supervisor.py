@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from services.console.domain.supervisor import (
     roster_refusal,
     trend_of,
 )
+from services.console.service.live import Hub
 
 log = logging.getLogger("samad.console.supervisor")
 FUNNEL_TOPIC = "funnel"
@@ -75,6 +76,24 @@ class Routed:
 def funnel_topic() -> str:
     """The live topic a duty wall listens to: every call and every case registered or routed."""
     return FUNNEL_TOPIC
+
+
+async def funnel_changes(
+    hub: Hub, gone: Callable[[], Awaitable[bool]], settle: float, ping: float
+) -> AsyncIterator[None]:
+    """One item per change of the funnels, ``settle`` seconds after it (tracking applies the event
+    meanwhile); the changes that come in that time go with it, so a burst makes one item and a wall
+    reloads at most once per ``settle``. Ends when ``gone()`` says the page left (asked every ``ping``)."""
+    async with hub.watch(funnel_topic()) as queue:
+        while not await gone():
+            try:
+                await asyncio.wait_for(queue.get(), timeout=ping)
+            except TimeoutError:
+                continue
+            await asyncio.sleep(settle)
+            while not queue.empty():
+                queue.get_nowait()
+            yield None
 
 
 class Supervision:
@@ -205,7 +224,9 @@ class Supervision:
 
         return list(await asyncio.gather(*(with_case(i) for i in items)))
 
-    async def route(self, token: str, case_id: str, agency: str, note: str | None) -> Routed:
+    async def route(
+        self, token: str, case_id: str, agency: str, note: str | None, subject: str = ""
+    ) -> Routed:
         try:
             named = agency_of(agency).fa
         except (KeyError, ValueError):
@@ -229,7 +250,8 @@ class Supervision:
                 "سامانهٔ مسیریابی اکنون پاسخ نمی‌دهد؛ چند لحظه بعد دوباره همین دستگاه را انتخاب کنید (تصمیم دوبار ثبت نمی‌شود)",
             )
         log.info("triage: case %s routed to %s", case_id, agency)
-        return Routed(case_id, agency, True, f"پرونده به {named} ارجاع شد")
+        which = f"پروندهٔ «{subject}»" if subject else "پرونده"
+        return Routed(case_id, agency, True, f"{which} به {named} ارجاع شد")
 
     # --- the duty roster -------------------------------------------------------------------------
 

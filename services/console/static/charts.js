@@ -5,8 +5,18 @@
   "use strict";
   var PALETTE = ["#1d70b8", "#00703c", "#d4351c", "#4c2c92"];
   var fa = function (n) { return Number(n).toLocaleString("fa-IR"); };
+  // On a narrow screen a long category name becomes lines of a few words, so it is not cut off.
+  function wrap(label, width) {
+    var lines = [], line = "";
+    String(label).split(" ").forEach(function (word) {
+      if (line && (line + " " + word).length > width) { lines.push(line); line = word; }
+      else { line = line ? line + " " + word : word; }
+    });
+    if (line) { lines.push(line); }
+    return lines.length > 1 ? lines : label;
+  }
 
-  function config(spec) {
+  function config(spec, narrow) {
     var horizontal = !!spec.horizontal;
     var values = { beginAtZero: true, ticks: { precision: 0, callback: function (v) { return fa(v); } } };
     var categories = { ticks: { autoSkip: false } };
@@ -16,12 +26,12 @@
     return {
       type: spec.type,
       data: {
-        labels: spec.labels,
+        labels: horizontal && narrow ? spec.labels.map(function (l) { return wrap(l, 12); }) : spec.labels,
         datasets: spec.series.map(function (s, i) {
           var colour = PALETTE[i % PALETTE.length];
           return {
             label: s.label, data: s.data, backgroundColor: colour, borderColor: colour,
-            borderWidth: spec.type === "line" ? 3 : 0, pointRadius: 4, tension: 0.2, fill: false,
+            borderWidth: spec.type === "line" ? 3 : 0, pointRadius: 4, tension: 0, fill: false,
           };
         }),
       },
@@ -31,6 +41,7 @@
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
+        layout: { padding: { left: 24, right: 8, top: 4 } },
         scales: scales,
         plugins: {
           legend: { display: spec.series.length > 1, rtl: true, textDirection: "rtl", position: "top", align: "start" },
@@ -46,7 +57,14 @@
   function draw(canvas) {
     var source = document.getElementById(canvas.getAttribute("data-chart"));
     if (!source) { return; }
-    new window.Chart(canvas, config(JSON.parse(source.textContent)));
+    var spec = JSON.parse(source.textContent);
+    var narrow = canvas.parentElement.clientWidth < 640;
+    if (spec.horizontal && spec.series.length > 1) {
+      // Room for every bar of every row: grouped bars stay readable however many agencies there are.
+      var perRow = Math.max(narrow ? 48 : 30, spec.series.length * 10);
+      canvas.parentElement.style.blockSize = Math.max(288, spec.labels.length * perRow + 96) + "px";
+    }
+    new window.Chart(canvas, config(spec, narrow));
   }
 
   document.addEventListener("DOMContentLoaded", function () {

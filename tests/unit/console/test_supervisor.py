@@ -5,6 +5,7 @@ fields). Only a supervisor opens them (ops reads the dashboard); every POST need
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from services.console.domain.supervisor import (
     trend_of,
 )
 from services.console.entrypoints.http import create_app
+from services.console.service.live import Hub
+from services.console.service.supervisor import funnel_changes, funnel_topic
 from services.console.settings import ConsoleSettings
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)  # Thursday 1405-09-05, 09:30 in Tehran
@@ -458,10 +461,16 @@ async def test_triage_shows_why_and_routes_with_one_choice_answering_in_place(ri
     token = csrf_of(page.text)
     r = await rig.client.post(
         "/triage/case-t1",
-        data={"csrf_token": token, "agency": "welfare", "note": " با تلفن روشن شد "},
+        data={
+            "csrf_token": token,
+            "agency": "welfare",
+            "note": " با تلفن روشن شد ",
+            "subject": "درخواست پیگیری",
+        },
         headers={"HX-Request": "true"},
     )
-    assert r.status_code == 200 and "پرونده به" in r.text and "بهزیستی" in r.text and "<html" not in r.text
+    assert r.status_code == 200 and "پروندهٔ «درخواست پیگیری» به سازمان بهزیستی ارجاع شد" in r.text
+    assert "<html" not in r.text
     assert rig.platform.routed == [("case-t1", "welfare", "با تلفن روشن شد")]
     again = await rig.client.post(
         "/triage/case-t1",
@@ -586,3 +595,31 @@ async def test_the_calendar_is_public(rig: Rig) -> None:
         and r.headers["content-type"].startswith("text/calendar")
         and "BEGIN:VCALENDAR" in r.text
     )
+
+
+async def test_a_burst_of_changes_makes_one_wall_reload_after_it_settles() -> None:
+    hub = Hub()
+    left = asyncio.Event()
+
+    async def gone() -> bool:
+        return left.is_set()
+
+    reloads: list[float] = []
+
+    async def wall() -> None:
+        async for _ in funnel_changes(hub, gone, settle=0.2, ping=0.05):
+            reloads.append(asyncio.get_running_loop().time())
+
+    watching = asyncio.create_task(wall())
+    await asyncio.sleep(0.05)
+    started = asyncio.get_running_loop().time()
+    for _ in range(30):  # an imported call log: thirty events at once
+        hub.publish(funnel_topic(), {"event": "funnel"})
+    await asyncio.sleep(0.4)
+    assert len(reloads) == 1 and reloads[0] - started >= 0.2
+    hub.publish(funnel_topic(), {"event": "funnel"})
+    await asyncio.sleep(0.4)
+    assert len(reloads) == 2
+    left.set()
+    await asyncio.wait_for(watching, 1)
+    assert funnel_topic() not in hub.watchers  # the page's queue is gone with it
