@@ -28,6 +28,7 @@ from services.console.adapters.stores import (
 from services.console.service.citizen import CitizenPages, OtpRules
 from services.console.service.desk import Desk
 from services.console.service.live import Hub
+from services.console.service.supervisor import Supervision
 from services.console.settings import ConsoleSettings
 
 Hook = Callable[[], Awaitable[None]]
@@ -44,6 +45,7 @@ class ConsoleContainer:
     verify_token: Callable[[str], Awaitable[Any]]
     desk: Desk
     citizen: CitizenPages
+    supervision: Supervision
     hub: Hub
     broker: KafkaBroker | None
     consumer_group: str
@@ -135,6 +137,7 @@ def bootstrap(
         verify_token=verify_token,
         desk=Desk(platform, clock),
         citizen=CitizenPages(platform, counters, clock, rules, service_token),
+        supervision=Supervision(platform, clock),
         hub=Hub(),
         broker=broker,
         # Every replica pushes every change to the browsers connected to it, so each reads the whole

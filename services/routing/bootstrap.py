@@ -30,7 +30,7 @@ from services.routing.service.classify import Classify
 from services.routing.service.evaluate import BuildDatasets, Evaluate
 from services.routing.service.republish import RepublishOwed
 from services.routing.service.reroute import Reroute
-from services.routing.service.roster import AddRosterEntry, RemoveRosterEntry, RosterViews
+from services.routing.service.roster import AddRosterEntry, MoveRosterEntry, RemoveRosterEntry, RosterViews
 from services.routing.service.route_case import RouteCase
 from services.routing.service.triage import DecideTriage, RoutingHistory, TriageQueue
 from services.routing.settings import RoutingSettings
@@ -60,6 +60,7 @@ class RoutingContainer:
     classify: Classify
     add_roster_entry: AddRosterEntry
     remove_roster_entry: RemoveRosterEntry
+    move_roster_entry: MoveRosterEntry
     roster_views: RosterViews
     evaluate: Evaluate
     build_datasets: BuildDatasets
@@ -178,6 +179,7 @@ def bootstrap(
         classify=classify,
         add_roster_entry=AddRosterEntry(roster, tz, settings.province),
         remove_roster_entry=RemoveRosterEntry(roster, tz),
+        move_roster_entry=MoveRosterEntry(roster, tz),
         roster_views=RosterViews(roster, clock, tz, settings.province, settings.roster_public_url),
         evaluate=Evaluate(classify, sets),
         build_datasets=BuildDatasets(sets),

@@ -7,67 +7,14 @@ Every page is checked with axe-core and photographed (.local/screenshots/console
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from playwright.async_api import Page, expect
 
+from tests.browser.helpers import outbox, sign_in
 from tests.support.browser import NewPage, assert_accessible, assert_no_sideways_scroll, screenshot
-from tests.support.identity import state
-from tests.support.processes import ServiceProcess, free_port, log_dir
-
-# The realm lets the console's test address (and only it, beside the local one) receive sign-ins.
-CONSOLE_PORT = 18005
-SERVICES = ("intake", "routing", "tracking", "notify")
-PHONE = "09151112233"
-
-
-@pytest.fixture(scope="module")
-def platform(
-    real_stack: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, ServiceProcess]]:
-    run = f"web{int(time.time() * 1000) % 10**9}"
-    outbox = tmp_path_factory.mktemp("sms") / "outbox.jsonl"
-    ports = {name: free_port() for name in SERVICES} | {"console": CONSOLE_PORT}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    common = {
-        "SAMAD_CONSUMER_GROUP_PREFIX": run,
-        "SAMAD_CONSUMER_OFFSET_RESET": "latest",
-        "SAMAD_READY_REQUIRES_ASSIGNMENT": "true",
-        "SAMAD_SMS_FILE_PATH": str(outbox),
-        "SAMAD_SMS_INBOX_PATH": str(outbox.with_name("inbox.jsonl")),
-        "SAMAD_INTAKE_URL": urls["intake"],
-        "SAMAD_TRACKING_URL": urls["tracking"],
-        "SAMAD_ROUTING_URL": urls["routing"],
-        "SAMAD_NOTIFY_URL": urls["notify"],
-        "SAMAD_CONSOLE_URL": urls["console"],
-        # The console forwards each citizen's address to tracking from 127.0.0.1.
-        "SAMAD_TRUSTED_PROXIES": '["127.0.0.1/32"]',
-    }
-    procs = {
-        name: ServiceProcess(name, ports[name], {**common, "SAMAD_DB_NAME": f"{run}_{name}"}, log_dir())
-        for name in (*SERVICES, "console")
-    }
-    try:
-        for proc in procs.values():
-            proc.start(wait_ready=False)
-        for proc in procs.values():
-            proc.wait_ready(timeout=120)
-        yield procs
-    finally:
-        for proc in procs.values():
-            proc.stop()
-
-
-def outbox(procs: dict[str, ServiceProcess]) -> list[dict[str, str]]:
-    path = Path(procs["notify"].env["SAMAD_SMS_FILE_PATH"])
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+from tests.support.processes import ServiceProcess
 
 
 async def check(page: Page, name: str, phone: bool = False) -> None:
@@ -78,14 +25,6 @@ async def check(page: Page, name: str, phone: bool = False) -> None:
         await assert_no_sideways_scroll(page)
         assert await page.locator("script").count() == 0
     await screenshot(page, f"console-{name}")
-
-
-async def sign_in(page: Page, console: str, username: str, then: str = "/desk") -> None:
-    await page.goto(console + then)
-    await page.locator("#username").fill(username)
-    await page.locator("#password").fill(state()["users"][username]["password"])
-    await page.keyboard.press("Enter")
-    await page.wait_for_url(re.compile(re.escape(console) + ".*"))
 
 
 async def test_an_operator_registers_a_case_with_the_keyboard_alone_and_watches_its_sms_live(

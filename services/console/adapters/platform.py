@@ -4,9 +4,14 @@ for the citizen's pages."""
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 
@@ -14,13 +19,20 @@ log = logging.getLogger("samad.console.platform")
 
 
 class ApiRefused(Exception):
-    """A service answered with a problem document (4xx): its status, its Persian title and field errors."""
+    """A service answered with a problem document (4xx): its status, its Persian title and field errors
+    (and the whole document, for what a problem adds: a roster overlap names the entries it overlaps)."""
 
     def __init__(
-        self, status: int, title: str, errors: list[dict[str, Any]], retry_after: str | None = None
+        self,
+        status: int,
+        title: str,
+        errors: list[dict[str, Any]],
+        retry_after: str | None = None,
+        doc: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(f"{status} {title}")
         self.status, self.title, self.errors, self.retry_after = status, title, errors, retry_after
+        self.doc = doc or {}
 
 
 class ServiceDown(Exception):
@@ -43,6 +55,34 @@ class Platform(Protocol):
     async def case_sms(self, token: str, case_id: str) -> list[dict[str, Any]]: ...
     async def citizen_status(self, code: str, phone: str, client: str) -> dict[str, Any]: ...
     async def send_code(self, token: str, phone: str, code: str, minutes: int) -> None: ...
+
+    # The governorate supervisor's screens: tracking's reports, routing's triage and duty roster.
+    async def report(self, token: str, name: str, params: dict[str, str]) -> dict[str, Any]:
+        """Tracking's report ``name`` (funnel, agencies, counties, weeks) as JSON."""
+        ...
+
+    async def report_csv(self, token: str, name: str, params: dict[str, str]) -> AsyncIterator[bytes]:
+        """The same report as tracking's CSV, streamed (a refusal is raised before the first byte)."""
+        ...
+
+    async def report_cases(self, token: str, params: dict[str, str]) -> dict[str, Any]:
+        """The cases behind one number of a report (tracking's /v1/reports/cases), one page."""
+        ...
+
+    async def agency_queue(self, token: str, agency: str, params: dict[str, str]) -> dict[str, Any]:
+        """One page of an agency's queue (tracking's /v1/agencies/{code}/cases)."""
+        ...
+
+    async def triage(self, token: str) -> list[dict[str, Any]]: ...
+    async def route_triage(
+        self, token: str, case_id: str, agency: str, note: str | None
+    ) -> dict[str, Any]: ...
+    async def roster(self, date_from: str | None, date_to: str | None) -> list[dict[str, Any]]: ...
+    async def roster_entry(self, entry_id: str) -> dict[str, Any]: ...
+    async def add_roster_entry(self, token: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    async def move_roster_entry(self, token: str, entry_id: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    async def remove_roster_entry(self, token: str, entry_id: str) -> None: ...
+    async def roster_calendar(self) -> str: ...
 
 
 class HttpPlatform:
@@ -93,7 +133,11 @@ class HttpPlatform:
                 doc = {}
             title = doc.get("detail") or doc.get("title") or ""
             raise ApiRefused(
-                r.status_code, str(title), list(doc.get("errors") or []), r.headers.get("retry-after")
+                r.status_code,
+                str(title),
+                list(doc.get("errors") or []),
+                r.headers.get("retry-after"),
+                doc if isinstance(doc, dict) else {},
             )
         return r.json() if r.content else {}
 
@@ -162,6 +206,93 @@ class HttpPlatform:
             json={"phone": phone, "code": code, "minutes": minutes},
         )
 
+    async def report(self, token: str, name: str, params: dict[str, str]) -> dict[str, Any]:
+        return dict(await self._call("tracking", "GET", f"/v1/reports/{name}", token, params=params))
+
+    async def report_csv(self, token: str, name: str, params: dict[str, str]) -> AsyncIterator[bytes]:
+        url = self.urls["tracking"].rstrip("/") + f"/v1/reports/{name}.csv"
+        request = self.http.build_request(
+            "GET", url, params=params, headers={"Authorization": f"Bearer {token}"}
+        )
+        try:
+            response = await self.http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            log.warning("tracking unreachable: %r", exc)
+            raise ServiceDown("tracking") from exc
+        if response.status_code >= 400:
+            body = await response.aread()
+            await response.aclose()
+            if response.status_code >= 500:
+                raise ServiceDown("tracking")
+            try:
+                doc = httpx.Response(response.status_code, content=body).json()
+            except ValueError:
+                doc = {}
+            raise ApiRefused(
+                response.status_code,
+                str(doc.get("detail") or doc.get("title") or ""),
+                list(doc.get("errors") or []),
+                doc=doc,
+            )
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.aiter_bytes():
+                    yield chunk
+            finally:
+                await response.aclose()
+
+        return chunks()
+
+    async def report_cases(self, token: str, params: dict[str, str]) -> dict[str, Any]:
+        return dict(await self._call("tracking", "GET", "/v1/reports/cases", token, params=params))
+
+    async def agency_queue(self, token: str, agency: str, params: dict[str, str]) -> dict[str, Any]:
+        path = f"/v1/agencies/{quote(agency, safe='')}/cases"
+        return dict(await self._call("tracking", "GET", path, token, params=params))
+
+    async def triage(self, token: str) -> list[dict[str, Any]]:
+        found = await self._call("routing", "GET", "/v1/triage", token)
+        return list(found.get("items", []))
+
+    async def route_triage(self, token: str, case_id: str, agency: str, note: str | None) -> dict[str, Any]:
+        return dict(
+            await self._call(
+                "routing",
+                "POST",
+                f"/v1/triage/{quote(case_id, safe='')}",
+                token,
+                json={"agency": agency, "note": note},
+            )
+        )
+
+    async def roster(self, date_from: str | None, date_to: str | None) -> list[dict[str, Any]]:
+        params = {k: v for k, v in (("from", date_from), ("to", date_to)) if v}
+        found = await self._call("routing", "GET", "/v1/roster", params=params)
+        return list(found.get("entries", []))
+
+    async def roster_entry(self, entry_id: str) -> dict[str, Any]:
+        return dict(await self._call("routing", "GET", f"/v1/roster/{quote(entry_id, safe='')}"))
+
+    async def add_roster_entry(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._call("routing", "POST", "/v1/roster", token, json=body))
+
+    async def move_roster_entry(self, token: str, entry_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        path = f"/v1/roster/{quote(entry_id, safe='')}"
+        return dict(await self._call("routing", "PUT", path, token, json=body))
+
+    async def remove_roster_entry(self, token: str, entry_id: str) -> None:
+        await self._call("routing", "DELETE", f"/v1/roster/{quote(entry_id, safe='')}", token)
+
+    async def roster_calendar(self) -> str:
+        try:
+            r = await self.http.get(self.urls["routing"].rstrip("/") + "/v1/roster/calendar.ics")
+        except httpx.HTTPError as exc:
+            raise ServiceDown("routing") from exc
+        if r.status_code >= 400:
+            raise ServiceDown("routing")
+        return r.text
+
 
 def new_key() -> str:
     return str(uuid.uuid4())
@@ -185,6 +316,11 @@ class InMemoryPlatform:
         self.refuse: dict[str, ApiRefused] = {}
         self.down: set[str] = set()
         self._keys: dict[str, dict[str, Any]] = {}
+        # The supervisor's screens: reports by name, the triage queue, the roster's entries by id.
+        self.reports: dict[str, dict[str, Any]] = {}
+        self.triage_items: list[dict[str, Any]] = []
+        self.routed: list[tuple[str, str, str | None]] = []
+        self.roster_entries: dict[str, dict[str, Any]] = {}
 
     def _enter(self, what: str, body: dict[str, Any] | None = None) -> None:
         self.calls.append((what, body or {}))
@@ -270,3 +406,90 @@ class InMemoryPlatform:
     async def send_code(self, token: str, phone: str, code: str, minutes: int) -> None:
         self._enter("send_code", {"phone": phone})
         self.codes_sent.append((phone, code, minutes))
+
+    async def report(self, token: str, name: str, params: dict[str, str]) -> dict[str, Any]:
+        self._enter("report", {"name": name, **params})
+        return self.reports.get(name, {})
+
+    async def report_csv(self, token: str, name: str, params: dict[str, str]) -> AsyncIterator[bytes]:
+        self._enter("report_csv", {"name": name, **params})
+        doc = self.reports.get(name, {})
+        listed = doc.get(name)
+        rows: list[dict[str, Any]] = (
+            list(listed) if isinstance(listed, list) else [{k: v for k, v in doc.items() if k != "period"}]
+        )
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["empty"])
+        writer.writeheader()
+        writer.writerows(rows)
+        text = "\ufeff" + buffer.getvalue()
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield text.encode()
+
+        return chunks()
+
+    async def report_cases(self, token: str, params: dict[str, str]) -> dict[str, Any]:
+        self._enter("report_cases", params)
+        items = list(self.cases.values())
+        return {"total": len(items), "page": int(params.get("page", 1)), "items": items}
+
+    async def agency_queue(self, token: str, agency: str, params: dict[str, str]) -> dict[str, Any]:
+        self._enter("agency_queue", {"agency": agency, **params})
+        items = [c for c in self.cases.values() if c.get("agency") == agency]
+        return {"total": len(items), "page": int(params.get("page", 1)), "items": items}
+
+    async def triage(self, token: str) -> list[dict[str, Any]]:
+        self._enter("triage")
+        return list(self.triage_items)
+
+    async def route_triage(self, token: str, case_id: str, agency: str, note: str | None) -> dict[str, Any]:
+        self._enter("route_triage", {"case_id": case_id, "agency": agency, "note": note})
+        waiting = [i for i in self.triage_items if i["case_id"] == case_id]
+        if not waiting:
+            raise ApiRefused(409, "پرونده در انتظار تعیین دستگاه نیست", [])
+        self.triage_items.remove(waiting[0])
+        self.routed.append((case_id, agency, note))
+        return {"case_id": case_id, "agency": agency, "reason": "manual"}
+
+    async def roster(self, date_from: str | None, date_to: str | None) -> list[dict[str, Any]]:
+        self._enter("roster", {"from": date_from, "to": date_to})
+        return sorted(self.roster_entries.values(), key=lambda e: str(e["week_start"]))
+
+    async def roster_entry(self, entry_id: str) -> dict[str, Any]:
+        self._enter("roster_entry", {"id": entry_id})
+        if entry_id not in self.roster_entries:
+            raise ApiRefused(404, "برنامهٔ کشیک پیدا نشد", [])
+        return self.roster_entries[entry_id]
+
+    def _entry(self, entry_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        week = date.fromisoformat(body["week_start"])
+        return {
+            "id": entry_id,
+            **body,
+            "week_end": (week + timedelta(days=6)).isoformat(),
+            "agency_fa": body["agency"],
+            "sessions": [],
+        }
+
+    async def add_roster_entry(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._enter("add_roster_entry", body)
+        entry = self._entry(f"r-{len(self.roster_entries) + 1}", body)
+        self.roster_entries[entry["id"]] = entry
+        return entry
+
+    async def move_roster_entry(self, token: str, entry_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._enter("move_roster_entry", {"id": entry_id, **body})
+        if entry_id not in self.roster_entries:
+            raise ApiRefused(404, "برنامهٔ کشیک پیدا نشد", [])
+        self.roster_entries[entry_id] = self._entry(entry_id, body)
+        return self.roster_entries[entry_id]
+
+    async def remove_roster_entry(self, token: str, entry_id: str) -> None:
+        self._enter("remove_roster_entry", {"id": entry_id})
+        if self.roster_entries.pop(entry_id, None) is None:
+            raise ApiRefused(404, "برنامهٔ کشیک پیدا نشد", [])
+
+    async def roster_calendar(self) -> str:
+        self._enter("roster_calendar")
+        return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"

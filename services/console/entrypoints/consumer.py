@@ -1,5 +1,6 @@
-"""The console's Kafka consumer: case and SMS events, read only to tell the browsers watching a case
-that it changed (each replica in a group of its own, from the log's end: nothing is projected here)."""
+"""The console's Kafka consumer: call, case and SMS events, read only to tell the browsers watching a
+case that it changed, and the duty walls that the funnel did (each replica in a group of its own, from
+the log's end: nothing is projected here)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 from faststream.kafka import KafkaMessage
 
 from contracts.events import EventDecodeError, decode
-from contracts.topics import CASES, NOTIFICATIONS
+from contracts.topics import CALLS, CASES, NOTIFICATIONS
 from services.console.bootstrap import ConsoleContainer
 from services.console.service.live import case_topic
+from services.console.service.supervisor import FUNNEL_EVENTS, funnel_topic
 
 log = logging.getLogger("samad.console.consumer")
 
@@ -26,6 +28,7 @@ def register(container: ConsoleContainer) -> None:
         return
 
     @broker.subscriber(
+        CALLS,
         CASES,
         NOTIFICATIONS,
         group_id=container.consumer_group,
@@ -35,7 +38,8 @@ def register(container: ConsoleContainer) -> None:
         auto_offset_reset="latest",
         decoder=_raw,
         title=f"console:{container.consumer_group}",
-        description="Tells the browsers watching a case that its status or an SMS of it changed",
+        description="Tells the browsers watching a case that its status or an SMS of it changed, and the "
+        "duty walls that a call or a case changed the funnel",
     )
     async def changed(_body: list[None], msg: KafkaMessage) -> None:
         records = msg.raw_message if isinstance(msg.raw_message, (tuple, list)) else (msg.raw_message,)
@@ -44,6 +48,8 @@ def register(container: ConsoleContainer) -> None:
                 event = decode(record.value or b"")
             except EventDecodeError:
                 continue  # the services' own consumers dead-letter it; nothing to show here
+            if event.type in FUNNEL_EVENTS:
+                container.hub.publish(funnel_topic(), {"event": "funnel", "data": event.type})
             case_id = getattr(event.data, "case_id", None)
             if not case_id:
                 continue

@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from services.common.web import create_app as create_web_app
 from services.console.adapters.platform import ServiceDown
 from services.console.bootstrap import ConsoleContainer, bootstrap
-from services.console.entrypoints import auth, citizen, consumer, desk, live
+from services.console.entrypoints import auth, citizen, consumer, desk, live, supervisor
 from services.console.entrypoints.sessions import ServerSessions
 from services.console.entrypoints.web import CsrfFailed, NotForYou, SignInNeeded, login_url, render
 
@@ -46,6 +46,7 @@ def create_app(container: ConsoleContainer | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     for module in (auth, citizen, desk, live):
         app.include_router(module.router)
+    app.include_router(supervisor.router)
 
     @app.exception_handler(SignInNeeded)
     async def sign_in(request: Request, _exc: SignInNeeded) -> Response:

@@ -79,6 +79,10 @@ class RosterStore(Protocol):
     async def add(self, entry: RosterEntry) -> None:
         """Write an entry whose slots it holds."""
 
+    async def replace(self, entry: RosterEntry) -> bool:
+        """Write a new version of an existing entry (same id) whose slots it holds; False if the entry
+        is gone."""
+
     async def delete(self, entry_id: str) -> bool:
         """Remove an entry (release its slots before, so that an existing entry never has a free
         slot); False if there was none."""
@@ -317,6 +321,14 @@ class MongoRosterStore:
         finally:
             self._changed()
 
+    async def replace(self, entry: RosterEntry) -> bool:
+        try:
+            return bool(
+                (await self.roster.replace_one({"_id": entry.id}, entry_doc(entry))).matched_count == 1
+            )
+        finally:
+            self._changed()
+
     async def delete(self, entry_id: str) -> bool:
         try:
             return bool((await self.roster.delete_one({"_id": entry_id})).deleted_count == 1)
@@ -392,6 +404,12 @@ class InMemoryRosterStore:
 
     async def add(self, entry: RosterEntry) -> None:
         self.by_id[entry.id] = entry
+
+    async def replace(self, entry: RosterEntry) -> bool:
+        if entry.id not in self.by_id:
+            return False
+        self.by_id[entry.id] = entry
+        return True
 
     async def delete(self, entry_id: str) -> bool:
         return self.by_id.pop(entry_id, None) is not None

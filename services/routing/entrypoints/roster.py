@@ -1,5 +1,5 @@
 """HTTP: the weekly duty roster (JSON, JSON Feed 1.1 and iCalendar), who is on duty now, and a
-supervisor's additions and removals."""
+supervisor's additions, moves and removals."""
 
 from __future__ import annotations
 
@@ -182,6 +182,29 @@ async def one_entry(entry_id: str, c: Container) -> dict[str, Any]:
         return c.roster_views.document(await c.roster_views.entry(entry_id))
     except EntryNotFound:
         raise _not_found() from None
+
+
+@router.put(
+    "/v1/roster/{entry_id}",
+    summary="Move a roster entry: other days, hours, week or director (supervisor)",
+    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, 401: PROBLEM, 403: PROBLEM, 503: PROBLEM},
+)
+async def move_entry(
+    entry_id: str, body: RosterEntryIn, c: Container, principal: Principal = SUPERVISOR
+) -> JSONResponse:
+    try:
+        entry = await c.move_roster_entry(entry_id, body.new_entry(), by=principal.subject)
+    except EntryNotFound:
+        raise _not_found() from None
+    except InvalidEntry as exc:
+        return validation_problem(
+            [{"field": p.field, "code": p.code, "message": p.fa, "message_en": p.en} for p in exc.problems]
+        )
+    except RosterOverlap as exc:
+        raise _overlap(exc) from None
+    except RosterBusy:
+        raise _busy() from None
+    return JSONResponse(c.roster_views.document(entry))
 
 
 @router.delete("/v1/roster/{entry_id}", summary="Remove a roster entry (supervisor)", status_code=204)

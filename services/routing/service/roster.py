@@ -1,17 +1,22 @@
-"""The duty roster: a supervisor adds or removes a week; anyone reads it (JSON, JSON Feed, iCalendar) and
-asks who is on duty now.
+"""The duty roster: a supervisor adds, moves or removes a week; anyone reads it (JSON, JSON Feed,
+iCalendar) and asks who is on duty now.
 
 No two entries of a province may overlap, across every routing replica: a new entry claims the slots
 it occupies in the database (see services.routing.adapters.roster), is checked against the roster as
 stored, is written, and is checked once more. The second check is what makes the rule hold even if a
 create stalled past its claims' lease while another took them over: of two overlapping entries, the
 later writer sees the earlier one and withdraws.
+
+A move keeps the entry's id and goes the same way: it claims the slots it gains before the entry is
+rewritten and gives back the ones it leaves after, so an entry never occupies a slot it does not hold.
+Moves and removals of one entry take turns: each first claims the entry's own ``change|`` slot.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -74,10 +79,43 @@ class NewEntry:
     location: str | None = None
 
 
-class AddRosterEntry:
-    def __init__(self, roster: RosterStore, tz: ZoneInfo, province: str) -> None:
+class _RosterChange:
+    """What adding and moving share: claiming slots, and checking an entry against the stored roster."""
+
+    def __init__(self, roster: RosterStore, tz: ZoneInfo) -> None:
         self.roster = roster
         self.tz = tz
+
+    async def _claim(self, entry: RosterEntry, slots: Sequence[str]) -> None:
+        for _ in range(CLAIM_ATTEMPTS):
+            try:
+                await self.roster.claim(entry.id, slots)
+                return
+            except SlotsTaken:
+                await self._check(entry)
+        raise RosterBusy(f"the roster of {entry.province} kept changing while entry {entry.id} was written")
+
+    async def _check(self, entry: RosterEntry) -> None:
+        clash = conflicts(entry, await self.roster.entries_now(entry.province), self.tz)
+        if clash:
+            raise RosterOverlap(clash)
+
+
+@contextlib.asynccontextmanager
+async def _turn(roster: RosterStore, entry_id: str) -> AsyncIterator[None]:
+    """Hold the entry's ``change|`` slot meanwhile: a second move or removal of the same entry waits
+    (a holder that died is taken over after the claims' lease, as any claim)."""
+    holder, slot = f"change-{new_id()}", (f"change|{entry_id}",)
+    await roster.claim(holder, slot)
+    try:
+        yield
+    finally:
+        await roster.release(holder, slot)
+
+
+class AddRosterEntry(_RosterChange):
+    def __init__(self, roster: RosterStore, tz: ZoneInfo, province: str) -> None:
+        super().__init__(roster, tz)
         self.province = province
 
     async def __call__(self, new: NewEntry, by: str) -> RosterEntry:
@@ -112,19 +150,53 @@ class AddRosterEntry:
         log.info("roster: %s week %s added by %s", entry.agency.value, entry.week_start, by)
         return entry
 
-    async def _claim(self, entry: RosterEntry, slots: Sequence[str]) -> None:
-        for _ in range(CLAIM_ATTEMPTS):
-            try:
-                await self.roster.claim(entry.id, slots)
-                return
-            except SlotsTaken:
-                await self._check(entry)
-        raise RosterBusy(f"the roster of {entry.province} kept changing while entry {entry.id} was added")
 
-    async def _check(self, entry: RosterEntry) -> None:
-        clash = conflicts(entry, await self.roster.entries_now(entry.province), self.tz)
-        if clash:
-            raise RosterOverlap(clash)
+class MoveRosterEntry(_RosterChange):
+    """Give an entry other days, hours, week, agency or director (a supervisor's correction); it keeps
+    its id, and the overlap rule holds exactly as for a new entry."""
+
+    async def __call__(self, entry_id: str, new: NewEntry, by: str) -> RosterEntry:
+        """The entry as stored now. Raises EntryNotFound, InvalidEntry, RosterOverlap or RosterBusy."""
+        async with _turn(self.roster, entry_id):
+            old = await self.roster.get(entry_id)
+            if old is None:
+                raise EntryNotFound(entry_id)
+            entry = RosterEntry(
+                id=old.id,
+                province=new.province or old.province,
+                week_start=new.week_start,
+                agency=new.agency,
+                director_name=new.director_name.strip(),
+                director_title=new.director_title,
+                location=new.location or old.location,
+                hours=new.hours,
+            )
+            problems = validate(entry)
+            if problems:
+                raise InvalidEntry(problems)
+            before = set(occupied_slots(old, self.tz))
+            after = occupied_slots(entry, self.tz)
+            gained = tuple(s for s in after if s not in before)
+            left = tuple(sorted(before - set(after)))
+            # Until the new version is written, the entry holds the slots of both versions.
+            await self._claim(entry, gained)
+            rewritten = False
+            try:
+                await self._check(entry)
+                if not await self.roster.replace(entry):
+                    raise EntryNotFound(entry_id)
+                rewritten = True
+                await self._check(entry)
+            except BaseException:
+                if rewritten:
+                    await self.roster.replace(old)
+                await self.roster.release(entry.id, gained)
+                raise
+            await self.roster.release(entry.id, left)
+        log.info(
+            "roster: entry %s moved to %s week %s by %s", entry.id, entry.agency.value, entry.week_start, by
+        )
+        return entry
 
 
 class RemoveRosterEntry:
@@ -133,13 +205,14 @@ class RemoveRosterEntry:
         self.tz = tz
 
     async def __call__(self, entry_id: str) -> None:
-        entry = await self.roster.get(entry_id)
-        if entry is None:
-            raise EntryNotFound(entry_id)
-        # Slots first, then the entry: an entry that exists never has a slot another could take over.
-        await self.roster.release(entry.id, occupied_slots(entry, self.tz))
-        if not await self.roster.delete(entry.id):
-            raise EntryNotFound(entry_id)
+        async with _turn(self.roster, entry_id):
+            entry = await self.roster.get(entry_id)
+            if entry is None:
+                raise EntryNotFound(entry_id)
+            # Slots first, then the entry: an entry that exists never has a slot another could take over.
+            await self.roster.release(entry.id, occupied_slots(entry, self.tz))
+            if not await self.roster.delete(entry.id):
+                raise EntryNotFound(entry_id)
 
 
 class RosterViews:

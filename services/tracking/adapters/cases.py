@@ -216,6 +216,21 @@ class CaseStore(CaseWriter, Protocol):
         """When each case resolved in [start, end) was resolved, streamed."""
         ...
 
+    def report_candidates(
+        self,
+        kind: str,
+        start: datetime,
+        end: datetime,
+        *,
+        agency: str | None = None,
+        session: str | None = None,
+    ) -> AsyncIterator[Case]:
+        """The cases one number of a report may count, streamed without their timelines: ``session``
+        (a duty session's registered cases), ``received`` (holdings received in [start, end), some of
+        ``agency`` when given), ``resolved`` (resolved in [start, end)) or ``reported`` (reported in
+        [start, end), ``Case.reported_at``). The caller keeps the ones the number counts."""
+        ...
+
 
 async def _stream(cursor: Any) -> AsyncIterator[dict[str, Any]]:
     """A cursor's documents one at a time, the cursor closed however the reader stops."""
@@ -480,6 +495,30 @@ class MongoCaseStore:
     async def _count_by(self, query: dict[str, Any], key: str) -> dict[Any, int]:
         return dict(await self._group(query, key))
 
+    async def report_candidates(
+        self,
+        kind: str,
+        start: datetime,
+        end: datetime,
+        *,
+        agency: str | None = None,
+        session: str | None = None,
+    ) -> AsyncIterator[Case]:
+        query: dict[str, Any]
+        if kind == "session":
+            query = {"duty_session_id": session, "status": {"$ne": None}}
+        elif kind == "received":
+            query = {"agencies.received_at": span(start, end)}
+            if agency:
+                query["agencies.agency"] = agency
+        elif kind == "resolved":
+            query = {"resolved_at": span(start, end)}
+        else:
+            query = reported_between(start, end)
+        cursor = self.collection.find(query, dict.fromkeys(REPORTS_LEAVE_OUT, 0), batch_size=REPORT_BATCH)
+        async for doc in _stream(cursor):
+            yield Case.from_document(doc)
+
     async def _find(self, query: dict[str, Any], leave_out: Iterable[str], limit: int = 0) -> list[Case]:
         cursor = self.collection.find(query, dict.fromkeys(leave_out, 0))
         docs = await (cursor.limit(limit) if limit else cursor).to_list(None)
@@ -673,6 +712,29 @@ class InMemoryCaseStore:
         for c in self._all(REPORTS_LEAVE_OUT):
             if c.resolved_at is not None and within(c.resolved_at, start, end):
                 yield c.resolved_at
+
+    async def report_candidates(
+        self,
+        kind: str,
+        start: datetime,
+        end: datetime,
+        *,
+        agency: str | None = None,
+        session: str | None = None,
+    ) -> AsyncIterator[Case]:
+        for c in self._all(REPORTS_LEAVE_OUT):
+            if kind == "session":
+                wanted = c.duty_session_id == session and c.status is not None
+            elif kind == "received":
+                wanted = any(within(h.received_at, start, end) for h in c.agencies) and (
+                    not agency or any(h.agency == agency for h in c.agencies)
+                )
+            elif kind == "resolved":
+                wanted = within(c.resolved_at, start, end)
+            else:
+                wanted = within(c.reported_at, start, end)
+            if wanted:
+                yield c
 
 
 class HeldCases:

@@ -152,3 +152,39 @@ async def test_of_overlapping_entries_added_at_once_through_two_replicas_one_sta
     finally:
         await one.shutdown()
         await two.shutdown()
+
+
+def hours(start: int, end: int, day: int = 1) -> tuple[DutyHours, ...]:
+    return (DutyHours(SATURDAY + timedelta(days=day), time(start), time(end)),)
+
+
+async def test_entries_moved_onto_the_same_hours_through_two_replicas_one_move_stays(scratch_db: Any) -> None:
+    one, two = replica(scratch_db), replica(scratch_db)
+    try:
+
+        def week(agency: AgencyCode, start: int, end: int) -> NewEntry:
+            return NewEntry(
+                week_start=SATURDAY,
+                agency=agency,
+                director_name=f"مدیر {agency.value}",
+                province="khorasan_razavi",
+                hours=hours(start, end),
+            )
+
+        a = await one.add_roster_entry(week(AgencyCode.education, 7, 8), by="sup")
+        b = await two.add_roster_entry(week(AgencyCode.welfare, 17, 18), by="sup")
+        results = await asyncio.gather(
+            one.move_roster_entry(a.id, week(AgencyCode.education, 10, 12), by="sup"),
+            two.move_roster_entry(b.id, week(AgencyCode.welfare, 11, 13), by="sup"),
+            return_exceptions=True,
+        )
+        assert sum(isinstance(r, RosterOverlap) for r in results) == 1, results
+        stored = {e.id: e for e in await one.roster.entries_now("khorasan_razavi")}
+        kept = next(r for r in results if isinstance(r, RosterEntry))
+        assert stored[kept.id] == kept
+        claims = scratch_db["roster_claims"]
+        held = {d["_id"] async for d in claims.find({})}
+        assert held == set(occupied_slots(stored[a.id], one.tz)) | set(occupied_slots(stored[b.id], one.tz))
+    finally:
+        await one.shutdown()
+        await two.shutdown()

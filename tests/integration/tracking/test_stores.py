@@ -144,3 +144,18 @@ async def test_the_fake_report_selections_match_mongodb(stores: Any) -> None:
     assert len(resolved) == 2
     a = [x async for x in real_calls.start_times(start, end)]
     assert sorted(a) == sorted([x async for x in fake_calls.start_times(start, end)]) and a
+    # The cases behind a report's numbers: the same candidates from the real store and the fake.
+    for kind, agency, session in (
+        ("reported", None, None),
+        ("resolved", None, None),
+        ("received", None, None),
+        ("received", "water_wastewater", None),
+        ("session", None, "duty-0"),
+        ("session", None, "duty-1"),
+        ("session", None, "nobody"),
+    ):
+        a = [c async for c in real.report_candidates(kind, start, end, agency=agency, session=session)]
+        b = [c async for c in fake.report_candidates(kind, start, end, agency=agency, session=session)]
+        assert sorted(ids(a)) == sorted(ids(b)), (kind, agency, session)
+        if kind == "session":
+            assert len(a) == (await real.count_registered(duty_session_id=session))[0], session

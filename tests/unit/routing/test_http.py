@@ -157,6 +157,24 @@ async def test_roster_add_overlap_invalid_and_remove(http: httpx.AsyncClient) ->
     assert again.status_code == 201
 
 
+async def test_roster_move_answers_the_entry_or_its_refusal(http: httpx.AsyncClient) -> None:
+    created = (
+        await http.post("/v1/roster", json=week("welfare", "12:00", "14:00"), headers=SUPERVISOR)
+    ).json()
+    url = f"/v1/roster/{created['id']}"
+    assert (await http.put(url, json=week("welfare", "13:00", "15:00"))).status_code == 401
+    assert (await http.put(url, json=week("welfare", "13:00", "15:00"), headers=OPERATOR)).status_code == 403
+    moved = await http.put(url, json=week("welfare", "13:00", "15:00"), headers=SUPERVISOR)
+    assert moved.status_code == 200 and moved.json()["id"] == created["id"]
+    assert (await http.get(url)).json()["hours"][0]["start"] == "13:00"
+    overlap = await http.put(url, json=week("welfare", "11:00", "15:00"), headers=SUPERVISOR)
+    assert overlap.status_code == 409 and overlap.json()["conflicts"][0]["id"] == "e1"
+    bad = await http.put(url, json={**week("welfare"), "week_start": "2025-03-23"}, headers=SUPERVISOR)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "week_start"
+    gone = await http.put("/v1/roster/nope", json=week("welfare", "16:00", "17:00"), headers=SUPERVISOR)
+    assert gone.status_code == 404
+
+
 async def test_roster_reads_current_and_feeds(http: httpx.AsyncClient) -> None:
     listed = (await http.get("/v1/roster", params={"from": "2025-03-22", "to": "2025-03-28"})).json()
     assert listed["province"] == "khorasan_razavi" and [e["id"] for e in listed["entries"]] == ["e1"]

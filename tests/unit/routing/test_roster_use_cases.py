@@ -174,3 +174,89 @@ async def test_the_views_list_find_and_say_who_is_on_duty() -> None:
     feed = await views.json_feed(None, "http://x/feed.json")
     assert feed["feed_url"] == "http://x/feed.json" and len(feed["items"]) == 1
     assert "BEGIN:VEVENT" in await views.calendar(None)
+
+
+def held_by(c: RoutingContainer, entry_id: str) -> set[str]:
+    return {slot for slot, cl in roster_of(c).table.claims.items() if cl.entry_id == entry_id}
+
+
+async def test_a_moved_entry_keeps_its_id_holds_exactly_its_new_slots_and_frees_the_old_ones() -> None:
+    c = container()
+    first = await c.add_roster_entry(new(AgencyCode.education, 9, 12), by="sup")
+    # Overlapping its own old hours is no overlap: 9-12 becomes 10-13, then Sunday 14-16.
+    moved = await c.move_roster_entry(first.id, new(AgencyCode.education, 10, 13), by="sup")
+    assert moved.id == first.id and moved.hours[0].start == time(10)
+    assert held_by(c, first.id) == set(occupied_slots(moved, c.tz))
+    moved = await c.move_roster_entry(first.id, new(AgencyCode.education, 14, 16, day=1), by="sup")
+    assert [e.hours for e in await c.roster.entries()] == [moved.hours]
+    assert set(roster_of(c).table.claims) == set(occupied_slots(moved, c.tz))  # nothing else is held
+    # Saturday morning is free again for another agency.
+    await c.add_roster_entry(new(AgencyCode.welfare, 9, 13), by="sup")
+
+
+async def test_a_move_onto_another_entry_is_refused_and_changes_nothing() -> None:
+    c = container()
+    first = await c.add_roster_entry(new(AgencyCode.education, 9, 12), by="sup")
+    other = await c.add_roster_entry(new(AgencyCode.welfare, 14, 16), by="sup")
+    before = dict(roster_of(c).table.claims)
+    with pytest.raises(RosterOverlap) as caught:
+        await c.move_roster_entry(first.id, new(AgencyCode.education, 11, 15), by="sup")
+    assert [x.entry.id for x in caught.value.conflicts] == [other.id]
+    assert await c.roster.get(first.id) == first and roster_of(c).table.claims == before
+    with pytest.raises(InvalidEntry):
+        await c.move_roster_entry(first.id, new(AgencyCode.education, 12, 9), by="sup")
+    with pytest.raises(EntryNotFound):
+        await c.move_roster_entry("nope", new(AgencyCode.education), by="sup")
+    assert roster_of(c).table.claims == before
+
+
+async def test_a_move_that_finds_an_overlap_after_writing_puts_the_entry_back() -> None:
+    c = container()
+    store = roster_of(c)
+    first = await c.add_roster_entry(new(AgencyCode.education, 9, 12), by="sup")
+    rival = entry(AgencyCode.welfare, hours=((SATURDAY, 13, 14),), entry_id="rival")
+    original_replace = store.replace
+
+    async def replace_while_rival_slips_in(e: object) -> bool:
+        done = await original_replace(e)  # type: ignore[arg-type]
+        if "rival" not in store.by_id:
+            await store.add(rival)  # written in the meantime, holding slots taken over
+        return done
+
+    store.replace = replace_while_rival_slips_in  # type: ignore[method-assign]
+    with pytest.raises(RosterOverlap) as caught:
+        await c.move_roster_entry(first.id, new(AgencyCode.education, 12, 15), by="sup")
+    assert caught.value.conflicts[0].entry.id == "rival"
+    assert await store.get(first.id) == first
+    assert held_by(c, first.id) == set(occupied_slots(first, c.tz))
+
+
+async def test_two_moves_of_one_entry_at_once_take_turns_and_the_last_one_holds() -> None:
+    c = container()
+    first = await c.add_roster_entry(new(AgencyCode.education, 9, 12), by="sup")
+    a, b = await asyncio.gather(
+        c.move_roster_entry(first.id, new(AgencyCode.education, 14, 16), by="sup"),
+        c.move_roster_entry(first.id, new(AgencyCode.education, 8, 10, day=2), by="sup"),
+    )
+    stored = await c.roster.get(first.id)
+    assert stored in (a, b)
+    assert stored is not None and set(roster_of(c).table.claims) == set(occupied_slots(stored, c.tz))
+
+
+async def test_two_entries_moved_onto_the_same_hours_at_once_cannot_both_succeed() -> None:
+    c = container()
+    one = await c.add_roster_entry(new(AgencyCode.education, 8, 9), by="sup")
+    two = await c.add_roster_entry(new(AgencyCode.welfare, 17, 18), by="sup")
+    results = await asyncio.gather(
+        c.move_roster_entry(one.id, new(AgencyCode.education, 10, 12), by="sup"),
+        c.move_roster_entry(two.id, new(AgencyCode.welfare, 11, 13), by="sup"),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, RosterOverlap) for r in results) == 1
+    kept = [r for r in results if not isinstance(r, BaseException)]
+    stored = {e.id: e for e in await c.roster.entries()}
+    assert len(kept) == 1 and stored[kept[0].id] == kept[0]
+    claims = roster_of(c).table.claims
+    assert set(claims) == set(occupied_slots(stored[one.id], c.tz)) | set(
+        occupied_slots(stored[two.id], c.tz)
+    )
