@@ -51,7 +51,8 @@ test: install lint typecheck
 	  test $$status -eq 0
 	$(MAKE) --no-print-directory test-faults
 
-# Kills services, restarts Kafka and FerretDB and poisons topics while cases flow; it runs its own
+# Kills services, restarts Kafka and FerretDB and poisons topics while cases flow; then, on the same
+# stack, notify on SMPP while the test SMSC sends receipts early and cuts sessions. It runs its own
 # stack (profile faults: ports 29092/27019) and stops it.
 test-faults: install
 	$(UV) run --frozen pytest tests/faults -q -s -p no:cacheprovider

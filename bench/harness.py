@@ -116,8 +116,18 @@ class StackProfile:
         return out
 
 
-PIPELINE = StackProfile("pipeline", 26092, 27040)
-FAULTS = StackProfile("faults", 29092, 27019)
+def _profile(name: str, kafka_port: int, mongo_port: int) -> StackProfile:
+    """A profile at its own ports, or where SAMAD_STACK_PORTS ("kafka,controller,mongo[,keycloak]")
+    moves it, as deploy/local/stack.py does: a second checkout's runs then meet their own stack."""
+    moved = os.environ.get("SAMAD_STACK_PORTS")
+    if moved:
+        ports = [int(x) for x in moved.split(",")]
+        return StackProfile(name, ports[0], ports[2])
+    return StackProfile(name, kafka_port, mongo_port)
+
+
+PIPELINE = _profile("pipeline", 26092, 27040)
+FAULTS = _profile("faults", 29092, 27019)
 
 
 def free_port() -> int:

@@ -1,8 +1,9 @@
 """Fault injection: while cases flow through the four services, break everything once, then count.
 
-Its own stack (profile ``faults``: Kafka 127.0.0.1:29092, FerretDB 127.0.0.1:27019, wiped first),
-the four services as separate processes. While a few thousand cases are registered through intake's
-API, at random moments (the seed is printed; SAMAD_FAULTS_SEED repeats a run):
+Its own stack (profile ``faults``: Kafka 127.0.0.1:29092, FerretDB 127.0.0.1:27019, wiped first; the
+SMPP run, test_smpp_faults.py, uses it after this one), the four services as separate processes.
+While a few thousand cases are registered through intake's API, at random moments (the seed is
+printed; SAMAD_FAULTS_SEED repeats a run):
   - each service is killed with SIGKILL once and restarted;
   - Kafka is stopped and kept down 15-30 s, longer than the producers' request timeout, so batches
     waiting for a partition leader expire; FerretDB is stopped and kept down 5-20 s;
@@ -35,7 +36,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from bench.harness import FAULTS, ROOT, SERVICES, Pipeline
+from bench.harness import FAULTS, ROOT, SERVICES, Pipeline, StackProfile
 from contracts.topics import CALLS, CASES, DEADLETTER, NOTIFICATIONS
 from services.common.auth import Role
 from tests.faults import probes
@@ -70,25 +71,21 @@ def say(msg: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def pipeline() -> Iterator[Pipeline]:
+def pipeline(faults_stack: StackProfile) -> Iterator[Pipeline]:
     started = time.monotonic()
-    FAULTS.start(fresh=True)
     # Outside the profile's home, which the next run wipes.
-    run = Pipeline(FAULTS, ROOT / ".local" / "fault-runs" / time.strftime("%Y%m%dT%H%M%S"))
+    run = Pipeline(faults_stack, ROOT / ".local" / "fault-runs" / time.strftime("%Y%m%dT%H%M%S"))
     try:
         run.start()
-        say(
-            f"stack and services up in {time.monotonic() - started:.0f}s (run {run.run_id}, logs {run.outdir})"
-        )
+        say(f"services up in {time.monotonic() - started:.0f}s (run {run.run_id}, logs {run.outdir})")
         yield run
     finally:
         run.stop()
         # Keep the broker's and database's logs with the run's (the next run wipes the profile).
         for name in ("kafka.log", "ferretdb.log"):
-            log = FAULTS.home / "logs" / name
+            log = faults_stack.home / "logs" / name
             if log.exists():
                 shutil.copy(log, run.outdir / name)
-        FAULTS.stop()
 
 
 async def _kill_and_restart(run: Pipeline, name: str) -> None:

@@ -46,6 +46,12 @@ class Smsc:
     def drop(self) -> None:
         httpx.post(f"{self.control}/drop", timeout=5).raise_for_status()
 
+    def cut(self) -> int:
+        """Cut every session: the answers already sent get out, nothing after gets in. How many."""
+        response = httpx.post(f"{self.control}/cut", timeout=5)
+        response.raise_for_status()
+        return int(response.json()["cut"])
+
 
 @pytest.fixture(scope="session")
 def smsc_installed() -> None:

@@ -18,7 +18,11 @@
 //     TON of 9 (outside 0-6). A receipt not acknowledged (session lost, or an error status) is
 //     sent again on the next bound session, the way SMSCs store and retry receipts.
 //   POST /mo          {"from": "98912...", "to": "111", "text": "لغو"}  an SMS from a citizen
-//   POST /drop        closes every session (the client must reconnect)
+//   POST /drop        closes every session at once (the client must reconnect); an answer on its way
+//                     may be lost with it
+//   POST /cut         cuts every session the way drop_between_parts does: the answers already sent
+//                     get out, nothing after gets in (a submit_sm then never reached the SMSC), and the
+//                     connection closes 30 ms later
 'use strict';
 
 const http = require('http');
@@ -39,6 +43,7 @@ const state = {
   malformed_sent: 0,
   malformed_statuses: [],
   drops: 0,
+  cuts: 0,
   mo_acked: 0,
 };
 let config = {
@@ -121,6 +126,14 @@ function concatKey(pdu, udhHex) {
   return { key: `${pdu.destination_addr}:${udhHex.slice(4, 6)}`, total: parseInt(udhHex.slice(6, 8), 16), number: parseInt(udhHex.slice(8, 10), 16) };
 }
 
+// The session is lost: the answers already sent get out, nothing after gets in.
+function cut(session) {
+  if (session.dropping) return;
+  session.dropping = true;
+  session.bound_ok = false;
+  setTimeout(() => { session.gone(); session.destroy(); }, 30);
+}
+
 const server = smpp.createServer({}, (session) => {
   sessions.add(session);
   session.inflight = new Set();
@@ -130,6 +143,7 @@ const server = smpp.createServer({}, (session) => {
     for (const part of session.inflight) owed.push(part); // never acknowledged: send it again later
     session.inflight.clear();
   };
+  session.gone = gone;
   session.on('close', gone);
   session.on('error', gone);
   session.on('bind_transceiver', (pdu) => {
@@ -210,10 +224,7 @@ const server = smpp.createServer({}, (session) => {
     if (concat && concat.number === 1 && config.drop_between_parts > 0) {
       config.drop_between_parts -= 1;
       state.drops += 1;
-      // The session is lost between the parts: part 1's answer gets out, nothing after it gets in.
-      session.dropping = true;
-      session.bound_ok = false;
-      setTimeout(() => { gone(); session.destroy(); }, 30);
+      cut(session); // between the parts: part 1's answer gets out, nothing after it gets in
     }
   });
 });
@@ -235,6 +246,12 @@ http.createServer(async (req, res) => {
   if (req.method === 'POST' && req.url === '/drop') {
     for (const s of sessions) s.destroy();
     return reply(200, { dropped: true });
+  }
+  if (req.method === 'POST' && req.url === '/cut') {
+    state.cuts += 1;
+    const cutting = [...sessions].filter((s) => !s.dropping);
+    for (const s of cutting) cut(s);
+    return reply(200, { cut: cutting.length });
   }
   if (req.method === 'POST' && req.url === '/mo') {
     const body = await readJson(req);

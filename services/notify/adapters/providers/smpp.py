@@ -13,8 +13,18 @@ back, so a receipt is acknowledged only after it is recorded; the SMSC repeats a
 A deliver_sm aiosmpplib cannot parse (a TON or NPI outside the ranges it knows, say) is read here
 field by field, logged with its bytes and answered with a deliver_sm_resp — ESME_ROK when the receipt
 in it was recorded, an error status naming the field otherwise — instead of the library's generic_nack;
-the session stays up and the receipts behind it are not lost. enquire_link keeps the link alive;
-aiosmpplib reconnects with exponential back-off.
+the session stays up and the receipts behind it are not lost.
+
+The provider keeps the session itself instead of aiosmpplib's ``ESME.start()``: each session is a
+fresh ESME (its own queue, sequence numbers and correlations), bound, served until its connection
+ends, and replaced after a back-off, whatever ended it. aiosmpplib's loop treats only some exception
+types as a lost connection; on uvloop (what uvicorn runs the services on) a write to a connection
+that is gone raises ``RuntimeError``, which escaped that loop and ended it for good: two sessions
+lost in quick succession left notify unbound until it restarted. Here a write to a closed connection
+is a lost connection, and nothing a session raises ends the loop. When a session ends, the PDUs the
+SMSC sent before its connection closed are still read: an answer among them settles its part, and
+only a part whose session is over without an answer is sent again. enquire_link keeps an idle link
+alive; no traffic at all within the response timeout after one ends the session.
 """
 
 from __future__ import annotations
@@ -36,15 +46,20 @@ from aiosmpplib import (
     BindTransceiver,
     DeliverSm,
     DeliverSmResp,
+    EnquireLink,
     PhoneNumber,
     SmppCommand,
     SmppCommandStatus,
+    SmppError,
     SmppMessage,
     SmppSessionState,
     SubmitSm,
     SubmitSmResp,
+    Unbind,
 )
-from aiosmpplib.retrytimer import SimpleExponentialBackoff
+from aiosmpplib.correlator import SimpleCorrelator
+from aiosmpplib.protocol import MESSAGE_TYPE_MAP
+from aiosmpplib.state import COMMAND_RESPONSE_MAP
 
 from services.notify.adapters.providers.base import (
     DeliveryReport,
@@ -74,6 +89,12 @@ TRANSIENT_STATUSES = frozenset(
 )
 DELIVERED = {"DELIVRD"}
 FAILED = {"UNDELIV", "REJECTD", "EXPIRED", "DELETED", "UNKNOWN"}
+# Between sessions: the first attempt after a session that lasted comes at once (well, after
+# RECONNECT_MIN_SECONDS), each failed or short-lived one doubles the wait up to RECONNECT_MAX_SECONDS.
+RECONNECT_MIN_SECONDS = 0.25
+RECONNECT_MAX_SECONDS = 8.0
+STABLE_SESSION_SECONDS = 1.0
+READ_LIMIT = 2**16 + 1024  # a message_payload holds up to 64 KiB (aiosmpplib's buffer limit)
 
 
 @dataclass
@@ -94,8 +115,7 @@ class PartSubmitSm(SubmitSm):  # type: ignore[misc]
 @dataclass
 class _Pending:
     future: asyncio.Future[tuple[SmppCommandStatus, str]]
-    log_id: str
-    session: int | None = None  # the session the submit_sm went out on (None: not written yet)
+    session: _Session  # the session whose queue the submit_sm went into
 
 
 @dataclass(frozen=True)
@@ -187,38 +207,208 @@ def smpp_to_e164(number: str) -> str:
     return "+" + digits
 
 
+class _Reader(asyncio.StreamReader):
+    """A StreamReader that keeps what it received when its connection fails. asyncio's raises the
+    error at the next read and drops the bytes still buffered: a deliver_sm_resp written to an SMSC
+    that has just closed the connection (a broken pipe) would lose the submit_sm_resp behind the
+    receipt, and the part it accepted would be sent again. Here the bytes are read, then the end."""
+
+    lost_with: BaseException | None = None
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.lost_with = exc
+        self.feed_eof()
+
+
 class _Hook(AbstractHook):  # type: ignore[misc]
-    def __init__(self, provider: SmppProvider) -> None:
+    def __init__(self, provider: SmppProvider, session: _Session) -> None:
         self.provider = provider
+        self.session = session
 
     async def sending(self, smpp_message: SmppMessage, pdu: bytes, client_id: str) -> None:
-        if isinstance(smpp_message, BindTransceiver):
-            self.provider._session += 1  # a new connection: answers to the last one's requests never come
-        elif isinstance(smpp_message, SubmitSm) and smpp_message.log_id:
-            self.provider._by_sequence[smpp_message.sequence_num] = smpp_message.log_id
-            pending = self.provider._pending.get(smpp_message.log_id)
-            if pending is not None:
-                pending.session = self.provider._session
+        if isinstance(smpp_message, SubmitSm) and smpp_message.log_id:
+            self.session.by_sequence[smpp_message.sequence_num] = smpp_message.log_id
 
     async def received(self, smpp_message: SmppMessage | None, pdu: bytes, client_id: str) -> None:
         try:
-            await self.provider._on_pdu(smpp_message, pdu)
+            await self.provider._on_pdu(self.session, smpp_message, pdu)
         except Exception:
             # Never let the receive loop die on one PDU: the session and the PDUs behind it stay.
             log.exception("smpp: handling a PDU failed: %s", pdu.hex())
 
     async def send_error(self, smpp_message: SmppMessage, error: Exception, client_id: str) -> None:
-        if isinstance(smpp_message, SubmitSm) and smpp_message.log_id:
+        # Only a PDU that could not be built (ValueError) is known not to have gone out. A failed write
+        # or drain may come after the bytes left (the connection dropped meanwhile), and the SMSC's
+        # answer may be among what is still to be read: the end of the session decides. A TimeoutError
+        # is aiosmpplib's correlator giving up on an answer; the provider's own timeout decides that.
+        if isinstance(smpp_message, SubmitSm) and smpp_message.log_id and isinstance(error, ValueError):
             self.provider._fail(smpp_message.log_id, error)
 
 
-class _Esme(ESME):  # type: ignore[misc]
-    """aiosmpplib's ESME, with delivery receipts answered here: a deliver_sm_resp only once the receipt
-    is recorded, and an answer the protocol allows for a deliver_sm the library cannot parse."""
+class _Session(ESME):  # type: ignore[misc]
+    """One SMPP session: aiosmpplib's ESME, bound once and served until its connection ends (``serve``).
+    Delivery receipts are answered here: a deliver_sm_resp only once the receipt is recorded, and an
+    answer the protocol allows for a deliver_sm the library cannot parse."""
 
-    def __init__(self, provider: SmppProvider, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, provider: SmppProvider, *, drain_seconds: float, **kwargs: Any) -> None:
+        super().__init__(
+            hook=_Hook(provider, self),
+            # Receipts are matched by the service, not by aiosmpplib: it need not keep every part it
+            # sent for three days (its default) to correlate them.
+            correlator=SimpleCorrelator(kwargs["system_id"], max_ttl_delivery=1.0),
+            **kwargs,
+        )
         self._provider = provider
+        self.drain_seconds = drain_seconds
+        self.by_sequence: dict[int, str] = {}  # submit_sm sequence number -> the part's log id
+        self.bound_at: float | None = None
+        self._awaiting_pdu = False  # the receiver waits for bytes (has handled all it received)
+        self.ended = asyncio.Event()  # set once nothing more can come from this session
+
+    @property
+    def bound(self) -> bool:
+        return self._session_state == SmppSessionState.BOUND_TRX and not self.ended.is_set()
+
+    async def serve(self) -> str:
+        """Connect, bind and serve until the connection ends; why it ended. A failed connect or bind
+        raises. Leaves no connection open and no task running."""
+        tasks: set[asyncio.Task[Any]] = set()
+        try:
+            await self.connect()
+            self.bound_at = asyncio.get_running_loop().time()
+            self._bound.set()  # aiosmpplib's writers wait for it
+            receiver = asyncio.create_task(self._receive_until_closed(), name="smpp-receiver")
+            tasks = {
+                receiver,
+                asyncio.create_task(self._dequeue_messages(), name="smpp-sender"),
+                asyncio.create_task(self._keep_alive(), name="smpp-keep-alive"),
+            }
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            why = "; ".join(sorted(_ending(t) for t in done))
+            if isinstance(self._reader, _Reader) and self._reader.lost_with is not None:
+                why += f"; the connection failed: {self._reader.lost_with!r}"
+            # Nothing new goes out on this session. What the SMSC sent before the connection closed
+            # is still read: an answer in it settles its part, which then is not sent again.
+            self._session_state = SmppSessionState.CLOSED
+            await self._drain(receiver)
+            return why
+        finally:
+            self._session_state = SmppSessionState.CLOSED
+            if self._writer is not None:
+                self._writer.transport.abort()
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=5)
+            for task in tasks:
+                task.add_done_callback(_retrieve)
+            self.ended.set()
+
+    async def connect(self) -> None:
+        """Open the connection and bind as a transceiver: aiosmpplib's ``connect``, reading through a
+        ``_Reader``."""
+        loop = asyncio.get_running_loop()
+        reader = _Reader(limit=READ_LIMIT)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        transport, _ = await asyncio.wait_for(
+            loop.create_connection(lambda: protocol, self.smsc_host, self.smsc_port), self.socket_timeout
+        )
+        self._reader, self._writer = reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+        self._session_state = SmppSessionState.OPEN
+        bind = BindTransceiver(
+            system_id=self.system_id,
+            password=self.password,
+            system_type=self.system_type,
+            interface_version=self.interface_version,
+            addr_ton=self.addr_ton,
+            addr_npi=self.addr_npi,
+            address_range=self.address_range,
+        )
+        await self._socket_operation(self._send_data(bind))
+        _, header = await self._socket_operation(self._get_pdu())
+        if header.smpp_command != SmppCommand.BIND_TRANSCEIVER_RESP or header.command_status not in (
+            SmppCommandStatus.ESME_ROK,
+            SmppCommandStatus.ESME_RALYBND,
+        ):
+            raise SmppError(header.smpp_command, header.command_status)
+        self._session_state = SmppSessionState.BOUND_TRX
+
+    async def _drain(self, receiver: asyncio.Task[None]) -> None:
+        """Wait for the receiver to read and handle what is left: it ends at the end of the stream,
+        which a lost connection has marked already. Only a receiver kept waiting for bytes that do not
+        come (the link died without closing) is given up on, after ``drain_seconds``."""
+        loop = asyncio.get_running_loop()
+        idle_since: float | None = None
+        while not receiver.done():
+            await asyncio.wait({receiver}, timeout=0.1)
+            if not self._awaiting_pdu:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = loop.time()
+            elif loop.time() - idle_since > self.drain_seconds:
+                return
+
+    async def unbind(self) -> None:
+        """Unbind and wait (a moment) for the SMSC to close the session."""
+        with contextlib.suppress(ConnectionError, OSError):
+            await self._send_data(Unbind())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.ended.wait(), 2)
+
+    async def _send_data(self, smpp_message: SmppMessage) -> None:
+        try:
+            await super()._send_data(smpp_message)
+        except RuntimeError as exc:
+            # uvloop refuses a write to a transport that is closed with RuntimeError ("the handler is
+            # closed"); asyncio's loop ignores it. Either way the connection is gone.
+            if self._writer is not None and self._writer.transport.is_closing():
+                raise ConnectionResetError(f"connection closed: {exc}") from exc
+            raise
+
+    async def _respond(self, response: SmppMessage) -> None:
+        """Answer a request of the SMSC; when the connection is going, the SMSC repeats what it was
+        not answered, on the next session."""
+        try:
+            await self._send_data(response)
+        except (ConnectionError, OSError) as exc:
+            log.info("smpp: %s not sent, the connection is going: %s", response.smpp_command.name, exc)
+
+    async def _receive_until_closed(self) -> None:
+        """Read and handle every PDU until the connection ends (aiosmpplib's receive loop stops at
+        the first sign of a lost session and leaves the answers already received unread)."""
+        while True:
+            self._awaiting_pdu = True
+            try:
+                pdu, header = await self._get_pdu()
+            finally:
+                self._awaiting_pdu = False
+            self._data_received.set()
+            is_request = header.smpp_command in COMMAND_RESPONSE_MAP
+            handler = self._handle_request if is_request else self._handle_response
+            message = await handler(pdu, header)
+            await self.hook.received(message, pdu, self.client_id)
+            if is_request and message is not None:
+                await self._respond(
+                    MESSAGE_TYPE_MAP[COMMAND_RESPONSE_MAP[header.smpp_command]](header.sequence_num)
+                )
+            if header.smpp_command == SmppCommand.UNBIND:
+                return
+
+    async def _keep_alive(self) -> None:
+        """An enquire_link when the link has been quiet for ``enquire_link_interval``; no traffic at
+        all within ``socket_timeout`` after it ends the session."""
+        while True:
+            self._data_received.clear()
+            try:
+                await asyncio.wait_for(self._data_received.wait(), self.enquire_link_interval)
+                continue
+            except TimeoutError:
+                pass
+            await self._send_data(EnquireLink())
+            try:
+                await asyncio.wait_for(self._data_received.wait(), self.socket_timeout)
+            except TimeoutError:
+                raise TimeoutError(f"no answer to enquire_link within {self.socket_timeout:g}s") from None
 
     async def _handle_request(self, pdu: bytes, header: Any) -> SmppMessage | None:
         if header.smpp_command == SmppCommand.DELIVER_SM:
@@ -226,14 +416,32 @@ class _Esme(ESME):  # type: ignore[misc]
                 message = DeliverSm.from_pdu(pdu, header, self.default_encoding, self.custom_codecs)
             except ValueError as exc:
                 status = await self._provider._on_malformed(pdu, exc)
-                await self._send_data(DeliverSmResp(header.sequence_num, command_status=status))
+                await self._respond(DeliverSmResp(header.sequence_num, command_status=status))
                 return None
             if message.is_receipt():
                 status = await self._provider._on_receipt_pdu(pdu)
-                await self._send_data(DeliverSmResp(header.sequence_num, command_status=status))
+                await self._respond(DeliverSmResp(header.sequence_num, command_status=status))
                 return None
         result: SmppMessage | None = await super()._handle_request(pdu, header)
         return result
+
+
+def _ending(task: asyncio.Task[Any]) -> str:
+    name = task.get_name().removeprefix("smpp-")
+    if task.cancelled():
+        return f"{name}: cancelled"
+    exc = task.exception()
+    if exc is None:
+        return f"{name}: ended"
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return f"{name}: connection closed by the SMSC"
+    return f"{name}: {exc!r}"
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a finished session task's outcome as seen (its session already said why it ended)."""
+    if not task.cancelled():
+        task.exception()
 
 
 class SmppProvider:
@@ -261,21 +469,21 @@ class SmppProvider:
         self.enquire_link_interval = enquire_link_interval
         self.response_timeout = response_timeout
         self.bind_timeout = bind_timeout
-        self._esme: ESME | None = None
+        self._session: _Session | None = None  # the current session (bound or not yet)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._on_report: ReportHandler | None = None
         self._on_inbound: InboundHandler | None = None
-        self._by_sequence: dict[int, str] = {}
         self._pending: dict[str, _Pending] = {}
-        self._session = 0  # counts the binds: which connection a submit_sm went out on
+        self._attempts = 0  # numbers each submit_sm: a log id is never reused
         self.malformed = 0  # deliver_sm PDUs the library could not parse
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    async def start(self, on_report: ReportHandler, on_inbound: InboundHandler) -> None:
-        self._on_report, self._on_inbound = on_report, on_inbound
-        self._esme = _Esme(
+    def _new_session(self) -> _Session:
+        return _Session(
             self,
+            drain_seconds=min(self.response_timeout, 5.0),
             smsc_host=self.host,
             smsc_port=self.port,
             system_id=self.system_id,
@@ -283,16 +491,54 @@ class SmppProvider:
             system_type=self.system_type,
             enquire_link_interval=float(self.enquire_link_interval),
             socket_timeout=float(self.response_timeout),
-            hook=_Hook(self),
-            retry_timer=SimpleExponentialBackoff(min_delay=250, max_increases=5),
-            log_level="WARNING",
+            # Its logger cannot print most of its messages (bytes are not JSON) and would put a
+            # traceback in the log for every write a lost connection refused. How each session ended,
+            # a deliver_sm it cannot parse and an answer notify cannot read are logged here.
+            log_level="CRITICAL",
         )
-        self._task = asyncio.create_task(self._esme.start(), name="smpp-esme")
+
+    async def start(self, on_report: ReportHandler, on_inbound: InboundHandler) -> None:
+        self._on_report, self._on_inbound = on_report, on_inbound
+        self._stopping = False
+        first = self._new_session()  # bad settings (a system_id over 15 characters, say) raise here
+        self._task = asyncio.create_task(self._keep_session(first), name="smpp-sessions")
+        self._task.add_done_callback(self._loop_ended)
+
+    async def _keep_session(self, session: _Session) -> None:
+        """Bind a session and serve it; when it ends, however it ends, bind a new one after a back-off."""
+        loop = asyncio.get_running_loop()
+        delay = RECONNECT_MIN_SECONDS
+        while not self._stopping:
+            self._session = session
+            try:
+                why = await session.serve()
+                if not self._stopping:
+                    log.warning("smpp: session with %s:%s ended (%s)", self.host, self.port, why)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not self._stopping:
+                    log.warning("smpp: no session with %s:%s: %r", self.host, self.port, exc)
+            if self._stopping:
+                return
+            if session.bound_at is not None and loop.time() - session.bound_at >= STABLE_SESSION_SECONDS:
+                delay = RECONNECT_MIN_SECONDS
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+            session = self._new_session()
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and not self._stopping:
+            log.error(
+                "smpp: the session loop ended: %r; no SMS goes out until notify restarts", task.exception()
+            )
 
     async def stop(self) -> None:
-        if self._esme is not None:
+        self._stopping = True
+        session = self._session
+        if session is not None and session.bound:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._esme.stop(), 5)
+                await session.unbind()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -302,12 +548,15 @@ class SmppProvider:
                 pending.future.set_exception(ConnectionError("provider stopped"))
 
     async def ready(self) -> bool:
-        return self._esme is not None and self._esme.session_state == SmppSessionState.BOUND_TRX
+        return self._session is not None and self._session.bound
 
-    async def _wait_bound(self) -> None:
+    async def _wait_bound(self) -> _Session:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.bind_timeout
-        while not await self.ready():
+        while True:
+            session = self._session
+            if session is not None and session.bound:
+                return session
             if loop.time() > deadline:
                 raise SendError(ErrorKind.transient, "not_bound", "no bound SMPP session to the SMSC")
             await asyncio.sleep(0.05)
@@ -315,16 +564,16 @@ class SmppProvider:
     # --- sending --------------------------------------------------------------------------------
 
     async def send(self, sms: OutgoingSms, on_part: PartHandler | None = None) -> Submitted:
-        assert self._esme is not None, "start() first"
+        assert self._task is not None, "start() first"
         parts = split(sms.text, Encoding.ucs2)
         ref = sms.local_id % 256  # the same for every attempt: the handset joins the parts by it
         accepted = dict(sms.accepted)
         for index, text in enumerate(parts, start=1):
             if index in accepted:
                 continue  # the SMSC has this part already: never submit it twice
-            await self._wait_bound()
+            session = await self._wait_bound()
             udh = bytes([0x05, 0x00, 0x03, ref, len(parts), index]) if len(parts) > 1 else b""
-            status, message_id = await self._submit_part(sms, index, len(parts), text, udh)
+            status, message_id = await self._submit_part(session, sms, index, len(parts), text, udh)
             if status == SmppCommandStatus.ESME_ROK:
                 accepted[index] = message_id
                 if not message_id:
@@ -338,10 +587,10 @@ class SmppProvider:
         return Submitted(tuple(i for _, i in ordered if i), parts=ordered)
 
     async def _submit_part(
-        self, sms: OutgoingSms, index: int, total: int, text: str, udh: bytes
+        self, session: _Session, sms: OutgoingSms, index: int, total: int, text: str, udh: bytes
     ) -> tuple[SmppCommandStatus, str]:
-        assert self._esme is not None
-        log_id = f"{sms.sms_id}:{index}"
+        self._attempts += 1
+        log_id = f"{sms.sms_id}:{index}:{self._attempts}"
         message = PartSubmitSm(
             short_message=text,
             source=self.source,
@@ -350,34 +599,35 @@ class SmppProvider:
             log_id=log_id,
             udh=udh,
         )
-        future: asyncio.Future[tuple[SmppCommandStatus, str]] = asyncio.get_running_loop().create_future()
-        pending = _Pending(future, log_id)
-        self._pending[log_id] = pending
         loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[SmppCommandStatus, str]] = loop.create_future()
+        self._pending[log_id] = _Pending(future, session)
         deadline = loop.time() + self.response_timeout
         try:
-            await self._esme.broker.enqueue(message)
+            await session.broker.enqueue(message)
             while True:
                 try:
                     return await asyncio.wait_for(asyncio.shield(future), 0.05)
                 except TimeoutError:
                     pass
-                except (ConnectionError, OSError) as exc:
-                    # The write failed: the part never reached the SMSC whole.
+                except ValueError as exc:
+                    raise SendError(
+                        ErrorKind.permanent, "invalid_pdu", f"part {index}/{total} cannot be sent: {exc}"
+                    ) from exc
+                except (ConnectionError, OSError) as exc:  # the provider stopped
                     raise SendError(
                         ErrorKind.transient, "connection_lost", f"part {index}/{total} not sent: {exc}"
                     ) from exc
-                if pending.session is not None and (
-                    pending.session != self._session or not await self.ready()
-                ):
-                    # Written on a session that is gone: its answer can never come, so the SMSC did
-                    # not accept it. Sent again with the same reference and part number.
+                if session.ended.is_set():
+                    # Its session is over and everything the SMSC sent on it was read: no answer came,
+                    # so the SMSC did not accept it (SMPP answers on the session of the request).
+                    # Sent again with the same reference and part number.
                     raise SendError(
                         ErrorKind.transient,
                         "connection_lost",
                         f"session lost before the answer to part {index}/{total}: not accepted, sending it again",
                     )
-                if loop.time() > deadline:
+                if session.bound and loop.time() > deadline:
                     raise SendError(
                         ErrorKind.unknown, "timeout", f"no submit_sm_resp for part {index} in time"
                     )
@@ -389,9 +639,7 @@ class SmppProvider:
     def _fail(self, log_id: str, error: Exception) -> None:
         pending = self._pending.get(log_id)
         if pending and not pending.future.done():
-            pending.future.set_exception(
-                ConnectionError(str(error)) if not isinstance(error, TimeoutError) else error
-            )
+            pending.future.set_exception(error)
 
     async def lookup(self, sms: OutgoingSms, message_ids: tuple[str, ...]) -> Lookup:
         # SMPP has query_sm, but SMSCs rarely answer it for concatenated messages and aiosmpplib does
@@ -400,10 +648,10 @@ class SmppProvider:
 
     # --- receiving ------------------------------------------------------------------------------
 
-    async def _on_pdu(self, smpp_message: SmppMessage | None, pdu: bytes) -> None:
+    async def _on_pdu(self, session: _Session, smpp_message: SmppMessage | None, pdu: bytes) -> None:
         header = SmppMessage.parse_header(pdu)
         if header.smpp_command in (SmppCommand.SUBMIT_SM_RESP, SmppCommand.GENERIC_NACK):
-            log_id = self._by_sequence.pop(header.sequence_num, None)
+            log_id = session.by_sequence.pop(header.sequence_num, None)
             pending = self._pending.get(log_id) if log_id else None
             if pending is None or pending.future.done():
                 return
@@ -418,7 +666,7 @@ class SmppProvider:
             pending.future.set_result((status, message_id))
         elif isinstance(smpp_message, DeliverSm) and not smpp_message.is_receipt():
             await self._on_inbound_sm(smpp_message)
-        # Receipts and deliver_sm the library could not parse were answered by _Esme already.
+        # Receipts and deliver_sm the library could not parse were answered by _Session already.
 
     async def _on_receipt_pdu(self, pdu: bytes) -> SmppCommandStatus:
         """A receipt: recorded before its deliver_sm_resp goes back (ESME_ROK), else the SMSC is told
