@@ -4,13 +4,16 @@ static assets (Vazirmatn, htmx), with server-side sessions."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.web import create_app as create_web_app
 from services.console.adapters.platform import ServiceDown
@@ -21,6 +24,30 @@ from services.console.entrypoints.web import CsrfFailed, NotForYou, SignInNeeded
 
 log = logging.getLogger("samad.console")
 STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+class ServerTiming:
+    """Every answer says how long the console took to start it (``Server-Timing: app;dur=<ms>``): from
+    the request's arrival to the response's first byte, the session's load and save, the calls to the
+    other services and the template included. Browsers show it beside the network time, and the
+    console's benchmark reads it (bench/console.py)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = (time.perf_counter() - started) * 1000
+                MutableHeaders(scope=message).append("Server-Timing", f"app;dur={elapsed:.1f}")
+            await send(message)
+
+        await self.app(scope, receive, timed)
 
 
 def create_app(container: ConsoleContainer | None = None) -> FastAPI:
@@ -43,6 +70,8 @@ def create_app(container: ConsoleContainer | None = None) -> FastAPI:
         idle=timedelta(minutes=container.settings.session_idle_minutes),
         secure=container.settings.console_url.startswith("https://"),
     )
+    # The outermost of the console's own middleware: its figure covers the session and compression too.
+    app.add_middleware(ServerTiming)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     for module in (auth, citizen, desk, live):
         app.include_router(module.router)
