@@ -5,12 +5,17 @@ for the citizen's pages."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import httpx
 
 log = logging.getLogger("samad.console.platform")
+# When each call to another service began and ended (perf_counter seconds) during the request being
+# served, for its Server-Timing header; None outside a request.
+CALLS_MADE: ContextVar[list[tuple[float, float]] | None] = ContextVar("console_calls_made", default=None)
 
 
 class ApiRefused(Exception):
@@ -76,6 +81,7 @@ class HttpPlatform:
         sent = dict(headers or {})
         if token:
             sent["Authorization"] = f"Bearer {token}"
+        started = time.perf_counter()
         try:
             r = await self.http.request(
                 method, self.urls[service].rstrip("/") + path, json=json, params=params, headers=sent
@@ -83,6 +89,10 @@ class HttpPlatform:
         except httpx.HTTPError as exc:
             log.warning("%s unreachable: %r", service, exc)
             raise ServiceDown(service) from exc
+        finally:
+            made = CALLS_MADE.get()
+            if made is not None:
+                made.append((started, time.perf_counter()))
         if r.status_code >= 500:
             log.warning("%s answered %s on %s", service, r.status_code, path)
             raise ServiceDown(service)

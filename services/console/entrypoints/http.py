@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.web import create_app as create_web_app
-from services.console.adapters.platform import ServiceDown
+from services.console.adapters.platform import CALLS_MADE, ServiceDown
 from services.console.bootstrap import ConsoleContainer, bootstrap
 from services.console.entrypoints import auth, citizen, consumer, desk, live
 from services.console.entrypoints.sessions import ServerSessions
@@ -29,8 +29,9 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 class ServerTiming:
     """Every answer says how long the console took to start it (``Server-Timing: app;dur=<ms>``): from
     the request's arrival to the response's first byte, the session's load and save, the calls to the
-    other services and the template included. Browsers show it beside the network time, and the
-    console's benchmark reads it (bench/console.py)."""
+    other services and the template included; and how much of that it waited for the other services
+    (``services;dur=<ms>``, calls made at once counted once). Browsers show it beside the network
+    time, and the console's benchmark reads it (bench/console.py)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -40,14 +41,32 @@ class ServerTiming:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        calls: list[tuple[float, float]] = []
+        token = CALLS_MADE.set(calls)
 
         async def timed(message: Message) -> None:
             if message["type"] == "http.response.start":
                 elapsed = (time.perf_counter() - started) * 1000
-                MutableHeaders(scope=message).append("Server-Timing", f"app;dur={elapsed:.1f}")
+                waited = covered(calls) * 1000
+                MutableHeaders(scope=message).append(
+                    "Server-Timing", f"app;dur={elapsed:.1f}, services;dur={waited:.1f}"
+                )
             await send(message)
 
-        await self.app(scope, receive, timed)
+        try:
+            await self.app(scope, receive, timed)
+        finally:
+            CALLS_MADE.reset(token)
+
+
+def covered(spans: list[tuple[float, float]]) -> float:
+    """The time inside at least one of ``spans`` (start, end)."""
+    total, reached = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reached:
+            total += end - max(start, reached)
+            reached = end
+    return total
 
 
 def create_app(container: ConsoleContainer | None = None) -> FastAPI:
