@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from datetime import date, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -16,6 +18,9 @@ from urllib.parse import quote
 import httpx
 
 log = logging.getLogger("samad.console.platform")
+# When each call to another service began and ended (perf_counter seconds) during the request being
+# served, for its Server-Timing header; None outside a request.
+CALLS_MADE: ContextVar[list[tuple[float, float]] | None] = ContextVar("console_calls_made", default=None)
 
 
 class ApiRefused(Exception):
@@ -116,6 +121,7 @@ class HttpPlatform:
         sent = dict(headers or {})
         if token:
             sent["Authorization"] = f"Bearer {token}"
+        started = time.perf_counter()
         try:
             r = await self.http.request(
                 method, self.urls[service].rstrip("/") + path, json=json, params=params, headers=sent
@@ -123,6 +129,10 @@ class HttpPlatform:
         except httpx.HTTPError as exc:
             log.warning("%s unreachable: %r", service, exc)
             raise ServiceDown(service) from exc
+        finally:
+            made = CALLS_MADE.get()
+            if made is not None:
+                made.append((started, time.perf_counter()))
         if r.status_code >= 500:
             log.warning("%s answered %s on %s", service, r.status_code, path)
             raise ServiceDown(service)

@@ -4,12 +4,14 @@ description is typed; the director-general on duty; a case found and opened."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from contracts import tracking_code
 from contracts.catalogue import agency as agency_of
 from services.common.clock import Clock
 from services.common.logs import mask_phone
@@ -137,13 +139,23 @@ class Desk:
         if looks_like_mobile(q):
             return "phone", await self.platform.caller_cases(token, phone=q)
         if len(q) == 10 and q.isdigit():
-            found = await self.platform.caller_cases(token, national_id=q)
-            try:
-                case = await self.platform.case(token, q)
-            except ApiRefused:
+            if not tracking_code.is_valid(q):  # its check digit says it is no tracking code
+                return "national_id", await self.platform.caller_cases(token, national_id=q)
+            # Ten digits that may be either: both lookups at once, not one after the other.
+            found, case = await asyncio.gather(
+                self.platform.caller_cases(token, national_id=q),
+                self._case_or_none(token, q),
+            )
+            if case is None:
                 return "national_id", found
             return "tracking_code", [case, *[f for f in found if f["case_id"] != case["case_id"]]]
         return "unknown", []
+
+    async def _case_or_none(self, token: str, ref: str) -> dict[str, Any] | None:
+        try:
+            return await self.platform.case(token, ref)
+        except ApiRefused:
+            return None
 
     async def case(self, token: str, ref: str) -> dict[str, Any]:
         return await self.platform.case(token, ref)

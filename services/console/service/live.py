@@ -29,6 +29,10 @@ class Hub:
                 if not mine:
                     del self.watchers[topic]
 
+    def watched(self, topic: str) -> bool:
+        """Whether any page here watches ``topic`` now."""
+        return topic in self.watchers
+
     def publish(self, topic: str, message: dict[str, Any]) -> int:
         """Hand ``message`` to every page watching ``topic``; a page too slow to keep up misses it and
         catches up when it next reloads. Returns how many pages got it."""
