@@ -224,6 +224,8 @@ def provision(port: int, admin_password: str, state_file: Path) -> dict[str, Any
         users[name] = {
             "password": password,
             "roles": sorted(r for r in roles if r in ("operator", "agency_staff", "supervisor", "ops")),
+            "agency_head": "agency_head" in roles,
+            "phone": (attrs.get("phone") or [None])[0],
             "agency": (attrs.get("agency") or [None])[0],
             "name": f"{user.get('firstName', '')} {user.get('lastName', '')}".strip(),
         }

@@ -19,7 +19,11 @@ DEV = "overlays/dev"
 # a whole-Secret import is where a stray SAMAD_AUTH_SECRET would slip in unseen).
 WHOLE_SECRETS = {"samad-notify": {"samad-notify-sms"}}
 # Variables only ever read from a Secret, per Deployment that needs them.
-SECRET_VARIABLES = {"samad-intake": ("SAMAD_AUTH_CLIENT_SECRET", "SAMAD_OPEN311_API_KEYS")}
+SECRET_VARIABLES = {
+    "samad-intake": ("SAMAD_AUTH_CLIENT_SECRET", "SAMAD_OPEN311_API_KEYS"),
+    # Tracking reads the staff directory with the services' account.
+    "samad-tracking": ("SAMAD_AUTH_CLIENT_SECRET",),
+}
 # The base's placeholder for the ingress controller's range (TEST-NET-1): an overlay must replace it.
 PLACEHOLDER_PROXIES = ["192.0.2.0/24"]
 
