@@ -1,5 +1,6 @@
 """The console's Kafka consumer: case and SMS events, read only to tell the browsers watching a case
-that it changed (each replica in a group of its own, from the log's end: nothing is projected here)."""
+that it changed, and to hand changed cases to the agency inboxes' live feed (each replica in a group of
+its own, from the log's end: nothing is projected here)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def register(container: ConsoleContainer) -> None:
     )
     async def changed(_body: list[None], msg: KafkaMessage) -> None:
         records = msg.raw_message if isinstance(msg.raw_message, (tuple, list)) else (msg.raw_message,)
+        case_events = []
         for record in records:
             try:
                 event = decode(record.value or b"")
@@ -49,3 +51,6 @@ def register(container: ConsoleContainer) -> None:
                 continue
             kind = "sms" if record.topic == NOTIFICATIONS else "case"
             container.hub.publish(case_topic(case_id), {"event": kind, "data": event.type})
+            if kind == "case":
+                case_events.append(event)
+        container.inbox_feed.saw(case_events)
