@@ -139,11 +139,13 @@ ACTIONS_IN: dict[str, tuple[str, ...]] = {
 }
 # The form field each action's text is typed in, and tracking's name for it.
 TEXT_OF = {"ask": "question", "resolve": "answer", "reject": "reason", "reroute": "reason", "note": "text"}
+# What to do when an action's text is missing, per action (the same field serves several).
 REQUIRED = {
-    "question": "پرسش از شهروند را بنویسید؛ همین متن با پیامک برای او فرستاده می‌شود",
-    "answer": "پاسخ به شهروند را بنویسید؛ خلاصهٔ آن با پیامک برای او فرستاده می‌شود",
-    "reason": "دلیل را بنویسید",
-    "text": "متن یادداشت را بنویسید",
+    "ask": "پرسش از شهروند را بنویسید؛ همین متن با پیامک برای او فرستاده می‌شود",
+    "resolve": "پاسخ به شهروند را بنویسید؛ خلاصهٔ آن با پیامک برای او فرستاده می‌شود",
+    "reject": "دلیل رد پرونده را بنویسید؛ با پیامک برای شهروند فرستاده می‌شود",
+    "reroute": "بنویسید چرا این پرونده مربوط به دستگاه شما نیست",
+    "note": "متن یادداشت را بنویسید",
 }
 LIMITS = {"question": 500, "answer": 2000, "reason": 2000, "text": 4000}
 ACTION_FIELDS = ("action", "assignee", "question", "answer", "reason", "text", "form_key")
@@ -170,7 +172,7 @@ def check_action(form: Form, status: str | None) -> str | None:
     if name is not None:
         text = form.get(name)
         if not text:
-            form.add(name, REQUIRED[name])
+            form.add(name, REQUIRED[action])
         elif len(text) > LIMITS[name]:
             form.add(name, f"متن حداکثر {fa_number(LIMITS[name])} نویسه است؛ کوتاه‌ترش کنید")
     return action if form.ok else None

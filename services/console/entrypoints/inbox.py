@@ -153,13 +153,26 @@ async def case_page(
 async def case_summary(
     request: Request, c: Container, case_id: str, who: tuple[User, str] = WORKERS
 ) -> Response:
-    """The case's summary and timeline, reloaded when the case changes (the forms stay as typed)."""
+    """The case's summary, reloaded when the case changes (the forms stay as typed)."""
     user, token = who
     try:
         case = await c.inbox.case(user, token, case_id)
     except NotYours:
         return _not_found(request)
     return render(request, "inbox/_summary.html", case=case, changed=True)
+
+
+@router.get("/inbox/cases/{case_id}/timeline")
+async def case_timeline(
+    request: Request, c: Container, case_id: str, who: tuple[User, str] = WORKERS
+) -> Response:
+    """The case's timeline, reloaded when the case changes."""
+    user, token = who
+    try:
+        case = await c.inbox.case(user, token, case_id)
+    except NotYours:
+        return _not_found(request)
+    return render(request, "inbox/_timeline.html", case=case)
 
 
 @router.post("/inbox/cases/{case_id}/act", dependencies=[Csrf])
@@ -211,7 +224,8 @@ async def escalations(
         found = await c.inbox.escalations(user, token, page)
     except NotYours as exc:
         raise NotForYou() from exc
-    return render(request, "inbox/escalations.html", found=found, page=page)
+    template = "inbox/_escalation_results.html" if _hx(request) else "inbox/escalations.html"
+    return render(request, template, found=found, page=page)
 
 
 @router.get("/inbox/escalations/live")

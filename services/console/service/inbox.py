@@ -261,8 +261,9 @@ class InboxFeed:
             seen = {e.get("event_id") for e in (case or {}).get("timeline") or []}
             if (case is not None and pending.events <= seen) or time.monotonic() >= deadline:
                 break
+            # Tracking applies an event within a few hundred milliseconds: look again soon.
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.4)
+            delay = min(delay * 1.5, 0.2)
         pending = self._pending.pop(case_id)
         if case is not None:
             self.publish(case, pending.previous)

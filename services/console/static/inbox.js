@@ -4,6 +4,7 @@
 // says that new cases arrived. A dropped connection reconnects and reloads the list to catch up.
 (function () {
   "use strict";
+  var fa = function (s) { return String(s).replace(/[0-9]/g, function (d) { return "۰۱۲۳۴۵۶۷۸۹"[d]; }); };
 
   function matches(row, params) {
     var want = {status: params.get("status"), county: params.get("county"), overdue: params.get("overdue")};
@@ -19,6 +20,14 @@
     var source = new EventSource(section.getAttribute("data-live"));
 
     function say(text) { if (news) { news.textContent = text; } }
+
+    function count(by) {
+      var total = section.querySelector("[data-total]");
+      if (!total) { return; }
+      var n = Math.max(0, parseInt(total.getAttribute("data-total"), 10) + by);
+      total.setAttribute("data-total", String(n));
+      total.textContent = fa(n) + " " + total.getAttribute("data-unit");
+    }
 
     function refresh() {
       if (window.htmx) {
@@ -48,11 +57,16 @@
           say("پرونده‌های تازه‌ای رسیده است؛ برای دیدن آن‌ها در جای خود، فهرست را دوباره نمایش دهید.");
           return;
         }
-        tbody.insertBefore(row, tbody.firstElementChild);
+        if (section.getAttribute("data-insert") === "end") {
+          tbody.appendChild(row);  // a list with the oldest first: the newcomer goes last
+        } else {
+          tbody.insertBefore(row, tbody.firstElementChild);
+        }
+        count(1);
         var empty = section.querySelector("[data-inbox-empty]");
         if (empty) { empty.remove(); }
         var title = row.querySelector("td");
-        say("پروندهٔ تازه در کارتابل: " + (title ? title.firstChild.textContent.trim() : ""));
+        say((section.getAttribute("data-news") || "") + (title ? title.firstChild.textContent.trim() : ""));
       } else {
         say("پرونده‌های تازه‌ای رسیده است که در این پالایه نیست.");
       }
@@ -61,7 +75,7 @@
     source.addEventListener("gone", function (e) {
       var msg = JSON.parse(e.data);
       var present = document.getElementById("case-" + msg.case_id);
-      if (present) { present.remove(); say("پرونده‌ای از این فهرست بیرون رفت."); }
+      if (present) { present.remove(); count(-1); say("پرونده‌ای از این فهرست بیرون رفت."); }
     });
   }
 

@@ -146,7 +146,7 @@ async def test_agency_staff_land_in_their_agency_s_inbox_and_see_nothing_of_anot
 
 async def test_a_crafted_address_shows_nothing_of_another_agency(rig: Rig) -> None:
     await sign_in(rig)
-    for path in ("/inbox/cases/e1", "/inbox/cases/e1/summary"):
+    for path in ("/inbox/cases/e1", "/inbox/cases/e1/summary", "/inbox/cases/e1/timeline"):
         r = await rig.client.get(path)
         assert r.status_code == 404 and "آموزش و پرورش" not in r.text and "موضوع e1" not in r.text
     page = await rig.client.get("/inbox/cases/w1")
