@@ -215,6 +215,9 @@ class CaseStatus(StrEnum):
     routed = "routed"
     triage = "triage"
     in_progress = "in_progress"
+    # The agency asked the citizen for more information: its deadlines wait until the citizen answers
+    # (a call linked to the case) or staff take the case up again.
+    waiting_for_citizen = "waiting_for_citizen"
     resolved = "resolved"
     rejected = "rejected"
     reopened = "reopened"
@@ -232,6 +235,7 @@ class CaseStatusChanged(EventData):
     agency: AgencyCode | None = None
     answer: str | None = None  # the public answer to the citizen (resolved)
     reason: str | None = None  # why (rejected, reopened)
+    question: str | None = None  # what the citizen is asked (waiting_for_citizen); sent to them by SMS
     actor: Actor = SYSTEM
 
 
@@ -243,6 +247,39 @@ class CaseNoteAdded(EventData):
 
     case_id: str
     text: str = Field(min_length=1)
+    actor: Actor
+
+
+class CaseAssigned(EventData):
+    """A member of the agency holding the case takes it, or is given it by a colleague; ``assignee``
+    None gives it back to the agency as a whole."""
+
+    event_type: ClassVar[str] = "ir.samad.case.assigned"
+    topic: ClassVar[str] = CASES
+
+    case_id: str
+    agency: AgencyCode
+    assignee: str | None = None  # the staff member's username, as their token names them
+    assignee_name: str | None = None
+    actor: Actor
+
+
+class ResumedBy(StrEnum):
+    citizen = "citizen"
+    staff = "staff"
+
+
+class CaseResumed(EventData):
+    """A case waiting for the citizen goes back to work: staff take it up again without the answer
+    (a linked repeat call, the citizen's answer, resumes it by itself)."""
+
+    event_type: ClassVar[str] = "ir.samad.case.resumed"
+    topic: ClassVar[str] = CASES
+
+    case_id: str
+    agency: AgencyCode
+    by: ResumedBy = ResumedBy.staff
+    text: str | None = None
     actor: Actor
 
 
@@ -259,6 +296,39 @@ class CaseSlaBreached(EventData):
     agency: AgencyCode
     sla: SlaKind
     deadline: AwareDatetime
+
+
+class EscalationTarget(StrEnum):
+    """Who a late case is escalated to: the head of the agency holding it, then the governorate's
+    supervisor (the inspection office)."""
+
+    agency_head = "agency_head"
+    supervisor = "supervisor"
+
+
+class Recipient(_Model):
+    """A person an escalation reaches: their username, name and the mobile of their profile (E.164;
+    None when the profile has none: the console still shows them the case)."""
+
+    id: str
+    name: str | None = None
+    phone: str | None = None
+
+
+class CaseEscalated(EventData):
+    """A deadline passed and the case climbed a step of its agency's escalation ladder."""
+
+    event_type: ClassVar[str] = "ir.samad.case.escalated"
+    topic: ClassVar[str] = CASES
+
+    case_id: str
+    tracking_code: str | None = None
+    agency: AgencyCode
+    sla: SlaKind
+    deadline: AwareDatetime
+    level: int = Field(ge=1)  # the step of the ladder, from 1
+    to: EscalationTarget
+    recipients: list[Recipient] = Field(default_factory=list)
 
 
 # --- notifications -------------------------------------------------------------------------------
@@ -315,6 +385,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         CaseStatusChanged,
         CaseNoteAdded,
         CaseSlaBreached,
+        CaseAssigned,
+        CaseResumed,
+        CaseEscalated,
         SmsSent,
         SmsDelivered,
         SmsFailed,

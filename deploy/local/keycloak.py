@@ -193,8 +193,20 @@ def _call(
     return json.loads(raw) if raw else None
 
 
+def replace_realm(base: str, token: str) -> None:
+    """Create the realm again from this checkout's file, through the admin API.
+
+    ``--import-realm`` reads the Keycloak installation's own import folder, which several checkouts of
+    this repository may share (one installation, one folder): a stack starting at the same time as
+    another may have imported the other's realm file. Replacing the realm here makes every stack run
+    the realm of its own checkout."""
+    _call("DELETE", f"{base}/admin/realms/{REALM}", token)
+    _call("POST", f"{base}/admin/realms", token, body=json.loads(REALM_FILE.read_text(encoding="utf-8")))
+
+
 def provision(port: int, admin_password: str, state_file: Path) -> dict[str, Any]:
-    """Fresh random passwords for the seed users and a fresh secret for the services' client."""
+    """This checkout's realm, fresh random passwords for the seed users and a fresh secret for the
+    services' client."""
     base = base_url(port)
     token = _call(
         "POST",
@@ -206,6 +218,7 @@ def provision(port: int, admin_password: str, state_file: Path) -> dict[str, Any
             "password": admin_password,
         },
     )["access_token"]
+    replace_realm(base, token)
     admin = f"{base}/admin/realms/{REALM}"
     users: dict[str, dict[str, Any]] = {}
     for user in _call("GET", f"{admin}/users?max=1000&briefRepresentation=false", token):
@@ -224,6 +237,8 @@ def provision(port: int, admin_password: str, state_file: Path) -> dict[str, Any
         users[name] = {
             "password": password,
             "roles": sorted(r for r in roles if r in ("operator", "agency_staff", "supervisor", "ops")),
+            "agency_head": "agency_head" in roles,
+            "phone": (attrs.get("phone") or [None])[0],
             "agency": (attrs.get("agency") or [None])[0],
             "name": f"{user.get('firstName', '')} {user.get('lastName', '')}".strip(),
         }

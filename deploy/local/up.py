@@ -97,7 +97,11 @@ def main() -> int:
             "  Local users (development only; new passwords at every start; realm deploy/local/keycloak/):\n"
             + "".join(
                 f"    {name:<16} {user['password']:<18} {', '.join(user['roles'])}"
-                + (f" ({user['agency']})" if user.get("agency") else "")
+                + (
+                    f" ({user['agency']}{', head' if user.get('agency_head') else ''})"
+                    if user.get("agency")
+                    else ""
+                )
                 + "\n"
                 for name, user in sorted(identity["users"].items())
             )

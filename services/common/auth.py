@@ -5,7 +5,8 @@ production the governorate's own provider). Every service verifies RS256 signatu
 provider's JWKS, fetched asynchronously, cached, and fetched again when a token names a key id the
 cache does not hold; ``exp``, ``iss`` and ``aud`` are required. Roles come from the realm roles
 (``realm_access.roles``): operator, agency_staff (scoped to the ``agency`` claim), supervisor, ops;
-the ``province`` claim says where the person works.
+the ``province`` claim says where the person works. ``agency_head`` beside agency_staff marks the head
+of that agency (their agency's escalations reach them).
 
 A shared HS256 key (``SAMAD_AUTH_SECRET``) is accepted only outside production, for unit tests;
 production (``SAMAD_ENVIRONMENT=production``) refuses to start with one (``check_production``).
@@ -37,6 +38,9 @@ class Role(StrEnum):
     supervisor = "supervisor"
     ops = "ops"
 
+
+# Not a role of its own: the head of an agency holds it beside agency_staff.
+AGENCY_HEAD = "agency_head"
 
 # A person holding several SAMAD roles acts with the widest one.
 _ROLE_PRECEDENCE = (Role.supervisor, Role.ops, Role.agency_staff, Role.operator)
@@ -113,6 +117,8 @@ class Principal:
     province: str | None = None
     name: str | None = None
     roles: frozenset[Role] = field(default_factory=frozenset)
+    # The head of their agency (realm role agency_head beside agency_staff): late cases reach them.
+    agency_head: bool = False
 
     def can_see_agency(self, agency: str | None) -> bool:
         if self.role == Role.agency_staff:
@@ -249,6 +255,7 @@ def principal_of(claims: dict[str, Any], subject_claim: str = "preferred_usernam
         str(province) if province else None,
         str(name) if name else None,
         roles,
+        agency_head=role == Role.agency_staff and AGENCY_HEAD in named,
     )
 
 

@@ -19,14 +19,17 @@ from services.common.kafka import make_broker
 from services.common.mongo import make_client
 from services.console.adapters.identity import IdentityProvider, OidcProvider
 from services.console.adapters.platform import HttpPlatform, Platform
+from services.console.adapters.responses import load_ready_answers
 from services.console.adapters.stores import (
     Counters,
     MongoCounters,
     MongoSessionStore,
     SessionStore,
 )
+from services.console.domain.inbox import ReadyAnswers
 from services.console.service.citizen import CitizenPages, OtpRules
 from services.console.service.desk import Desk
+from services.console.service.inbox import Inbox, InboxFeed
 from services.console.service.live import Hub
 from services.console.service.supervisor import Supervision
 from services.console.settings import ConsoleSettings
@@ -47,6 +50,8 @@ class ConsoleContainer:
     citizen: CitizenPages
     supervision: Supervision
     hub: Hub
+    inbox: Inbox
+    inbox_feed: InboxFeed
     broker: KafkaBroker | None
     consumer_group: str
     on_startup: list[Hook] = field(default_factory=list)
@@ -74,6 +79,7 @@ def bootstrap(
     broker: KafkaBroker | None = None,
     with_broker: bool = True,
     clock: Clock | None = None,
+    answers: ReadyAnswers | None = None,
 ) -> ConsoleContainer:
     settings = settings or ConsoleSettings()
     clock = clock or SystemClock()
@@ -128,6 +134,10 @@ def bootstrap(
         settings.otp_per_phone_hour,
         settings.otp_per_address_hour,
     )
+    hub = Hub()
+    inbox_feed = InboxFeed(platform, service_token, hub)
+    on_shutdown.insert(0, inbox_feed.close)
+    answers = answers if answers is not None else load_ready_answers(settings.responses_path)
     return ConsoleContainer(
         settings=settings,
         clock=clock,
@@ -138,7 +148,9 @@ def bootstrap(
         desk=Desk(platform, clock),
         citizen=CitizenPages(platform, counters, clock, rules, service_token),
         supervision=Supervision(platform, clock),
-        hub=Hub(),
+        hub=hub,
+        inbox=Inbox(platform, clock, answers),
+        inbox_feed=inbox_feed,
         broker=broker,
         # Every replica pushes every change to the browsers connected to it, so each reads the whole
         # topics in a group of its own (its host name is unique per pod).

@@ -33,3 +33,5 @@ class ConsoleSettings(ServiceSettings):
     # Addresses of the proxies in front of the console whose X-Forwarded-For is believed (JSON list of
     # networks, SAMAD_TRUSTED_PROXIES); others are counted by their own address.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # The inbox's ready answers (SAMAD_RESPONSES_PATH; default: services/console/data/responses.yaml).
+    responses_path: str | None = None

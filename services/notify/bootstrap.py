@@ -32,6 +32,7 @@ from services.notify.service.config import NotifyConfig
 from services.notify.service.lookup import LedgerLookup
 from services.notify.service.opt_out import OptOutRequests
 from services.notify.service.outcomes import Outcomes
+from services.notify.service.preview import PreviewSms
 from services.notify.service.receipts import Receipts
 from services.notify.service.reconcile import Reconciler
 from services.notify.service.record import Recorder
@@ -70,6 +71,7 @@ class NotifyContainer:
     receipts: Receipts
     opt_out: OptOutRequests
     send_verification: SendVerification
+    preview: PreviewSms
     lookup: LedgerLookup
     client: Any | None  # the MongoDB client of the stores bootstrap built (None: all passed in)
 
@@ -244,6 +246,7 @@ def bootstrap(
         receipts=receipts,
         opt_out=OptOutRequests(optouts=optouts, clock=clock),
         send_verification=SendVerification(provider),
+        preview=PreviewSms(templates, clock),
         lookup=LedgerLookup(ledger=ledger),
         client=client,
     )

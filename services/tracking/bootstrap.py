@@ -15,19 +15,29 @@ from datetime import timedelta
 
 from faststream.kafka import KafkaBroker
 
-from contracts.events import CaseNoteAdded, CaseRerouteRequested, CaseSlaBreached, CaseStatusChanged
-from services.common.clock import Clock, SystemClock
+from contracts.events import (
+    CaseAssigned,
+    CaseEscalated,
+    CaseNoteAdded,
+    CaseRerouteRequested,
+    CaseResumed,
+    CaseSlaBreached,
+    CaseStatusChanged,
+)
+from services.common.auth import AuthSettings, InsecureConfiguration, ServiceTokens
+from services.common.clock import Clock, OffsetClock, SystemClock
 from services.common.kafka import EventPublisher, make_broker
 from services.common.publishing import Publisher
 from services.tracking.adapters.calls import CallStore, MongoCallStore
 from services.tracking.adapters.cases import CaseStore, MongoCaseStore
 from services.tracking.adapters.claims import Claims, MongoClaims
 from services.tracking.adapters.data import load_policy
+from services.tracking.adapters.directory import Directory, KeycloakDirectory
 from services.tracking.adapters.mongo import TrackingDatabase
 from services.tracking.adapters.ratelimit import Attempts, MongoAttempts
 from services.tracking.domain.sla import SlaPolicy
 from services.tracking.service.act_on_case import ActOnCase
-from services.tracking.service.agency_queue import AgencyQueue
+from services.tracking.service.agency_queue import AgencyQueue, AgencyStaff, EscalationQueue
 from services.tracking.service.citizen_status import CitizenStatus
 from services.tracking.service.lookup import FindCitizenCases, LookUpCase
 from services.tracking.service.project_events import ProjectEvents
@@ -35,8 +45,17 @@ from services.tracking.service.reports import Reports
 from services.tracking.service.sweep_timers import SweepTimers
 from services.tracking.settings import TrackingSettings
 
-# Every event type tracking publishes: staff actions, SLA breaches, the closing of quiet cases.
-PRODUCES = (CaseStatusChanged, CaseRerouteRequested, CaseNoteAdded, CaseSlaBreached)
+# Every event type tracking publishes: staff actions, SLA breaches and escalation steps, the closing of
+# quiet cases.
+PRODUCES = (
+    CaseStatusChanged,
+    CaseRerouteRequested,
+    CaseNoteAdded,
+    CaseAssigned,
+    CaseResumed,
+    CaseSlaBreached,
+    CaseEscalated,
+)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 log = logging.getLogger("samad.tracking")
@@ -75,10 +94,14 @@ class TrackingContainer:
     find_citizen_cases: FindCitizenCases
     citizen_status: CitizenStatus
     agency_queue: AgencyQueue
+    escalation_queue: EscalationQueue
+    agency_staff: AgencyStaff
+    directory: Directory
     act_on_case: ActOnCase
     sweep_timers: SweepTimers
     reports: Reports
     database: TrackingDatabase | None = None
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _timers: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -95,6 +118,8 @@ class TrackingContainer:
         await self.ensure_indexes()
 
     async def shutdown(self) -> None:
+        for hook in self.on_shutdown:
+            await hook()
         if self.database is not None:
             await self.database.close()
 
@@ -133,6 +158,7 @@ def bootstrap(
     clock: Clock | None = None,
     broker: KafkaBroker | None = None,
     policy: SlaPolicy | None = None,
+    directory: Directory | None = None,
     owner: str | None = None,
     name: str = "tracking",
 ) -> TrackingContainer:
@@ -142,8 +168,22 @@ def bootstrap(
     broker = broker or make_broker(s, name)
     events = EventPublisher(broker, "tracking", PRODUCES)
     publisher = publisher or events
-    clock = clock or SystemClock()
+    auth = AuthSettings()
+    if s.test_clock_file and auth.production:
+        raise InsecureConfiguration("SAMAD_TEST_CLOCK_FILE moves the clock: test only, refused in production")
+    clock = clock or (OffsetClock(s.test_clock_file) if s.test_clock_file else SystemClock())
     policy = policy or load_policy(s.tracking_data_dir)
+    on_shutdown: list[Callable[[], Awaitable[None]]] = []
+    if directory is None:
+        tokens = ServiceTokens(auth)
+        keycloak = KeycloakDirectory(
+            s.directory_url or auth.issuer.replace("/realms/", "/admin/realms/", 1),
+            tokens.token,
+            s.directory_cache_seconds,
+            auth.http_timeout_seconds,
+        )
+        on_shutdown += [keycloak.close, tokens.close]
+        directory = keycloak
     database = None
     if cases is None or calls is None or claims is None or attempts is None:
         database = TrackingDatabase(s.mongo_url, s.db_name, name)
@@ -163,14 +203,26 @@ def bootstrap(
         claims=claims,
         attempts=attempts,
         project_events=ProjectEvents(cases, calls, policy, s.projection_cache_size),
-        look_up=LookUpCase(cases, clock),
+        look_up=LookUpCase(cases, clock, policy.calendar),
         find_citizen_cases=FindCitizenCases(cases, clock),
         citizen_status=CitizenStatus(cases, attempts, clock, s.lookup_limits),
-        agency_queue=AgencyQueue(cases, clock),
-        act_on_case=ActOnCase(cases, publisher, policy, clock),
+        agency_queue=AgencyQueue(cases, clock, policy),
+        escalation_queue=EscalationQueue(cases, clock, policy),
+        agency_staff=AgencyStaff(directory),
+        directory=directory,
+        act_on_case=ActOnCase(cases, publisher, policy, clock, directory),
         sweep_timers=SweepTimers(
-            cases, claims, publisher, clock, owner, timedelta(seconds=s.claim_lease_seconds)
+            cases,
+            claims,
+            publisher,
+            clock,
+            owner,
+            timedelta(seconds=s.claim_lease_seconds),
+            policy=policy,
+            directory=directory,
+            province=s.province,
         ),
         reports=Reports(cases, calls, clock, s.report_max_days),
         database=database,
+        on_shutdown=on_shutdown,
     )

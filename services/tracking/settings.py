@@ -36,6 +36,14 @@ class TrackingSettings(ServiceSettings):
     # The proxies whose X-Forwarded-For is believed (SAMAD_TRUSTED_PROXIES, a JSON list of CIDRs: the
     # ingress controller's range). A request from any other peer is counted under the peer's address.
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    # The staff directory (who works for which agency, who heads it, their phones): Keycloak's admin
+    # API for the realm, read with the services' account (SAMAD_DIRECTORY_URL; default: derived from
+    # SAMAD_AUTH_ISSUER, .../admin/realms/<realm>). Answers are kept DIRECTORY_CACHE_SECONDS.
+    directory_url: str | None = None
+    directory_cache_seconds: float = Field(120.0, ge=0)
+    # Test only (refused in production): a file holding a number of seconds added to tracking's clock,
+    # so a browser test can move a running service past a deadline (SAMAD_TEST_CLOCK_FILE).
+    test_clock_file: str | None = None
 
     @property
     def lookup_limits(self) -> LookupLimits:

@@ -23,6 +23,8 @@ SECRET_VARIABLES = {
     "samad-intake": ("SAMAD_AUTH_CLIENT_SECRET", "SAMAD_OPEN311_API_KEYS"),
     # The console's citizen pages call the services with the console's own client credentials.
     "samad-console": ("SAMAD_AUTH_CLIENT_SECRET",),
+    # Tracking reads the staff directory with the services' account.
+    "samad-tracking": ("SAMAD_AUTH_CLIENT_SECRET",),
 }
 # The base's placeholder for the ingress controller's range (TEST-NET-1): an overlay must replace it.
 PLACEHOLDER_PROXIES = ["192.0.2.0/24"]

@@ -74,10 +74,6 @@ class Platform(Protocol):
         """The cases behind one number of a report (tracking's /v1/reports/cases), one page."""
         ...
 
-    async def agency_queue(self, token: str, agency: str, params: dict[str, str]) -> dict[str, Any]:
-        """One page of an agency's queue (tracking's /v1/agencies/{code}/cases)."""
-        ...
-
     async def triage(self, token: str) -> list[dict[str, Any]]: ...
     async def route_triage(
         self, token: str, case_id: str, agency: str, note: str | None
@@ -88,6 +84,12 @@ class Platform(Protocol):
     async def move_roster_entry(self, token: str, entry_id: str, body: dict[str, Any]) -> dict[str, Any]: ...
     async def remove_roster_entry(self, token: str, entry_id: str) -> None: ...
     async def roster_calendar(self) -> str: ...
+    # The agency's inbox: its queue, its staff, acting on a case, the escalation queues, SMS previews.
+    async def agency_queue(self, token: str, agency: str, params: dict[str, Any]) -> dict[str, Any]: ...
+    async def agency_staff(self, token: str, agency: str) -> list[dict[str, Any]]: ...
+    async def act(self, token: str, case_id: str, body: dict[str, Any], key: str) -> dict[str, Any]: ...
+    async def escalations(self, token: str, params: dict[str, Any]) -> dict[str, Any]: ...
+    async def preview_sms(self, token: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class HttpPlatform:
@@ -257,10 +259,6 @@ class HttpPlatform:
     async def report_cases(self, token: str, params: dict[str, str]) -> dict[str, Any]:
         return dict(await self._call("tracking", "GET", "/v1/reports/cases", token, params=params))
 
-    async def agency_queue(self, token: str, agency: str, params: dict[str, str]) -> dict[str, Any]:
-        path = f"/v1/agencies/{quote(agency, safe='')}/cases"
-        return dict(await self._call("tracking", "GET", path, token, params=params))
-
     async def triage(self, token: str) -> list[dict[str, Any]]:
         found = await self._call("routing", "GET", "/v1/triage", token)
         return list(found.get("items", []))
@@ -303,6 +301,28 @@ class HttpPlatform:
             raise ServiceDown("routing")
         return r.text
 
+    # --- the agency's inbox -------------------------------------------------------------------------
+
+    async def agency_queue(self, token: str, agency: str, params: dict[str, Any]) -> dict[str, Any]:
+        path = f"/v1/agencies/{quote(agency, safe='')}/cases"
+        return dict(await self._call("tracking", "GET", path, token, params=params))
+
+    async def agency_staff(self, token: str, agency: str) -> list[dict[str, Any]]:
+        found = await self._call("tracking", "GET", f"/v1/agencies/{httpx.URL(agency).path}/staff", token)
+        return list(found.get("items", []))
+
+    async def act(self, token: str, case_id: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+        path = f"/v1/cases/{httpx.URL(case_id).path}/actions"
+        return dict(
+            await self._call("tracking", "POST", path, token, json=body, headers={"Idempotency-Key": key})
+        )
+
+    async def escalations(self, token: str, params: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._call("tracking", "GET", "/v1/escalations", token, params=params))
+
+    async def preview_sms(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._call("notify", "POST", "/v1/sms/preview", token, json=body))
+
 
 def new_key() -> str:
     return str(uuid.uuid4())
@@ -331,6 +351,15 @@ class InMemoryPlatform:
         self.triage_items: list[dict[str, Any]] = []
         self.routed: list[tuple[str, str, str | None]] = []
         self.roster_entries: dict[str, dict[str, Any]] = {}
+        # The inbox: agency -> its staff; the cases each agency holds are those in ``cases`` with
+        # that "agency"; actions are recorded and applied to ``cases`` at once (as if projected).
+        self.staff: dict[str, list[dict[str, Any]]] = {}
+        self.actions: list[tuple[str, dict[str, Any], str]] = []
+        self.previews: list[dict[str, Any]] = []
+        self.project_actions = True
+        # token -> the agency its holder works for, as tracking enforces it (a token not listed sees
+        # every agency, as a supervisor's).
+        self.token_agency: dict[str, str] = {}
 
     def _enter(self, what: str, body: dict[str, Any] | None = None) -> None:
         self.calls.append((what, body or {}))
@@ -399,6 +428,8 @@ class InMemoryPlatform:
         self._enter("case", {"ref": ref})
         for c in self.cases.values():
             if ref in (c["case_id"], c["tracking_code"]):
+                if not self._visible(token, c):
+                    raise ApiRefused(403, "این پرونده متعلق به دستگاه شما نیست", [])
                 return c
         raise ApiRefused(404, "پرونده پیدا نشد", [])
 
@@ -442,11 +473,6 @@ class InMemoryPlatform:
     async def report_cases(self, token: str, params: dict[str, str]) -> dict[str, Any]:
         self._enter("report_cases", params)
         items = list(self.cases.values())
-        return {"total": len(items), "page": int(params.get("page", 1)), "items": items}
-
-    async def agency_queue(self, token: str, agency: str, params: dict[str, str]) -> dict[str, Any]:
-        self._enter("agency_queue", {"agency": agency, **params})
-        items = [c for c in self.cases.values() if c.get("agency") == agency]
         return {"total": len(items), "page": int(params.get("page", 1)), "items": items}
 
     async def triage(self, token: str) -> list[dict[str, Any]]:
@@ -503,3 +529,101 @@ class InMemoryPlatform:
     async def roster_calendar(self) -> str:
         self._enter("roster_calendar")
         return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
+
+    # --- the agency's inbox -----------------------------------------------------------------------
+
+    def _visible(self, token: str, case: dict[str, Any]) -> bool:
+        agency = self.token_agency.get(token)
+        return agency is None or case.get("agency") == agency
+
+    async def agency_queue(self, token: str, agency: str, params: dict[str, Any]) -> dict[str, Any]:
+        self._enter("agency_queue", {"agency": agency, **params})
+        if self.token_agency.get(token, agency) != agency:
+            raise ApiRefused(403, "این پرونده متعلق به دستگاه شما نیست", [])
+        items = [c for c in self.cases.values() if c.get("agency") == agency]
+        if params.get("status"):
+            items = [c for c in items if c.get("status") == params["status"]]
+        if params.get("county"):
+            items = [c for c in items if c.get("county") == params["county"]]
+        if "overdue" in params:
+            items = [c for c in items if bool(c.get("overdue")) == (params["overdue"] == "true")]
+        if params.get("assignee"):
+            wanted = None if params["assignee"] == "none" else params["assignee"]
+            items = [c for c in items if ((c.get("assignee") or {}).get("id")) == wanted]
+        size, page = int(params.get("page_size", 25)), int(params.get("page", 1))
+        return {
+            "agency": agency,
+            "sort": params.get("sort", "newest"),
+            "page": page,
+            "page_size": size,
+            "total": len(items),
+            "items": items[(page - 1) * size : page * size],
+        }
+
+    async def agency_staff(self, token: str, agency: str) -> list[dict[str, Any]]:
+        self._enter("agency_staff", {"agency": agency})
+        return list(self.staff.get(agency, []))
+
+    async def act(self, token: str, case_id: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+        self._enter("act", {"case_id": case_id, **body})
+        case = self.cases.get(case_id)
+        if case is None or not self._visible(token, case):
+            raise ApiRefused(404 if case is None else 403, "پرونده پیدا نشد", [])
+        event_id = f"ev-{key}"
+        after = {
+            "acknowledge": "in_progress",
+            "ask": "waiting_for_citizen",
+            "resume": "in_progress",
+            "resolve": "resolved",
+            "reject": "rejected",
+            "reroute": "registered",
+        }.get(str(body["action"]), case.get("status"))
+        self.actions.append((case_id, dict(body), key))
+        if self.project_actions:
+            case["status"] = after
+            if body["action"] == "assign":
+                case["assignee"] = (
+                    {"id": body.get("assignee"), "name": body.get("assignee")}
+                    if body.get("assignee")
+                    else None
+                )
+            case.setdefault("timeline", []).append(
+                {"event_id": event_id, "type": "ir.samad.case.x", "time": "2026-12-05T10:00:00+00:00"}
+            )
+        return {"case_id": case_id, "action": body["action"], "event_id": event_id, "status_after": after}
+
+    async def escalations(self, token: str, params: dict[str, Any]) -> dict[str, Any]:
+        self._enter("escalations", dict(params))
+        agency = self.token_agency.get(token)
+        target = "agency_head" if agency else params.get("to", "supervisor")
+        items = [
+            c
+            for c in self.cases.values()
+            if target in ((c.get("escalation") or {}).get("reached") or [])
+            and (c.get("escalation") or {}).get("active")
+            and (agency is None or c.get("agency") == agency)
+        ]
+        return {
+            "to": target,
+            "agency": agency,
+            "page": 1,
+            "page_size": 50,
+            "total": len(items),
+            "items": items,
+        }
+
+    async def preview_sms(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._enter("preview_sms", dict(body))
+        self.previews.append(dict(body))
+        text = f"درخواست {body.get('tracking_code')} پاسخ داده شد. پاسخ: {body.get('answer') or ''}"
+        parts = 1 if len(text) <= 70 else (len(text) + 66) // 67
+        return {
+            "template": body.get("template"),
+            "text": text,
+            "parts": parts,
+            "characters": len(text),
+            "encoding": "ucs2",
+            "per_part": 70 if parts == 1 else 67,
+            "max_parts": 2,
+            "shortened": False,
+        }

@@ -38,6 +38,8 @@ TEMPLATE_FA = {
     "rejected": "پیامک رد",
     "reopened": "پیامک بازگشایی",
     "closed": "پیامک بستن",
+    "info_requested": "پیامک درخواست اطلاعات",
+    "escalated": "پیامک پیگیری دیرکرد",
 }
 
 
@@ -98,6 +100,7 @@ STATUS_FA = {
     "routed": "ارجاع به دستگاه",
     "triage": "در حال بررسی برای تعیین دستگاه",
     "in_progress": "در حال رسیدگی",
+    "waiting_for_citizen": "در انتظار پاسخ شهروند",
     "resolved": "پاسخ داده شده",
     "rejected": "رد شده",
     "reopened": "بازگشایی شده",
@@ -112,6 +115,9 @@ EVENT_FA = {
     "case.repeat_call": "تماس تکراری",
     "case.reroute_requested": "درخواست ارجاع دوباره",
     "case.sla_breached": "عبور از مهلت",
+    "case.assigned": "سپردن به کارشناس",
+    "case.resumed": "ادامهٔ رسیدگی",
+    "case.escalated": "پیگیری دیرکرد",
     "sms.sent": "پیامک فرستاده شد",
     "sms.delivered": "پیامک تحویل شد",
     "sms.failed": "پیامک ناموفق",

@@ -19,6 +19,8 @@ class User:
     role: str
     agency: str | None = None
     province: str | None = None
+    # Heads their agency (realm role agency_head beside agency_staff): its late cases reach them.
+    agency_head: bool = False
 
     @property
     def role_fa(self) -> str:
@@ -27,6 +29,16 @@ class User:
     @property
     def at_desk(self) -> bool:
         return self.role in DESK_ROLES
+
+    @property
+    def in_agency(self) -> bool:
+        """Works one agency's cases: their inbox."""
+        return self.role == "agency_staff" and bool(self.agency)
+
+    @property
+    def follows_escalations(self) -> bool:
+        """Late cases reach them: an agency's head, the governorate's supervisor."""
+        return (self.in_agency and self.agency_head) or self.role == "supervisor"
 
     def to_session(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,4 +53,5 @@ class User:
             role=str(data.get("role")),
             agency=data.get("agency"),
             province=data.get("province"),
+            agency_head=bool(data.get("agency_head")),
         )

@@ -18,7 +18,7 @@ from services.console.entrypoints.web import Container, Csrf, keep_tokens, rende
 log = logging.getLogger("samad.console.auth")
 router = APIRouter(include_in_schema=False)
 
-HOME_OF = {"operator": "/desk", "supervisor": "/desk", "agency_staff": "/desk/find", "ops": "/desk/find"}
+HOME_OF = {"operator": "/desk", "supervisor": "/desk", "agency_staff": "/inbox", "ops": "/desk/find"}
 
 
 def safe_next(target: str | None) -> str | None:
@@ -50,6 +50,7 @@ async def callback(request: Request, c: Container) -> Response:
         role=principal.role.value,
         agency=principal.agency.value if principal.agency else None,
         province=principal.province,
+        agency_head=principal.agency_head,
     )
     if user.role not in STAFF_ROLES:
         return render(request, "signin_failed.html", status_code=403)

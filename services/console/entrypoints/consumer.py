@@ -1,6 +1,6 @@
 """The console's Kafka consumer: call, case and SMS events, read only to tell the browsers watching a
-case that it changed, and the duty walls that the funnel did (each replica in a group of its own, from
-the log's end: nothing is projected here)."""
+case that it changed, the duty walls that the funnel did, and the agency inboxes' live feed which cases
+changed (each replica in a group of its own, from the log's end: nothing is projected here)."""
 
 from __future__ import annotations
 
@@ -44,10 +44,12 @@ def register(container: ConsoleContainer) -> None:
     )
     async def changed(_body: list[None], msg: KafkaMessage) -> None:
         records = msg.raw_message if isinstance(msg.raw_message, (tuple, list)) else (msg.raw_message,)
-        tell_watchers(container.hub, records)
+        case_events: list[Any] = []
+        tell_watchers(container.hub, records, case_events)
+        container.inbox_feed.saw(case_events)
 
 
-def tell_watchers(hub: Hub, records: Iterable[Any]) -> int:
+def tell_watchers(hub: Hub, records: Iterable[Any], case_events: list[Any] | None = None) -> int:
     """Tell the pages watching a case that it changed; how many were told. Every event of the two
     topics is keyed by its case's id, so an event of a case no page here watches (nearly all of them)
     is passed over by its key without being read: the console would otherwise parse every event of
@@ -56,7 +58,10 @@ def tell_watchers(hub: Hub, records: Iterable[Any]) -> int:
     wall = hub.watched(funnel_topic())  # the duty wall follows calls and cases of every case
     for record in records:
         key = record.key.decode("utf-8", "replace") if record.key else None
-        if not wall and key is not None and not hub.watched(case_topic(key)):
+        # The inboxes' feed (``case_events``) reads every case event: a case routed to an agency shows
+        # up in that agency's inbox whether or not a page watches the case yet.
+        inbox = case_events is not None and record.topic == CASES
+        if not wall and not inbox and key is not None and not hub.watched(case_topic(key)):
             continue
         try:
             event = decode(record.value or b"")
@@ -69,4 +74,6 @@ def tell_watchers(hub: Hub, records: Iterable[Any]) -> int:
             continue
         kind = "sms" if record.topic == NOTIFICATIONS else "case"
         told += hub.publish(case_topic(case_id), {"event": kind, "data": event.type})
+        if kind == "case" and case_events is not None:
+            case_events.append(event)
     return told

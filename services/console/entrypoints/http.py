@@ -1,5 +1,5 @@
-"""The console's HTTP app: the citizen's pages, the operator's desk, sign-in, live updates and the
-static assets (Vazirmatn, htmx), with server-side sessions."""
+"""The console's HTTP app: the citizen's pages, the operator's desk, the agency's inbox, sign-in, live
+updates and the static assets (Vazirmatn, htmx), with server-side sessions."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.common.web import create_app as create_web_app
 from services.console.adapters.platform import CALLS_MADE, ServiceDown
 from services.console.bootstrap import ConsoleContainer, bootstrap
-from services.console.entrypoints import auth, citizen, consumer, desk, live, supervisor
+from services.console.entrypoints import auth, citizen, consumer, desk, inbox, live, supervisor
 from services.console.entrypoints.sessions import ServerSessions
 from services.console.entrypoints.web import CsrfFailed, NotForYou, SignInNeeded, login_url, render
 
@@ -79,6 +79,8 @@ def create_app(container: ConsoleContainer | None = None) -> FastAPI:
         on_startup=container.startup,
         on_shutdown=container.shutdown,
         readiness=container.readiness,
+        # Tests wait for the consumer's partitions before sending what the pages must see live.
+        require_assignment=container.settings.ready_requires_assignment,
     )
     app.state.container = container
     app.add_middleware(GZipMiddleware, minimum_size=500)
@@ -92,9 +94,10 @@ def create_app(container: ConsoleContainer | None = None) -> FastAPI:
     # The outermost of the console's own middleware: its figure covers the session and compression too.
     app.add_middleware(ServerTiming)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
-    for module in (auth, citizen, desk, live):
+    for module in (auth, citizen, desk, live, inbox):
         app.include_router(module.router)
     app.include_router(supervisor.router)
+    inbox.install(container)
 
     @app.exception_handler(SignInNeeded)
     async def sign_in(request: Request, _exc: SignInNeeded) -> Response:

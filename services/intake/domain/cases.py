@@ -15,6 +15,8 @@ from rapidfuzz import fuzz
 from contracts.catalogue import AgencyCode
 from contracts.events import (
     CaseRegistered,
+    CaseRepeatCall,
+    CaseResumed,
     CaseRouted,
     CaseStatus,
     CaseStatusChanged,
@@ -95,6 +97,9 @@ def apply(view: CaseView | None, event: Envelope) -> CaseView | None:
             status_notes=data.answer or data.reason or view.status_notes,
             updated_at=event.time,
         )
+    if isinstance(data, CaseResumed | CaseRepeatCall) and view.status == CaseStatus.waiting_for_citizen.value:
+        # Back to work after waiting for the citizen (their call back, or staff going on without it).
+        return replace(view, status=CaseStatus.in_progress.value, updated_at=event.time)
     return view
 
 
@@ -104,6 +109,8 @@ RELEVANT_TYPES = frozenset(
         CaseRouted.event_type,
         CaseTriageRequired.event_type,
         CaseStatusChanged.event_type,
+        CaseResumed.event_type,
+        CaseRepeatCall.event_type,
     }
 )
 

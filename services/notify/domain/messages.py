@@ -1,8 +1,9 @@
-"""Which case events concern the citizen, and the small projection notify keeps to reach them.
+"""Which case events call for an SMS, and the small projection notify keeps to reach the citizen.
 
 Only ``case.registered`` carries the citizen's phone; later events carry the case id. Notify keeps
 case id → phone, tracking code and current agency, built by ``apply`` from the same events it
-handles live or in a replay.
+handles live or in a replay. A ``case.escalated`` names the staff it reaches, each with the phone of
+their profile: one SMS to each who has one.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from contracts.catalogue import AgencyCode, agency
-from contracts.events import CaseRegistered, CaseRouted, CaseStatus, CaseStatusChanged, EventData
+from contracts.events import (
+    CaseEscalated,
+    CaseRegistered,
+    CaseRouted,
+    CaseStatus,
+    CaseStatusChanged,
+    EventData,
+)
 from services.notify.domain.rendering import MessageValues
 from services.notify.domain.templates import TemplateKey
 
@@ -47,11 +55,14 @@ STATUS_TEMPLATES: dict[CaseStatus, TemplateKey] = {
     CaseStatus.resolved: TemplateKey.resolved,
     CaseStatus.rejected: TemplateKey.rejected,
     CaseStatus.reopened: TemplateKey.reopened,
+    CaseStatus.waiting_for_citizen: TemplateKey.info_requested,
 }
 
 CITIZEN_FACING_TYPES = frozenset(
     {CaseRegistered.event_type, CaseRouted.event_type, CaseStatusChanged.event_type}
 )
+# Every event type that may call for an SMS: the citizen's, and the escalation steps (to staff).
+SMS_EVENT_TYPES = CITIZEN_FACING_TYPES | {CaseEscalated.event_type}
 
 
 @dataclass(frozen=True)
@@ -67,19 +78,36 @@ def _agency_fa(code: AgencyCode | None) -> str:
     return agency(code).fa if code is not None else "دستگاه مسئول"
 
 
+def intents_for(data: EventData, contact: CaseContact | None, moment: datetime) -> list[Intent]:
+    """The SMS this event calls for (given the projection after it): the citizen's, or one to each
+    person an escalation step reaches who has a phone; none when nobody is told."""
+    if isinstance(data, CaseEscalated):
+        values = MessageValues(
+            tracking_code=data.tracking_code or (contact.tracking_code if contact else data.case_id),
+            agency_fa=_agency_fa(data.agency),
+            moment=moment,
+            late=data.sla.value,
+        )
+        phones = dict.fromkeys(r.phone for r in data.recipients if r.phone)  # each number once
+        return [Intent(TemplateKey.escalated, phone, values) for phone in phones]
+    intent = intent_for(data, contact, moment)
+    return [intent] if intent is not None else []
+
+
 def intent_for(data: EventData, contact: CaseContact | None, moment: datetime) -> Intent | None:
-    """The SMS for this event (given the projection after it), or None when the citizen is not told."""
+    """The citizen's SMS for this event (given the projection after it), or None when the citizen is
+    not told."""
     if contact is None:
         return None
     key: TemplateKey | None = None
-    answer = reason = None
+    answer = reason = question = None
     if isinstance(data, CaseRegistered):
         key = TemplateKey.registered
     elif isinstance(data, CaseRouted):
         key = TemplateKey.routed
     elif isinstance(data, CaseStatusChanged):
         key = STATUS_TEMPLATES.get(data.status)
-        answer, reason = data.answer, data.reason
+        answer, reason, question = data.answer, data.reason, data.question
     if key is None:
         return None
     values = MessageValues(
@@ -88,5 +116,6 @@ def intent_for(data: EventData, contact: CaseContact | None, moment: datetime) -
         moment=moment,
         answer=answer,
         reason=reason,
+        question=question,
     )
     return Intent(key, contact.phone, values)

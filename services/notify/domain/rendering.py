@@ -48,6 +48,10 @@ def free_text(text: str | None) -> str:
     return to_persian_digits(" ".join(normalize_text(text or "").split()))
 
 
+# What an escalation SMS says was late, per missed deadline.
+LATE_FA = {"acknowledge": "پذیرش", "resolve": "رسیدگی"}
+
+
 @dataclass(frozen=True)
 class MessageValues:
     tracking_code: str
@@ -55,6 +59,8 @@ class MessageValues:
     moment: datetime
     answer: str | None = None
     reason: str | None = None
+    question: str | None = None  # what the agency asks the citizen
+    late: str | None = None  # the missed deadline of an escalation: acknowledge or resolve
 
     def fields(self) -> dict[str, str]:
         return {
@@ -64,6 +70,8 @@ class MessageValues:
             "time": tehran_clock(self.moment),
             "answer": free_text(self.answer) or "—",
             "reason": free_text(self.reason) or "—",
+            "question": free_text(self.question) or "—",
+            "late": LATE_FA.get(self.late or "", "پاسخ"),
         }
 
 

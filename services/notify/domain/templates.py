@@ -1,6 +1,7 @@
 """SMS templates: Persian text with named fields, read from a data file that a non-programmer edits.
 
-Each citizen-facing moment has one template. A template names the fields it uses in braces
+Each citizen-facing moment has one template, and so has the one staff-facing one: a late case reaching
+a person on its agency's escalation ladder. A template names the fields it uses in braces
 (``{tracking_code}``); the fields a template may shorten to stay within its part limit are listed
 under ``shrink`` (free text typed by staff: the answer, the reason).
 """
@@ -23,11 +24,13 @@ class TemplateKey(StrEnum):
     resolved = "resolved"
     rejected = "rejected"
     reopened = "reopened"
+    info_requested = "info_requested"  # the agency asks the citizen for more information
+    escalated = "escalated"  # to an agency head or the supervisor: a case of theirs is late
 
 
 # Fields a template may use; rendering fills each of them.
-FIELDS = frozenset({"tracking_code", "agency", "date", "time", "answer", "reason"})
-SHRINKABLE = frozenset({"answer", "reason"})
+FIELDS = frozenset({"tracking_code", "agency", "date", "time", "answer", "reason", "question", "late"})
+SHRINKABLE = frozenset({"answer", "reason", "question"})
 DEFAULT_MAX_PARTS = 2
 
 

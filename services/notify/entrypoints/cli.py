@@ -30,6 +30,7 @@ SAMPLE_ANSWER = (
     "عادی بازگشت. در صورت تکرار مشکل با شماره ۱۵۲۲ تماس بگیرید."
 )
 SAMPLE_REASON = "موضوع درخواست در حیطه وظایف این دستگاه نیست و باید به شهرداری منطقه ۳ مراجعه شود."
+SAMPLE_QUESTION = "لطفاً نشانی دقیق، پلاک منزل و ساعتی را که آب قطع می‌شود بفرمایید تا کارشناس اعزام شود."
 
 
 def _run(work: Callable[[NotifyContainer], Awaitable[T]]) -> T:
@@ -50,7 +51,9 @@ def templates(
     """Render every template with long realistic values and show how many SMS parts it takes."""
     book = load_templates(file)
     longest = max((a.fa for a in agencies().values()), key=len)
-    values = MessageValues("9876543210", longest, datetime.now(UTC), SAMPLE_ANSWER, SAMPLE_REASON)
+    values = MessageValues(
+        "9876543210", longest, datetime.now(UTC), SAMPLE_ANSWER, SAMPLE_REASON, SAMPLE_QUESTION, "acknowledge"
+    )
     table = Table(title="SMS templates with long sample values")
     for column in ("template", "urgent", "encoding", "characters", "parts", "shortened", "text"):
         table.add_column(column)

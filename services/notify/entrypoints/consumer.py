@@ -1,4 +1,4 @@
-"""Notify's Kafka consumer: citizen-facing case events go to the recording use case."""
+"""Notify's Kafka consumer: citizen-facing case events and escalation steps go to the recording use case."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from contracts.topics import CASES
 from services.common.kafka import subscribe_events
 from services.notify.bootstrap import SERVICE, NotifyContainer
-from services.notify.domain.messages import CITIZEN_FACING_TYPES
+from services.notify.domain.messages import SMS_EVENT_TYPES
 
 
 def register(container: NotifyContainer, *, topics: Sequence[str] = (CASES,)) -> None:
@@ -19,7 +19,8 @@ def register(container: NotifyContainer, *, topics: Sequence[str] = (CASES,)) ->
         topics=list(topics),
         group=container.settings.group(SERVICE),
         handler=container.recorder.handle,
-        wanted=lambda e: e.type in CITIZEN_FACING_TYPES,
-        description="Citizen-facing case events (registered, routed, status changes) become SMS ledger records",
+        wanted=lambda e: e.type in SMS_EVENT_TYPES,
+        description="Citizen-facing case events (registered, routed, status changes) and escalation steps "
+        "become SMS ledger records",
         healthy=container.readiness().get("mongodb"),
     )

@@ -1,4 +1,5 @@
-"""Notify's HTTP app: the staff API (opt-outs, the ledger), health, and the case-event consumer."""
+"""Notify's HTTP app: the staff API (opt-outs, the ledger, SMS previews), health, and the case-event
+consumer."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import FastAPI
 
 from services.common.web import create_app as create_web_app
 from services.notify.bootstrap import VERSION, NotifyContainer, bootstrap
-from services.notify.entrypoints import consumer, optouts, sms, verification
+from services.notify.entrypoints import consumer, optouts, preview, sms, verification
 
 
 def create_app(container: NotifyContainer | None = None) -> FastAPI:
@@ -29,4 +30,5 @@ def create_app(container: NotifyContainer | None = None) -> FastAPI:
     app.include_router(optouts.router)
     app.include_router(sms.router)
     app.include_router(verification.router)
+    app.include_router(preview.router)
     return app

@@ -1,4 +1,5 @@
-"""Recording: citizen-facing case events become SMS ledger records (the consumer's handler).
+"""Recording: citizen-facing case events and escalation steps become SMS ledger records (the
+consumer's handler).
 
 The consumer only writes ledger records (``pending``, ``deferred`` or ``skipped_stale``) and commits;
 sending happens elsewhere. A fetched batch is worked as a whole: each case's events are folded onto
@@ -20,7 +21,7 @@ from services.common.logs import mask_phone
 from services.common.recent import Recent
 from services.notify.adapters.contacts import Contacts
 from services.notify.adapters.ledger import Ledger
-from services.notify.domain.messages import CITIZEN_FACING_TYPES, CaseContact, apply, intent_for
+from services.notify.domain.messages import SMS_EVENT_TYPES, CaseContact, apply, intents_for
 from services.notify.domain.policy import decide
 from services.notify.domain.records import SmsRecord, new_record
 from services.notify.domain.rendering import render
@@ -59,15 +60,15 @@ class Recorder:
         """Project the batch's events onto the case contacts and write the ledger records their SMS
         need. A few commands serve the whole batch (the contacts read and written by ``_id``, one
         insert of every new record), not a few per event."""
-        items = [item for item in batch if item.event.type in CITIZEN_FACING_TYPES]
+        items = [item for item in batch if item.event.type in SMS_EVENT_TYPES]
         if not items:
             return
         now = self.clock.now()
         afters = await self._contacts_after([item.event.data for item in items], now)
         wanted: list[tuple[Incoming, SmsRecord]] = []
         for item, after in zip(items, afters, strict=True):
-            intent = intent_for(item.event.data, after, item.event.time)
-            if intent is not None:
+            intents = intents_for(item.event.data, after, item.event.time)
+            for intent in intents:
                 template = self.templates[intent.template]
                 record = new_record(
                     event=item.event,
@@ -86,7 +87,7 @@ class Recorder:
                     replay_run=item.replay_run,
                 )
                 wanted.append((item, record))
-            elif after is None:
+            if not intents and after is None:
                 log.warning(
                     "no citizen contact for case %s: %s not sent", item.event.subject, item.event.type
                 )

@@ -36,7 +36,7 @@ from services.common.mongo import create_index, insert_new
 from services.common.recent import Recent
 from services.tracking.adapters.mongo import reported_between, scope, span, tally, within
 from services.tracking.domain.citizens import citizen_keys
-from services.tracking.domain.model import AWAITING_ACK, OPEN_AT_AGENCY, Case, Holding
+from services.tracking.domain.model import AWAITING_ACK, CLOCK_RUNNING, OPEN_AT_AGENCY, Case, Holding
 
 CASES_COLLECTION = "cases"
 # FerretDB (SQLite) has one writer at a time: a few concurrent replaces keep it busy, more only queue.
@@ -55,6 +55,12 @@ CASE_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
         [("agency", ASCENDING), ("county", ASCENDING), ("registered_at", DESCENDING)],
     ),
     ("agency_due", [("agency", ASCENDING), ("due.next", ASCENDING)]),
+    (
+        "agency_assignee_registered",
+        [("agency", ASCENDING), ("assignee.id", ASCENDING), ("registered_at", DESCENDING)],
+    ),
+    ("status_due_escalate", [("status", ASCENDING), ("due.escalate", ASCENDING)]),
+    ("escalation_active", [("escalation.active", ASCENDING), ("escalation.breached_at", ASCENDING)]),
     ("status_due_acknowledge", [("status", ASCENDING), ("due.acknowledge", ASCENDING)]),
     ("status_due_resolve", [("status", ASCENDING), ("due.resolve", ASCENDING)]),
     ("status_due_close", [("status", ASCENDING), ("due.close", ASCENDING)]),
@@ -79,17 +85,34 @@ CITIZEN_FIELDS = {"tracking_code": 1, "status": 1, "citizen.phone": 1}
 NO_CASE_ID = ""
 
 
+# An assignee filter meaning "nobody works it yet".
+UNASSIGNED = ""
+
+
 @dataclass(frozen=True)
 class QueueFilter:
-    """An agency's queue: optionally one status, overdue or not (at ``now``), one county, and cases
-    registered in [registered_from, registered_to)."""
+    """An agency's queue: optionally one status, overdue or not (at ``now``), one county, one assignee
+    (``UNASSIGNED``: nobody), and cases registered in [registered_from, registered_to). Sorted
+    ``newest`` (registered last first) or ``urgent`` (the earliest pending deadline first; cases with
+    none, e.g. waiting for the citizen, after them, newest first)."""
 
     agency: str
     status: str | None = None
     overdue: bool | None = None
     county: str | None = None
+    assignee: str | None = None
     registered_from: datetime | None = None
     registered_to: datetime | None = None
+    sort: str = "newest"
+
+
+@dataclass(frozen=True)
+class EscalationFilter:
+    """Late cases that reached ``target`` on their escalation ladder and are still late (one agency's,
+    or every agency's), the longest late first."""
+
+    target: str
+    agency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +178,15 @@ class CaseStore(CaseWriter, Protocol):
         ...
 
     async def queue(self, f: QueueFilter, now: datetime, skip: int, limit: int) -> Page:
-        """Newest registered first (then by id), without timelines, with the total that match."""
+        """In ``f.sort`` order (then by id), without timelines, with the total that match."""
+        ...
+
+    async def escalated(self, f: EscalationFilter, skip: int, limit: int) -> Page:
+        """Active escalations that reached ``f.target``, longest late first, without timelines."""
+        ...
+
+    async def escalation_due(self, now: datetime, limit: int) -> list[Case]:
+        """Cases whose clock runs and whose next escalation step is due."""
         ...
 
     async def acknowledge_overdue(self, now: datetime, limit: int) -> list[Case]:
@@ -239,6 +270,32 @@ async def _stream(cursor: Any) -> AsyncIterator[dict[str, Any]]:
             yield doc
     finally:
         await cursor.close()
+
+
+def _queue_query(f: QueueFilter, now: datetime) -> dict[str, Any]:
+    query: dict[str, Any] = {"agency": f.agency}
+    if f.status:
+        query["status"] = f.status
+    if f.county:
+        query["county"] = f.county
+    if f.assignee is not None:
+        if f.assignee == UNASSIGNED:
+            query["assignee"] = None
+        else:
+            query["assignee.id"] = f.assignee
+    if f.registered_from or f.registered_to:
+        query["registered_at"] = span(f.registered_from, f.registered_to)
+    if f.overdue is True:
+        query["due.next"] = {"$lt": now}
+        if not f.status:
+            query["status"] = {"$in": sorted(OPEN_AT_AGENCY)}
+    elif f.overdue is False:
+        query["$or"] = [{"due.next": None}, {"due.next": {"$gte": now}}]
+    return query
+
+
+def now_min() -> datetime:
+    return datetime.min.replace(tzinfo=UTC)
 
 
 def newest_first(cases: list[Case], limit: int) -> list[Case]:
@@ -369,25 +426,48 @@ class MongoCaseStore:
             self._mapped.put(c.id, None)
 
     async def queue(self, f: QueueFilter, now: datetime, skip: int, limit: int) -> Page:
-        query: dict[str, Any] = {"agency": f.agency}
-        if f.status:
-            query["status"] = f.status
-        if f.county:
-            query["county"] = f.county
-        if f.registered_from or f.registered_to:
-            query["registered_at"] = span(f.registered_from, f.registered_to)
-        if f.overdue is True:
-            query["due.next"] = {"$lt": now}
-            if not f.status:
-                query["status"] = {"$in": sorted(OPEN_AT_AGENCY)}
-        elif f.overdue is False:
-            query["$or"] = [{"due.next": None}, {"due.next": {"$gte": now}}]
+        query = _queue_query(f, now)
+        leave_out = dict.fromkeys(QUEUE_LEAVES_OUT, 0)
+        if f.sort != "urgent":
+            total = await self.collection.count_documents(query)
+            cursor = self.collection.find(query, leave_out).sort(
+                [("registered_at", DESCENDING), ("_id", ASCENDING)]
+            )
+            docs = await cursor.skip(skip).limit(limit).to_list(None)
+            return Page([Case.from_document(d) for d in docs], total)
+        # Most urgent first: cases with a pending deadline by that deadline, then the others (MongoDB
+        # would sort a missing deadline first), each part paged in turn.
+        timed = {"$and": [query, {"due.next": {"$ne": None}}]}
+        untimed = {"$and": [query, {"due.next": None}]}
+        n_timed = await self.collection.count_documents(timed)
+        n_untimed = await self.collection.count_documents(untimed)
+        docs = []
+        if skip < n_timed:
+            cursor = self.collection.find(timed, leave_out).sort(
+                [("due.next", ASCENDING), ("_id", ASCENDING)]
+            )
+            docs = await cursor.skip(skip).limit(limit).to_list(None)
+        if len(docs) < limit:
+            cursor = self.collection.find(untimed, leave_out).sort(
+                [("registered_at", DESCENDING), ("_id", ASCENDING)]
+            )
+            docs += await cursor.skip(max(0, skip - n_timed)).limit(limit - len(docs)).to_list(None)
+        return Page([Case.from_document(d) for d in docs], n_timed + n_untimed)
+
+    async def escalated(self, f: EscalationFilter, skip: int, limit: int) -> Page:
+        query: dict[str, Any] = {"escalation.active": True, "escalation.reached": f.target}
+        if f.agency:
+            query["agency"] = f.agency
         total = await self.collection.count_documents(query)
         cursor = self.collection.find(query, dict.fromkeys(QUEUE_LEAVES_OUT, 0)).sort(
-            [("registered_at", DESCENDING), ("_id", ASCENDING)]
+            [("escalation.breached_at", ASCENDING), ("_id", ASCENDING)]
         )
         docs = await cursor.skip(skip).limit(limit).to_list(None)
         return Page([Case.from_document(d) for d in docs], total)
+
+    async def escalation_due(self, now: datetime, limit: int) -> list[Case]:
+        query = {"status": {"$in": sorted(CLOCK_RUNNING)}, "due.escalate": {"$lte": now}}
+        return await self._find(query, TIMERS_LEAVE_OUT, limit)
 
     async def acknowledge_overdue(self, now: datetime, limit: int) -> list[Case]:
         query = {
@@ -399,7 +479,8 @@ class MongoCaseStore:
 
     async def resolve_overdue(self, now: datetime, limit: int) -> list[Case]:
         query = {
-            "status": {"$in": sorted(OPEN_AT_AGENCY)},
+            # Not while the case waits for the citizen: its deadline stands still then.
+            "status": {"$in": sorted(CLOCK_RUNNING)},
             "due.resolve": {"$lt": now},
             "due.resolve_breached": False,
         }
@@ -603,6 +684,10 @@ class InMemoryCaseStore:
                 return False
             if f.county and c.county != f.county:
                 return False
+            if f.assignee is not None:
+                mine = c.assignee.id if c.assignee else UNASSIGNED
+                if mine != f.assignee:
+                    return False
             if (f.registered_from or f.registered_to) and not within(
                 c.registered_at, f.registered_from, f.registered_to
             ):
@@ -617,7 +702,29 @@ class InMemoryCaseStore:
         found = sorted((c for c in self._all(QUEUE_LEAVES_OUT) if wanted(c)), key=lambda c: c.id)
         # Newest first; a case without a registration time last, as MongoDB sorts a missing value.
         found.sort(key=lambda c: (c.registered_at is not None, c.registered_at or now), reverse=True)
+        if f.sort == "urgent":
+            timed = sorted((c for c in found if c.due.next is not None), key=lambda c: (c.due.next, c.id))
+            found = timed + [c for c in found if c.due.next is None]
         return Page(found[skip : skip + limit], len(found))
+
+    async def escalated(self, f: EscalationFilter, skip: int, limit: int) -> Page:
+        found = [
+            c
+            for c in self._all(QUEUE_LEAVES_OUT)
+            if c.escalation is not None
+            and c.escalation.active
+            and f.target in c.escalation.reached
+            and (not f.agency or c.agency == f.agency)
+        ]
+        found.sort(key=lambda c: (c.escalation.breached_at if c.escalation else now_min(), c.id))
+        return Page(found[skip : skip + limit], len(found))
+
+    async def escalation_due(self, now: datetime, limit: int) -> list[Case]:
+        return [
+            c
+            for c in self._all(TIMERS_LEAVE_OUT)
+            if c.status in CLOCK_RUNNING and c.due.escalate is not None and c.due.escalate <= now
+        ][:limit]
 
     async def acknowledge_overdue(self, now: datetime, limit: int) -> list[Case]:
         return [
@@ -633,7 +740,7 @@ class InMemoryCaseStore:
         return [
             c
             for c in self._all(TIMERS_LEAVE_OUT)
-            if c.status in OPEN_AT_AGENCY
+            if c.status in CLOCK_RUNNING
             and c.due.resolve is not None
             and c.due.resolve < now
             and not c.due.resolve_breached

@@ -1,4 +1,5 @@
-"""Reading tracking's data files: the SLA table and the official holidays (YAML under data/)."""
+"""Reading tracking's data files: the SLA table, the escalation ladder and the official holidays (YAML
+under data/)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import yaml
 
 from services.tracking.domain.calendar import WorkCalendar
+from services.tracking.domain.escalation import EscalationConfigError, EscalationPolicy
 from services.tracking.domain.sla import SlaPolicy
 
 
@@ -20,6 +22,18 @@ def _read(name: str, directory: str | None) -> Any:
     return yaml.safe_load(text)
 
 
+def load_escalation(directory: str | None = None) -> EscalationPolicy:
+    """The escalation ladders, checked as a whole (EscalationConfigError names what is wrong and where);
+    a directory without the file keeps the default ladder."""
+    if directory and not (Path(directory) / "escalation.yaml").exists():
+        return EscalationPolicy()
+    try:
+        raw = _read("escalation.yaml", directory)
+    except yaml.YAMLError as exc:
+        raise EscalationConfigError(f"escalation.yaml is not valid YAML: {exc}") from exc
+    return EscalationPolicy.from_mapping(raw)
+
+
 def load_calendar(directory: str | None = None) -> WorkCalendar:
     return WorkCalendar.from_mapping(_read("holidays.yaml", directory) or {})
 
@@ -27,4 +41,6 @@ def load_calendar(directory: str | None = None) -> WorkCalendar:
 @cache
 def load_policy(directory: str | None = None) -> SlaPolicy:
     """The SLA policy with its working calendar, from ``directory`` or the shipped data files."""
-    return SlaPolicy.from_mapping(_read("sla.yaml", directory) or {}, load_calendar(directory))
+    return SlaPolicy.from_mapping(
+        _read("sla.yaml", directory) or {}, load_calendar(directory), load_escalation(directory)
+    )

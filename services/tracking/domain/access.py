@@ -20,6 +20,8 @@ class Staff:
     role: str
     subject: str = ""
     agency: str | None = None
+    head: bool = False  # heads their agency: its escalations reach them
+    name: str | None = None
 
     def sees(self, agency: str | None) -> bool:
         """Agency staff see only what their own agency holds; a case no agency holds is not theirs."""

@@ -1,4 +1,5 @@
-"""Staff actions on a case and the events they become; timer events (SLA breaches, closing).
+"""Staff actions on a case and the events they become; timer events (SLA breaches, escalation steps,
+closing).
 
 An action is validated by the same state machine that applies its event, so the API's 409 and the
 consumer's rejection can never disagree.
@@ -15,12 +16,18 @@ from contracts.events import (
     SYSTEM,
     Actor,
     ActorKind,
+    CaseAssigned,
+    CaseEscalated,
     CaseNoteAdded,
     CaseRerouteRequested,
+    CaseResumed,
     CaseSlaBreached,
     CaseStatus,
     CaseStatusChanged,
+    EscalationTarget,
     EventData,
+    Recipient,
+    ResumedBy,
     SlaKind,
     deterministic_id,
     new_id,
@@ -33,9 +40,12 @@ class ActionKind(StrEnum):
     acknowledge = "acknowledge"
     resolve = "resolve"
     reject = "reject"
-    reroute = "reroute"
+    reroute = "reroute"  # "not ours": routing names the next agency
     note = "note"
     reopen = "reopen"
+    assign = "assign"  # to a colleague of the agency holding the case (or to nobody)
+    ask = "ask"  # ask the citizen for more information: the case waits, its deadlines stand still
+    resume = "resume"  # go on without the citizen's answer
 
 
 # Who may do what (role names as in the bearer token). Agency staff act only on their own agency's
@@ -48,13 +58,19 @@ ACTION_ROLES: dict[ActionKind, frozenset[str]] = {
     ActionKind.reroute: frozenset({"agency_staff", "supervisor"}),
     ActionKind.note: frozenset({"agency_staff", "supervisor", "operator"}),
     ActionKind.reopen: frozenset({"operator", "supervisor"}),
+    ActionKind.assign: frozenset({"agency_staff", "supervisor"}),
+    ActionKind.ask: frozenset({"agency_staff", "supervisor"}),
+    ActionKind.resume: frozenset({"agency_staff", "supervisor"}),
 }
 
 
 @dataclass(frozen=True)
 class ActionRequest:
     kind: ActionKind
-    text: str | None = None  # the answer (resolve), the reason (reject, reroute, reopen) or the note
+    # the answer (resolve), the question (ask), the reason (reject, reroute, reopen, resume) or the note
+    text: str | None = None
+    assignee: str | None = None  # assign: the colleague's username (None: nobody)
+    assignee_name: str | None = None  # their name, as the directory knows it
 
 
 class ActionRefused(Exception):
@@ -69,7 +85,9 @@ class MissingText(ValueError):
     """The action needs an answer, a reason or a note text."""
 
 
-NEEDS_TEXT = frozenset({ActionKind.resolve, ActionKind.reject, ActionKind.reroute, ActionKind.note})
+NEEDS_TEXT = frozenset(
+    {ActionKind.resolve, ActionKind.reject, ActionKind.reroute, ActionKind.note, ActionKind.ask}
+)
 # The request field that carries each action's text: the public answer of a resolve, the internal text
 # of a note, the reason of everything else (an acknowledge carries none that is used).
 TEXT_FIELD: dict[ActionKind, str] = {
@@ -79,6 +97,9 @@ TEXT_FIELD: dict[ActionKind, str] = {
     ActionKind.reroute: "reason",
     ActionKind.note: "text",
     ActionKind.reopen: "reason",
+    ActionKind.assign: "assignee",
+    ActionKind.ask: "question",
+    ActionKind.resume: "reason",
 }
 
 
@@ -96,6 +117,8 @@ def status_after(kind: ActionKind, data: EventData, current: str | None) -> Case
         return CaseStatus(status)
     if kind == ActionKind.reroute:
         return CaseStatus.registered
+    if kind == ActionKind.resume:
+        return CaseStatus.in_progress
     return CaseStatus(current) if current is not None else None
 
 
@@ -126,10 +149,33 @@ def action_data(case: Case, request: ActionRequest, actor: Actor) -> EventData:
         return CaseStatusChanged(
             case_id=case.id, status=CaseStatus.reopened, agency=agency, reason=text, actor=actor
         )
+    if request.kind == ActionKind.ask:
+        return CaseStatusChanged(
+            case_id=case.id, status=CaseStatus.waiting_for_citizen, agency=agency, question=text, actor=actor
+        )
+    if request.kind in (ActionKind.reroute, ActionKind.assign, ActionKind.resume) and agency is None:
+        names = {
+            ActionKind.reroute: ("درخواست ارجاع مجدد", "A re-route request"),
+            ActionKind.assign: ("واگذاری پرونده", "Assigning"),
+            ActionKind.resume: ("ادامهٔ رسیدگی", "Resuming"),
+        }
+        raise ActionRefused(illegal(case, *names[request.kind]))
     if request.kind == ActionKind.reroute:
-        if agency is None:
-            raise ActionRefused(illegal(case, "درخواست ارجاع مجدد", "A re-route request"))
+        assert agency is not None
         return CaseRerouteRequested(case_id=case.id, agency=agency, reason=text or "", actor=actor)
+    if request.kind == ActionKind.assign:
+        assert agency is not None
+        assignee = (request.assignee or "").strip() or None
+        return CaseAssigned(
+            case_id=case.id,
+            agency=agency,
+            assignee=assignee,
+            assignee_name=request.assignee_name if assignee else None,
+            actor=actor,
+        )
+    if request.kind == ActionKind.resume:
+        assert agency is not None
+        return CaseResumed(case_id=case.id, agency=agency, by=ResumedBy.staff, text=text, actor=actor)
     return CaseNoteAdded(case_id=case.id, text=text or "", actor=actor)
 
 
@@ -149,6 +195,39 @@ def breach_data(case: Case, kind: SlaKind) -> CaseSlaBreached | None:
     if deadline is None or case.agency is None:
         return None
     return CaseSlaBreached(case_id=case.id, agency=AgencyCode(case.agency), sla=kind, deadline=deadline)
+
+
+def escalation_event_id(case: Case) -> str | None:
+    """The next step of the case's escalation: the same id however often (or by whichever replica)
+    it is computed. Named by the deadline whose breach started the ladder (as the breach's own id
+    is), never by a time of the sweep, so two replicas sweeping at once claim the same step."""
+    escalation = case.escalation
+    if escalation is None or not escalation.active:
+        return None
+    return deterministic_id(
+        "tracking.escalated", case.id, escalation.deadline.isoformat(), str(escalation.level + 1)
+    )
+
+
+def escalation_data(case: Case, to: EscalationTarget, recipients: list[Recipient]) -> CaseEscalated | None:
+    """The next step of the case's escalation ladder, reaching ``recipients``."""
+    escalation = case.escalation
+    if escalation is None or not escalation.active or case.agency is None:
+        return None
+    # The latest deadline missed, the one to name (a case late to acknowledge may be late to resolve
+    # by now as well).
+    sla = SlaKind(escalation.slas[-1]) if escalation.slas else SlaKind.acknowledge
+    missed = case.due.acknowledge if sla == SlaKind.acknowledge else case.due.resolve
+    return CaseEscalated(
+        case_id=case.id,
+        tracking_code=case.tracking_code,
+        agency=AgencyCode(case.agency),
+        sla=sla,
+        deadline=missed or escalation.deadline,
+        level=escalation.level + 1,
+        to=to,
+        recipients=recipients,
+    )
 
 
 def close_event_id(case: Case) -> str:

@@ -16,6 +16,16 @@ import jdatetime
 
 TEHRAN = timezone(timedelta(hours=3, minutes=30), "Asia/Tehran")
 FRIDAY = 4  # date.weekday(): Monday is 0
+# How far a count of working hours may look ahead before the calendar is called broken.
+MAX_DAYS_AHEAD = 3660
+
+
+@dataclass(frozen=True)
+class OfficeHours:
+    """The part of a working day agencies are at work (Tehran time), in which escalation delays run."""
+
+    start: time = time(7, 30)
+    end: time = time(14, 30)
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,36 @@ class WorkCalendar:
             if self.is_working_day(day):
                 counted += 1
         return end_of_day(day)
+
+    def add_working_hours(self, start: datetime, hours: float, office: OfficeHours) -> datetime:
+        """``hours`` of office time after ``start``: only the office hours of working days count (a
+        case late at 20:00 on Wednesday, two working hours on, is due at 09:30 on Thursday with
+        office hours from 07:30). Zero hours is ``start`` itself."""
+        if hours <= 0:
+            return start
+        remaining = timedelta(hours=hours)
+        moment = start.astimezone(TEHRAN)
+        day = moment.date()
+        for _ in range(MAX_DAYS_AHEAD):
+            if self.is_working_day(day):
+                opens = datetime.combine(day, office.start, TEHRAN)
+                closes = datetime.combine(day, office.end, TEHRAN)
+                begin = max(moment, opens)
+                if begin < closes:
+                    if remaining <= closes - begin:
+                        return (begin + remaining).astimezone(UTC)
+                    remaining -= closes - begin
+            day += timedelta(days=1)
+            moment = datetime.combine(day, time(0, 0), TEHRAN)
+        raise ValueError(f"no office hours in the {MAX_DAYS_AHEAD} days after {start.isoformat()}")
+
+    def working_days_left(self, now: datetime, due: datetime) -> int:
+        """Whole working days from today to the deadline's day (Tehran): 0 when it is due today,
+        negative when it has passed (how many working days late)."""
+        today, day = tehran_day(now), tehran_day(due)
+        if due >= now:
+            return self.working_days_between(today, day)
+        return -self.working_days_between(day, today)
 
     def working_days_between(self, start: date, end: date) -> int:
         """Working days in (start, end]."""

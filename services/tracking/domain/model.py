@@ -17,7 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.events import CaseStatus
 
-OPEN_AT_AGENCY = frozenset({CaseStatus.routed, CaseStatus.in_progress, CaseStatus.reopened})
+OPEN_AT_AGENCY = frozenset(
+    {CaseStatus.routed, CaseStatus.in_progress, CaseStatus.reopened, CaseStatus.waiting_for_citizen}
+)
+# The agency holds the case and its clock runs: every state open at the agency but waiting for the
+# citizen, whose deadlines stand still until the case resumes.
+CLOCK_RUNNING = frozenset({CaseStatus.routed, CaseStatus.in_progress, CaseStatus.reopened})
 AWAITING_ACK = frozenset({CaseStatus.routed, CaseStatus.reopened})
 FINISHED = frozenset({CaseStatus.resolved, CaseStatus.rejected, CaseStatus.closed})
 
@@ -88,7 +93,9 @@ class Holding(_Doc):
 
 
 class Due(_Doc):
-    """The deadlines in force now. ``next`` is the earliest pending one (acknowledge, then resolve)."""
+    """The deadlines in force now. ``next`` is the earliest pending one (acknowledge, then resolve);
+    none while the case waits for the citizen (``paused_at``). ``escalate``: when the case climbs the
+    next step of its escalation ladder."""
 
     acknowledge: datetime | None = None
     resolve: datetime | None = None
@@ -96,6 +103,48 @@ class Due(_Doc):
     close: datetime | None = None
     acknowledge_breached: bool = False
     resolve_breached: bool = False
+    escalate: datetime | None = None
+    paused_at: datetime | None = None
+
+
+class Assignee(_Doc):
+    """The staff member of the holding agency who works the case."""
+
+    id: str
+    name: str | None = None
+    since: datetime
+    by: str | None = None
+
+
+class Waiting(_Doc):
+    """The agency asked the citizen: what, when, and the status the case goes back to."""
+
+    question: str
+    since: datetime
+    by: str | None = None
+
+
+class EscalationStep(_Doc):
+    level: int
+    to: str  # agency_head | supervisor
+    at: datetime
+    event_id: str
+    recipients: list[str] = Field(default_factory=list)  # usernames (their phones stay in the event log)
+
+
+class Escalation(_Doc):
+    """A late case on its agency's escalation ladder: which deadlines were missed, how far it climbed.
+    ``active`` until the agency does what was late (or the case leaves it)."""
+
+    agency: str
+    slas: list[str] = Field(default_factory=list)  # acknowledge, resolve: the deadlines missed
+    deadline: datetime
+    breached_at: datetime
+    level: int = 0
+    reached: list[str] = Field(default_factory=list)  # the targets it reached, in order
+    steps: list[EscalationStep] = Field(default_factory=list)
+    active: bool = True
+    settled_at: datetime | None = None
 
 
 class CitizenInfo(_Doc):
@@ -176,6 +225,10 @@ class Case(_Doc):
     rejection_reason: str | None = None
     reopen_reason: str | None = None
     due: Due = Field(default_factory=Due)
+    assignee: Assignee | None = None
+    waiting: Waiting | None = None
+    waited_seconds: float = 0.0  # time spent waiting for the citizen at the current agency
+    escalation: Escalation | None = None
     repeat_calls: int = 0
     sms: list[SmsRecord] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)

@@ -11,7 +11,14 @@ Rules:
 
 States: registered -> routed | triage -> in_progress -> resolved | rejected; resolved -> closed |
 reopened -> (back to the agency) in_progress ... A re-route request sends the case back to registered
-until routing names the next agency.
+until routing names the next agency. An agency may ask the citizen for more information
+(waiting_for_citizen, which counts as acknowledging): its deadlines stand still until the citizen
+answers (a repeat call linked to the case) or staff resume, resolve, reject or decline it, and then
+move by the time spent waiting.
+
+A missed deadline (case.sla_breached) starts the case on its agency's escalation ladder; each step
+(case.escalated) is checked against the ladder's position, and the ladder settles once the agency does
+what was late or the case leaves it.
 """
 
 from __future__ import annotations
@@ -19,42 +26,51 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from contracts.catalogue import agency
 from contracts.events import (
     Actor,
+    CaseAssigned,
+    CaseEscalated,
     CaseNoteAdded,
     CaseRegistered,
     CaseRepeatCall,
     CaseRerouteRequested,
+    CaseResumed,
     CaseRouted,
     CaseSlaBreached,
     CaseStatus,
     CaseStatusChanged,
     CaseTriageRequired,
     Envelope,
+    EscalationTarget,
     EventData,
     SlaKind,
     SmsDelivered,
     SmsFailed,
     SmsSent,
 )
+from services.tracking.domain.escalation import TARGET_FA
 from services.tracking.domain.model import (
     AWAITING_ACK,
     OPEN_AT_AGENCY,
     ActorRef,
+    Assignee,
     Candidate,
     Case,
     CitizenInfo,
     Due,
+    Escalation,
+    EscalationStep,
     Holding,
     HoldingOutcome,
     SmsRecord,
     SmsStatus,
     TimelineEntry,
     TriageInfo,
+    Waiting,
 )
 from services.tracking.domain.sla import SlaPolicy
 
@@ -63,9 +79,18 @@ DEFAULT_POLICY = SlaPolicy()
 # Which statuses a case.status_changed may move a case from, per target status.
 STATUS_CHANGES: dict[CaseStatus, frozenset[CaseStatus]] = {
     CaseStatus.in_progress: frozenset({CaseStatus.routed, CaseStatus.reopened}),
-    CaseStatus.resolved: frozenset({CaseStatus.in_progress}),
+    CaseStatus.waiting_for_citizen: frozenset(
+        {CaseStatus.routed, CaseStatus.in_progress, CaseStatus.reopened}
+    ),
+    CaseStatus.resolved: frozenset({CaseStatus.in_progress, CaseStatus.waiting_for_citizen}),
     CaseStatus.rejected: frozenset(
-        {CaseStatus.triage, CaseStatus.routed, CaseStatus.in_progress, CaseStatus.reopened}
+        {
+            CaseStatus.triage,
+            CaseStatus.routed,
+            CaseStatus.in_progress,
+            CaseStatus.reopened,
+            CaseStatus.waiting_for_citizen,
+        }
     ),
     CaseStatus.reopened: frozenset({CaseStatus.resolved, CaseStatus.rejected}),
     CaseStatus.closed: frozenset({CaseStatus.resolved, CaseStatus.rejected}),
@@ -78,6 +103,7 @@ STATUS_FA: dict[str, str] = {
     "routed": "ارجاع به دستگاه",
     "triage": "در حال بررسی برای تعیین دستگاه",
     "in_progress": "در حال رسیدگی",
+    "waiting_for_citizen": "در انتظار پاسخ شهروند",
     "resolved": "پاسخ داده شده",
     "rejected": "رد شده",
     "reopened": "بازگشایی شده",
@@ -120,7 +146,11 @@ def _actor(actor: Actor | None) -> ActorRef | None:
 
 def _payload(data: EventData) -> dict[str, Any]:
     # JSON mode: times stay as their exact ISO text; the payload is kept for audit and display.
-    return data.model_dump(mode="json", exclude_none=True)
+    payload = data.model_dump(mode="json", exclude_none=True)
+    if isinstance(data, CaseEscalated):
+        # The people it reached, without their phones: those stay in the event log, for notify.
+        payload["recipients"] = [{k: v for k, v in r.items() if k != "phone"} for r in payload["recipients"]]
+    return payload
 
 
 # --- public API ----------------------------------------------------------------------------------
@@ -264,6 +294,20 @@ def _rejection(case: Case, event: Envelope, policy: SlaPolicy) -> Rejection | No
         return None
     if isinstance(data, CaseSlaBreached):
         return _breach_rejection(case, data)
+    if isinstance(data, CaseAssigned):
+        if status not in OPEN_AT_AGENCY:
+            return illegal(case, "واگذاری پرونده", "Assigning")
+        if str(data.agency) != case.agency:
+            return _wrong_agency(case, str(data.agency))
+        return None
+    if isinstance(data, CaseResumed):
+        if status != CaseStatus.waiting_for_citizen:
+            return illegal(case, "ادامهٔ رسیدگی", "Resuming")
+        if str(data.agency) != case.agency:
+            return _wrong_agency(case, str(data.agency))
+        return None
+    if isinstance(data, CaseEscalated):
+        return _escalation_rejection(case, data)
     return Rejection("unknown_event", "رویداد برای پیگیری شناخته نیست", f"{event.type} is not a case event")
 
 
@@ -280,6 +324,7 @@ def _status_change_rejection(case: Case, data: CaseStatusChanged) -> Rejection |
     allowed = STATUS_CHANGES.get(target)
     names = {
         CaseStatus.in_progress: ("پذیرش پرونده", "Acknowledging"),
+        CaseStatus.waiting_for_citizen: ("درخواست اطلاعات از شهروند", "Asking the citizen"),
         CaseStatus.resolved: ("پاسخ به پرونده", "Resolving"),
         CaseStatus.rejected: ("رد پرونده", "Rejecting"),
         CaseStatus.reopened: ("بازگشایی پرونده", "Reopening"),
@@ -294,7 +339,7 @@ def _status_change_rejection(case: Case, data: CaseStatusChanged) -> Rejection |
     fa, en = names[target]
     if case.status not in allowed:
         return illegal(case, fa, en)
-    at_agency = target in (CaseStatus.in_progress, CaseStatus.resolved) or (
+    at_agency = target in (CaseStatus.in_progress, CaseStatus.resolved, CaseStatus.waiting_for_citizen) or (
         target == CaseStatus.rejected and case.status in OPEN_AT_AGENCY
     )
     if at_agency and data.agency is not None and str(data.agency) != case.agency:
@@ -305,6 +350,10 @@ def _status_change_rejection(case: Case, data: CaseStatusChanged) -> Rejection |
         )
     if target == CaseStatus.rejected and not (data.reason or "").strip():
         return Rejection("reason_required", "دلیل رد پرونده لازم است", "Rejecting needs a reason")
+    if target == CaseStatus.waiting_for_citizen and not (data.question or "").strip():
+        return Rejection(
+            "question_required", "پرسش از شهروند لازم است", "Asking the citizen needs the question"
+        )
     if target == CaseStatus.reopened and case.agency is None:
         return Rejection(
             "no_agency",
@@ -334,6 +383,19 @@ def _breach_rejection(case: Case, data: CaseSlaBreached) -> Rejection | None:
     return None
 
 
+def _escalation_rejection(case: Case, data: CaseEscalated) -> Rejection | None:
+    if str(data.agency) != case.agency:
+        return _wrong_agency(case, str(data.agency))
+    escalation = case.escalation
+    if escalation is None or not escalation.active or data.level != escalation.level + 1:
+        return Rejection(
+            "stale_escalation",
+            "این پله از پیگیری دیرکرد دیگر برای پرونده معتبر نیست",
+            "The case is not (or no longer) at the step before this escalation",
+        )
+    return None
+
+
 def _effect(case: Case, data: EventData, when: datetime, entry: TimelineEntry, policy: SlaPolicy) -> None:
     if isinstance(data, CaseRegistered):
         _registered(case, data, when, entry)
@@ -349,10 +411,13 @@ def _effect(case: Case, data: EventData, when: datetime, entry: TimelineEntry, p
             since=when,
         )
         case.declined_agencies = _union(case.declined_agencies, (str(a) for a in data.declined_agencies))
+        _leave_agency(case, when)
         case.due = Due()
         entry.status, entry.public = CaseStatus.triage, True
         entry.text = "تعیین دستگاه مسئول به کارشناس سپرده شد: " + "؛ ".join(data.explanation)
     elif isinstance(data, CaseRerouteRequested):
+        _resume_clock(case, when)
+        _leave_agency(case, when)
         holding = case.current_holding()
         if holding is not None:
             holding.outcome, holding.left_at, holding.note = HoldingOutcome.declined, when, data.reason
@@ -372,7 +437,27 @@ def _effect(case: Case, data: EventData, when: datetime, entry: TimelineEntry, p
     elif isinstance(data, CaseRepeatCall):
         case.repeat_calls += 1
         entry.text = f"تماس مجدد شهروند: {data.description}"
+        if case.status == CaseStatus.waiting_for_citizen:
+            # The citizen called back with what the agency asked for: the case goes back to work.
+            _resume(case, when, entry)
+            entry.text = f"پاسخ شهروند (تماس مجدد): {data.description}"
+    elif isinstance(data, CaseResumed):
+        _resume(case, when, entry)
+        entry.agency = case.agency
+        entry.text = "رسیدگی بدون پاسخ شهروند ادامه یافت" + (f": {data.text}" if data.text else "")
+    elif isinstance(data, CaseAssigned):
+        entry.agency = case.agency
+        if data.assignee:
+            by = data.actor.id if data.actor else None
+            case.assignee = Assignee(id=data.assignee, name=data.assignee_name, since=when, by=by)
+            entry.text = f"پرونده به {data.assignee_name or data.assignee} سپرده شد"
+        else:
+            case.assignee = None
+            entry.text = "پرونده به کارشناس خاصی سپرده نیست"
+    elif isinstance(data, CaseEscalated):
+        _escalated(case, data, when, entry, policy)
     elif isinstance(data, CaseSlaBreached):
+        _start_escalation(case, data, when, policy)
         holding = case.current_holding()
         if data.sla == SlaKind.acknowledge:
             case.due.acknowledge_breached = True
@@ -413,6 +498,8 @@ def _routed(case: Case, data: CaseRouted, when: datetime, entry: TimelineEntry, 
     previous = case.current_holding()
     if previous is not None and previous.outcome == HoldingOutcome.holding:
         previous.outcome, previous.left_at = HoldingOutcome.moved, when
+    _leave_agency(case, when)
+    case.waited_seconds = 0.0
     code = str(data.agency)
     ack_due = _ms(policy.acknowledge_due(code, case.category, when))
     resolve_due = _ms(policy.resolve_due(code, case.category, when))
@@ -446,6 +533,7 @@ def _status_changed(
     case: Case, data: CaseStatusChanged, when: datetime, entry: TimelineEntry, policy: SlaPolicy
 ) -> None:
     target = CaseStatus(data.status)
+    _resume_clock(case, when)  # leaving the wait (resolved or rejected while waiting): the clock moves on
     holding = case.current_holding()
     entry.status, entry.agency, entry.public = target, case.agency, True
     case.status, case.status_changed_at = target, when
@@ -454,7 +542,19 @@ def _status_changed(
         if holding is not None and holding.acknowledged_at is None:
             holding.acknowledged_at = when
         case.due.next = case.due.resolve
+        _settle_if_done(case, when)
         entry.text = f"پرونده توسط {_agency_fa(case.agency)} پذیرفته شد و در حال رسیدگی است"
+    elif target == CaseStatus.waiting_for_citizen:
+        question = (data.question or "").strip()
+        # Asking the citizen is the agency's first answer: it acknowledges the case.
+        case.acknowledged_at = case.acknowledged_at or when
+        if holding is not None and holding.acknowledged_at is None:
+            holding.acknowledged_at = when
+        case.waiting = Waiting(question=question, since=when, by=data.actor.id if data.actor else None)
+        case.due.next = None
+        case.due.paused_at = when
+        _settle_if_done(case, when)
+        entry.text = f"{_agency_fa(case.agency)} از شهروند اطلاعات بیشتری خواست: {question}"
     elif target == CaseStatus.resolved:
         case.resolved_at, case.answer = when, (data.answer or "").strip()
         if holding is not None:
@@ -462,6 +562,7 @@ def _status_changed(
             holding.outcome = HoldingOutcome.resolved
         case.due.next = None
         case.due.close = _ms(policy.close_due(when))
+        _settle(case, when)
         entry.text = f"پاسخ {_agency_fa(case.agency)}: {case.answer}"
     elif target == CaseStatus.rejected:
         case.rejected_at, case.rejection_reason = when, (data.reason or "").strip()
@@ -469,6 +570,7 @@ def _status_changed(
             holding.outcome, holding.note = HoldingOutcome.rejected, case.rejection_reason
         case.due.next = None
         case.due.close = _ms(policy.close_due(when))
+        _settle(case, when)
         entry.text = f"رد پرونده: {case.rejection_reason}"
     elif target == CaseStatus.reopened:
         case.reopened_at, case.reopen_count = when, case.reopen_count + 1
@@ -486,10 +588,105 @@ def _status_changed(
         )
     elif target == CaseStatus.closed:
         case.closed_at = when
+        _settle(case, when)
         case.due = Due(
             acknowledge_breached=case.due.acknowledge_breached, resolve_breached=case.due.resolve_breached
         )
         entry.text = "پرونده بسته شد"
+
+
+# --- waiting for the citizen, assignment and escalation --------------------------------------------
+
+
+def _resume_clock(case: Case, when: datetime) -> None:
+    """The case stops waiting for the citizen: every deadline still ahead moves by the time waited."""
+    waiting = case.waiting
+    if waiting is None:
+        return
+    waited = max(when - waiting.since, timedelta(0))  # a reordered event never moves a deadline back
+    case.waited_seconds += waited.total_seconds()
+    due = case.due
+    if due.resolve is not None:
+        due.resolve = _ms(due.resolve + waited)
+    if due.escalate is not None:
+        due.escalate = _ms(due.escalate + waited)
+    holding = case.current_holding()
+    if holding is not None and holding.resolve_due is not None:
+        holding.resolve_due = _ms(holding.resolve_due + waited)
+    due.paused_at = None
+    case.waiting = None
+
+
+def _resume(case: Case, when: datetime, entry: TimelineEntry) -> None:
+    """Back to work after waiting for the citizen (their answer, or staff going on without it)."""
+    _resume_clock(case, when)
+    case.status, case.status_changed_at = CaseStatus.in_progress, when
+    case.due.next = case.due.resolve
+    entry.status, entry.public = CaseStatus.in_progress, True
+
+
+def _leave_agency(case: Case, when: datetime) -> None:
+    """The agency no longer holds the case: nobody there works it, nothing there is late."""
+    case.assignee = None
+    case.waiting = None
+    _settle(case, when)
+
+
+def _settle(case: Case, when: datetime) -> None:
+    escalation = case.escalation
+    if escalation is not None and escalation.active:
+        escalation.active, escalation.settled_at = False, when
+    case.due.escalate = None
+
+
+def _settle_if_done(case: Case, when: datetime) -> None:
+    """An escalation of a missed acknowledgement ends once the agency acknowledges (or asks the
+    citizen); one of a missed resolve deadline goes on until the case is answered or leaves."""
+    escalation = case.escalation
+    if escalation is not None and escalation.active and SlaKind.resolve.value not in escalation.slas:
+        _settle(case, when)
+
+
+def _start_escalation(case: Case, data: CaseSlaBreached, when: datetime, policy: SlaPolicy) -> None:
+    escalation = case.escalation
+    if escalation is not None and escalation.active:
+        if str(data.sla) not in escalation.slas:
+            escalation.slas.append(str(data.sla))
+        return
+    code = str(data.agency)
+    case.escalation = Escalation(
+        agency=code, slas=[str(data.sla)], deadline=_ms(data.deadline), breached_at=when
+    )
+    due = policy.escalation.next_due(code, 0, when, policy.calendar)
+    case.due.escalate = _ms(due) if due is not None else None
+
+
+def _escalated(
+    case: Case, data: CaseEscalated, when: datetime, entry: TimelineEntry, policy: SlaPolicy
+) -> None:
+    escalation = case.escalation
+    assert escalation is not None  # checked by _escalation_rejection
+    target = EscalationTarget(data.to)
+    escalation.level = data.level
+    if target.value not in escalation.reached:
+        escalation.reached.append(target.value)
+    escalation.steps.append(
+        EscalationStep(
+            level=data.level,
+            to=target.value,
+            at=when,
+            event_id=entry.event_id,
+            recipients=[r.id for r in data.recipients],
+        )
+    )
+    due = policy.escalation.next_due(escalation.agency, data.level, when, policy.calendar)
+    case.due.escalate = _ms(due) if due is not None else None
+    entry.agency = str(data.agency)
+    late = "پذیرش" if data.sla == SlaKind.acknowledge else "رسیدگی"
+    who = TARGET_FA[target] + (
+        f" {_agency_fa(str(data.agency))}" if target == EscalationTarget.agency_head else ""
+    )
+    entry.text = f"مهلت {late} گذشته است: پرونده به کارتابل پیگیری {who} رسید"
 
 
 def _sms(case: Case, data: SmsSent | SmsDelivered | SmsFailed, when: datetime, entry: TimelineEntry) -> None:

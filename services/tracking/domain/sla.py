@@ -1,5 +1,6 @@
 """Service levels per agency and category: time to acknowledge, time to resolve, and the quiet period
-after which a resolved or rejected case closes. Read from services/tracking/data/sla.yaml.
+after which a resolved or rejected case closes. Read from services/tracking/data/sla.yaml; the
+escalation ladder of late cases (data/escalation.yaml) travels with them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.tracking.domain.calendar import WorkCalendar
+from services.tracking.domain.escalation import EscalationPolicy
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,12 @@ class SlaPolicy:
     agencies: Mapping[str, Mapping[str, Duration]] = field(default_factory=dict)
     categories: Mapping[tuple[str, str], Mapping[str, Duration]] = field(default_factory=dict)
     close_after: Duration = DEFAULT_QUIET
+    escalation: EscalationPolicy = field(default_factory=EscalationPolicy)
 
     @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any], calendar: WorkCalendar) -> SlaPolicy:
+    def from_mapping(
+        cls, raw: Mapping[str, Any], calendar: WorkCalendar, escalation: EscalationPolicy | None = None
+    ) -> SlaPolicy:
         defaults = raw.get("defaults") or {}
         default = Sla(
             Duration.parse(defaults.get("acknowledge", {"working_days": 2})),
@@ -83,7 +88,7 @@ class SlaPolicy:
                     k: Duration.parse(cspec[k]) for k in ("acknowledge", "resolve") if k in (cspec or {})
                 }
         close_after = Duration.parse(raw.get("close_after", {"days": 7}))
-        return cls(calendar, default, agencies, categories, close_after)
+        return cls(calendar, default, agencies, categories, close_after, escalation or EscalationPolicy())
 
     def sla_for(self, agency: str, category: str | None) -> Sla:
         by_agency = self.agencies.get(agency, {})

@@ -12,7 +12,7 @@ from typing import Any
 
 from contracts.catalogue import agency as agency_of
 from contracts.persian import has_non_decimal_digits, to_ascii_digits
-from services.tracking.domain.calendar import jalali
+from services.tracking.domain.calendar import WorkCalendar, jalali
 from services.tracking.domain.model import Case, TimelineEntry
 from services.tracking.domain.projection import STATUS_FA
 
@@ -76,6 +76,11 @@ def _public_text(entry: TimelineEntry) -> str:
         return "پرونده برای تعیین دستگاه مسئول در حال بررسی است"
     if status == "in_progress":
         return "دستگاه مسئول پرونده را پذیرفت و در حال رسیدگی است"
+    if status == "waiting_for_citizen":
+        question = str(entry.data.get("question") or "").strip()
+        return "دستگاه مسئول برای رسیدگی اطلاعات بیشتری از شما خواسته است" + (
+            f": {question}" if question else ""
+        )
     if status == "resolved":
         return "دستگاه مسئول به پرونده پاسخ داد"
     if status == "rejected":
@@ -108,6 +113,8 @@ def citizen_view(case: Case) -> dict[str, Any]:
         "agency": agency_view(case.agency),
         "answer": case.answer if resolved else None,
         "rejection_reason": case.rejection_reason if case.status in ("rejected", "closed") else None,
+        # What the agency asked, while it waits for the citizen's answer (by calling 111).
+        "question": case.waiting.question if case.waiting else None,
         "subject": case.subject,
         "phone": mask_phone(case.citizen.phone if case.citizen else None),
         "registered_at": case.registered_at,
@@ -137,9 +144,57 @@ def summary_view(case: Case, now: datetime) -> dict[str, Any]:
     }
 
 
-def staff_view(case: Case, now: datetime, with_timeline: bool = True) -> dict[str, Any]:
-    """The whole case for staff: every field, overdue now, agency names, Jalali dates, the timeline."""
+_DEFAULT_CALENDAR = WorkCalendar()
+
+
+def deadline_view(case: Case, kind: str, now: datetime, calendar: WorkCalendar) -> dict[str, Any] | None:
+    """One deadline as staff read it: when, and its state: ``pending``, ``overdue``, ``paused`` (the
+    case waits for the citizen), ``met``, ``met_late`` or ``closed`` (the case ended otherwise); with
+    the working days left (negative: how many late) while it is not met."""
+    acknowledge = kind == "acknowledge"
+    due = case.due.acknowledge if acknowledge else case.due.resolve
+    if due is None:
+        return None
+    if acknowledge:
+        done = case.acknowledged_at
+    else:
+        done = case.resolved_at if case.status in ("resolved", "closed") and case.answer else None
+    breached = case.due.acknowledge_breached if acknowledge else case.due.resolve_breached
+    left: int | None = None
+    hours: float | None = None
+    if done is not None:
+        state = "met" if done <= due else "met_late"
+    elif str(case.status) in FINISHED:
+        state = "closed"
+    elif case.status == "waiting_for_citizen" and case.due.paused_at is not None:
+        state = "paused"
+        left = calendar.working_days_left(case.due.paused_at, due)
+        hours = round((due - case.due.paused_at).total_seconds() / 3600, 1)
+    else:
+        state = "overdue" if due < now else "pending"
+        left = calendar.working_days_left(now, due)
+        hours = round((due - now).total_seconds() / 3600, 1)
+    return {
+        "due": due.isoformat(),
+        "due_jalali": jalali(due, with_time=True),
+        "state": state,
+        "working_days_left": left,
+        "hours_left": hours,
+        "breached": breached,
+    }
+
+
+def staff_view(
+    case: Case, now: datetime, with_timeline: bool = True, calendar: WorkCalendar | None = None
+) -> dict[str, Any]:
+    """The whole case for staff: every field, overdue now, agency names, Jalali dates, the timeline,
+    and each deadline with the working days left."""
     doc = case.model_dump(mode="json", exclude={"timeline"} if not with_timeline else None)
+    cal = calendar or _DEFAULT_CALENDAR
+    doc["sla"] = {
+        "acknowledge": deadline_view(case, "acknowledge", now, cal),
+        "resolve": deadline_view(case, "resolve", now, cal),
+    }
     doc.pop("id", None)
     doc["case_id"] = case.id
     doc["overdue"] = case.is_overdue(now)

@@ -24,19 +24,27 @@ _MISSING: dict[ActionKind, tuple[str, str]] = {
     ActionKind.reject: ("دلیل رد پرونده لازم است", "reject needs a reason"),
     ActionKind.reroute: ("دلیل ارجاع مجدد لازم است", "reroute needs a reason"),
     ActionKind.note: ("متن یادداشت لازم است", "note needs a text"),
+    ActionKind.ask: ("پرسش از شهروند لازم است", "ask needs the question to the citizen"),
 }
 
 
 class ActionIn(BaseModel):
-    """One staff action. ``answer`` for resolve; ``reason`` for reject, reroute (and optionally reopen);
-    ``text`` for note."""
+    """One staff action. ``answer`` for resolve; ``question`` for ask (the citizen gets it by SMS);
+    ``reason`` for reject, reroute (and optionally reopen, resume); ``text`` for note; ``assignee`` for
+    assign (a username of the agency's staff; none gives the case back to the agency)."""
 
     model_config = ConfigDict(extra="forbid")
 
     action: ActionKind
     answer: str | None = Field(default=None, max_length=2000, description="The public answer to the citizen")
+    question: str | None = Field(
+        default=None, max_length=500, description="What the citizen is asked (by SMS), for ask"
+    )
     reason: str | None = Field(default=None, max_length=2000)
     text: str | None = Field(default=None, max_length=4000, description="An internal note")
+    assignee: str | None = Field(
+        default=None, max_length=100, description="The colleague's username, for assign (none: nobody)"
+    )
 
     @model_validator(mode="after")
     def _needs(self) -> ActionIn:
@@ -47,6 +55,8 @@ class ActionIn(BaseModel):
         return self
 
     def request(self) -> ActionRequest:
+        if self.action == ActionKind.assign:
+            return ActionRequest(self.action, assignee=(self.assignee or "").strip() or None)
         return ActionRequest(self.action, getattr(self, TEXT_FIELD[self.action]))
 
 
@@ -100,7 +110,8 @@ async def get_case(ref: REF, c: Container, principal: Principal = READ_CASE) -> 
 
 @router.post(
     "/v1/cases/{ref}/actions",
-    summary="Act on a case: acknowledge, resolve, reject, reroute, note, reopen",
+    summary="Act on a case: acknowledge, assign, ask the citizen, resume, resolve, reject, reroute (not ours), "
+    "note, reopen",
     status_code=202,
     responses={**ERRORS, 409: PROBLEM, 422: PROBLEM},
     response_model=ActionOut,

@@ -23,7 +23,11 @@ Container = Annotated[TrackingContainer, Depends(_container)]
 
 def staff(principal: Principal) -> Staff:
     return Staff(
-        principal.role.value, principal.subject, principal.agency.value if principal.agency else None
+        principal.role.value,
+        principal.subject,
+        principal.agency.value if principal.agency else None,
+        head=principal.agency_head,
+        name=principal.name,
     )
 
 

@@ -11,10 +11,18 @@ from fastapi.responses import JSONResponse
 
 from contracts.persian import to_persian_digits
 from services.common.problems import ProblemError
+from services.tracking.adapters.directory import DirectoryUnavailable
 from services.tracking.domain.access import ActionForbidden, OtherAgency
 from services.tracking.domain.actions import MissingText
 from services.tracking.domain.periods import BadDate, PeriodTooLong, ReversedPeriod
-from services.tracking.service.errors import ActionConflict, CaseNotFound, NoSuchCase, RateLimited
+from services.tracking.service.errors import (
+    ActionConflict,
+    CaseNotFound,
+    NoSuchCase,
+    NotAColleague,
+    NotAHead,
+    RateLimited,
+)
 
 
 def bad_field(field: str, fa: str, en: str, code: str = "invalid") -> ProblemError:
@@ -109,6 +117,34 @@ def _too_long(exc: PeriodTooLong) -> ProblemError:
     )
 
 
+def _not_a_colleague(_exc: NotAColleague) -> ProblemError:
+    return bad_field(
+        "assignee",
+        "این شخص در فهرست کارکنان دستگاه مسئول پرونده نیست؛ یکی از همکاران همین دستگاه را انتخاب کنید",
+        "Not on the staff of the agency holding the case: choose a colleague of that agency",
+        code="not_a_colleague",
+    )
+
+
+def _not_a_head(_exc: NotAHead) -> ProblemError:
+    return ProblemError(
+        403,
+        "forbidden",
+        "کارتابل پیگیری دیرکردها ویژهٔ رئیس دستگاه و ناظر استان است",
+        "Only agency heads and supervisors have an escalation queue",
+    )
+
+
+def _directory_down(_exc: DirectoryUnavailable) -> ProblemError:
+    return ProblemError(
+        503,
+        "directory-unavailable",
+        "فهرست کارکنان اکنون در دسترس نیست؛ چند لحظه بعد دوباره تلاش کنید",
+        "The staff directory is unavailable; try again shortly",
+        headers={"Retry-After": "10"},
+    )
+
+
 PROBLEMS: dict[type[Exception], Callable[[Any], ProblemError]] = {
     OtherAgency: _other_agency,
     ActionForbidden: _forbidden,
@@ -120,6 +156,9 @@ PROBLEMS: dict[type[Exception], Callable[[Any], ProblemError]] = {
     BadDate: _bad_date,
     ReversedPeriod: _reversed,
     PeriodTooLong: _too_long,
+    NotAColleague: _not_a_colleague,
+    NotAHead: _not_a_head,
+    DirectoryUnavailable: _directory_down,
 }
 
 

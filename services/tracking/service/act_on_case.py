@@ -1,18 +1,23 @@
-"""Staff act on a case: acknowledge, resolve, reject, reroute, note, reopen.
+"""Staff act on a case: acknowledge, assign, ask the citizen, resume, resolve, reject, reroute ("not
+ours"), note, reopen.
 
 The action is checked against the case's current state by the same state machine that applies its
 event, then published; the consumer applies it when it comes back (the API never writes a case).
+A case is assigned only to a colleague of the agency holding it: a staff member may always take it
+themselves (their token names their agency); anyone else must be on that agency's staff in the
+directory.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from contracts.events import CaseStatus, Envelope, make_event
 from services.common.clock import Clock
 from services.common.publishing import Publisher
 from services.tracking.adapters.cases import CaseStore
-from services.tracking.domain.access import Staff, check_action, check_agency
+from services.tracking.adapters.directory import Directory
+from services.tracking.domain.access import AGENCY_STAFF, Staff, check_action, check_agency
 from services.tracking.domain.actions import (
     ActionKind,
     ActionRefused,
@@ -24,7 +29,7 @@ from services.tracking.domain.actions import (
 )
 from services.tracking.domain.projection import Rejection, check
 from services.tracking.domain.sla import SlaPolicy
-from services.tracking.service.errors import ActionConflict, CaseNotFound
+from services.tracking.service.errors import ActionConflict, CaseNotFound, NotAColleague
 from services.tracking.service.lookup import find_case
 
 SOURCE = "/samad/tracking"
@@ -46,25 +51,43 @@ class ActionOutcome:
 
 
 class ActOnCase:
-    def __init__(self, cases: CaseStore, publisher: Publisher, policy: SlaPolicy, clock: Clock) -> None:
+    def __init__(
+        self, cases: CaseStore, publisher: Publisher, policy: SlaPolicy, clock: Clock, directory: Directory
+    ) -> None:
         self.cases = cases
         self.publisher = publisher
         self.policy = policy
         self.clock = clock
+        self.directory = directory
+
+    async def _colleague(self, request: ActionRequest, staff: Staff, agency: str | None) -> ActionRequest:
+        """The assign request with the assignee's name, once they are known to work for ``agency``.
+        Raises NotAColleague, or DirectoryUnavailable when the directory cannot say."""
+        assignee = (request.assignee or "").strip()
+        if not assignee or agency is None:
+            return replace(request, assignee=None, assignee_name=None)
+        if staff.role == AGENCY_STAFF and assignee == staff.subject and staff.agency == agency:
+            return replace(request, assignee=assignee, assignee_name=staff.name)
+        colleague = next((p for p in await self.directory.staff_of(agency) if p.id == assignee), None)
+        if colleague is None:
+            raise NotAColleague(assignee, agency)
+        return replace(request, assignee=assignee, assignee_name=colleague.name)
 
     async def __call__(
         self, ref: str, request: ActionRequest, staff: Staff, idempotency_key: str | None = None
     ) -> ActionOutcome:
         """Check the action on the case ``ref`` names and publish its event.
 
-        Raises ActionForbidden (the role never may), CaseNotFound, OtherAgency, MissingText, or
-        ActionConflict (not in the case's current state, or the Idempotency-Key was used for another
-        action)."""
+        Raises ActionForbidden (the role never may), CaseNotFound, OtherAgency, MissingText,
+        NotAColleague or DirectoryUnavailable (assign), or ActionConflict (not in the case's current
+        state, or the Idempotency-Key was used for another action)."""
         check_action(staff, request.kind)
         case = await find_case(self.cases, ref)
         if case is None:
             raise CaseNotFound(ref)
         check_agency(staff, case.agency)
+        if request.kind == ActionKind.assign:
+            request = await self._colleague(request, staff, case.agency)
         event_id = action_event_id(case.id, idempotency_key, staff.subject)
         actor = actor_for(staff.role, staff.subject, staff.agency)
         try:

@@ -1,15 +1,21 @@
-"""An agency's queue: its cases, newest first, filtered and paged, each with whether it is overdue now."""
+"""An agency's queue: its cases, newest or most urgent first, filtered and paged, each with its
+deadlines and the working days left before them; the agency's staff (to assign a case to); and the
+escalation queues of agency heads and the governorate's supervisor."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from contracts.events import EscalationTarget
 from services.common.clock import Clock
-from services.tracking.adapters.cases import CaseStore, QueueFilter
-from services.tracking.domain.access import Staff, check_agency
+from services.tracking.adapters.cases import CaseStore, EscalationFilter, QueueFilter
+from services.tracking.adapters.directory import AGENCY_HEAD, Directory
+from services.tracking.domain.access import AGENCY_STAFF, Staff, check_agency
 from services.tracking.domain.periods import registered_between
+from services.tracking.domain.sla import SlaPolicy
 from services.tracking.domain.views import staff_view
+from services.tracking.service.errors import NotAHead
 
 
 @dataclass(frozen=True)
@@ -19,9 +25,10 @@ class QueuePage:
 
 
 class AgencyQueue:
-    def __init__(self, cases: CaseStore, clock: Clock) -> None:
+    def __init__(self, cases: CaseStore, clock: Clock, policy: SlaPolicy | None = None) -> None:
         self.cases = cases
         self.clock = clock
+        self.policy = policy or SlaPolicy()
 
     async def __call__(
         self,
@@ -31,13 +38,16 @@ class AgencyQueue:
         status: str | None = None,
         overdue: bool | None = None,
         county: str | None = None,
+        assignee: str | None = None,
         registered_from: str | None = None,
         registered_to: str | None = None,
+        sort: str = "newest",
         page: int = 1,
         page_size: int = 50,
     ) -> QueuePage:
         """One page of the queue (pages count from 1). ``registered_from``/``registered_to`` are days
-        as typed (1405-09-01 or 2026-11-22), both included. Raises OtherAgency or BadDate."""
+        as typed (1405-09-01 or 2026-11-22), both included; ``assignee`` a username, or "" for cases
+        nobody works yet. Raises OtherAgency or BadDate."""
         check_agency(staff, agency)
         start, end = registered_between(registered_from, registered_to)
         f = QueueFilter(
@@ -45,9 +55,65 @@ class AgencyQueue:
             status=status,
             overdue=overdue,
             county=county,
+            assignee=assignee,
             registered_from=start,
             registered_to=end,
+            sort=sort,
         )
         now = self.clock.now()
         result = await self.cases.queue(f, now, (page - 1) * page_size, page_size)
-        return QueuePage(result.total, [staff_view(c, now, with_timeline=False) for c in result.items])
+        calendar = self.policy.calendar
+        return QueuePage(
+            result.total, [staff_view(c, now, with_timeline=False, calendar=calendar) for c in result.items]
+        )
+
+
+class EscalationQueue:
+    """The late cases that reached a person: an agency head sees their agency's, the supervisor those
+    that climbed to the governorate (or, asking for it, those at the agency heads' step)."""
+
+    def __init__(self, cases: CaseStore, clock: Clock, policy: SlaPolicy | None = None) -> None:
+        self.cases = cases
+        self.clock = clock
+        self.policy = policy or SlaPolicy()
+
+    async def __call__(
+        self,
+        staff: Staff,
+        *,
+        target: str | None = None,
+        agency: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> tuple[str, str | None, QueuePage]:
+        """(the target shown, the agency, one page). Raises NotAHead for agency staff who do not head
+        their agency, OtherAgency for a head asking for another agency's."""
+        if staff.role == AGENCY_STAFF:
+            if not staff.head:
+                raise NotAHead()
+            check_agency(staff, agency or staff.agency)
+            target, agency = EscalationTarget.agency_head.value, staff.agency
+        else:
+            target = target or EscalationTarget.supervisor.value
+        f = EscalationFilter(target=target, agency=agency)
+        now = self.clock.now()
+        result = await self.cases.escalated(f, (page - 1) * page_size, page_size)
+        calendar = self.policy.calendar
+        items = [staff_view(c, now, with_timeline=False, calendar=calendar) for c in result.items]
+        return target, agency, QueuePage(result.total, items)
+
+
+class AgencyStaff:
+    """Who works for an agency (to assign a case): names and usernames, never their phones."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+
+    async def __call__(self, staff: Staff, agency: str) -> list[dict[str, Any]]:
+        """Raises OtherAgency, or DirectoryUnavailable."""
+        check_agency(staff, agency)
+        people = await self.directory.staff_of(agency)
+        return sorted(
+            ({"id": p.id, "name": p.name or p.id, "head": AGENCY_HEAD in p.roles} for p in people),
+            key=lambda p: (str(p["name"]), str(p["id"])),
+        )

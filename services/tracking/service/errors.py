@@ -29,3 +29,16 @@ class ActionConflict(Exception):
         super().__init__(rejection.en)
         self.rejection = rejection
         self.status_now = status_now
+
+
+class NotAColleague(LookupError):
+    """The person a case would be assigned to does not work for the agency holding it."""
+
+    def __init__(self, assignee: str, agency: str) -> None:
+        super().__init__(f"{assignee} is not on the staff of {agency}")
+        self.assignee = assignee
+        self.agency = agency
+
+
+class NotAHead(Exception):
+    """Only the head of an agency (and supervisors) have an escalation queue."""

@@ -8,6 +8,7 @@ from contracts.tracking_code import clean, is_valid
 from services.common.clock import Clock
 from services.tracking.adapters.cases import CaseStore
 from services.tracking.domain.access import Staff, check_agency
+from services.tracking.domain.calendar import WorkCalendar
 from services.tracking.domain.citizens import national_id_key, phone_key
 from services.tracking.domain.model import Case
 from services.tracking.domain.views import FINISHED, staff_view, summary_view
@@ -27,9 +28,10 @@ async def find_case(cases: CaseStore, ref: str) -> Case | None:
 
 
 class LookUpCase:
-    def __init__(self, cases: CaseStore, clock: Clock) -> None:
+    def __init__(self, cases: CaseStore, clock: Clock, calendar: WorkCalendar | None = None) -> None:
         self.cases = cases
         self.clock = clock
+        self.calendar = calendar
 
     async def visible(self, ref: str, staff: Staff) -> Case:
         """The case ``ref`` names, if ``staff`` may see it. Raises CaseNotFound or OtherAgency."""
@@ -40,8 +42,8 @@ class LookUpCase:
         return case
 
     async def __call__(self, ref: str, staff: Staff) -> dict[str, Any]:
-        """The staff view of the case: every field, overdue now, the timeline."""
-        return staff_view(await self.visible(ref, staff), self.clock.now())
+        """The staff view of the case: every field, overdue now, its deadlines, the timeline."""
+        return staff_view(await self.visible(ref, staff), self.clock.now(), calendar=self.calendar)
 
 
 class FindCitizenCases:

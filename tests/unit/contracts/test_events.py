@@ -17,18 +17,24 @@ from contracts.events import (
     CallOutcome,
     CallReceived,
     Candidate,
+    CaseAssigned,
+    CaseEscalated,
     CaseNoteAdded,
     CaseRegistered,
     CaseRepeatCall,
     CaseRerouteRequested,
+    CaseResumed,
     CaseRouted,
     CaseSlaBreached,
     CaseStatus,
     CaseStatusChanged,
     CaseTriageRequired,
     Citizen,
+    EscalationTarget,
     EventData,
     EventDecodeError,
+    Recipient,
+    ResumedBy,
     RouteReason,
     SlaKind,
     SmsDelivered,
@@ -93,6 +99,31 @@ SAMPLES: list[EventData] = [
     ),
     CaseNoteAdded(case_id="case-1", text="یادداشت داخلی", actor=STAFF),
     CaseSlaBreached(case_id="case-1", agency=AgencyCode.education, sla=SlaKind.acknowledge, deadline=NOW),
+    CaseStatusChanged(
+        case_id="case-1",
+        status=CaseStatus.waiting_for_citizen,
+        agency=AgencyCode.education,
+        question="نام مدرسه را بفرمایید",
+        actor=STAFF,
+    ),
+    CaseAssigned(
+        case_id="case-1",
+        agency=AgencyCode.education,
+        assignee="u-18",
+        assignee_name="سارا امینی",
+        actor=STAFF,
+    ),
+    CaseResumed(case_id="case-1", agency=AgencyCode.education, by=ResumedBy.staff, actor=STAFF),
+    CaseEscalated(
+        case_id="case-1",
+        tracking_code="3714798763",
+        agency=AgencyCode.education,
+        sla=SlaKind.resolve,
+        deadline=NOW,
+        level=1,
+        to=EscalationTarget.agency_head,
+        recipients=[Recipient(id="head-education", name="لیلا نوری", phone="+989150000502")],
+    ),
     SmsSent(
         sms_id="sms-1",
         case_id="case-1",
@@ -210,3 +241,26 @@ def test_unknown_fields_are_rejected() -> None:
     doc["data"]["surprise"] = 1
     with pytest.raises(EventDecodeError, match="extra"):
         decode(doc)
+
+
+def test_events_written_before_the_inbox_still_decode() -> None:
+    """Schemas grow additively: a status change and a case document's events written before the
+    question, the assignee and the escalation existed read as they did."""
+    old = {
+        "specversion": "1.0",
+        "id": "e-old",
+        "source": "/samad/tracking",
+        "type": "ir.samad.case.status_changed",
+        "subject": "case-1",
+        "time": "2026-03-10T06:00:00Z",
+        "correlationid": "e-old",
+        "data": {
+            "case_id": "case-1",
+            "status": "in_progress",
+            "agency": "education",
+            "actor": {"kind": "agency_staff", "id": "u-17", "agency": "education"},
+        },
+    }
+    event = decode(old)
+    assert isinstance(event.data, CaseStatusChanged) and event.data.question is None
+    assert event.data.status == CaseStatus.in_progress

@@ -7,6 +7,8 @@ from contracts.events import (
     Actor,
     ActorKind,
     CaseNoteAdded,
+    CaseRepeatCall,
+    CaseResumed,
     CaseStatus,
     CaseStatusChanged,
     make_event,
@@ -51,3 +53,24 @@ async def test_a_batch_is_applied_in_order(world: World) -> None:
     await world.intake.case_view.apply_all([resolved, reopened])
     view = world.store.cases[cid]
     assert view.status == "reopened" and view.open and view.status_notes == "وصل شد"
+
+
+async def test_a_case_waiting_for_the_citizen_stays_open_and_goes_back_to_work(world: World) -> None:
+    first = await world.intake.register_case(case(), key="k1", by=OP1)
+    cid = first.body["case_id"]
+    agency = AgencyCode.water_wastewater
+    asked = make_event(
+        CaseStatusChanged(case_id=cid, status=CaseStatus.waiting_for_citizen, question="پلاک؟", actor=STAFF),
+        source="/t",
+    )
+    resumed = make_event(CaseResumed(case_id=cid, agency=agency, actor=STAFF), source="/t")
+    await world.intake.case_view.apply_all([asked])
+    assert world.store.cases[cid].status == "waiting_for_citizen" and world.store.cases[cid].open
+    assert world.intake.case_view.wants(resumed)
+    await world.intake.case_view.apply_all([resumed])
+    assert world.store.cases[cid].status == "in_progress"
+    # A call back about a case that is not waiting changes nothing here.
+    again = make_event(
+        CaseRepeatCall(case_id=cid, tracking_code="1", description="x", similarity=1), source="/t"
+    )
+    assert not await world.intake.case_view.apply(again)

@@ -125,3 +125,30 @@ async def test_operators_read_the_sms_of_one_case_with_the_number_masked(
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "case_id"
     items = (await client.get("/v1/sms?case_id=c-77", headers=auth(Role.operator))).json()["items"]
     assert items and items[0]["recipient"] == PHONE[:6] + "***" + PHONE[-4:] and "text" not in items[0]
+
+
+async def test_staff_preview_the_sms_their_answer_becomes_with_its_parts(
+    api: tuple[httpx.AsyncClient, Rig],
+) -> None:
+    client, rig = api
+    staff = unit_bearer(Role.agency_staff, "water_wastewater", "staff-7")
+    body = {
+        "template": "resolved",
+        "tracking_code": "9876543210",
+        "agency": "water_wastewater",
+        "answer": "لوله تعمیر شد و آب وصل است.",
+    }
+    r = await client.post("/v1/sms/preview", json=body, headers=staff)
+    assert r.status_code == 200, r.text
+    shown = r.json()
+    assert "۹۸۷۶۵۴۳۲۱۰" in shown["text"] and "لوله تعمیر شد و آب وصل است." in shown["text"]
+    assert "شرکت آب و فاضلاب مشهد" in shown["text"]
+    assert shown["encoding"] == "ucs2" and shown["parts"] == 2 and shown["per_part"] == 67
+    assert shown["characters"] == len(shown["text"]) and not shown["shortened"]
+    # A long answer is cut to fit two parts, and says so.
+    long = await client.post("/v1/sms/preview", json=body | {"answer": "آب " * 200}, headers=staff)
+    assert long.json()["parts"] == 2 and long.json()["shortened"] and "…" in long.json()["text"]
+    # Nothing was recorded or sent.
+    assert rig.ledger.records == {}
+    bad = await client.post("/v1/sms/preview", json=body | {"template": "nope"}, headers=staff)
+    assert bad.status_code == 422

@@ -8,7 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.catalogue import AgencyCode, agency
-from contracts.events import CaseRouted, Envelope, RouteReason, make_event
+from contracts.events import (
+    CaseEscalated,
+    CaseRouted,
+    CaseStatus,
+    CaseStatusChanged,
+    Envelope,
+    EscalationTarget,
+    Recipient,
+    RouteReason,
+    SlaKind,
+    make_event,
+)
 from contracts.headers import REPLAY_RUN
 from contracts.persian import to_persian_digits
 from contracts.tracking_code import from_seed
@@ -148,3 +159,55 @@ async def test_a_redelivered_registration_keeps_what_later_events_added(rig: Rig
     await rig.handle(first)
     assert rig.contacts.contacts["case-1"].agency is AgencyCode.water_wastewater
     assert sorted(r.template for r in rig.ledger.records.values()) == ["registered", "routed"]
+
+
+def escalated(case_id: str, recipients: list[Recipient], at: datetime = NOW) -> Envelope:
+    data = CaseEscalated(
+        case_id=case_id,
+        tracking_code=from_seed(case_id),
+        agency=AgencyCode.water_wastewater,
+        sla=SlaKind.resolve,
+        deadline=at - timedelta(hours=1),
+        level=1,
+        to=EscalationTarget.agency_head,
+        recipients=recipients,
+    )
+    return make_event(data, source="/samad/tracking", time=at, event_id=f"esc-{case_id}")
+
+
+HEAD = Recipient(id="head-water", name="محمود صادقی", phone="+989150000501")
+
+
+async def test_an_escalation_step_texts_each_person_it_reaches_once(rig: Rig) -> None:
+    deputy = Recipient(id="deputy", name="معاون", phone="+989150000509")
+    no_phone = Recipient(id="no-phone", name="بی‌شماره")
+    event = escalated("case-9", [HEAD, deputy, no_phone])
+    await rig.handle(event)  # no registration seen here: the event carries what the SMS needs
+    records = sorted(rig.ledger.records.values(), key=lambda r: r.recipient)
+    assert [(r.recipient, r.template, r.state) for r in records] == [
+        ("+989150000501", "escalated", SmsState.pending),
+        ("+989150000509", "escalated", SmsState.pending),
+    ]
+    assert "مهلت رسیدگی" in records[0].text and to_persian_digits(from_seed("case-9")) in records[0].text
+    await rig.handle(event)  # redelivered: nothing new
+    assert len(rig.ledger.records) == 2
+
+
+async def test_an_escalation_at_night_waits_for_the_morning() -> None:
+    late = datetime(2026, 1, 1, 19, 30, tzinfo=UTC)  # 23:00 in Tehran
+    rig = make_rig(at=late, sms_quiet_hours=True)
+    await rig.handle(escalated("case-9", [HEAD], at=late))
+    record = rig.only()
+    assert record.state is SmsState.deferred and record.reason == "quiet hours"
+
+
+async def test_the_citizen_is_asked_by_sms_when_the_agency_needs_more(rig: Rig) -> None:
+    asked = CaseStatusChanged(
+        case_id="case-1",
+        status=CaseStatus.waiting_for_citizen,
+        agency=AgencyCode.water_wastewater,
+        question="پلاک منزل را بفرمایید",
+    )
+    await rig.handle(registered("case-1"), make_event(asked, source="/samad/tracking", time=NOW))
+    record = rig.record("info_requested")
+    assert record.recipient == PHONE and "پلاک منزل را بفرمایید" in record.text and record.segments <= 2

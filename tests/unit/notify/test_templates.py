@@ -23,6 +23,7 @@ LONG_REASON = (
     "موضوع درخواست در حیطه وظایف این دستگاه نیست و باید به شهرداری منطقه ۳ مراجعه شود؛ "
     "مدارک ارسالی نیز ناقص است."
 )
+LONG_QUESTION = "لطفاً نشانی دقیق، پلاک منزل و ساعتی را که آب قطع می‌شود بفرمایید تا کارشناس اعزام شود."
 ASCII_DIGIT = re.compile("[0-9]")
 
 
@@ -32,9 +33,26 @@ def values(**overrides: str) -> MessageValues:
         "agency_fa": LONGEST_AGENCY,
         "answer": LONG_ANSWER,
         "reason": LONG_REASON,
+        "question": LONG_QUESTION,
+        "late": "acknowledge",
     }
     base.update(overrides)
     return MessageValues(moment=datetime(2025, 6, 1, 20, 45, tzinfo=UTC), **base)  # type: ignore[arg-type]
+
+
+def test_the_question_to_the_citizen_is_kept_as_long_as_two_parts_allow() -> None:
+    water = "شرکت آب و فاضلاب مشهد"
+    short = render(TEMPLATES[TemplateKey.info_requested], values(question="پلاک منزل؟", agency_fa=water))
+    assert short.text == f"{water} برای درخواست ۹۸۷۶۵۴۳۲۱۰ می‌پرسد: پلاک منزل؟\nپاسخ: تماس با ۱۱۱"
+    assert short.parts == 2 and not short.shortened  # 83 UCS-2 characters: two parts of 67
+    long = render(TEMPLATES[TemplateKey.info_requested], values(agency_fa=water))
+    assert long.parts == 2 and long.shortened and "نشانی دقیق، پلاک منزل و ساعتی" in long.text
+
+
+def test_the_escalation_sms_says_which_deadline_was_missed() -> None:
+    sms = render(TEMPLATES[TemplateKey.escalated], values(late="resolve", agency_fa="سازمان بهزیستی"))
+    assert "مهلت رسیدگی درخواست ۹۸۷۶۵۴۳۲۱۰ در سازمان بهزیستی گذشته است" in sms.text
+    assert not TEMPLATES[TemplateKey.escalated].urgent  # waits for the morning at night
 
 
 def test_the_data_file_has_one_template_per_citizen_facing_moment() -> None:

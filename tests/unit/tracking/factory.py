@@ -10,10 +10,13 @@ from contracts.events import (
     ActorKind,
     CallOutcome,
     CallReceived,
+    CaseAssigned,
+    CaseEscalated,
     CaseNoteAdded,
     CaseRegistered,
     CaseRepeatCall,
     CaseRerouteRequested,
+    CaseResumed,
     CaseRouted,
     CaseSlaBreached,
     CaseStatus,
@@ -21,7 +24,9 @@ from contracts.events import (
     CaseTriageRequired,
     Citizen,
     Envelope,
+    EscalationTarget,
     EventData,
+    Recipient,
     RouteReason,
     SlaKind,
     SmsDelivered,
@@ -120,6 +125,63 @@ class CaseEvents:
         return self._wrap(
             CaseStatusChanged(
                 case_id=self.case_id, status=status, agency=agency, answer=answer, reason=reason, actor=actor
+            ),
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def asked(self, question: str = "نشانی دقیق محل را بفرمایید", **kw: object) -> Envelope:
+        return self._wrap(
+            CaseStatusChanged(
+                case_id=self.case_id,
+                status=CaseStatus.waiting_for_citizen,
+                agency=AgencyCode.water_wastewater,
+                question=question,
+                actor=STAFF,
+            ),
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def resumed(self, text: str | None = "بدون پاسخ ادامه می‌دهیم", **kw: object) -> Envelope:
+        return self._wrap(
+            CaseResumed(case_id=self.case_id, agency=AgencyCode.water_wastewater, text=text, actor=STAFF),
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def assigned(
+        self,
+        assignee: str | None = "staff-3",
+        agency: AgencyCode = AgencyCode.water_wastewater,
+        **kw: object,
+    ) -> Envelope:
+        return self._wrap(
+            CaseAssigned(
+                case_id=self.case_id,
+                agency=agency,
+                assignee=assignee,
+                assignee_name="سارا امینی" if assignee else None,
+                actor=STAFF,
+            ),
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def escalated(
+        self,
+        level: int,
+        to: EscalationTarget,
+        deadline: datetime,
+        sla: SlaKind = SlaKind.acknowledge,
+        **kw: object,
+    ) -> Envelope:
+        return self._wrap(
+            CaseEscalated(
+                case_id=self.case_id,
+                tracking_code=self.code,
+                agency=AgencyCode.water_wastewater,
+                sla=sla,
+                deadline=deadline,
+                level=level,
+                to=to,
+                recipients=[Recipient(id="head-water", name="محمود صادقی", phone="+989150000501")],
             ),
             **kw,  # type: ignore[arg-type]
         )

@@ -12,6 +12,7 @@ from services.common.publishing import InMemoryPublisher
 from services.tracking.adapters.calls import InMemoryCallStore
 from services.tracking.adapters.cases import InMemoryCaseStore
 from services.tracking.adapters.claims import InMemoryClaims
+from services.tracking.adapters.directory import InMemoryDirectory, Person
 from services.tracking.adapters.ratelimit import InMemoryAttempts
 from services.tracking.bootstrap import TrackingContainer, bootstrap
 from services.tracking.settings import TrackingSettings
@@ -19,6 +20,44 @@ from tests.unit.tracking.factory import T0
 
 # An hour after the factory's first case: its deadlines are ahead, nothing is overdue yet.
 NOW = T0 + timedelta(hours=1)
+
+# The directory the fakes start with: two of the water company's staff (one heads it), one of
+# education's head, and the governorate's supervisor.
+PEOPLE = (
+    Person(
+        "staff-1",
+        "رضا کریمی",
+        "water_wastewater",
+        "khorasan_razavi",
+        "+989150000401",
+        frozenset({"agency_staff"}),
+    ),
+    Person(
+        "staff-3",
+        "سارا امینی",
+        "water_wastewater",
+        "khorasan_razavi",
+        "+989150000403",
+        frozenset({"agency_staff"}),
+    ),
+    Person(
+        "head-water",
+        "محمود صادقی",
+        "water_wastewater",
+        "khorasan_razavi",
+        "+989150000501",
+        frozenset({"agency_staff", "agency_head"}),
+    ),
+    Person(
+        "head-education",
+        "لیلا نوری",
+        "education",
+        "khorasan_razavi",
+        "+989150000502",
+        frozenset({"agency_staff", "agency_head"}),
+    ),
+    Person("supervisor1", "مریم کاظمی", None, "khorasan_razavi", "+989150000201", frozenset({"supervisor"})),
+)
 
 
 class Fakes:
@@ -31,7 +70,9 @@ class Fakes:
         self.attempts = InMemoryAttempts()
         self.publisher = InMemoryPublisher("tracking")
         self.clock = FixedClock(NOW)
+        self.directory = InMemoryDirectory(PEOPLE)
         parts: dict[str, Any] = {
+            "directory": self.directory,
             "cases": self.cases,
             "calls": self.calls,
             "claims": self.claims,

@@ -62,8 +62,11 @@ def test_each_action_names_where_its_text_is_and_whether_it_needs_one() -> None:
         ActionKind.reject: "reason",
         ActionKind.reroute: "reason",
         ActionKind.note: "text",
+        ActionKind.ask: "question",
     }
     assert ActionKind.reopen not in NEEDS_TEXT and ActionKind.acknowledge not in NEEDS_TEXT
+    # Assigning to nobody gives the case back to the agency; resuming may say why, or not.
+    assert ActionKind.assign not in NEEDS_TEXT and ActionKind.resume not in NEEDS_TEXT
 
 
 def test_the_status_after_an_action() -> None:

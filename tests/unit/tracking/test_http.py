@@ -167,6 +167,7 @@ async def test_the_queue_and_its_bad_dates(client: httpx.AsyncClient) -> None:
     assert r.status_code == 200
     assert {k: v for k, v in r.json().items() if k != "items"} == {
         "agency": "water_wastewater",
+        "sort": "newest",
         "page": 1,
         "page_size": 1,
         "total": 1,

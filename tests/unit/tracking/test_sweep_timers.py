@@ -60,15 +60,19 @@ async def test_two_replicas_publish_each_breach_and_close_once() -> None:
         claims=fakes.claims,
         publisher=fakes.publisher,
         clock=fakes.clock,
+        directory=fakes.directory,
         owner="replica-2",
     )
     first = await fakes.tracking.sweep_timers(limit=1000)
     second = await other.sweep_timers(limit=1000)
     assert (first.acknowledge_breaches, first.resolve_breaches, first.closed) == (1, 1, 1)
-    assert second.events == [] and second.skipped_claimed == 3
+    # The ladder's first step (the agency's head) comes at once with the breach.
+    assert first.escalations == 1
+    assert second.events == [] and second.skipped_claimed == 4
     assert kinds(fakes.publisher.events) == {
         (late.case_id, "sla_breached:acknowledge"): 1,
         (late.case_id, "sla_breached:resolve"): 1,
+        (late.case_id, "escalated:resolve"): 1,
         (quiet.case_id, "status_changed:closed"): 1,
     }
     assert all(claim.done for claim in fakes.claims.claims.values())
@@ -92,13 +96,13 @@ async def test_work_a_dead_replica_claimed_is_taken_after_its_lease() -> None:
     assert fakes.publisher.events == [] and not any(c.done for c in fakes.claims.claims.values())
     fakes.publisher.available = True
     within_lease = await fakes.tracking.sweep_timers()
-    assert within_lease.events == [] and within_lease.skipped_claimed == 3
+    assert within_lease.events == [] and within_lease.skipped_claimed == 4
     fakes.clock.advance(fakes.tracking.sweep_timers.lease + timedelta(seconds=1))
     taken = await fakes.tracking.sweep_timers()
-    assert len(taken.events) == 3
+    assert len(taken.events) == 4
     assert {c.owner for c in fakes.claims.claims.values()} == {fakes.tracking.sweep_timers.owner}
-    breaches = [e for e in taken.events if e.data.case_id == late.case_id]  # type: ignore[attr-defined]
-    assert len(breaches) == 2
+    late_ones = [e for e in taken.events if e.data.case_id == late.case_id]  # type: ignore[attr-defined]
+    assert [e.type.rsplit(".", 1)[-1] for e in late_ones] == ["sla_breached", "sla_breached", "escalated"]
 
 
 async def test_the_limit_bounds_each_kind_of_work() -> None:
