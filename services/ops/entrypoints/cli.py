@@ -31,6 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from contracts.topics import DEADLETTER
+from services.common.tracing import setup_tracing
 from services.ops.adapters.files import utf8_stdout
 from services.ops.adapters.log import TopicNotFound
 from services.ops.bootstrap import OpsContainer, bootstrap, opened
@@ -66,7 +67,10 @@ def consoles() -> tuple[Console, Console]:
 @asynccontextmanager
 async def ops(actor: str | None = None, *, log: bool = True) -> AsyncIterator[OpsContainer]:
     """The container for one command; ``log=False`` for the commands that only read MongoDB."""
-    async with opened(bootstrap(actor=actor), log=log) as container:
+    container = bootstrap(actor=actor)
+    # A replay run is a trace of its own (when SAMAD_OTLP_ENDPOINT is set), linked to the originals.
+    setup_tracing("ops", container.settings)
+    async with opened(container, log=log) as container:
         yield container
 
 
