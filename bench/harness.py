@@ -70,6 +70,13 @@ class StackProfile:
     def stop(self) -> None:
         self.run("stop", check=False)
 
+    def start_jaeger(self) -> str:
+        """Start the profile's Jaeger (the trace receiver); the OTLP endpoint the services export to."""
+        done = self.run("start-jaeger", check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"Jaeger of {self.name} did not start:\n{done.stdout}\n{done.stderr}")
+        return str(json.loads((self.home / "jaeger.json").read_text())["otlp_endpoint"])
+
     def seed_token(self, role: str) -> str:
         """An access token of the profile's Keycloak for the first seed user with ``role``."""
         import httpx

@@ -15,7 +15,10 @@ wiped first), the four services as separate processes, then measures:
 4. peak and steady RSS of each service (psutil);
 5. raw ceilings of the same machine in the same run: plain aiokafka through the same hops, and plain
    PyMongo async replaying the write statements the services actually made per case (counted by a
-   PyMongo command listener while they ran).
+   PyMongo command listener while they ran);
+6. the cost of tracing: the same saturation, through the API and from Kafka, on two fresh stacks, first
+   with tracing off, then with every service exporting its spans to the profile's Jaeger (OTLP/HTTP)
+   (``--tracing-cases N``, 0 to skip; ``--tracing-only`` runs this part alone).
 
 Writes bench/results/pipeline-<time>.json and .png (latency percentiles against offered rate), and
 prints a table. Only 127.0.0.1 is addressed; every phase is bounded in cases and in time.
@@ -408,6 +411,96 @@ def chart(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+async def saturate_both(pipeline: Pipeline, cases: int, concurrency: int) -> dict[str, Any]:
+    """Warm up, then saturate through the API and from Kafka: the figures the tracing pair compares."""
+    profile = pipeline.profile
+    driver = Driver(
+        pipeline["intake"].url,
+        pipeline["tracking"].url,
+        profile.seed_token("operator"),
+        profile.seed_token("supervisor"),
+        salt=2,
+    )
+    completion = Completion(pipeline)
+    await completion.start()
+    try:
+        warm = await driver.offered(20, 40)
+        await completion.wait(driver.accepted_ids, timeout=120, started=time.perf_counter())
+        api = await saturation_api(driver, completion, cases, concurrency)
+        kafka = await saturation_kafka(pipeline, completion, cases)
+    finally:
+        await completion.close()
+        await driver.close()
+    return {"warm_up": warm["accepted"], "api": api, "kafka": kafka}
+
+
+def tracing_cost(outdir: Path, cases: int, concurrency: int) -> dict[str, Any]:
+    """The same saturation with tracing off, then on (every span exported to Jaeger), each on a fresh
+    stack so neither inherits the other's data; throughput, CPU and memory side by side."""
+    profile = PIPELINE
+    passes: dict[str, Any] = {}
+    for mode in ("off", "on"):
+        say(f"tracing {mode}: a fresh stack, {cases} cases through the API and {cases} from Kafka")
+        profile.start(fresh=True)
+        extra = {"SAMAD_OTLP_ENDPOINT": profile.start_jaeger()} if mode == "on" else {}
+        pipeline = Pipeline(profile, outdir / f"tracing-{mode}", extra_env=extra)
+        try:
+            pipeline.start()
+            infra_before = profile.cpu_seconds()
+            with RssSampler(pipeline) as rss:
+                figures = asyncio.run(saturate_both(pipeline, cases, concurrency))
+            infra_after = profile.cpu_seconds()
+        finally:
+            pipeline.stop()
+        passes[mode] = {
+            "api_cases_per_second": figures["api"]["end_to_end_rate"],
+            "kafka_cases_per_second": figures["kafka"]["end_to_end_rate"],
+            "completed": figures["api"]["completed"] and figures["kafka"]["completed"],
+            "service_cpu_seconds": round(sum(rss.cpu_seconds.values()), 1),
+            "infra_cpu_seconds": {k: round(infra_after[k] - infra_before[k], 1) for k in infra_after},
+            "peak_rss_mb": {name: round(rss.peak[name] / MB, 1) for name in SERVICES},
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        }
+        say(
+            f"  tracing {mode}: API {passes[mode]['api_cases_per_second']} cases/s, from Kafka "
+            f"{passes[mode]['kafka_cases_per_second']} cases/s, service CPU {passes[mode]['service_cpu_seconds']} s"
+        )
+    profile.stop()
+    off, on = passes["off"], passes["on"]
+
+    def cost(key: str) -> float | None:
+        return round(1 - on[key] / off[key], 3) if off[key] else None
+
+    return {
+        "cases": cases,
+        "passes": passes,
+        "throughput_cost": {"api": cost("api_cases_per_second"), "kafka": cost("kafka_cases_per_second")},
+        "service_cpu_increase": round(on["service_cpu_seconds"] / off["service_cpu_seconds"] - 1, 3)
+        if off["service_cpu_seconds"]
+        else None,
+    }
+
+
+def tracing_table(result: dict[str, Any]) -> str:
+    off, on = result["passes"]["off"], result["passes"]["on"]
+    cost = result["throughput_cost"]
+    rows = [
+        f"cost of tracing ({result['cases']} cases per saturation, fresh stack each; spans to Jaeger over OTLP/HTTP)",
+        f"{'':14} {'API cases/s':>12} {'Kafka cases/s':>14} {'service CPU s':>14} {'load after':>18}",
+        f"{'tracing off':14} {off['api_cases_per_second']:>12} {off['kafka_cases_per_second']:>14} "
+        f"{off['service_cpu_seconds']:>14} {off['load_average_after']!s:>18}",
+        f"{'tracing on':14} {on['api_cases_per_second']:>12} {on['kafka_cases_per_second']:>14} "
+        f"{on['service_cpu_seconds']:>14} {on['load_average_after']!s:>18}",
+        f"throughput lost with tracing on: API {cost['api']:.1%}, from Kafka {cost['kafka']:.1%} "
+        f"(aim: under 10%); service CPU {result['service_cpu_increase']:+.1%}"
+        if cost["api"] is not None
+        and cost["kafka"] is not None
+        and result["service_cpu_increase"] is not None
+        else "throughput lost with tracing on: not measured",
+    ]
+    return "\n".join(rows)
+
+
 def table(report: dict[str, Any]) -> str:
     lines: list[str] = []
     add = lines.append
@@ -485,14 +578,30 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small counts to check the harness")
     parser.add_argument("--profile-services", action="store_true", help="run the services under pyinstrument")
     parser.add_argument("--keep-stack", action="store_true", help="leave Kafka and FerretDB running")
+    parser.add_argument(
+        "--tracing-cases",
+        type=int,
+        default=1000,
+        help="cases per saturation in the tracing off/on comparison (0: skip it)",
+    )
+    parser.add_argument("--tracing-only", action="store_true", help="run only the tracing off/on comparison")
     args = parser.parse_args()
     if args.quick:
         args.rates, args.phase_seconds, args.phase_cap, args.saturation_cases = "20,100", 3.0, 300, 200
+        args.tracing_cases = min(args.tracing_cases, 200)
     rates = [float(r) for r in args.rates.split(",") if r]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(parents=True, exist_ok=True)
     outdir = ROOT / ".local" / "bench-runs" / stamp  # outside the profile's home, which a run wipes
     report: dict[str, Any] = {"started_at": stamp, "machine": machine(), "settings": vars(args)}
+    if args.tracing_only:
+        report["tracing"] = tracing_cost(outdir, args.tracing_cases, args.concurrency)
+        json_path = RESULTS / f"tracing-{stamp}.json"
+        json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+        print()
+        print(tracing_table(report["tracing"]))
+        print(f"\nreport: {json_path.relative_to(ROOT)}")
+        return 0
     profile = PIPELINE
     say(
         f"starting a fresh stack (profile {profile.name}: Kafka {profile.bootstrap}, FerretDB {profile.mongo_url})"
@@ -612,6 +721,8 @@ def main() -> int:
     if not args.keep_stack:
         say("stopping the stack")
         profile.stop()
+    if args.tracing_cases > 0:
+        report["tracing"] = tracing_cost(outdir, args.tracing_cases, args.concurrency)
     json_path = RESULTS / f"pipeline-{stamp}.json"
     png_path = RESULTS / f"pipeline-{stamp}.png"
     json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
@@ -621,6 +732,9 @@ def main() -> int:
         (RESULTS / "latest.png").write_bytes(png_path.read_bytes())
     print()
     print(table(report))
+    if report.get("tracing"):
+        print()
+        print(tracing_table(report["tracing"]))
     print(f"\nreport: {json_path.relative_to(ROOT)}  chart: {png_path.relative_to(ROOT)}")
     return 0
 

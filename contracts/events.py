@@ -396,7 +396,13 @@ EVENT_TYPES: dict[str, type[EventData]] = {
 
 
 class Envelope(BaseModel):
-    """A CloudEvents 1.0 event with SAMAD's extension attributes (correlationid, causationid)."""
+    """A CloudEvents 1.0 event with SAMAD's extension attributes (correlationid, causationid) and the
+    CloudEvents distributed-tracing extension (traceparent, tracestate).
+
+    The trace context travels inside the event, not in a Kafka header, so an event dumped to a file,
+    dead-lettered, re-driven or replayed still names the trace it was published in. It is set by the
+    publisher when tracing is on (``services.common.tracing``) and absent otherwise.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -409,6 +415,11 @@ class Envelope(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     correlationid: Annotated[str, Field(min_length=1)]
     causationid: str | None = None
+    # W3C Trace Context (CloudEvents distributed-tracing extension): the span that published the event.
+    # Not validated beyond its length: a malformed value is ignored by the consumer's tracing (a new
+    # trace starts, as W3C Trace Context asks), never a reason to dead-letter the event.
+    traceparent: Annotated[str, Field(max_length=128)] | None = None
+    tracestate: Annotated[str, Field(max_length=512)] | None = None
     data: EventData
 
     @property

@@ -14,6 +14,9 @@ CONTENT_TYPE: Final = "content-type"
 REPLAY_RUN: Final = "samad-replay-run"
 # Where a replayed copy was read from (topic:partition:offset).
 REPLAY_ORIGINAL: Final = "samad-replay-original"
+# W3C Trace Context of the replay run that published a copy (the copy's value keeps the original's
+# trace context untouched: the consumer starts the run's trace and links it to the original).
+TRACEPARENT: Final = "traceparent"
 # A re-driven dead letter names the dead-letter record it came from; a second failure keeps the mark.
 REDRIVEN_FROM: Final = "samad-redriven-from"
 REDRIVE_RUN: Final = "samad-redrive-run"

@@ -1,9 +1,13 @@
 """Local stack: a real single-node Kafka (KRaft), FerretDB (MongoDB wire protocol on SQLite) and
-Keycloak (the OpenID Connect provider, deploy/local/keycloak.py).
+Keycloak (the OpenID Connect provider, deploy/local/keycloak.py), and with tracing on, Jaeger (the trace
+receiver, deploy/local/jaeger.py).
 
-    python deploy/local/stack.py install                 # fetch Kafka and Keycloak, build FerretDB, the
-                                                         # console's assets, Debian's chromium
-    python deploy/local/stack.py start  [--profile dev]  # start all three, wait until ready, create topics
+    python deploy/local/stack.py install                 # fetch Kafka and Keycloak, build FerretDB and
+                                                         # Jaeger, the console's assets, Debian's chromium
+    python deploy/local/stack.py start  [--profile dev] [--tracing]
+                                                         # start all three (four with --tracing or
+                                                         # SAMAD_TRACING=1), wait until ready, create topics
+    python deploy/local/stack.py start-jaeger [--profile dev]   # Jaeger alone, on a running stack
     python deploy/local/stack.py stop   [--profile dev]
     python deploy/local/stack.py status [--profile dev]
     python deploy/local/stack.py restart-kafka [--profile dev] [--down SECONDS]     # an outage
@@ -52,7 +56,9 @@ sys.path.insert(0, str(ROOT / "deploy" / "local"))
 
 import chromium  # noqa: E402 - deploy/local/chromium.py, beside this file
 import console_assets  # noqa: E402 - deploy/local/console_assets.py, beside this file
+import jaeger  # noqa: E402 - deploy/local/jaeger.py, beside this file
 import keycloak  # noqa: E402 - deploy/local/keycloak.py, beside this file
+import promtool  # noqa: E402 - deploy/local/promtool.py, beside this file
 
 
 @dataclass(frozen=True)
@@ -62,10 +68,24 @@ class Profile:
     controller_port: int
     mongo_port: int
     keycloak_port: int
+    # Jaeger: OTLP/HTTP in, the query service's HTTP (API and UI page) and gRPC ports.
+    otlp_port: int = 0
+    jaeger_port: int = 0
+    jaeger_grpc_port: int = 0
 
     @property
     def keycloak_management_port(self) -> int:
         return self.keycloak_port + 1
+
+    @property
+    def otlp_endpoint(self) -> str:
+        """What the services export spans to (SAMAD_OTLP_ENDPOINT)."""
+        return f"http://127.0.0.1:{self.otlp_port}"
+
+    @property
+    def jaeger_url(self) -> str:
+        """Jaeger's query service: the API under /api/."""
+        return f"http://127.0.0.1:{self.jaeger_port}"
 
     @property
     def keycloak_state(self) -> Path:
@@ -92,14 +112,27 @@ class Profile:
 # Every port sits below Linux's ephemeral range (32768-60999 by default). A client that keeps
 # reconnecting to a stopped Kafka on a port inside that range can be given the same port as its own
 # source port and connect to itself, and Kafka then cannot bind it again when it restarts.
+# Jaeger keeps its usual ports for `make up` (OTLP 4318, UI 16686) and moves for the others.
 PROFILES = {
-    "dev": Profile("dev", 9092, 9093, 27017, 8180),
-    "test": Profile("test", 19092, 19093, 27018, 18180),
+    "dev": Profile("dev", 9092, 9093, 27017, 8180, 4318, 16686, 16685),
+    "test": Profile("test", 19092, 19093, 27018, 18180, 14318, 16786, 16785),
     # The fault-injection tests restart Kafka and FerretDB, so they get a stack of their own.
-    "faults": Profile("faults", 29092, 29093, 27019, 28180),
-    "bench": Profile("bench", 24092, 24093, 27020, 24180),
-    "pipeline": Profile("pipeline", 26092, 26093, 27040, 26180),
+    "faults": Profile("faults", 29092, 29093, 27019, 28180, 28318, 28386, 28385),
+    "bench": Profile("bench", 24092, 24093, 27020, 24180, 24318, 24386, 24385),
+    "pipeline": Profile("pipeline", 26092, 26093, 27040, 26180, 26318, 26386, 26385),
 }
+
+
+def profile_named(name: str) -> Profile:
+    """A profile, moved by SAMAD_STACK_PORTS="kafka,controller,mongo[,keycloak]" (e.g. to run a second
+    checkout's suite; below 32768, as the profiles above). Keycloak also takes the next port, Jaeger
+    the three after that."""
+    p = PROFILES[name]
+    if not os.environ.get("SAMAD_STACK_PORTS"):
+        return p
+    ports = [int(x) for x in os.environ["SAMAD_STACK_PORTS"].split(",")]
+    kc = ports[3] if len(ports) > 3 else p.keycloak_port
+    return Profile(p.name, ports[0], ports[1], ports[2], kc, kc + 2, kc + 3, kc + 4)
 
 
 class StackError(RuntimeError):
@@ -168,11 +201,14 @@ def install() -> None:
         subprocess.run([go, "install", "./cmd/ferretdb"], cwd=build, env=env, check=True)
         marker.write_text(FERRETDB_BUILD + "\n")
     keycloak.install()
+    # The test suite's trace test needs the receiver and its alert tests need promtool.
+    jaeger.install()
+    promtool.install()
     console_assets.install()
     chromium.install()
     say(
-        "installed: Kafka jars in .local/kafka/libs, FerretDB in .local/bin, Keycloak in .local/keycloak, "
-        "the console's assets in services/console/static, chromium for the browser tests"
+        "installed: Kafka jars in .local/kafka/libs, FerretDB, Jaeger and promtool in .local/bin, Keycloak "
+        "in .local/keycloak, the console's assets in services/console/static, chromium for the browser tests"
     )
 
 
@@ -424,13 +460,64 @@ def finish_keycloak(p: Profile, admin_password: str | None) -> None:
     say(f"Keycloak ready on {keycloak.base_url(p.keycloak_port)} (realm {keycloak.REALM})")
 
 
-def start(p: Profile) -> None:
+def jaeger_running(p: Profile) -> bool:
+    return (
+        pid_alive(p.home / "jaeger.pid") is not None and port_open(p.jaeger_port) and port_open(p.otlp_port)
+    )
+
+
+def start_jaeger(p: Profile) -> None:
+    """Jaeger with memory storage: spans sent to p.otlp_endpoint, queried at p.jaeger_url/api/."""
+    p.home.mkdir(parents=True, exist_ok=True)
+    pidfile = p.home / "jaeger.pid"
+    if jaeger_running(p):
+        say(f"Jaeger already running: UI and API {p.jaeger_url}, OTLP {p.otlp_endpoint}")
+        return
+    stop_process("jaeger", p)
+    for port in (p.otlp_port, p.jaeger_port, p.jaeger_grpc_port):
+        if port_open(port):
+            raise StackError(
+                f"port {port} is in use by another program; stop it (ss -ltnp 'sport = :{port}')"
+            )
+    config = p.home / "jaeger.yaml"
+    config.write_text(jaeger.config(p.otlp_port, p.jaeger_port, p.jaeger_grpc_port))
+    try:
+        spawn("jaeger", jaeger.argv(config), p)
+    except jaeger.JaegerError as exc:
+        raise StackError(str(exc)) from exc
+
+    def answers() -> bool:
+        if not (port_open(p.jaeger_port) and port_open(p.otlp_port)):
+            return False
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{p.jaeger_url}/api/services", timeout=1) as reply:
+                return bool(reply.status == 200)
+        except OSError:
+            return False
+
+    wait_until(answers, "Jaeger", 30, pidfile, p.logs / "jaeger.log")
+    # Where the services send spans and the tests read them back.
+    (p.home / "jaeger.json").write_text(
+        json.dumps({"otlp_endpoint": p.otlp_endpoint, "query_url": p.jaeger_url}, indent=2) + "\n"
+    )
+    say(f"Jaeger ready: UI and API {p.jaeger_url}, OTLP {p.otlp_endpoint}")
+
+
+def tracing_asked() -> bool:
+    return os.environ.get("SAMAD_TRACING", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def start(p: Profile, *, tracing: bool = False) -> None:
     p.home.mkdir(parents=True, exist_ok=True)
     # Keycloak starts first and is waited for last: its start overlaps the others'.
     admin_password = spawn_keycloak(p)
     start_ferretdb(p)
     start_kafka(p)
     asyncio.run(create_topics(p))
+    if tracing:
+        start_jaeger(p)
     finish_keycloak(p, admin_password)
 
 
@@ -438,6 +525,7 @@ def stop(p: Profile) -> None:
     stop_process("kafka", p)
     stop_process("ferretdb", p)
     stop_process("keycloak", p)
+    stop_process("jaeger", p)
 
 
 def status(p: Profile) -> bool:
@@ -446,6 +534,8 @@ def status(p: Profile) -> bool:
         alive = pid_alive(p.home / f"{name}.pid") is not None and port_open(port)
         ok &= alive
         say(f"{name:9} {'running' if alive else 'stopped'} on 127.0.0.1:{port}")
+    # Jaeger runs only with tracing on: reported, never a reason to call the stack down.
+    say(f"{'jaeger':9} {'running' if jaeger_running(p) else 'stopped'} on {p.jaeger_url} (optional)")
     return ok
 
 
@@ -458,9 +548,24 @@ def main() -> int:
     )
     parser.add_argument(
         "command",
-        choices=["install", "start", "stop", "status", "restart-kafka", "restart-ferretdb", "reset"],
+        choices=[
+            "install",
+            "start",
+            "start-jaeger",
+            "stop",
+            "status",
+            "restart-kafka",
+            "restart-ferretdb",
+            "reset",
+        ],
     )
     parser.add_argument("--profile", choices=sorted(PROFILES), default="dev")
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        default=tracing_asked(),
+        help="start: also start Jaeger, the trace receiver (the default when SAMAD_TRACING=1)",
+    )
     parser.add_argument(
         "--down",
         type=float,
@@ -469,18 +574,15 @@ def main() -> int:
         help="restart-*: keep the component stopped this long before starting it again (an outage)",
     )
     args = parser.parse_args()
-    p = PROFILES[args.profile]
-    # SAMAD_STACK_PORTS="kafka,controller,mongo[,keycloak]" moves a profile, e.g. to run a second
-    # checkout's suite (below 32768, as the profiles above; Keycloak also takes the next port).
-    if os.environ.get("SAMAD_STACK_PORTS"):
-        ports = [int(x) for x in os.environ["SAMAD_STACK_PORTS"].split(",")]
-        p = Profile(p.name, ports[0], ports[1], ports[2], ports[3] if len(ports) > 3 else p.keycloak_port)
+    p = profile_named(args.profile)
     try:
         if args.command == "install":
             install()
         elif args.command == "start":
             install()
-            start(p)
+            start(p, tracing=args.tracing)
+        elif args.command == "start-jaeger":
+            start_jaeger(p)
         elif args.command == "stop":
             stop(p)
         elif args.command == "status":
@@ -497,6 +599,8 @@ def main() -> int:
     except (
         StackError,
         keycloak.KeycloakError,
+        jaeger.JaegerError,
+        promtool.PromtoolError,
         console_assets.ConsoleAssetsError,
         chromium.ChromiumError,
         subprocess.CalledProcessError,

@@ -1,5 +1,8 @@
 """`make up`: start Kafka, FerretDB and the four services in the foreground with prefixed logs.
 
+`SAMAD_TRACING=1 make up` also starts Jaeger and has every service send its spans there: the trace of
+a case is then at http://127.0.0.1:16686 (API /api/traces) and `samad trace <tracking code>` prints it.
+
 Ctrl-C (or SIGTERM) stops the services gracefully, then the stack. Logs also go to .local/dev/logs/.
 """
 
@@ -38,9 +41,20 @@ def pump(name: str, stream, log_path: Path) -> None:  # type: ignore[no-untyped-
             sys.stdout.flush()
 
 
+# Jaeger of the dev profile (deploy/local/stack.py): OTLP/HTTP in, query service and UI page.
+OTLP_ENDPOINT = "http://127.0.0.1:4318"
+JAEGER_URL = "http://127.0.0.1:16686"
+
+
+def tracing_asked() -> bool:
+    return os.environ.get("SAMAD_TRACING", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def main() -> int:
     stack = [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")]
-    if subprocess.run([*stack, "start", "--profile", "dev"], cwd=ROOT).returncode != 0:
+    tracing = tracing_asked()
+    start = [*stack, "start", "--profile", "dev", *(["--tracing"] if tracing else [])]
+    if subprocess.run(start, cwd=ROOT).returncode != 0:
         return 1
     logs = ROOT / ".local" / "dev" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -62,6 +76,9 @@ def main() -> int:
         "SAMAD_TRUSTED_PROXIES": '["127.0.0.1/32"]',
         "PYTHONUNBUFFERED": "1",
     }
+    if tracing:
+        env["SAMAD_OTLP_ENDPOINT"] = OTLP_ENDPOINT
+        env["SAMAD_JAEGER_URL"] = JAEGER_URL
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
     for name, port in SERVICES:
         proc = subprocess.Popen(
@@ -93,7 +110,13 @@ def main() -> int:
             "  routing   http://127.0.0.1:8004/docs   (triage, duty roster, /v1/roster.ics)\n"
             "  AsyncAPI: make docs  (writes docs/asyncapi/<service>.yaml)\n"
             "  Kafka 127.0.0.1:9092, FerretDB mongodb://127.0.0.1:27017/   Ctrl-C stops everything.\n"
-            f"  Identity provider (Keycloak) {identity['issuer']}\n"
+            + (
+                f"  Traces    {JAEGER_URL}/api/traces?service=intake   (Jaeger v2; a case's trace:"
+                " uv run samad trace <tracking code>)\n"
+                if tracing
+                else "  Traces: off (SAMAD_TRACING=1 make up starts Jaeger and sends every service's spans there)\n"
+            )
+            + f"  Identity provider (Keycloak) {identity['issuer']}\n"
             "  Local users (development only; new passwords at every start; realm deploy/local/keycloak/):\n"
             + "".join(
                 f"    {name:<16} {user['password']:<18} {', '.join(user['roles'])}"

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import time
@@ -31,8 +32,9 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, Ser
 
 from contracts.events import CONTENT_TYPE, TYPE_PREFIX, Envelope, EventData, EventDecodeError, decode
 from contracts.headers import CONTENT_TYPE as CONTENT_TYPE_HEADER
-from contracts.headers import REPLAY_RUN, dlq
+from contracts.headers import REPLAY_RUN, TRACEPARENT, dlq
 from contracts.topics import DEADLETTER
+from services.common import tracing
 from services.common.bounded import run_all
 from services.common.publishing import BusUnavailable
 from services.common.settings import ServiceSettings
@@ -61,6 +63,25 @@ BATCH_SECONDS = Histogram(
     "Time to handle one fetched batch",
     ["service"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+CONSUMER_LAG = Gauge(
+    "samad_consumer_lag",
+    "Events on the partition after the last one this consumer handled (the partition's high watermark "
+    "as last fetched, minus the handled position)",
+    ["service", "group", "topic", "partition"],
+)
+OLDEST_UNPROCESSED = Gauge(
+    "samad_consumer_oldest_unprocessed_seconds",
+    "Age (by its Kafka timestamp) of the oldest event fetched and not yet handled; 0 when the consumer "
+    "has nothing in hand",
+    ["service", "group"],
+)
+EVENT_DELAY = Histogram(
+    "samad_event_delay_seconds",
+    "From an event's time (when its producer made it) to the end of its handling here; replayed "
+    "copies are left out",
+    ["service", "type"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
 )
 
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
@@ -138,6 +159,16 @@ class Incoming:
     @property
     def replay_run(self) -> str | None:
         return self.headers.get(REPLAY_RUN)
+
+    def traced(self) -> tracing.Handled:
+        return tracing.Handled(
+            event=self.event,
+            topic=self.topic,
+            partition=self.partition,
+            offset=self.offset,
+            replay_run=self.replay_run,
+            replay_traceparent=self.headers.get(TRACEPARENT) if self.replay_run else None,
+        )
 
 
 async def consumers_positioned(broker: KafkaBroker) -> bool:
@@ -233,7 +264,9 @@ class EventPublisher:
 
         async def in_order(chain: list[tuple[Envelope, Any]]) -> None:
             for e, target in chain:
-                await target.publish(e.to_json(), key=e.key, headers=extra)
+                # With tracing on, a producer span per event, whose trace context the event carries.
+                with tracing.publishing(e, self.service) as stamped:
+                    await target.publish(stamped.to_json(), key=e.key, headers=extra)
 
         # No chain is left publishing after a failure: the caller's retry then publishes in order.
         sending = run_all(in_order, by_key.values())
@@ -267,6 +300,9 @@ class EventPublisher:
             record.value if record.value is not None else b"", key=record.key, headers=headers
         )
         EVENTS_DEADLETTERED.labels(self.service, reason).inc()
+        spans = tracing.current_batch()
+        if spans is not None:
+            spans.dead_lettered(record.topic, record.partition, record.offset, reason, error)
         log.warning(
             "dead-lettered %s[%s]@%s: %s: %s",
             record.topic,
@@ -310,8 +346,14 @@ def subscribe_events(
     stalled = CONSUMER_STALLED.labels(service, group)
     # When this consumer began failing to finish a batch (None while it makes progress).
     failing_since: float | None = None
+    # The Kafka timestamp (seconds) of the oldest record of the batch in hand, until it is finished.
+    oldest_in_hand: float | None = None
+    OLDEST_UNPROCESSED.labels(service, group).set_function(
+        lambda: max(time.time() - oldest_in_hand, 0.0) if oldest_in_hand is not None else 0.0
+    )
+    lag = _Lag(service, group)
 
-    @broker.subscriber(  # type: ignore[call-overload, untyped-decorator]
+    subscriber = broker.subscriber(  # type: ignore[call-overload]
         *topics,
         group_id=group,
         batch=True,
@@ -323,14 +365,23 @@ def subscribe_events(
         title=f"{service}:{group}",
         description=description or f"{service} consumes {', '.join(topics)}",
     )
+
+    @subscriber  # type: ignore[untyped-decorator]
     async def consume(body: list[bytes], msg: KafkaMessage) -> None:
-        nonlocal failing_since
+        nonlocal failing_since, oldest_in_hand
         records = msg.raw_message if isinstance(msg.raw_message, (tuple, list)) else (msg.raw_message,)
         started = time.perf_counter()
+        stamps = [r.timestamp for r in records if isinstance(getattr(r, "timestamp", None), int)]
+        if stamps and oldest_in_hand is None:
+            oldest_in_hand = min(stamps) / 1000
         batch: list[tuple[Incoming, Any]] = []
+        spans = tracing.BatchTrace()
         try:
             batch = await _decode(records, publisher, group, wanted)
-            done = not batch or await _handle(batch, handler, publisher, settings, group, healthy)
+            with tracing.consuming(service, group, [item.traced() for item, _ in batch]) as spans:
+                done = not batch or await _handle(batch, handler, publisher, settings, group, healthy)
+                if not done:
+                    tracing.rewound(spans)
         except Exception as exc:
             # Nothing of this batch may be committed past: dead-lettering failed (Kafka down, say) or
             # the handling raised. Without the rewind the next batch's commit would move past these
@@ -343,15 +394,64 @@ def subscribe_events(
             failing_since = failing_since or time.time()
             stalled.set(time.time() - failing_since)
             await msg.nack()  # rewind to the first record of the batch; it will be fetched again
+            await lag.update(getattr(subscriber, "consumer", None), ())
             return
         await msg.ack()
         failing_since = None
+        oldest_in_hand = None
         stalled.set(0)
         BATCH_SECONDS.labels(service).observe(time.perf_counter() - started)
+        finished = time.time()
         for item, _ in batch:
             EVENTS_CONSUMED.labels(service, item.event.type).inc()
             if item.replay_run:
                 EVENTS_REPLAYED.labels(service).inc()
+            else:
+                EVENT_DELAY.labels(service, item.event.type).observe(
+                    max(finished - item.event.time.timestamp(), 0.0)
+                )
+        await lag.update(getattr(subscriber, "consumer", None), records)
+
+
+class _Lag:
+    """Consumer lag per partition: the high watermark the last fetch saw, minus the position after
+    the last record handled (the fetch position for a partition with nothing handled yet). Partitions
+    the consumer no longer holds (a rebalance moved them) are dropped from the metric."""
+
+    def __init__(self, service: str, group: str) -> None:
+        self.service = service
+        self.group = group
+        self.handled: dict[tuple[str, int], int] = {}
+        self.shown: set[tuple[str, int]] = set()
+
+    async def update(self, consumer: Any, records: Sequence[Any]) -> None:
+        for r in records:
+            self.handled[(r.topic, r.partition)] = max(
+                self.handled.get((r.topic, r.partition), 0), r.offset + 1
+            )
+        if consumer is None:
+            return
+        try:
+            assigned = {(tp.topic, tp.partition): tp for tp in consumer.assignment()}
+            for key, tp in assigned.items():
+                high = consumer.highwater(tp)
+                if high is None:
+                    continue
+                position = self.handled.get(key)
+                if position is None:
+                    position = await consumer.position(tp)
+                CONSUMER_LAG.labels(self.service, self.group, key[0], str(key[1])).set(
+                    max(high - position, 0)
+                )
+                self.shown.add(key)
+        except Exception as exc:  # a rebalance under way: the next batch sets it
+            log.debug("consumer lag not updated: %r", exc)
+            return
+        for key in self.shown - set(assigned):
+            self.shown.discard(key)
+            self.handled.pop(key, None)
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(self.service, self.group, key[0], str(key[1]))
 
 
 async def _decode(

@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+
 # Iranian mobiles in E.164 or local form, landlines, and 10-digit national ids; Persian digits too.
 _PHONE = re.compile(r"(?<![\d۰-۹])((?:\+|00)?98|0)?(9\d{2}|[1-8]\d{1,2})(\d{3,4})(\d{4})(?![\d۰-۹])")
 _NATIONAL_ID = re.compile(r"(?<![\d۰-۹])(\d{3})\d{5}(\d{2})(?![\d۰-۹])")
@@ -50,6 +52,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        # The span the line was written in, so a log line and its trace find each other.
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            doc["trace_id"] = format(span.trace_id, "032x")
+            doc["span_id"] = format(span.span_id, "016x")
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
             doc.update({k: mask_text(str(v)) for k, v in extra.items()})

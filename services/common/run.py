@@ -9,6 +9,7 @@ import uvicorn
 
 from services.common.logs import setup_logging
 from services.common.settings import ServiceSettings
+from services.common.tracing import setup_tracing
 
 
 def serve(service: str, app_path: str, default_port: int) -> None:
@@ -18,6 +19,8 @@ def serve(service: str, app_path: str, default_port: int) -> None:
     args = parser.parse_args()
     settings = ServiceSettings()
     setup_logging(service, settings.log_level, settings.log_json)
+    # Before the app is built: PyMongo's and httpx's instrumentation apply to clients made after it.
+    setup_tracing(service, settings)
     uvicorn.run(
         app_path,
         factory=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.catalogue import DEFAULT_PROVINCE
@@ -40,6 +41,11 @@ class ServiceSettings(BaseSettings):
     # Readiness also waits until every consumer has its partitions (tests use it to avoid racing
     # a consumer that starts at the log's end); off in production, where spare replicas stay idle.
     ready_requires_assignment: bool = False
+    # Distributed tracing (OpenTelemetry): off unless an OTLP/HTTP receiver is named, e.g.
+    # http://127.0.0.1:4318 (the local stack's Jaeger with SAMAD_TRACING=1). Spans go to <url>/v1/traces.
+    otlp_endpoint: str = ""
+    # The share of new traces kept (a trace started upstream keeps its caller's decision).
+    tracing_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     # Public base URL used in answers and SMS (status links).
     public_base_url: str = "http://127.0.0.1:8002"
 

@@ -11,14 +11,21 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from services.common.auth import AuthSettings, check_production
 from services.common.kafka import consumers_positioned
 from services.common.problems import install_problem_handlers, problem
+from services.common.tracing import instrument_app
 
 log = logging.getLogger("samad.web")
+
+READY = Gauge("samad_ready", "1 when the last readiness check passed, 0 when it failed")
+READINESS_CHANGES = Counter(
+    "samad_readiness_changes_total",
+    "Readiness answers that differed from the one before (a pod going in and out of its Service)",
+)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -118,8 +125,12 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # The previous readiness answer (None before the first check).
+    last_ready: bool | None = None
+
     @app.get("/readyz", tags=["ops"], summary="Readiness: Kafka and MongoDB are reachable")
     async def readyz() -> JSONResponse:
+        nonlocal last_ready
         results: dict[str, bool] = {}
         for name, check in checks.items():
             try:
@@ -127,6 +138,11 @@ def create_app(
             except Exception:
                 results[name] = False
         ok = all(results.values())
+        if last_ready is not None and last_ready != ok:
+            READINESS_CHANGES.inc()
+            log.warning("readiness changed to %s: %s", "ready" if ok else "not ready", results)
+        last_ready = ok
+        READY.set(1 if ok else 0)
         return JSONResponse(
             {"status": "ready" if ok else "not_ready", "checks": results}, status_code=200 if ok else 503
         )
@@ -135,4 +151,5 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    instrument_app(app)
     return app

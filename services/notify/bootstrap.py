@@ -25,6 +25,7 @@ from services.notify.adapters.ledger.mongo import MongoLedger
 from services.notify.adapters.optouts import MongoOptOuts, OptOuts
 from services.notify.adapters.providers.base import SmsProvider
 from services.notify.adapters.providers.file import FileProvider
+from services.notify.adapters.providers.traced import TracedProvider
 from services.notify.adapters.rate_limit import RateLimiter, TokenBucket
 from services.notify.adapters.template_files import load_templates
 from services.notify.domain.templates import Template, TemplateKey
@@ -191,7 +192,8 @@ def bootstrap(
     ledger = ledger if ledger is not None else MongoLedger(db())
     contacts = contacts if contacts is not None else MongoContacts(db())
     optouts = optouts if optouts is not None else MongoOptOuts(db())
-    provider = provider if provider is not None else make_provider(settings, db)
+    # The configured gateway with a span around each call to it (nothing more while tracing is off).
+    provider = provider if provider is not None else TracedProvider(make_provider(settings, db))
     limiter = (
         limiter if limiter is not None else TokenBucket(settings.sms_rate_per_second, settings.sms_rate_burst)
     )

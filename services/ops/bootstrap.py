@@ -25,6 +25,7 @@ from services.ops.adapters.kafka import KafkaLog, client_options
 from services.ops.adapters.log import EventLog
 from services.ops.adapters.projection_store import MongoProjectionStore, ProjectionStore
 from services.ops.adapters.store import MongoOpsStore, OpsStore
+from services.ops.adapters.traces import JaegerTraces, TraceStore
 from services.ops.domain.audit import Operator
 from services.ops.service.audit import Auditor, AuditTrail
 from services.ops.service.dump_events import DumpEvents
@@ -35,6 +36,7 @@ from services.ops.service.rebuild import Rebuild
 from services.ops.service.redrive import Redrive
 from services.ops.service.replay import Replay
 from services.ops.service.tail_events import TailEvents
+from services.ops.service.trace_case import TraceCase
 from services.ops.settings import OpsSettings
 
 Hook = Callable[[], Awaitable[None]]
@@ -59,6 +61,7 @@ class OpsContainer:
     redrive: Redrive
     offsets: Offsets
     audit: AuditTrail
+    trace_case: TraceCase
     # Lifecycle: connecting to the log (not needed by the commands that only read MongoDB), and closing.
     connect_log: list[Hook] = field(default_factory=list)
     close: list[Hook] = field(default_factory=list)
@@ -96,6 +99,7 @@ def bootstrap(
     targets: dict[str, ProjectionStore] | None = None,
     projections: ProjectionCatalog | None = None,
     files: DumpFiles | None = None,
+    traces: TraceStore | None = None,
     clock: Clock | None = None,
 ) -> OpsContainer:
     settings = settings or OpsSettings()
@@ -122,6 +126,10 @@ def bootstrap(
             )
         }
     projections = projections or EntryPointProjections()
+    if traces is None:
+        jaeger = JaegerTraces(settings.jaeger_url)
+        close.append(jaeger.close)
+        traces = jaeger
     files = files or LocalFiles()
     auditor = Auditor(store, operator or current_operator(actor), clock)
     positions = Positions(clock, zone)
@@ -143,6 +151,7 @@ def bootstrap(
         redrive=Redrive(log, store, auditor, positions, clock),
         offsets=Offsets(log, auditor, positions),
         audit=AuditTrail(store),
+        trace_case=TraceCase(traces),
         connect_log=connect_log,
         close=close,
     )

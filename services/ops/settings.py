@@ -20,5 +20,7 @@ class OpsSettings(ServiceSettings):
     cli_bidi: bool = False
     # A rebuild lock not renewed for this long is considered abandoned and may be claimed.
     rebuild_lock_seconds: float = 60.0
+    # The trace receiver's query API (Jaeger), for `samad trace`; `SAMAD_TRACING=1 make up` starts it here.
+    jaeger_url: str = "http://127.0.0.1:16686"
     # Events fetched and applied per rebuild step (one batched write per step).
     rebuild_batch_size: int = 5000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,3 +26,10 @@ def running() -> bool:
         ).returncode
         == 0
     )
+
+
+def jaeger() -> dict[str, str]:
+    """Start the test profile's Jaeger if it is not running (idempotent); its OTLP endpoint and query URL."""
+    subprocess.run([sys.executable, str(STACK), "start-jaeger", "--profile", "test"], check=True, cwd=ROOT)
+    found: dict[str, str] = json.loads((ROOT / ".local" / "test" / "jaeger.json").read_text())
+    return found

@@ -17,6 +17,7 @@ import os
 import time
 from datetime import datetime, timedelta
 
+from services.common import tracing
 from services.common.clock import Clock
 from services.common.recent import Recent
 from services.notify.adapters.ledger import Ledger
@@ -200,7 +201,19 @@ class Senders:
         )
         if claimed is None:
             return False
-        await self._send(claimed)
+        # In the trace of the event that asked for the SMS, when this process handled it.
+        with tracing.span(
+            "notify send sms",
+            cause=claimed.source_event_id,
+            attributes={
+                tracing.SMS_ID: claimed.sms_id,
+                tracing.CASE_ID: claimed.case_id,
+                tracing.EVENT_ID: claimed.source_event_id,
+                "samad.sms.template": claimed.template,
+                "samad.sms.provider": self.provider.name,
+            },
+        ):
+            await self._send(claimed)
         return True
 
     async def _send(self, r: SmsRecord) -> None:

@@ -29,10 +29,13 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from rich.tree import Tree
 
 from contracts.topics import DEADLETTER
+from services.common.tracing import setup_tracing
 from services.ops.adapters.files import utf8_stdout
 from services.ops.adapters.log import TopicNotFound
+from services.ops.adapters.traces import TracesUnavailable
 from services.ops.bootstrap import OpsContainer, bootstrap, opened
 from services.ops.domain.deadletter import action_label, shown
 from services.ops.domain.offsets import OffsetMove
@@ -41,6 +44,7 @@ from services.ops.domain.rebuild import RebuildResult
 from services.ops.domain.records import DumpFormatError
 from services.ops.domain.render import EventView
 from services.ops.domain.timespec import SpecError
+from services.ops.domain.traces import CaseTrace
 from services.ops.service.errors import AuditUnavailable, Refused
 from services.ops.service.offsets import GroupReport
 from services.ops.service.rebuild import Watcher
@@ -66,7 +70,10 @@ def consoles() -> tuple[Console, Console]:
 @asynccontextmanager
 async def ops(actor: str | None = None, *, log: bool = True) -> AsyncIterator[OpsContainer]:
     """The container for one command; ``log=False`` for the commands that only read MongoDB."""
-    async with opened(bootstrap(actor=actor), log=log) as container:
+    container = bootstrap(actor=actor)
+    # A replay run is a trace of its own (when SAMAD_OTLP_ENDPOINT is set), linked to the originals.
+    setup_tracing("ops", container.settings)
+    async with opened(container, log=log) as container:
         yield container
 
 
@@ -633,9 +640,63 @@ def audit_list(
     run(body)
 
 
+trace_app = typer.Typer(
+    help="A case's traces in the trace receiver (Jaeger): its way through the services to the SMS.",
+    invoke_without_command=True,
+)
+
+
+def trace_tree(trace: CaseTrace) -> Tree:
+    started = datetime.fromtimestamp(trace.start_us / 1e6).strftime("%Y-%m-%d %H:%M:%S")
+    root = Tree(
+        f"[bold]trace {trace.trace_id}[/]  {started}  {trace.duration_us / 1000:.0f} ms  "
+        f"({', '.join(sorted(trace.services))})"
+    )
+    nodes: list[Tree] = [root]
+    for depth, span in trace.walk():
+        del nodes[depth + 1 :]
+        offset = (span.start_us - trace.start_us) / 1000
+        mark = " [red]error[/]" if span.error else ""
+        node = nodes[-1].add(
+            f"[cyan]{span.service:<8}[/] {span.name}  [dim]+{offset:.0f} ms, {span.duration_us / 1000:.1f} ms[/]{mark}"
+        )
+        nodes.append(node)
+    return root
+
+
+@trace_app.callback()
+def trace_case(
+    case: Annotated[
+        str, typer.Argument(help="The case's tracking code (as the citizen has it) or its case id.")
+    ],
+    hours: Annotated[int, typer.Option("--hours", help="How far back to look.")] = 24,
+) -> None:
+    """Print every trace of a case, span by span: intake, routing, tracking, notify and the SMS gateway."""
+    out, err = consoles()
+
+    async def body() -> list[CaseTrace]:
+        async with ops(log=False) as c:
+            c.trace_case.lookback_hours = hours
+            return await c.trace_case(case)
+
+    try:
+        traces = run(body)
+    except TracesUnavailable as exc:
+        err.print(
+            f"[red]the trace receiver did not answer[/]: {exc} (SAMAD_JAEGER_URL; SAMAD_TRACING=1 make up)"
+        )
+        raise typer.Exit(EXIT_FAILED) from None
+    if not traces:
+        err.print(f"no trace names {case} in the last {hours} h (is tracing on? SAMAD_OTLP_ENDPOINT)")
+        raise typer.Exit(EXIT_FAILED)
+    for trace in traces:
+        out.print(trace_tree(trace))
+
+
 COMMANDS: dict[str, typer.Typer] = {
     "events": events_app,
     "replay": replay_app,
     "offsets": offsets_app,
     "audit": audit_app,
+    "trace": trace_app,
 }

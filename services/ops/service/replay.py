@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from contracts.headers import REPLAY_ORIGINAL, REPLAY_RUN
+from contracts.headers import REPLAY_ORIGINAL, REPLAY_RUN, TRACEPARENT
+from services.common import tracing
 from services.ops.adapters.log import LogReader, LogWriter
 from services.ops.domain.plan import Plan
 from services.ops.domain.records import Outgoing, RawRecord
@@ -50,9 +51,12 @@ class ReplayRun:
 
 
 def replay_headers(record: RawRecord, run_id: str) -> list[tuple[str, bytes]]:
-    keep = [(k, v) for k, v in record.headers if k not in (REPLAY_RUN, REPLAY_ORIGINAL)]
+    """The copy's headers: the original's, marked with the run and where the copy comes from, and the
+    run's trace context when tracing is on (the value keeps the original's, untouched)."""
+    keep = [(k, v) for k, v in record.headers if k not in (REPLAY_RUN, REPLAY_ORIGINAL, TRACEPARENT)]
     where = f"{record.topic}:{record.partition}:{record.offset}"
-    return keep + [(REPLAY_RUN, run_id.encode()), (REPLAY_ORIGINAL, where.encode())]
+    run = tracing.traceparent_header()
+    return keep + [(REPLAY_RUN, run_id.encode()), (REPLAY_ORIGINAL, where.encode()), *([run] if run else [])]
 
 
 async def publish(
@@ -132,6 +136,10 @@ class Replay:
             if not execute:
                 action.outcome = "dry-run"
                 return ReplayRun(run_id, p, into or topic, None)
-            stats = await publish(self.log, p, run_id=run_id, into=into, event_type=event_type, case=case)
+            with tracing.span(
+                "ops replay publish",
+                attributes={tracing.REPLAY_RUN: run_id, "messaging.destination.name": into or topic},
+            ):
+                stats = await publish(self.log, p, run_id=run_id, into=into, event_type=event_type, case=case)
             action.detail.update({"read": stats.read, "published": stats.published})
             return ReplayRun(run_id, p, into or topic, stats)

@@ -17,7 +17,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from contracts.events import Envelope, EscalationTarget, Recipient, SlaKind, make_event
+from prometheus_client import Counter
+
+from contracts.events import CaseSlaBreached, Envelope, EscalationTarget, Recipient, SlaKind, make_event
 from services.common.clock import Clock
 from services.common.publishing import Publisher
 from services.tracking.adapters.cases import CaseStore
@@ -39,6 +41,10 @@ from services.tracking.domain.sla import SlaPolicy
 log = logging.getLogger("samad.tracking.service")
 SOURCE = "/samad/tracking"
 ESCALATE = "escalate"
+
+SLA_BREACHES = Counter(
+    "samad_tracking_sla_breaches_total", "SLA breaches published, by agency and deadline", ["agency", "sla"]
+)
 
 
 @dataclass
@@ -165,6 +171,8 @@ class SweepTimers:
         for key, event, what in claimed:
             await self.claims.finish(key, self.owner, self.clock.now())
             result.events.append(event)
+            if isinstance(event.data, CaseSlaBreached):
+                SLA_BREACHES.labels(event.data.agency.value, event.data.sla.value).inc()
             if what == SlaKind.acknowledge:
                 result.acknowledge_breaches += 1
             elif what == SlaKind.resolve:

@@ -264,3 +264,38 @@ def test_events_written_before_the_inbox_still_decode() -> None:
     event = decode(old)
     assert isinstance(event.data, CaseStatusChanged) and event.data.question is None
     assert event.data.status == CaseStatus.in_progress
+
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_trace_context_travels_inside_the_event() -> None:
+    """The CloudEvents distributed-tracing extension: a dumped or replayed value still names its trace,
+    and a CloudEvents SDK reads it as an extension attribute."""
+    event = make_event(SAMPLES[1], source="/samad/test", time=NOW).model_copy(
+        update={"traceparent": TRACEPARENT, "tracestate": "samad=1"}
+    )
+    decoded = decode(event.to_json())
+    assert (decoded.traceparent, decoded.tracestate) == (TRACEPARENT, "samad=1")
+    read = ce_kafka.from_kafka_event(
+        ce_kafka.KafkaMessage(
+            headers={"content-type": CONTENT_TYPE.encode()}, key=event.key, value=event.to_json()
+        )
+    )
+    assert read.get_attributes()["traceparent"] == TRACEPARENT
+
+
+def test_an_event_without_trace_context_has_no_trace_attributes() -> None:
+    """Tracing off: the value is what it was before the extension existed."""
+    raw = make_event(SAMPLES[1], source="/samad/test", time=NOW).to_json()
+    assert b"traceparent" not in raw and b"tracestate" not in raw
+
+
+def test_a_malformed_traceparent_does_not_make_the_event_poison() -> None:
+    """W3C Trace Context: a receiver ignores a trace context it cannot parse; the event itself is fine."""
+    doc = make_event(SAMPLES[1], source="/samad/test").model_dump(mode="json", serialize_as_any=True)
+    doc["traceparent"] = "not-a-traceparent"
+    assert decode(doc).traceparent == "not-a-traceparent"
+    doc["traceparent"] = "0" * 200
+    with pytest.raises(EventDecodeError, match="traceparent"):
+        decode(doc)
