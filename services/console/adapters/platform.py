@@ -92,6 +92,10 @@ class Platform(Protocol):
     async def preview_sms(self, token: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
 
+# Reports read a whole period (up to a year) in tracking's database; on FerretDB that takes seconds.
+REPORT_TIMEOUT_SECONDS = 30.0
+
+
 class HttpPlatform:
     def __init__(
         self,
@@ -119,6 +123,7 @@ class HttpPlatform:
         json: Any = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> Any:
         sent = dict(headers or {})
         if token:
@@ -126,7 +131,12 @@ class HttpPlatform:
         started = time.perf_counter()
         try:
             r = await self.http.request(
-                method, self.urls[service].rstrip("/") + path, json=json, params=params, headers=sent
+                method,
+                self.urls[service].rstrip("/") + path,
+                json=json,
+                params=params,
+                headers=sent,
+                timeout=timeout if timeout is not None else self.http.timeout,
             )
         except httpx.HTTPError as exc:
             log.warning("%s unreachable: %r", service, exc)
@@ -219,7 +229,12 @@ class HttpPlatform:
         )
 
     async def report(self, token: str, name: str, params: dict[str, str]) -> dict[str, Any]:
-        return dict(await self._call("tracking", "GET", f"/v1/reports/{name}", token, params=params))
+        # A report counts a whole period in tracking's database: seconds, not the pages' budget.
+        return dict(
+            await self._call(
+                "tracking", "GET", f"/v1/reports/{name}", token, params=params, timeout=REPORT_TIMEOUT_SECONDS
+            )
+        )
 
     async def report_csv(self, token: str, name: str, params: dict[str, str]) -> AsyncIterator[bytes]:
         url = self.urls["tracking"].rstrip("/") + f"/v1/reports/{name}.csv"
@@ -257,7 +272,11 @@ class HttpPlatform:
         return chunks()
 
     async def report_cases(self, token: str, params: dict[str, str]) -> dict[str, Any]:
-        return dict(await self._call("tracking", "GET", "/v1/reports/cases", token, params=params))
+        return dict(
+            await self._call(
+                "tracking", "GET", "/v1/reports/cases", token, params=params, timeout=REPORT_TIMEOUT_SECONDS
+            )
+        )
 
     async def triage(self, token: str) -> list[dict[str, Any]]:
         found = await self._call("routing", "GET", "/v1/triage", token)
