@@ -82,7 +82,11 @@ class StackProfile:
         import httpx
 
         state = json.loads((self.home / "keycloak.json").read_text())
-        user = sorted(n for n, u in state["users"].items() if role in u["roles"])[0]
+        users = state["users"]
+        user = min(
+            (n for n, u in users.items() if role in u["roles"]),
+            key=lambda n: (bool(users[n].get("agency_head")), n),
+        )
         response = httpx.post(
             state["token_url"],
             data={

@@ -55,7 +55,10 @@ ROLES = ("operator", "agency_staff", "supervisor", "ops")
 def issue_token(
     user: Annotated[str | None, typer.Option(help="A user of the realm (make up prints them).")] = None,
     role: Annotated[
-        str | None, typer.Option(help=f"Or the first seed user with this role: {', '.join(ROLES)}.")
+        str | None,
+        typer.Option(
+            help=f"Or a seed user with this role (not a head of agency if another has it): {', '.join(ROLES)}."
+        ),
     ] = None,
     agency: Annotated[str | None, typer.Option(help="With --role agency_staff: the agency.")] = None,
     password: Annotated[
@@ -80,7 +83,9 @@ def issue_token(
             raise typer.BadParameter(
                 f"no seed user has role {role}" + (f" and agency {agency}" if agency else "")
             )
-        user = sorted(matches)[0]
+        # The plainest match: a head of agency holds agency_staff too, but --role agency_staff means a
+        # member of staff.
+        user = min(matches, key=lambda n: (bool(users[n].get("agency_head")), n))
     secret = password or (users.get(user) or {}).get("password")
     if not secret:
         raise typer.BadParameter(f"no password known for {user!r}: pass --password")

@@ -77,6 +77,8 @@ async def test_two_replicas_publish_each_breach_and_close_once(
         assert mine == {
             (late.case_id, "sla_breached:acknowledge"): 1,
             (late.case_id, "sla_breached:resolve"): 1,
+            # The first step of the ladder (the agency's head, at once); the next waits working hours.
+            (late.case_id, "escalated:resolve"): 1,
             (quiet.case_id, "status_changed:closed"): 1,
         }
 
