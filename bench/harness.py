@@ -123,8 +123,17 @@ class StackProfile:
         return out
 
 
-PIPELINE = StackProfile("pipeline", 26092, 27040)
-FAULTS = StackProfile("faults", 29092, 27019)
+def _profile(name: str, kafka_port: int, mongo_port: int) -> StackProfile:
+    """A profile at its usual ports, or where SAMAD_STACK_PORTS moves it (as deploy/local/stack.py does)."""
+    moved = os.environ.get("SAMAD_STACK_PORTS")
+    if moved:
+        ports = [int(x) for x in moved.split(",")]
+        return StackProfile(name, ports[0], ports[2])
+    return StackProfile(name, kafka_port, mongo_port)
+
+
+PIPELINE = _profile("pipeline", 26092, 27040)
+FAULTS = _profile("faults", 29092, 27019)
 
 
 def free_port() -> int:
