@@ -375,7 +375,6 @@ def subscribe_events(
         if stamps and oldest_in_hand is None:
             oldest_in_hand = min(stamps) / 1000
         batch: list[tuple[Incoming, Any]] = []
-        spans = tracing.BatchTrace()
         try:
             batch = await _decode(records, publisher, group, wanted)
             traced = [item.traced() for item, _ in batch] if tracing.enabled() else []
