@@ -10,7 +10,8 @@ STACK := $(PY) deploy/local/stack.py
 .PHONY: help install up down test test-unit test-faults lint typecheck stack-test-up stack-test-down bench docs clean
 
 help:
-	@echo "make up     - install everything, start Kafka, FerretDB and the four services (Ctrl-C stops all)"
+	@echo "make up     - install everything, start Kafka, FerretDB and the four services (Ctrl-C stops all);"
+	@echo "              SAMAD_TRACING=1 make up also starts Jaeger and traces every service (docs/observability.md)"
 	@echo "make test   - install everything, start a separate test stack, run the whole suite, stop it"
 	@echo "make bench  - benchmark the pipeline against raw Kafka and MongoDB ceilings"
 	@echo "make lint typecheck test-unit test-faults down clean"
@@ -57,6 +58,7 @@ test: install lint typecheck
 test-faults: install
 	$(UV) run --frozen pytest tests/faults -q -s -p no:cacheprovider
 
+# Ends with the cost of tracing: the same saturation with tracing off and on (--tracing-cases 0 skips it).
 bench: install
 	$(PY) bench/pipeline.py
 

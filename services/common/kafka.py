@@ -375,10 +375,10 @@ def subscribe_events(
         if stamps and oldest_in_hand is None:
             oldest_in_hand = min(stamps) / 1000
         batch: list[tuple[Incoming, Any]] = []
-        spans = tracing.BatchTrace()
         try:
             batch = await _decode(records, publisher, group, wanted)
-            with tracing.consuming(service, group, [item.traced() for item, _ in batch]) as spans:
+            traced = [item.traced() for item, _ in batch] if tracing.enabled() else []
+            with tracing.consuming(service, group, traced) as spans:
                 done = not batch or await _handle(batch, handler, publisher, settings, group, healthy)
                 if not done:
                     tracing.rewound(spans)

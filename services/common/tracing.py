@@ -111,12 +111,46 @@ def setup_tracing(service: str, settings: ServiceSettings) -> bool:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, timeout=5)))
     trace.set_tracer_provider(provider)
     activate(provider)
-    PymongoInstrumentor().instrument(tracer_provider=provider)
+    # MongoDB spans only inside a trace: a background poll's commands (notify's scanner, tracking's
+    # timers) would otherwise each start a trace of their own, costing a span a poll and saying nothing.
+    PymongoInstrumentor().instrument(tracer_provider=_InTraceOnly(provider))
     HTTPXClientInstrumentor().instrument(
         tracer_provider=provider, request_hook=_mask_client_url, async_request_hook=_amask_client_url
     )
     log.info("tracing on: spans of %s go to %s", service, endpoint)
     return True
+
+
+class _InTraceOnly(trace.TracerProvider):
+    """Tracers that make a span only under a current span, never a new root."""
+
+    def __init__(self, inner: trace.TracerProvider) -> None:
+        self._inner = inner
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _InTraceOnlyTracer(self._inner.get_tracer(*args, **kwargs))
+
+
+class _InTraceOnlyTracer(trace.Tracer):
+    def __init__(self, inner: trace.Tracer) -> None:
+        self._inner = inner
+
+    def start_span(
+        self, name: str, context: otel_context.Context | None = None, *args: Any, **kwargs: Any
+    ) -> Span:
+        if not trace.get_current_span(context).get_span_context().is_valid:
+            return trace.INVALID_SPAN
+        return self._inner.start_span(name, context, *args, **kwargs)
+
+    @contextmanager
+    def start_as_current_span(  # type: ignore[override]
+        self, name: str, context: otel_context.Context | None = None, *args: Any, **kwargs: Any
+    ) -> Iterator[Span]:
+        if not trace.get_current_span(context).get_span_context().is_valid:
+            yield trace.INVALID_SPAN
+            return
+        with self._inner.start_as_current_span(name, context, *args, **kwargs) as current:
+            yield current
 
 
 def instrument_app(app: FastAPI) -> None:
@@ -129,6 +163,9 @@ def instrument_app(app: FastAPI) -> None:
         app,
         tracer_provider=_provider,
         excluded_urls="/healthz,/readyz,/metrics",
+        # Not ASGI's per-message "http receive" and "http send" spans: three more spans a request that
+        # say nothing the request's own span does not.
+        exclude_spans=["receive", "send"],
         server_request_hook=_mask_server_url,
     )
 

@@ -283,3 +283,18 @@ async def test_in_a_batch_of_several_what_an_event_causes_joins_that_events_trac
 
 def hexid_of_current() -> str:
     return format(trace.get_current_span().get_span_context().trace_id, "032x")
+
+
+def test_database_spans_are_made_only_inside_a_trace(spans: InMemorySpanExporter) -> None:
+    """A background poll's database call starts no trace of its own; one inside a trace is its child."""
+    assert tracing._provider is not None
+    tracer = tracing._InTraceOnly(tracing._provider).get_tracer("pymongo")
+    outside = tracer.start_span("db.find")
+    outside.end()
+    with tracing.span("handle") as parent:
+        inside = tracer.start_span("db.find")
+        inside.end()
+    names = [s.name for s in spans.get_finished_spans()]
+    assert names == ["db.find", "handle"]
+    (db,) = named(spans, "db.find")
+    assert db.parent is not None and db.parent.span_id == parent.get_span_context().span_id
