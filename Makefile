@@ -7,13 +7,14 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PY := $(UV) run --frozen python
 STACK := $(PY) deploy/local/stack.py
 
-.PHONY: help install up down test test-unit test-faults lint typecheck stack-test-up stack-test-down bench docs clean
+.PHONY: help install up down test test-unit test-faults lint typecheck stack-test-up stack-test-down bench bench-console docs clean
 
 help:
 	@echo "make up     - install everything, start Kafka, FerretDB and the four services (Ctrl-C stops all);"
 	@echo "              SAMAD_TRACING=1 make up also starts Jaeger and traces every service (docs/observability.md)"
 	@echo "make test   - install everything, start a separate test stack, run the whole suite, stop it"
 	@echo "make bench  - benchmark the pipeline against raw Kafka and MongoDB ceilings"
+	@echo "make bench-console - the console's speed with 10,000 cases: pages, submit, suggestion, first load"
 	@echo "make lint typecheck test-unit test-faults down clean"
 
 $(UV):
@@ -61,6 +62,10 @@ test-faults: install
 # Ends with the cost of tracing: the same saturation with tracing off and on (--tracing-cases 0 skips it).
 bench: install
 	$(PY) bench/pipeline.py
+
+# The console's pages, submits and first load against its own stack (profile bench), about 20 minutes.
+bench-console: install
+	$(PY) bench/console.py
 
 docs: .venv/.synced
 	@mkdir -p docs/asyncapi

@@ -139,6 +139,7 @@ def _profile(name: str, kafka_port: int, mongo_port: int) -> StackProfile:
 
 PIPELINE = _profile("pipeline", 26092, 27040)
 FAULTS = _profile("faults", 29092, 27019)
+BENCH = _profile("bench", 24092, 27020)
 
 
 def free_port() -> int:
