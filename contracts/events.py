@@ -224,6 +224,21 @@ class CaseStatus(StrEnum):
     closed = "closed"
 
 
+# Each status as citizens and staff read it (tracking's answers, the console, the errors that name a
+# status).
+STATUS_FA: dict[str, str] = {
+    CaseStatus.registered: "ثبت شده",
+    CaseStatus.routed: "ارجاع به دستگاه",
+    CaseStatus.triage: "در حال بررسی برای تعیین دستگاه",
+    CaseStatus.in_progress: "در حال رسیدگی",
+    CaseStatus.waiting_for_citizen: "در انتظار پاسخ شهروند",
+    CaseStatus.resolved: "پاسخ داده شده",
+    CaseStatus.rejected: "رد شده",
+    CaseStatus.reopened: "بازگشایی شده",
+    CaseStatus.closed: "بسته شده",
+}
+
+
 class CaseStatusChanged(EventData):
     """A staff action or a timer moved the case: acknowledged, resolved, rejected, reopened, closed."""
 

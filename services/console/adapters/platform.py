@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import httpx
 
+from contracts.events import STATUS_FA, CaseStatus
+
 log = logging.getLogger("samad.console.platform")
 # When each call to another service began and ended (perf_counter seconds) during the request being
 # served, for its Server-Timing header; None outside a request.
@@ -419,7 +421,7 @@ class InMemoryPlatform:
                 "county": body.get("county"),
                 "phone": body.get("phone"),
                 "status": "registered",
-                "status_fa": "ثبت شده",
+                "status_fa": STATUS_FA[CaseStatus.registered],
                 "open": True,
                 "timeline": [],
                 "citizen": {"phone": body.get("phone"), "name": body.get("name")},

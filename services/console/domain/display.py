@@ -95,17 +95,6 @@ def percent(value: float | None) -> str:
     return "" if value is None else to_persian_digits(f"{round(value * 100)}٪")
 
 
-STATUS_FA = {
-    "registered": "ثبت شده",
-    "routed": "ارجاع به دستگاه",
-    "triage": "در حال بررسی برای تعیین دستگاه",
-    "in_progress": "در حال رسیدگی",
-    "waiting_for_citizen": "در انتظار پاسخ شهروند",
-    "resolved": "پاسخ داده شده",
-    "rejected": "رد شده",
-    "reopened": "بازگشایی شده",
-    "closed": "بسته شده",
-}
 EVENT_FA = {
     "case.registered": "ثبت پرونده",
     "case.routed": "ارجاع به دستگاه",

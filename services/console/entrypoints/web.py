@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from contracts.catalogue import agencies, provinces
+from contracts.events import STATUS_FA
 from services.console.bootstrap import ConsoleContainer
 from services.console.domain import display
 from services.console.domain.people import User
@@ -38,7 +39,7 @@ env.globals.update(
     role_fa=display.ROLE_FA,
     outcome_fa=display.OUTCOME_FA,
     sms_state_fa=display.SMS_STATE_FA,
-    status_fa=display.STATUS_FA,
+    status_fa=STATUS_FA,
     template_fa=display.TEMPLATE_FA,
     agencies=sorted(((a.code.value, a.fa) for a in agencies().values()), key=lambda x: x[1]),
     agency_fa={a.code.value: a.fa for a in agencies().values()},

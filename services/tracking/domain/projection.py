@@ -31,6 +31,7 @@ from typing import Any
 
 from contracts.catalogue import agency
 from contracts.events import (
+    STATUS_FA,
     Actor,
     CaseAssigned,
     CaseEscalated,
@@ -97,18 +98,6 @@ STATUS_CHANGES: dict[CaseStatus, frozenset[CaseStatus]] = {
 }
 ROUTABLE = frozenset({CaseStatus.registered, CaseStatus.triage, CaseStatus.routed})
 TRIAGEABLE = frozenset({CaseStatus.registered, CaseStatus.triage})
-
-STATUS_FA: dict[str, str] = {
-    "registered": "ثبت شده",
-    "routed": "ارجاع به دستگاه",
-    "triage": "در حال بررسی برای تعیین دستگاه",
-    "in_progress": "در حال رسیدگی",
-    "waiting_for_citizen": "در انتظار پاسخ شهروند",
-    "resolved": "پاسخ داده شده",
-    "rejected": "رد شده",
-    "reopened": "بازگشایی شده",
-    "closed": "بسته شده",
-}
 
 
 @dataclass(frozen=True)

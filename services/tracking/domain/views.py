@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from contracts.catalogue import agency as agency_of
+from contracts.events import STATUS_FA
 from contracts.persian import has_non_decimal_digits, to_ascii_digits
 from services.tracking.domain.calendar import WorkCalendar, jalali
 from services.tracking.domain.model import Case, TimelineEntry
-from services.tracking.domain.projection import STATUS_FA
 
 
 def mask_phone(phone: str | None) -> str | None:
