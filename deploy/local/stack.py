@@ -59,6 +59,7 @@ import console_assets  # noqa: E402 - deploy/local/console_assets.py, beside thi
 import jaeger  # noqa: E402 - deploy/local/jaeger.py, beside this file
 import keycloak  # noqa: E402 - deploy/local/keycloak.py, beside this file
 import promtool  # noqa: E402 - deploy/local/promtool.py, beside this file
+import zipkin  # noqa: E402 - deploy/local/zipkin.py, beside this file
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,17 @@ class Profile:
     def otlp_endpoint(self) -> str:
         """What the services export spans to (SAMAD_OTLP_ENDPOINT)."""
         return f"http://127.0.0.1:{self.otlp_port}"
+
+    @property
+    def zipkin_port(self) -> int:
+        """Zipkin (the trace UI of `make up`): its usual port for dev, the one after Jaeger's otherwise."""
+        return (
+            9411 if self.name == "dev" and not os.environ.get("SAMAD_STACK_PORTS") else self.jaeger_port + 1
+        )
+
+    @property
+    def zipkin_url(self) -> str:
+        return f"http://127.0.0.1:{self.zipkin_port}"
 
     @property
     def jaeger_url(self) -> str:
@@ -505,11 +517,48 @@ def start_jaeger(p: Profile) -> None:
     say(f"Jaeger ready: UI and API {p.jaeger_url}, OTLP {p.otlp_endpoint}")
 
 
+def zipkin_running(p: Profile) -> bool:
+    return pid_alive(p.home / "zipkin.pid") is not None and port_open(p.zipkin_port)
+
+
+def start_zipkin(p: Profile) -> None:
+    """Zipkin with memory storage, for its web UI: the services send it a copy of every span
+    (SAMAD_ZIPKIN_ENDPOINT) and a person opens p.zipkin_url. Fetched on first use."""
+    p.home.mkdir(parents=True, exist_ok=True)
+    pidfile = p.home / "zipkin.pid"
+    if zipkin_running(p):
+        say(f"Zipkin already running: UI {p.zipkin_url}")
+        return
+    stop_process("zipkin", p)
+    if port_open(p.zipkin_port):
+        raise StackError(
+            f"port {p.zipkin_port} is in use by another program; stop it (ss -ltnp 'sport = :{p.zipkin_port}')"
+        )
+    try:
+        zipkin.install()
+        argv, env = zipkin.argv(p.zipkin_port)
+    except (zipkin.ZipkinError, keycloak.KeycloakError, subprocess.CalledProcessError) as exc:
+        raise StackError(f"Zipkin: {exc}") from exc
+    spawn("zipkin", argv, p, env={**os.environ, **env})
+
+    def answers() -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{p.zipkin_url}/health", timeout=1) as reply:
+                return bool(reply.status == 200)
+        except OSError:
+            return False
+
+    wait_until(answers, "Zipkin", 120, pidfile, p.logs / "zipkin.log")
+    say(f"Zipkin ready: UI {p.zipkin_url}")
+
+
 def tracing_asked() -> bool:
     return os.environ.get("SAMAD_TRACING", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def start(p: Profile, *, tracing: bool = False) -> None:
+def start(p: Profile, *, tracing: bool = False, trace_ui: bool = False) -> None:
     p.home.mkdir(parents=True, exist_ok=True)
     # Keycloak starts first and is waited for last: its start overlaps the others'.
     admin_password = spawn_keycloak(p)
@@ -518,6 +567,8 @@ def start(p: Profile, *, tracing: bool = False) -> None:
     asyncio.run(create_topics(p))
     if tracing:
         start_jaeger(p)
+    if tracing and trace_ui:
+        start_zipkin(p)
     finish_keycloak(p, admin_password)
 
 
@@ -526,6 +577,7 @@ def stop(p: Profile) -> None:
     stop_process("ferretdb", p)
     stop_process("keycloak", p)
     stop_process("jaeger", p)
+    stop_process("zipkin", p)
 
 
 def status(p: Profile) -> bool:
@@ -536,6 +588,7 @@ def status(p: Profile) -> bool:
         say(f"{name:9} {'running' if alive else 'stopped'} on 127.0.0.1:{port}")
     # Jaeger runs only with tracing on: reported, never a reason to call the stack down.
     say(f"{'jaeger':9} {'running' if jaeger_running(p) else 'stopped'} on {p.jaeger_url} (optional)")
+    say(f"{'zipkin':9} {'running' if zipkin_running(p) else 'stopped'} on {p.zipkin_url} (optional)")
     return ok
 
 
@@ -567,6 +620,11 @@ def main() -> int:
         help="start: also start Jaeger, the trace receiver (the default when SAMAD_TRACING=1)",
     )
     parser.add_argument(
+        "--trace-ui",
+        action="store_true",
+        help="start with --tracing: also start Zipkin, whose web UI shows the traces (make up asks for it)",
+    )
+    parser.add_argument(
         "--down",
         type=float,
         default=0.0,
@@ -580,7 +638,7 @@ def main() -> int:
             install()
         elif args.command == "start":
             install()
-            start(p, tracing=args.tracing)
+            start(p, tracing=args.tracing, trace_ui=args.trace_ui)
         elif args.command == "start-jaeger":
             start_jaeger(p)
         elif args.command == "stop":

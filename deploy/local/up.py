@@ -1,7 +1,7 @@
 """`make up`: start Kafka, FerretDB and the four services in the foreground with prefixed logs.
 
-`SAMAD_TRACING=1 make up` also starts Jaeger and has every service send its spans there: the trace of
-a case is then at http://127.0.0.1:16686 (API /api/traces) and `samad trace <tracking code>` prints it.
+`SAMAD_TRACING=1 make up` also starts Jaeger (OTLP receiver and query API: `samad trace <tracking
+code>` prints a case's trace) and Zipkin, whose web UI at http://127.0.0.1:9411 shows it as a timeline.
 
 Ctrl-C (or SIGTERM) stops the services gracefully, then the stack. Logs also go to .local/dev/logs/.
 """
@@ -44,6 +44,8 @@ def pump(name: str, stream, log_path: Path) -> None:  # type: ignore[no-untyped-
 # Jaeger of the dev profile (deploy/local/stack.py): OTLP/HTTP in, query service and UI page.
 OTLP_ENDPOINT = "http://127.0.0.1:4318"
 JAEGER_URL = "http://127.0.0.1:16686"
+# Zipkin of the dev profile: a copy of every span, for its web UI.
+ZIPKIN_URL = "http://127.0.0.1:9411"
 
 
 def tracing_asked() -> bool:
@@ -53,7 +55,7 @@ def tracing_asked() -> bool:
 def main() -> int:
     stack = [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")]
     tracing = tracing_asked()
-    start = [*stack, "start", "--profile", "dev", *(["--tracing"] if tracing else [])]
+    start = [*stack, "start", "--profile", "dev", *(["--tracing", "--trace-ui"] if tracing else [])]
     if subprocess.run(start, cwd=ROOT).returncode != 0:
         return 1
     logs = ROOT / ".local" / "dev" / "logs"
@@ -79,6 +81,7 @@ def main() -> int:
     if tracing:
         env["SAMAD_OTLP_ENDPOINT"] = OTLP_ENDPOINT
         env["SAMAD_JAEGER_URL"] = JAEGER_URL
+        env["SAMAD_ZIPKIN_ENDPOINT"] = ZIPKIN_URL
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
     for name, port in SERVICES:
         proc = subprocess.Popen(
@@ -111,7 +114,9 @@ def main() -> int:
             "  AsyncAPI: make docs  (writes docs/asyncapi/<service>.yaml)\n"
             "  Kafka 127.0.0.1:9092, FerretDB mongodb://127.0.0.1:27017/   Ctrl-C stops everything.\n"
             + (
-                f"  Traces    {JAEGER_URL}/api/traces?service=intake   (Jaeger v2; a case's trace:"
+                f"  Traces    {ZIPKIN_URL}/zipkin/?annotationQuery=samad.tracking_code%3D<code>   (the UI:"
+                " Zipkin)\n"
+                f"            {JAEGER_URL}/api/traces?service=intake   (Jaeger v2's API; in a terminal:"
                 " uv run samad trace <tracking code>)\n"
                 if tracing
                 else "  Traces: off (SAMAD_TRACING=1 make up starts Jaeger and sends every service's spans there)\n"

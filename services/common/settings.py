@@ -44,6 +44,9 @@ class ServiceSettings(BaseSettings):
     # Distributed tracing (OpenTelemetry): off unless an OTLP/HTTP receiver is named, e.g.
     # http://127.0.0.1:4318 (the local stack's Jaeger with SAMAD_TRACING=1). Spans go to <url>/v1/traces.
     otlp_endpoint: str = ""
+    # Also send every span to a Zipkin server's HTTP collector (e.g. http://127.0.0.1:9411, which
+    # `SAMAD_TRACING=1 make up` starts for its web UI): <url>/api/v2/spans. Only with otlp_endpoint.
+    zipkin_endpoint: str = ""
     # The share of new traces kept (a trace started upstream keeps its caller's decision).
     tracing_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     # Public base URL used in answers and SMS (status links).

@@ -109,6 +109,13 @@ def setup_tracing(service: str, settings: ServiceSettings) -> bool:
     )
     endpoint = settings.otlp_endpoint.rstrip("/") + "/v1/traces"
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, timeout=5)))
+    if settings.zipkin_endpoint:
+        # A second copy of every span for a receiver with a web UI (the local stack's Zipkin).
+        from opentelemetry.exporter.zipkin.json import ZipkinExporter
+
+        zipkin = settings.zipkin_endpoint.rstrip("/") + "/api/v2/spans"
+        provider.add_span_processor(BatchSpanProcessor(ZipkinExporter(endpoint=zipkin, timeout=5)))
+        log.info("tracing: spans of %s also go to %s", service, zipkin)
     trace.set_tracer_provider(provider)
     activate(provider)
     # MongoDB spans only inside a trace: a background poll's commands (notify's scanner, tracking's
