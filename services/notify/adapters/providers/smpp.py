@@ -297,12 +297,15 @@ class _Session(ESME):  # type: ignore[misc]
             if self._writer is not None:
                 self._writer.transport.abort()
             for task in tasks:
-                task.cancel()
-            if tasks:
-                await asyncio.wait(tasks, timeout=5)
-            for task in tasks:
+                # First: a cancelled serve() (the provider stopping) leaves at the wait below, and a
+                # task that ended with an error must not then be reported as never retrieved.
                 task.add_done_callback(_retrieve)
-            self.ended.set()
+                task.cancel()
+            try:
+                if tasks:
+                    await asyncio.wait(tasks, timeout=5)
+            finally:
+                self.ended.set()
 
     async def connect(self) -> None:
         """Open the connection and bind as a transceiver: aiosmpplib's ``connect``, reading through a
