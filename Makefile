@@ -48,7 +48,7 @@ test-unit: .venv/.synced
 # the fault-injection run (about five minutes here), which starts and stops a stack of its own.
 test: install lint typecheck
 	$(STACK) start --profile test
-	status=0; $(UV) run --frozen pytest -q -p no:cacheprovider --ignore=tests/faults || status=$$?; \
+	status=0; $(UV) run --frozen pytest -q -p no:cacheprovider --durations=25 --ignore=tests/faults || status=$$?; \
 	  $(STACK) stop --profile test; \
 	  test $$status -eq 0
 	$(MAKE) --no-print-directory test-faults
