@@ -99,23 +99,29 @@ def find_java_home() -> Path:
 # --- install -------------------------------------------------------------------------------------
 
 
-def install() -> None:
-    if (KEYCLOAK_HOME / "bin" / "kc.sh").exists():
-        return
+def maven_fetch(pom: Path, home_property: str, into: Path) -> Path:
+    """Run ``pom``'s package phase (a maven-dependency-plugin copy or unpack) into the fresh folder
+    ``into``, passed as -D``home_property``; returns ``into``."""
     mvn = shutil.which("mvn")
     if mvn is None:
         raise KeycloakError("mvn is not on PATH: install Maven (Debian: apt-get install maven)")
-    say(f"fetching Keycloak {KEYCLOAK_VERSION} with Maven")
-    tmp = LOCAL / "keycloak.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    # The plugin's markers would make it skip an unpack it believes done.
-    shutil.rmtree(KEYCLOAK_POM.parent / "target", ignore_errors=True)
+    shutil.rmtree(into, ignore_errors=True)
+    # The plugin's markers would make it skip a copy or unpack it believes done.
+    shutil.rmtree(pom.parent / "target", ignore_errors=True)
     subprocess.run(
-        [mvn, "-q", "-B", "-f", str(KEYCLOAK_POM), "package", f"-Dkeycloak.home={tmp}"],
+        [mvn, "-q", "-B", "-f", str(pom), "package", f"-D{home_property}={into}"],
         check=True,
-        cwd=KEYCLOAK_POM.parent,
+        cwd=pom.parent,
     )
-    shutil.rmtree(KEYCLOAK_POM.parent / "target", ignore_errors=True)
+    shutil.rmtree(pom.parent / "target", ignore_errors=True)
+    return into
+
+
+def install() -> None:
+    if (KEYCLOAK_HOME / "bin" / "kc.sh").exists():
+        return
+    say(f"fetching Keycloak {KEYCLOAK_VERSION} with Maven")
+    tmp = maven_fetch(KEYCLOAK_POM, "keycloak.home", LOCAL / "keycloak.tmp")
     (LOCAL / "keycloak").mkdir(parents=True, exist_ok=True)
     shutil.rmtree(KEYCLOAK_HOME, ignore_errors=True)
     (tmp / f"keycloak-{KEYCLOAK_VERSION}").rename(KEYCLOAK_HOME)

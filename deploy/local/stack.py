@@ -499,15 +499,7 @@ def start_jaeger(p: Profile) -> None:
         raise StackError(str(exc)) from exc
 
     def answers() -> bool:
-        if not (port_open(p.jaeger_port) and port_open(p.otlp_port)):
-            return False
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(f"{p.jaeger_url}/api/services", timeout=1) as reply:
-                return bool(reply.status == 200)
-        except OSError:
-            return False
+        return port_open(p.otlp_port) and answers_ok(f"{p.jaeger_url}/api/services")
 
     wait_until(answers, "Jaeger", 30, pidfile, p.logs / "jaeger.log")
     # Where the services send spans and the tests read them back.
@@ -515,6 +507,17 @@ def start_jaeger(p: Profile) -> None:
         json.dumps({"otlp_endpoint": p.otlp_endpoint, "query_url": p.jaeger_url}, indent=2) + "\n"
     )
     say(f"Jaeger ready: UI and API {p.jaeger_url}, OTLP {p.otlp_endpoint}")
+
+
+def answers_ok(url: str) -> bool:
+    """Whether ``url`` answers 200 within a second."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
 
 
 def zipkin_running(p: Profile) -> bool:
@@ -541,16 +544,7 @@ def start_zipkin(p: Profile) -> None:
         raise StackError(f"Zipkin: {exc}") from exc
     spawn("zipkin", argv, p, env={**os.environ, **env})
 
-    def answers() -> bool:
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(f"{p.zipkin_url}/health", timeout=1) as reply:
-                return bool(reply.status == 200)
-        except OSError:
-            return False
-
-    wait_until(answers, "Zipkin", 120, pidfile, p.logs / "zipkin.log")
+    wait_until(lambda: answers_ok(f"{p.zipkin_url}/health"), "Zipkin", 120, pidfile, p.logs / "zipkin.log")
     say(f"Zipkin ready: UI {p.zipkin_url}")
 
 

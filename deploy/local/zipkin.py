@@ -11,7 +11,6 @@ the local stack pairs Jaeger with Zipkin rather than building it. Zipkin is fetc
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import keycloak  # noqa: E402 - deploy/local/keycloak.py, beside this file: the Java finder
@@ -34,19 +33,8 @@ def install() -> None:
     """Fetch the server jar into .local/zipkin unless it is there."""
     if ZIPKIN_JAR.exists():
         return
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise ZipkinError("mvn is not on PATH: install Maven (Debian: apt-get install maven)")
     say("fetching Zipkin's server with Maven (once, about 130 MB)")
-    tmp = LOCAL / "zipkin.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.rmtree(ZIPKIN_POM.parent / "target", ignore_errors=True)
-    subprocess.run(
-        [mvn, "-q", "-B", "-f", str(ZIPKIN_POM), "package", f"-Dzipkin.home={tmp}"],
-        check=True,
-        cwd=ZIPKIN_POM.parent,
-    )
-    shutil.rmtree(ZIPKIN_POM.parent / "target", ignore_errors=True)
+    tmp = keycloak.maven_fetch(ZIPKIN_POM, "zipkin.home", LOCAL / "zipkin.tmp")
     ZIPKIN_JAR.parent.mkdir(parents=True, exist_ok=True)
     (tmp / ZIPKIN_JAR.name).rename(ZIPKIN_JAR)
     shutil.rmtree(tmp, ignore_errors=True)
