@@ -39,6 +39,10 @@ class Role(StrEnum):
     ops = "ops"
 
 
+# Sent by the console with every call it makes for a person: the screen the call is for (the read
+# audit records it beside the endpoint).
+PURPOSE_HEADER = "X-Samad-Purpose"
+
 # Not a role of its own: the head of an agency holds it beside agency_staff.
 AGENCY_HEAD = "agency_head"
 

@@ -1,4 +1,7 @@
-"""``/v1/sms``: the SMS ledger for supervisors and ops: what was sent, to whom, and how it ended."""
+"""``/v1/sms``: the SMS ledger for supervisors and ops: what was sent, to whom, and how it ended.
+
+Supervisors read it whole; ``ops`` runs the gateway and reads it with the recipients and texts masked
+(least privilege, docs/privacy.md); operators read one case's messages, the number masked."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from services.common.auth import Principal, Role, require
+from services.common.logs import mask_phone
 from services.common.problems import ProblemError
 from services.notify.domain.ledger import SmsState
 from services.notify.domain.records import KeptReceipt, SmsRecord
@@ -72,7 +76,22 @@ async def ledger(
     records = await c.lookup.records(case_id=case_id, state=state, limit=limit)
     if principal.role is Role.operator:
         return {"items": [operator_view(r) for r in records]}
+    if principal.role is Role.ops:
+        return {"items": [masked_view(r) for r in records]}
     return {"items": [sms_view(r) for r in records]}
+
+
+# What a masked SMS text reads as.
+MASKED = "***"
+
+
+def masked_view(r: SmsRecord) -> dict[str, Any]:
+    """The ledger as ops read it: everything about the delivery, nothing of the citizen."""
+    return sms_view(r) | {
+        "recipient": mask_phone(r.recipient),
+        "text": MASKED if r.text else r.text,
+        "personal": "masked",
+    }
 
 
 def operator_view(r: SmsRecord) -> dict[str, Any]:
