@@ -143,6 +143,9 @@ def make_provider(settings: NotifySettings, db: Callable[[], Any]) -> SmsProvide
             system_type=settings.sms_smpp_system_type,
             enquire_link_interval=settings.sms_smpp_enquire_link_seconds,
             response_timeout=settings.sms_smpp_response_timeout_seconds,
+            tls=settings.sms_smpp_tls,
+            tls_ca_file=settings.sms_smpp_tls_ca_file,
+            tls_server_name=settings.sms_smpp_tls_server_name,
         )
     if settings.sms_provider == "kavenegar":
         from services.notify.adapters.providers.kavenegar import KavenegarProvider

@@ -29,6 +29,12 @@ class NotifySettings(ServiceSettings):
     sms_smpp_source: str = "111"
     sms_smpp_enquire_link_seconds: float = 30.0
     sms_smpp_response_timeout_seconds: float = 10.0
+    # SMPP over TLS, where the gateway offers it (SAMAD_SMS_SMPP_TLS): the SMSC's certificate is verified
+    # against SMS_SMPP_TLS_CA_FILE (else the system's CAs) and its name against the host (or
+    # SMS_SMPP_TLS_SERVER_NAME when the certificate names the gateway otherwise).
+    sms_smpp_tls: bool = False
+    sms_smpp_tls_ca_file: str | None = None
+    sms_smpp_tls_server_name: str | None = None
 
     sms_kavenegar_api_key: str = ""
     sms_kavenegar_base_url: str = "https://api.kavenegar.com"
