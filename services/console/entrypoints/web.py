@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from contracts.catalogue import agencies, provinces
+from services.console.adapters.platform import SCREEN
 from services.console.bootstrap import ConsoleContainer
 from services.console.domain import display
 from services.console.domain.people import User
@@ -136,6 +137,9 @@ def staff(*roles: str) -> Any:
             raise SignInNeeded()
         if user.role not in roles:
             raise NotForYou()
+        # The calls this page makes name it (X-Samad-Purpose): the read audit records why a case was read.
+        route = request.scope.get("route")
+        SCREEN.set(f"console {getattr(route, 'path', request.url.path)}")
         return user, await access_token(request, c)
 
     return Depends(dependency)
