@@ -67,6 +67,7 @@ async def test_ops_read_a_case_masked_and_the_supervisor_sees_who_read_it(
     await expect(ops.locator("#personal-masked")).to_contain_text("اطلاعات شخصی شهروند برای شما پوشیده است")
     html = await ops.content()
     assert NAME not in html and DESCRIPTION not in html and "۰۹۱۵۰۰۰۰۷۷۷" not in html
+    assert "پس زده" not in html  # nor the description's words routing's explanation quotes
     await check(ops, "case-masked")
 
     supervisor = await new_page("desktop")

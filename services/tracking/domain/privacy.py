@@ -33,10 +33,28 @@ OPERATOR = "operator"
 MASKED = "***"
 # Keys of an event's payload (a timeline entry's data, at any depth) that hold personal data.
 PERSONAL_KEYS = frozenset(
-    {"phone", "caller_phone", "name", "national_id", "description", "text", "recipient", "answer"}
+    {
+        "phone",
+        "caller_phone",
+        "name",
+        "national_id",
+        "description",
+        "text",
+        "recipient",
+        "answer",
+        # Routing's reasons quote the words of the description it matched.
+        "explanation",
+    }
 )
 # Timeline entries whose text quotes the citizen, a note about them or an SMS sent to them.
 _QUOTING = ("case.repeat_call", "case.note_added", "case.resumed", "sms.sent")
+# Timeline entries whose text ends with what it quotes (routing's matched words, an answer, a reason,
+# a question): where the quote starts, and the text that stands in for it.
+_QUOTING_TAIL = {
+    "case.routed": (" (", f" ({MASKED})"),
+    "case.triage_required": (":", f": {MASKED}"),
+    "case.status_changed": (":", f": {MASKED}"),
+}
 
 
 def disclosure(staff: Staff, case: Case, looked_up: Collection[str] = ()) -> Disclosure:
@@ -63,22 +81,21 @@ def mask_national_id(value: str | None) -> str | None:
 def _mask_value(key: str, value: Any) -> Any:
     if value is None or value == "":
         return value
+    if isinstance(value, dict):
+        return mask_data(value)
+    if isinstance(value, list):
+        return [_mask_value(key, v) for v in value]
     if key in ("phone", "caller_phone", "recipient") and isinstance(value, str):
         return mask_phone(value)
     if key == "national_id" and isinstance(value, str):
         return mask_national_id(value)
-    if isinstance(value, (dict, list)):
-        return mask_data(value)
     return MASKED
 
 
 def mask_data(data: Any) -> Any:
     """An event payload with every personal key masked, at any depth."""
     if isinstance(data, dict):
-        return {
-            k: _mask_value(k, v) if k in PERSONAL_KEYS and not isinstance(v, (dict, list)) else mask_data(v)
-            for k, v in data.items()
-        }
+        return {k: _mask_value(k, v) if k in PERSONAL_KEYS else mask_data(v) for k, v in data.items()}
     if isinstance(data, list):
         return [mask_data(v) for v in data]
     return data
@@ -103,23 +120,22 @@ def masked_view(doc: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(entry, dict):
             continue
         entry["data"] = mask_data(entry.get("data") or {})
-        text = str(entry.get("text") or "")
-        if any(str(entry.get("type", "")).endswith(kind) for kind in _QUOTING) and text:
-            entry["text"] = MASKED
-        elif text:
-            # Resolving quotes the answer, staff texts may quote a number: neither is left whole.
-            entry["text"] = mask_text(text)
-        if entry.get("type", "").endswith("status_changed") and isinstance(entry.get("data"), dict):
-            entry["text"] = _status_text(entry)
+        entry["text"] = _masked_text(str(entry.get("type") or ""), str(entry.get("text") or ""))
     doc["personal"] = Disclosure.masked.value
     return doc
 
 
-def _status_text(entry: dict[str, Any]) -> str:
-    """A status change's text without the answer, reason or question it quotes."""
-    text = str(entry.get("text") or "")
-    head, sep, _ = text.partition(":")
-    return f"{head}: {MASKED}" if sep else text
+def _masked_text(kind: str, text: str) -> str:
+    """A timeline entry's text without what it quotes of the citizen (and no whole number in the rest)."""
+    if not text:
+        return text
+    if any(kind.endswith(k) for k in _QUOTING):
+        return MASKED
+    for k, (separator, stand_in) in _QUOTING_TAIL.items():
+        if kind.endswith(k):
+            head, found, _ = text.partition(separator)
+            return mask_text(head) + (stand_in if found else "")
+    return mask_text(text)
 
 
 def shown_view(doc: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from services.tracking.adapters.audit import InMemoryReadAudit
 from services.tracking.domain.access import Staff
 from services.tracking.domain.audit import ReadContext
 from services.tracking.domain.model import Case
-from services.tracking.domain.privacy import MASKED, Disclosure, disclosure, mask_data
+from services.tracking.domain.privacy import MASKED, Disclosure, disclosure, mask_data, masked_view
 from services.tracking.entrypoints.http import create_app
 from services.tracking.service.read_audit import AuditTrail
 from tests.support.tokens import unit_bearer
@@ -73,6 +73,35 @@ def test_payloads_are_masked_at_any_depth() -> None:
         "citizen": {"phone": "+98915***4567", "name": MASKED, "national_id": "001*****78"},
         "subject": "قطعی آب",
     }
+
+
+def test_timeline_texts_keep_what_happened_and_lose_what_they_quote() -> None:
+    words = "عبارت «پس زده» (وزن 4)"
+    doc = {
+        "timeline": [
+            {
+                "type": "ir.samad.case.routed",
+                "text": f"ارجاع به شرکت آب و فاضلاب ({words})",
+                "data": {"agency": "water_wastewater", "explanation": [words]},
+            },
+            {
+                "type": "ir.samad.case.triage_required",
+                "text": f"تعیین دستگاه مسئول به کارشناس سپرده شد: {words}",
+            },
+            {"type": "ir.samad.case.status_changed", "text": "پاسخ شرکت آب و فاضلاب: لوله تعمیر شد"},
+            {"type": "ir.samad.case.note_added", "text": "با شهروند تماس گرفته شد"},
+            {"type": "ir.samad.case.escalated", "text": "شماره 09151234567 تماس گرفت"},
+        ]
+    }
+    texts = [e["text"] for e in masked_view(doc)["timeline"]]
+    assert texts == [
+        f"ارجاع به شرکت آب و فاضلاب ({MASKED})",
+        f"تعیین دستگاه مسئول به کارشناس سپرده شد: {MASKED}",
+        f"پاسخ شرکت آب و فاضلاب: {MASKED}",
+        MASKED,
+        "شماره 0915***4567 تماس گرفت",
+    ]
+    assert doc["timeline"][0]["data"] == {"agency": "water_wastewater", "explanation": [MASKED]}
 
 
 @pytest.fixture
