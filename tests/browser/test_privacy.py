@@ -1,12 +1,14 @@
 """Least privilege and the read audit in a real browser against the whole platform (five services as
 processes, the test stack's Kafka, FerretDB and Keycloak): ops opens a case and reads it with the
 citizen's personal data masked, and says so; the supervisor finds that read on the read-audit page
-(who, role, the screen, masked), in Persian with Jalali times, and filters it by user.
+(who, role, the screen, masked), and the read of the case's SMS panel that notify handed to
+tracking, in Persian with Jalali times, and filters it by user.
 
 Every page is checked with axe-core and photographed (.local/screenshots/privacy-*.png)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -69,14 +71,24 @@ async def test_ops_read_a_case_masked_and_the_supervisor_sees_who_read_it(
     assert NAME not in html and DESCRIPTION not in html and "۰۹۱۵۰۰۰۰۷۷۷" not in html
     assert "پس زده" not in html  # nor the description's words routing's explanation quotes
     await check(ops, "case-masked")
+    # The case's SMS panel: the console asks notify's ledger, which hands the read to tracking's audit.
+    await ops.goto(console + f"/desk/cases/{case['case_id']}/sms")
 
     supervisor = await new_page("desktop")
     await sign_in(supervisor, console, "supervisor1", then=f"/audit?case_id={case['case_id']}")
-    row = supervisor.locator("#audit-table tbody tr", has_text="ops1")
+    row = supervisor.locator("#audit-table tbody tr", has_text="GET /v1/cases/{ref}").filter(has_text="ops1")
     await expect(row.first).to_be_visible(timeout=15_000)
     await expect(row.first).to_contain_text("پشتیبانی فنی")
     await expect(row.first).to_contain_text("پوشیده")
     await expect(row.first).to_contain_text("console /desk/cases/{ref}")
+    sms_read = supervisor.locator("#audit-table tbody tr", has_text="GET /v1/sms")
+    for _ in range(20):  # notify hands its reads over in batches, a second apart
+        if await sms_read.count():
+            break
+        await asyncio.sleep(0.5)
+        await supervisor.reload()
+    await expect(sms_read.first).to_contain_text("ops1")
+    await expect(sms_read.first).to_contain_text("console /desk/cases/{case_id}/sms")
     assert NAME not in await supervisor.content()
     await check(supervisor, "audit")
 

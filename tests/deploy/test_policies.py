@@ -169,7 +169,8 @@ def test_network_policies_allow_only_the_needed_paths(rendered: Rendered) -> Non
         assert {53, 9093, 27017} <= egress
         expected_extra = {
             "intake": {8002},
-            "notify": {443, 2775, 3550},  # SMPP plain and over TLS (ssmpp)
+            # SMPP plain and over TLS (ssmpp); tracking's read audit.
+            "notify": {443, 2775, 3550, 8002},
             # The console calls the four services' APIs.
             "console": {port for other, port in SERVICES.items() if other != "console"},
         }.get(svc, set())
@@ -184,7 +185,7 @@ def test_network_policies_allow_only_the_needed_paths(rendered: Rendered) -> Non
             if "namespaceSelector" not in peer
         }
 
-    assert pod_sources("tracking") == {"samad-intake", "samad-console"}
+    assert pod_sources("tracking") == {"samad-intake", "samad-console", "samad-notify"}
     for svc in ("intake", "routing", "notify"):
         assert pod_sources(svc) == {"samad-console"}, svc
     # Nothing in the namespace calls the console: browsers come through the ingress controller.

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from services.common.auth import Principal, Role, require
+from services.common.addresses import client_address
+from services.common.auth import PURPOSE_HEADER, Principal, Role, require
 from services.common.logs import mask_phone
 from services.common.problems import ProblemError
 from services.notify.domain.ledger import SmsState
@@ -50,6 +51,7 @@ def sms_view(r: SmsRecord) -> dict[str, Any]:
 
 @router.get("/v1/sms", summary="The SMS ledger: what was sent, to whom, and how it ended")
 async def ledger(
+    request: Request,
     c: Container,
     principal: Principal = readers,
     case_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -74,6 +76,17 @@ async def ledger(
             ],
         )
     records = await c.lookup.records(case_id=case_id, state=state, limit=limit)
+    shown = principal.role is Role.supervisor
+    # Each case whose messages were read goes to the read audit (tracking's), once per request.
+    peer = request.client.host if request.client else None
+    c.read_audit.record(
+        user=principal.subject,
+        role=principal.role.value,
+        client=client_address(peer, request.headers.getlist("x-forwarded-for"), c.settings.trusted_proxies),
+        endpoint="GET /v1/sms",
+        screen=request.headers.get(PURPOSE_HEADER),
+        reads=[(case, "shown" if shown else "masked") for case in dict.fromkeys(r.case_id for r in records)],
+    )
     if principal.role is Role.operator:
         return {"items": [operator_view(r) for r in records]}
     if principal.role is Role.ops:

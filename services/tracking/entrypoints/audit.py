@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.common.auth import Principal
-from services.tracking.domain.audit import ReadRecord
+from services.common.auth import Principal, Role, services_only
+from services.tracking.domain.audit import PURPOSE_MAX, ReadRecord, clean_screen
 from services.tracking.domain.calendar import jalali
 from services.tracking.entrypoints.deps import AUDIT, ERRORS, PROBLEM, Container
 
 router = APIRouter(tags=["audit"])
+SERVICES = services_only()
 
 
 def record_view(r: ReadRecord) -> dict[str, Any]:
@@ -55,3 +58,49 @@ async def reads(
         "total": found.total,
         "items": [record_view(r) for r in found.items],
     }
+
+
+class ReadIn(BaseModel):
+    """One read another service answered (notify's SMS ledger): the same record, no personal data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: AwareDatetime
+    user: str = Field(min_length=1, max_length=100)
+    role: Role
+    case_id: str = Field(min_length=1, max_length=100)
+    client: str | None = Field(default=None, max_length=100)
+    endpoint: str = Field(min_length=1, max_length=200)
+    screen: str | None = Field(default=None, max_length=PURPOSE_MAX)
+    disclosure: Literal["shown", "masked"]
+
+    def record(self) -> ReadRecord:
+        at: datetime = self.at
+        return ReadRecord(
+            at,
+            self.user,
+            self.role.value,
+            self.case_id,
+            self.client,
+            self.endpoint,
+            clean_screen(self.screen),
+            self.disclosure,
+        )
+
+
+class ReadsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[ReadIn] = Field(max_length=1000)
+
+
+@router.post(
+    "/v1/audit/reads",
+    summary="Reads of personal data another service answered, for the read audit (the services' own "
+    "client only)",
+    status_code=202,
+    responses={**ERRORS, 422: PROBLEM},
+)
+async def add_reads(body: ReadsIn, c: Container, _principal: Principal = SERVICES) -> dict[str, int]:
+    c.audit_trail.add(r.record() for r in body.records)
+    return {"accepted": len(body.records)}

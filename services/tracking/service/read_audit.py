@@ -7,12 +7,11 @@ database closes, so a clean shutdown loses none; a failed write keeps the batch 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from services.common.batches import BackgroundBatches
 from services.common.clock import Clock
 from services.tracking.adapters.audit import ReadAudit
 from services.tracking.domain.access import Staff
@@ -29,66 +28,36 @@ class AuditTrail:
     ) -> None:
         self.store = store
         self.clock = clock
-        self.batch_size = batch_size
-        self.interval_seconds = interval_seconds
-        self.pending: list[ReadRecord] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        self.batches: BackgroundBatches[ReadRecord] = BackgroundBatches(
+            store.add, what="read audit records", batch_size=batch_size, interval_seconds=interval_seconds
+        )
+
+    @property
+    def pending(self) -> list[ReadRecord]:
+        return self.batches.pending
 
     def record(self, staff: Staff, ctx: ReadContext, reads: Iterable[tuple[str, Disclosure]]) -> None:
         """Queue one record per (case id, disclosure) read by ``staff``; returns at once."""
         at = self.clock.now()
-        for case_id, how in reads:
-            self.pending.append(
-                ReadRecord(
-                    at, staff.subject, staff.role, case_id, ctx.client, ctx.endpoint, ctx.screen, how.value
-                )
+        self.batches.add(
+            ReadRecord(
+                at, staff.subject, staff.role, case_id, ctx.client, ctx.endpoint, ctx.screen, how.value
             )
-        if len(self.pending) >= self.batch_size:
-            self._wake.set()
+            for case_id, how in reads
+        )
+
+    def add(self, records: Iterable[ReadRecord]) -> None:
+        """Queue records another service made of the reads it answered (notify's SMS ledger)."""
+        self.batches.add(records)
 
     async def flush(self) -> int:
-        """Write everything queued; on a failure the records stay queued (and the error is raised)."""
-        async with self._lock:
-            written = 0
-            while self.pending:
-                batch = self.pending[: self.batch_size]
-                await self.store.add(batch)
-                del self.pending[: len(batch)]
-                written += len(batch)
-            return written
-
-    async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_seconds)
-            self._wake.clear()
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("writing %d read audit records failed; trying again", len(self.pending))
+        return await self.batches.flush()
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="tracking-read-audit")
+        await self.batches.start()
 
-    async def stop(self, attempts: int = 5) -> None:
-        """Stop the background writer and write what is still queued (a few tries, a second apart)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        for attempt in range(attempts):
-            try:
-                await self.flush()
-                return
-            except Exception:
-                if attempt == attempts - 1:
-                    log.exception("%d read audit records could not be written at shutdown", len(self.pending))
-                    raise
-                await asyncio.sleep(1.0)
+    async def stop(self) -> None:
+        await self.batches.stop()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from contracts.catalogue import AgencyCode
 from services.common.auth import PURPOSE_HEADER, Role
 from tests.integration.tracking.conftest import bearer, publish
 from tests.integration.tracking.test_api import wait_case
+from tests.support.identity import state
 from tests.support.kafka import wait_for
 from tests.support.processes import ServiceProcess, free_port, log_dir
 from tests.unit.tracking.factory import PHONE, CaseEvents
@@ -109,3 +110,41 @@ async def test_records_still_queued_at_a_clean_stop_are_written(
         # SIGTERM: uvicorn's clean shutdown runs tracking's shutdown hooks, then exits (0 or by the signal).
         assert quiet.stop() in (0, -signal.SIGTERM), quiet.log_tail()
     assert await mongo[tracking_db]["read_audit"].count_documents({"user": "ops-quiet"}) == 3
+
+
+async def test_notify_hands_its_reads_over_with_the_services_client_and_nobody_else_can(
+    tracking: ServiceProcess, tracking_db: str, mongo: AsyncMongoClient[dict[str, Any]]
+) -> None:
+    services = state()["services_client"]
+    async with httpx.AsyncClient(timeout=30) as client:
+        granted = await client.post(
+            state()["token_url"],
+            data={"grant_type": "client_credentials"},
+            auth=(services["client_id"], services["client_secret"]),
+        )
+        granted.raise_for_status()
+        service_token = {"Authorization": f"Bearer {granted.json()['access_token']}"}
+    record = {
+        "at": "2026-12-05T20:00:00+00:00",
+        "user": "ops-sms",
+        "role": "ops",
+        "case_id": f"sms-{uuid.uuid4().hex[:8]}",
+        "client": "10.1.2.3",
+        "endpoint": "GET /v1/sms",
+        "screen": "console /desk/cases/{case_id}/sms",
+        "disclosure": "masked",
+    }
+    async with httpx.AsyncClient(base_url=tracking.url, timeout=10) as client:
+        r = await client.post("/v1/audit/reads", json={"records": [record]}, headers=service_token)
+        assert r.status_code == 202, r.text
+        person = await client.post(
+            "/v1/audit/reads", json={"records": [record]}, headers=bearer(Role.supervisor, sub="sup-1")
+        )
+        assert person.status_code == 403
+    (doc,) = await records(mongo, tracking_db, record["case_id"], 1)
+    assert (doc["user"], doc["endpoint"], doc["client"], doc["disclosure"]) == (
+        "ops-sms",
+        "GET /v1/sms",
+        "10.1.2.3",
+        "masked",
+    )

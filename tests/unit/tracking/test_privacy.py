@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from contracts.catalogue import AgencyCode
@@ -21,7 +23,7 @@ from services.tracking.domain.model import Case
 from services.tracking.domain.privacy import MASKED, Disclosure, disclosure, mask_data, masked_view
 from services.tracking.entrypoints.http import create_app
 from services.tracking.service.read_audit import AuditTrail
-from tests.support.tokens import unit_bearer
+from tests.support.tokens import UNIT_ISSUER, UNIT_KEY, unit_bearer
 from tests.unit.tracking.factory import PHONE, CaseEvents
 from tests.unit.tracking.fakes import NOW, Fakes
 
@@ -268,3 +270,50 @@ async def test_the_trail_batches_in_the_background_and_loses_nothing_at_a_clean_
     store.failing = False
     await trail.stop()
     assert sorted(r.case_id for r in store.records) == ["a", "b", "c", "d"] and trail.pending == []
+
+
+def services_bearer(client: str = "samad-services") -> dict[str, str]:
+    """A token of the client credentials grant: the services' own client (``azp``), a supervisor-like
+    service account."""
+    now = int(time.time())
+    claims = {
+        "sub": "service-account",
+        "preferred_username": "service-account-samad-services",
+        "realm_access": {"roles": ["supervisor"]},
+        "azp": client,
+        "iss": UNIT_ISSUER,
+        "aud": "samad",
+        "iat": now,
+        "exp": now + 600,
+    }
+    return {"Authorization": f"Bearer {jwt.encode(claims, UNIT_KEY, algorithm='HS256')}"}
+
+
+async def test_other_services_hand_their_reads_to_the_audit_and_only_they_may(
+    client: httpx.AsyncClient, fakes: Fakes
+) -> None:
+    record = {
+        "at": "2026-11-25T07:00:00+00:00",
+        "user": "ops1",
+        "role": "ops",
+        "case_id": "p1",
+        "client": "10.0.0.7",
+        "endpoint": "GET /v1/sms",
+        "screen": "console /desk/cases/{ref}/sms",
+        "disclosure": "masked",
+    }
+    r = await client.post("/v1/audit/reads", json={"records": [record]}, headers=services_bearer())
+    assert r.status_code == 202, r.text
+    await fakes.tracking.audit_trail.flush()
+    assert [(x.user, x.endpoint, x.disclosure) for x in fakes.read_audit.records] == [
+        ("ops1", "GET /v1/sms", "masked")
+    ]
+    # A person, even a supervisor, cannot write the audit; nor another client's service account.
+    for headers in (unit_bearer(Role.supervisor, sub="sup"), services_bearer("samad-console")):
+        refused = await client.post("/v1/audit/reads", json={"records": [record]}, headers=headers)
+        assert refused.status_code == 403
+    bad = await client.post(
+        "/v1/audit/reads", json={"records": [record | {"disclosure": "peeked"}]}, headers=services_bearer()
+    )
+    assert bad.status_code == 422 and "disclosure" in bad.text
+    assert len(fakes.read_audit.records) == 1
