@@ -39,6 +39,10 @@ class Role(StrEnum):
     ops = "ops"
 
 
+# Sent by the console with every call it makes for a person: the screen the call is for (the read
+# audit records it beside the endpoint).
+PURPOSE_HEADER = "X-Samad-Purpose"
+
 # Not a role of its own: the head of an agency holds it beside agency_staff.
 AGENCY_HEAD = "agency_head"
 
@@ -119,6 +123,8 @@ class Principal:
     roles: frozenset[Role] = field(default_factory=frozenset)
     # The head of their agency (realm role agency_head beside agency_staff): late cases reach them.
     agency_head: bool = False
+    # The client the token was issued to (``azp``): the services' own client for calls between services.
+    client: str | None = None
 
     def can_see_agency(self, agency: str | None) -> bool:
         if self.role == Role.agency_staff:
@@ -256,6 +262,7 @@ def principal_of(claims: dict[str, Any], subject_claim: str = "preferred_usernam
         str(name) if name else None,
         roles,
         agency_head=role == Role.agency_staff and AGENCY_HEAD in named,
+        client=str(claims["azp"]) if claims.get("azp") else None,
     )
 
 
@@ -330,6 +337,26 @@ def require(*roles: Role) -> Any:
                 "Forbidden",
                 f"این کار فقط برای نقش‌های {allowed} مجاز است",
                 f"Only these roles may do this: {allowed}",
+            )
+        return principal
+
+    return Depends(dependency)
+
+
+def services_only(settings: AuthSettings | None = None) -> Any:
+    """A FastAPI dependency: the caller's principal, if their token was issued to the services' own
+    confidential client (``azp`` is SAMAD_AUTH_CLIENT_ID: the client credentials grant); else 403."""
+    client_id = (settings or AuthSettings()).client_id
+
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.client != client_id:
+            raise ProblemError(
+                403,
+                "forbidden",
+                "دسترسی مجاز نیست",
+                "Forbidden",
+                "این کار فقط برای سرویس‌های سامانه مجاز است",
+                "Only the platform's services may do this",
             )
         return principal
 

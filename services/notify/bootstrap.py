@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from faststream.kafka import KafkaBroker
 
 from contracts.events import SmsDelivered, SmsFailed, SmsSent
+from services.common.auth import AuthSettings, ServiceTokens
 from services.common.clock import Clock, SystemClock
 from services.common.kafka import EventPublisher, make_broker
 from services.common.mongo import make_client
@@ -27,6 +28,7 @@ from services.notify.adapters.providers.base import SmsProvider
 from services.notify.adapters.providers.file import FileProvider
 from services.notify.adapters.providers.traced import TracedProvider
 from services.notify.adapters.rate_limit import RateLimiter, TokenBucket
+from services.notify.adapters.read_audit import HttpReadAuditSink, ReadAuditSink
 from services.notify.adapters.template_files import load_templates
 from services.notify.domain.templates import Template, TemplateKey
 from services.notify.service.config import NotifyConfig
@@ -34,6 +36,7 @@ from services.notify.service.lookup import LedgerLookup
 from services.notify.service.opt_out import OptOutRequests
 from services.notify.service.outcomes import Outcomes
 from services.notify.service.preview import PreviewSms
+from services.notify.service.read_audit import ReadAudit
 from services.notify.service.receipts import Receipts
 from services.notify.service.reconcile import Reconciler
 from services.notify.service.record import Recorder
@@ -74,11 +77,14 @@ class NotifyContainer:
     send_verification: SendVerification
     preview: PreviewSms
     lookup: LedgerLookup
+    read_audit: ReadAudit
     client: Any | None  # the MongoDB client of the stores bootstrap built (None: all passed in)
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def startup(self) -> None:
-        """Before the broker starts: what the stores need (indexes)."""
+        """Before the broker starts: what the stores need (indexes), the read audit's sender."""
         await self.ledger.setup()
+        await self.read_audit.start()
 
     async def start(self, *, workers: bool = True) -> None:
         """Once the broker is connected (the senders and the reconciler publish): the gateway, whose
@@ -95,6 +101,9 @@ class NotifyContainer:
         await self.provider.stop()
 
     async def shutdown(self) -> None:
+        await self.read_audit.stop()
+        for hook in self.on_shutdown:
+            await hook()
         if self.client is not None:
             await self.client.close()
 
@@ -143,6 +152,9 @@ def make_provider(settings: NotifySettings, db: Callable[[], Any]) -> SmsProvide
             system_type=settings.sms_smpp_system_type,
             enquire_link_interval=settings.sms_smpp_enquire_link_seconds,
             response_timeout=settings.sms_smpp_response_timeout_seconds,
+            tls=settings.sms_smpp_tls,
+            tls_ca_file=settings.sms_smpp_tls_ca_file,
+            tls_server_name=settings.sms_smpp_tls_server_name,
         )
     if settings.sms_provider == "kavenegar":
         from services.notify.adapters.providers.kavenegar import KavenegarProvider
@@ -173,6 +185,7 @@ def bootstrap(
     clock: Clock | None = None,
     publisher: Publisher | None = None,
     replica: str | None = None,
+    read_audit: ReadAuditSink | None = None,
 ) -> NotifyContainer:
     settings = settings or NotifySettings()
     config = notify_config(settings)
@@ -190,6 +203,13 @@ def bootstrap(
         return client[settings.db_name]
 
     ledger = ledger if ledger is not None else MongoLedger(db())
+    on_shutdown: list[Callable[[], Awaitable[None]]] = []
+    if read_audit is None:
+        tokens = ServiceTokens(AuthSettings())
+        http_sink = HttpReadAuditSink(settings.tracking_url, tokens.token)
+        on_shutdown += [http_sink.close, tokens.close]
+        read_audit = http_sink
+    sink: ReadAuditSink = read_audit
     contacts = contacts if contacts is not None else MongoContacts(db())
     optouts = optouts if optouts is not None else MongoOptOuts(db())
     # The configured gateway with a span around each call to it (nothing more while tracing is off).
@@ -250,5 +270,12 @@ def bootstrap(
         send_verification=SendVerification(provider),
         preview=PreviewSms(templates, clock),
         lookup=LedgerLookup(ledger=ledger),
+        read_audit=ReadAudit(
+            sink,
+            clock,
+            batch_size=settings.read_audit_batch_size,
+            interval_seconds=settings.read_audit_interval_seconds,
+        ),
         client=client,
+        on_shutdown=on_shutdown,
     )

@@ -6,6 +6,8 @@ from datetime import time, timedelta
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field, IPvAnyNetwork
+
 from services.common.settings import ServiceSettings
 from services.notify.domain.policy import QuietHours, RetryPolicy
 
@@ -29,6 +31,21 @@ class NotifySettings(ServiceSettings):
     sms_smpp_source: str = "111"
     sms_smpp_enquire_link_seconds: float = 30.0
     sms_smpp_response_timeout_seconds: float = 10.0
+    # SMPP over TLS, where the gateway offers it (SAMAD_SMS_SMPP_TLS): the SMSC's certificate is verified
+    # against SMS_SMPP_TLS_CA_FILE (else the system's CAs) and its name against the host (or
+    # SMS_SMPP_TLS_SERVER_NAME when the certificate names the gateway otherwise).
+    sms_smpp_tls: bool = False
+    sms_smpp_tls_ca_file: str | None = None
+    sms_smpp_tls_server_name: str | None = None
+
+    # The read audit (who read which case's personal data) is tracking's: notify sends the reads of its
+    # ledger there (SAMAD_TRACKING_URL, with the services' client credentials), in batches of
+    # READ_AUDIT_BATCH_SIZE or every READ_AUDIT_INTERVAL_SECONDS. The client address is the peer's, or
+    # behind these proxies the X-Forwarded-For hop (SAMAD_TRUSTED_PROXIES, as tracking's).
+    tracking_url: str = "http://127.0.0.1:8002"
+    read_audit_batch_size: int = Field(500, gt=0)
+    read_audit_interval_seconds: float = Field(1.0, gt=0)
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
 
     sms_kavenegar_api_key: str = ""
     sms_kavenegar_base_url: str = "https://api.kavenegar.com"

@@ -28,6 +28,7 @@ from services.common.auth import AuthSettings, InsecureConfiguration, ServiceTok
 from services.common.clock import Clock, OffsetClock, SystemClock
 from services.common.kafka import EventPublisher, make_broker
 from services.common.publishing import Publisher
+from services.tracking.adapters.audit import MongoReadAudit, ReadAudit
 from services.tracking.adapters.calls import CallStore, MongoCallStore
 from services.tracking.adapters.cases import CaseStore, MongoCaseStore
 from services.tracking.adapters.claims import Claims, MongoClaims
@@ -41,6 +42,8 @@ from services.tracking.service.agency_queue import AgencyQueue, AgencyStaff, Esc
 from services.tracking.service.citizen_status import CitizenStatus
 from services.tracking.service.lookup import FindCitizenCases, LookUpCase
 from services.tracking.service.project_events import ProjectEvents
+from services.tracking.service.read_audit import AuditTrail, QueryReads
+from services.tracking.service.report_cases import ReportCases
 from services.tracking.service.reports import Reports
 from services.tracking.service.sweep_timers import SweepTimers
 from services.tracking.settings import TrackingSettings
@@ -100,6 +103,10 @@ class TrackingContainer:
     act_on_case: ActOnCase
     sweep_timers: SweepTimers
     reports: Reports
+    report_cases: ReportCases
+    read_audit: ReadAudit
+    audit_trail: AuditTrail
+    query_reads: QueryReads
     database: TrackingDatabase | None = None
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _timers: list[asyncio.Task[None]] = field(default_factory=list)
@@ -113,11 +120,15 @@ class TrackingContainer:
         await self.calls.ensure_indexes()
         await self.claims.ensure_indexes()
         await self.attempts.ensure_indexes()
+        await self.read_audit.ensure_indexes()
 
     async def startup(self) -> None:
         await self.ensure_indexes()
+        await self.audit_trail.start()
 
     async def shutdown(self) -> None:
+        # The read audit's queue is written before the database closes: a clean stop loses no record.
+        await self.audit_trail.stop()
         for hook in self.on_shutdown:
             await hook()
         if self.database is not None:
@@ -154,6 +165,7 @@ def bootstrap(
     calls: CallStore | None = None,
     claims: Claims | None = None,
     attempts: Attempts | None = None,
+    read_audit: ReadAudit | None = None,
     publisher: Publisher | None = None,
     clock: Clock | None = None,
     broker: KafkaBroker | None = None,
@@ -185,12 +197,16 @@ def bootstrap(
         on_shutdown += [keycloak.close, tokens.close]
         directory = keycloak
     database = None
-    if cases is None or calls is None or claims is None or attempts is None:
+    if cases is None or calls is None or claims is None or attempts is None or read_audit is None:
         database = TrackingDatabase(s.mongo_url, s.db_name, name)
         cases = cases or MongoCaseStore(database.db)
         calls = calls or MongoCallStore(database.db)
         claims = claims or MongoClaims(database.db)
         attempts = attempts or MongoAttempts(database.db)
+        read_audit = read_audit or MongoReadAudit(database.db)
+    trail = AuditTrail(
+        read_audit, clock, batch_size=s.read_audit_batch_size, interval_seconds=s.read_audit_interval_seconds
+    )
     return TrackingContainer(
         settings=s,
         broker=broker,
@@ -203,11 +219,11 @@ def bootstrap(
         claims=claims,
         attempts=attempts,
         project_events=ProjectEvents(cases, calls, policy, s.projection_cache_size),
-        look_up=LookUpCase(cases, clock, policy.calendar),
-        find_citizen_cases=FindCitizenCases(cases, clock),
+        look_up=LookUpCase(cases, clock, policy.calendar, trail),
+        find_citizen_cases=FindCitizenCases(cases, clock, trail),
         citizen_status=CitizenStatus(cases, attempts, clock, s.lookup_limits),
-        agency_queue=AgencyQueue(cases, clock, policy),
-        escalation_queue=EscalationQueue(cases, clock, policy),
+        agency_queue=AgencyQueue(cases, clock, policy, trail),
+        escalation_queue=EscalationQueue(cases, clock, policy, trail),
         agency_staff=AgencyStaff(directory),
         directory=directory,
         act_on_case=ActOnCase(cases, publisher, policy, clock, directory),
@@ -223,6 +239,10 @@ def bootstrap(
             province=s.province,
         ),
         reports=Reports(cases, calls, clock, s.report_max_days),
+        report_cases=ReportCases(cases, clock, trail),
+        read_audit=read_audit,
+        audit_trail=trail,
+        query_reads=QueryReads(read_audit),
         database=database,
         on_shutdown=on_shutdown,
     )

@@ -41,6 +41,10 @@ class TrackingSettings(ServiceSettings):
     # SAMAD_AUTH_ISSUER, .../admin/realms/<realm>). Answers are kept DIRECTORY_CACHE_SECONDS.
     directory_url: str | None = None
     directory_cache_seconds: float = Field(120.0, ge=0)
+    # The read audit (who read which case's personal data) is written in the background: in batches of
+    # READ_AUDIT_BATCH_SIZE, or every READ_AUDIT_INTERVAL_SECONDS, and whatever is left at a clean stop.
+    read_audit_batch_size: int = Field(500, gt=0)
+    read_audit_interval_seconds: float = Field(1.0, gt=0)
     # Test only (refused in production): a file holding a number of seconds added to tracking's clock,
     # so a browser test can move a running service past a deadline (SAMAD_TEST_CLOCK_FILE).
     test_clock_file: str | None = None

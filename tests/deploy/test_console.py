@@ -248,8 +248,11 @@ CONSOLE_PATHS = [
     ("console", "prometheus", 9090, "TCP", False),
     # The console's way in to the services is its own: other pods gained none.
     ("routing", "intake", SERVICES["intake"], "TCP", False),
-    ("notify", "tracking", SERVICES["tracking"], "TCP", False),
+    ("routing", "tracking", SERVICES["tracking"], "TCP", False),
+    ("notify", "intake", SERVICES["intake"], "TCP", False),
     ("intake", "tracking", SERVICES["tracking"], "TCP", True),
+    # Notify hands the reads of its SMS ledger to tracking's read audit.
+    ("notify", "tracking", SERVICES["tracking"], "TCP", True),
 ]
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo.uri_parser import parse_uri
 
 from contracts.topics import TOPICS
 from services.common.settings import ServiceSettings
@@ -167,7 +169,8 @@ def test_network_policies_allow_only_the_needed_paths(rendered: Rendered) -> Non
         assert {53, 9093, 27017} <= egress
         expected_extra = {
             "intake": {8002},
-            "notify": {443, 2775},
+            # SMPP plain and over TLS (ssmpp); tracking's read audit.
+            "notify": {443, 2775, 3550, 8002},
             # The console calls the four services' APIs.
             "console": {port for other, port in SERVICES.items() if other != "console"},
         }.get(svc, set())
@@ -182,7 +185,7 @@ def test_network_policies_allow_only_the_needed_paths(rendered: Rendered) -> Non
             if "namespaceSelector" not in peer
         }
 
-    assert pod_sources("tracking") == {"samad-intake", "samad-console"}
+    assert pod_sources("tracking") == {"samad-intake", "samad-console", "samad-notify"}
     for svc in ("intake", "routing", "notify"):
         assert pod_sources(svc) == {"samad-console"}, svc
     # Nothing in the namespace calls the console: browsers come through the ingress controller.
@@ -388,3 +391,66 @@ def test_every_service_is_watched_for_scrape_failures(rendered: Rendered) -> Non
         assert match, down["expr"]
         for svc in SERVICES:
             assert re.fullmatch(match.group(1), f"samad-{svc}"), f"{overlay}: samad-{svc} is not watched"
+
+
+def test_mongodb_takes_only_tls_with_scram_and_every_client_mounts_its_ca(
+    rendered: Rendered, tmp_path: Path
+) -> None:
+    # PyMongo opens the CA file a connection string names: a stand-in for the one the pods mount.
+    stand_in = tmp_path / "ca.crt"
+    stand_in.write_text("-----BEGIN CERTIFICATE-----\n")
+
+    for overlay in OVERLAYS:
+        mongo = one(rendered, overlay, "MongoDBCommunity", "samad-mongodb")
+        security = mongo["spec"]["security"]
+        assert security["authentication"]["modes"] == ["SCRAM"]
+        tls = security["tls"]
+        assert tls["enabled"] is True and tls.get("optional", False) is False
+        assert tls["certificateKeySecretRef"]["name"] and tls["caCertificateSecretRef"]["name"]
+        options = mongo["spec"]["additionalConnectionStringConfig"]
+        # The operator sets ssl itself from spec.security.tls and ignores tls/ssl given here.
+        assert not {"tls", "ssl"} & set(options)
+        ca_file = options["tlsCAFile"]
+        # A user's connection string as the operator builds it: the client verifies the server by the CA.
+        query = "&".join(
+            f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in options.items()
+        ).replace(ca_file, str(stand_in))
+        uri = f"mongodb://samad-tracking:pw@samad-mongodb-0:27017/admin?replicaSet=samad-mongodb&ssl=true&{query}"
+        parsed = parse_uri(uri, validate=True)["options"]
+        assert parsed["tls"] is True and parsed["tlsCAFile"] == str(stand_in)
+        assert not parsed.get("tlsInsecure") and not parsed.get("tlsAllowInvalidCertificates")
+        ca_dir, _, ca_name = ca_file.rpartition("/")
+        clients = 0
+        for target in (overlay, *(t for t in rendered if t.startswith("jobs/") or "/jobs/" in t)):
+            for ref, _, spec in pod_specs(rendered[target]):
+                volumes = {v["name"]: v for v in spec.get("volumes", [])}
+                for container in spec["containers"]:
+                    if "SAMAD_MONGO_URL" not in {e["name"] for e in container.get("env", [])}:
+                        continue
+                    clients += 1
+                    mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+                    where = f"{target} {ref} {container['name']}"
+                    assert ca_dir in mounts, f"{where} does not mount MongoDB's CA at {ca_dir}"
+                    secret = volumes[mounts[ca_dir]]["secret"]
+                    assert secret["secretName"] == tls["caCertificateSecretRef"]["name"], where
+                    assert {"key": "ca.crt", "path": ca_name} in secret["items"], where
+        assert clients >= len(SERVICES)
+
+
+def test_notify_speaks_smpp_over_tls_with_the_gateway_ca_mounted(rendered: Rendered) -> None:
+    overlay = "overlays/prod"
+    maps = {c["metadata"]["name"]: c for c in objects(rendered, overlay, "ConfigMap")}
+    spec = one(rendered, overlay, "Deployment", "samad-notify")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    config: dict[str, str] = {}
+    for ref in container["envFrom"]:
+        if "configMapRef" in ref:
+            config |= maps[ref["configMapRef"]["name"]]["data"]
+    assert config["SAMAD_SMS_PROVIDER"] == "smpp" and config["SAMAD_SMS_SMPP_TLS"] == "true"
+    ca_dir, _, ca_name = config["SAMAD_SMS_SMPP_TLS_CA_FILE"].rpartition("/")
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volume = {v["name"]: v for v in spec["volumes"]}[mounts[ca_dir]]
+    assert volume["secret"]["secretName"] == "samad-smsc-ca"
+    assert {"key": "ca.crt", "path": ca_name} in volume["secret"]["items"]
+    egress = one(rendered, overlay, "NetworkPolicy", "samad-notify")["spec"]["egress"]
+    assert 3550 in {p["port"] for rule in egress for p in rule.get("ports", [])}

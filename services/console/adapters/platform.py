@@ -18,11 +18,15 @@ from urllib.parse import quote
 import httpx
 
 from contracts.events import STATUS_FA, CaseStatus
+from services.common.auth import PURPOSE_HEADER
 
 log = logging.getLogger("samad.console.platform")
 # When each call to another service began and ended (perf_counter seconds) during the request being
 # served, for its Server-Timing header; None outside a request.
 CALLS_MADE: ContextVar[list[tuple[float, float]] | None] = ContextVar("console_calls_made", default=None)
+# The console screen a call is made for (its route, e.g. "console /desk/cases/{ref}"): sent with every
+# call as X-Samad-Purpose, so the read audit says why a case was read. None outside a staff page.
+SCREEN: ContextVar[str | None] = ContextVar("console_screen", default=None)
 
 
 class ApiRefused(Exception):
@@ -58,7 +62,11 @@ class Platform(Protocol):
     async def caller_cases(
         self, token: str, *, phone: str | None = None, national_id: str | None = None, open_only: bool = False
     ) -> list[dict[str, Any]]: ...
-    async def case(self, token: str, ref: str) -> dict[str, Any]: ...
+    async def case(self, token: str, ref: str, caller: dict[str, str] | None = None) -> dict[str, Any]:
+        """A case; ``caller``: the phone or national id of the caller the operator is handling (their
+        cases show the personal data)."""
+        ...
+
     async def case_sms(self, token: str, case_id: str) -> list[dict[str, Any]]: ...
     async def citizen_status(self, code: str, phone: str, client: str) -> dict[str, Any]: ...
     async def send_code(self, token: str, phone: str, code: str, minutes: int) -> None: ...
@@ -92,6 +100,8 @@ class Platform(Protocol):
     async def act(self, token: str, case_id: str, body: dict[str, Any], key: str) -> dict[str, Any]: ...
     async def escalations(self, token: str, params: dict[str, Any]) -> dict[str, Any]: ...
     async def preview_sms(self, token: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    # The read audit (supervisors): who read which case's personal data.
+    async def audit_reads(self, token: str, params: dict[str, str]) -> dict[str, Any]: ...
 
 
 # Reports read a whole period (up to a year) in tracking's database; on FerretDB that takes seconds.
@@ -130,6 +140,9 @@ class HttpPlatform:
         sent = dict(headers or {})
         if token:
             sent["Authorization"] = f"Bearer {token}"
+        screen = SCREEN.get()
+        if screen:
+            sent[PURPOSE_HEADER] = screen
         started = time.perf_counter()
         try:
             r = await self.http.request(
@@ -203,8 +216,16 @@ class HttpPlatform:
         found = await self._call("tracking", "GET", "/v1/cases", token, params=params)
         return list(found.get("items", []))
 
-    async def case(self, token: str, ref: str) -> dict[str, Any]:
-        return dict(await self._call("tracking", "GET", f"/v1/cases/{httpx.URL(ref).path}", token))
+    async def case(self, token: str, ref: str, caller: dict[str, str] | None = None) -> dict[str, Any]:
+        params = {f"caller_{k}": v for k, v in (caller or {}).items() if k in ("phone", "national_id") and v}
+        return dict(
+            await self._call(
+                "tracking", "GET", f"/v1/cases/{httpx.URL(ref).path}", token, params=params or None
+            )
+        )
+
+    async def audit_reads(self, token: str, params: dict[str, str]) -> dict[str, Any]:
+        return dict(await self._call("tracking", "GET", "/v1/audit/reads", token, params=params))
 
     async def case_sms(self, token: str, case_id: str) -> list[dict[str, Any]]:
         found = await self._call("notify", "GET", "/v1/sms", token, params={"case_id": case_id})
@@ -381,6 +402,8 @@ class InMemoryPlatform:
         # token -> the agency its holder works for, as tracking enforces it (a token not listed sees
         # every agency, as a supervisor's).
         self.token_agency: dict[str, str] = {}
+        # The read audit's records, as tracking answers them (newest first).
+        self.reads: list[dict[str, Any]] = []
 
     def _enter(self, what: str, body: dict[str, Any] | None = None) -> None:
         self.calls.append((what, body or {}))
@@ -445,8 +468,8 @@ class InMemoryPlatform:
             if phone and c.get("phone") == phone and (c["open"] or not open_only)
         ]
 
-    async def case(self, token: str, ref: str) -> dict[str, Any]:
-        self._enter("case", {"ref": ref})
+    async def case(self, token: str, ref: str, caller: dict[str, str] | None = None) -> dict[str, Any]:
+        self._enter("case", {"ref": ref} | ({"caller": caller} if caller else {}))
         for c in self.cases.values():
             if ref in (c["case_id"], c["tracking_code"]):
                 if not self._visible(token, c):
@@ -647,4 +670,17 @@ class InMemoryPlatform:
             "per_part": 70 if parts == 1 else 67,
             "max_parts": 2,
             "shortened": False,
+        }
+
+    async def audit_reads(self, token: str, params: dict[str, str]) -> dict[str, Any]:
+        self._enter("audit_reads", dict(params))
+        items = [
+            r for r in self.reads if all(r.get(k) == params[k] for k in ("case_id", "user") if params.get(k))
+        ]
+        page = int(params.get("page", "1"))
+        return {
+            "page": page,
+            "page_size": 50,
+            "total": len(items),
+            "items": items[(page - 1) * 50 : page * 50],
         }

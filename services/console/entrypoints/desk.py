@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from services.console.adapters.platform import ApiRefused, ServiceDown
 from services.console.domain.display import as_datetime
-from services.console.domain.forms import DESK_FIELDS, Form
+from services.console.domain.forms import DESK_FIELDS, Form, digits
 from services.console.domain.people import User
 from services.console.entrypoints.web import Container, Csrf, counties, render, staff
 
@@ -41,8 +41,18 @@ async def _desk_page(
     )
 
 
+# The caller the operator is handling (the number typed on the desk, or searched for): the cases found
+# by it show the caller's personal data (tracking checks that they are the caller's). A new call forgets it.
+CALLER = "caller"
+
+
+def _handling(request: Request, kind: str, value: str) -> None:
+    request.session[CALLER] = {kind: value}
+
+
 @router.get("/desk")
 async def desk(request: Request, c: Container, who: tuple[User, str] = DESK) -> Response:
+    request.session.pop(CALLER, None)
     return await _desk_page(request, c, who[0], None, _new_call(c))
 
 
@@ -87,6 +97,8 @@ async def caller(
         cases = await c.desk.caller(who[1], caller_phone)
     except ApiRefused:
         cases = None
+    if cases is not None:
+        _handling(request, "phone", digits(caller_phone))
     return render(request, "partials/caller.html", cases=cases)
 
 
@@ -114,6 +126,8 @@ async def find(
     kind, found = "none", list[dict[str, Any]]()
     if q.strip():
         kind, found = await c.desk.find(who[1], q)
+        if kind in ("phone", "national_id"):
+            _handling(request, kind, digits(q))
         if kind == "tracking_code" and len(found) == 1:
             return RedirectResponse(f"/desk/cases/{found[0]['case_id']}", status_code=303)
     return render(request, "find.html", q=q, kind=kind, found=found)
@@ -122,7 +136,7 @@ async def find(
 @router.get("/desk/cases/{ref}")
 async def case(request: Request, c: Container, ref: str, who: tuple[User, str] = READERS) -> Response:
     try:
-        doc = await c.desk.case(who[1], ref)
+        doc = await c.desk.case(who[1], ref, request.session.get(CALLER))
     except ApiRefused as exc:
         return render(request, "not_found.html", status_code=404 if exc.status in (403, 404) else exc.status)
     return render(request, "case.html", case=doc)

@@ -130,6 +130,39 @@ def _page_url(params: dict[str, str], page: int) -> str:
     return "/dashboard/cases?" + urlencode({**params, "page": str(page)})
 
 
+# --- the read audit --------------------------------------------------------------------------------
+
+AUDIT_FIELDS = ("case_id", "user", "from", "to")
+AUDIT_PAGE_SIZE = 50
+
+
+@router.get("/audit")
+async def audit(
+    request: Request,
+    c: Container,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    who: tuple[User, str] = SUPERVISOR,
+) -> Response:
+    """Who read which case's personal data: the supervisor's view of tracking's read audit."""
+    form = Form.of(request.query_params, AUDIT_FIELDS)
+    found = await c.supervision.reads(who[1], form, page)
+    total = int(found.get("total", 0)) if found else 0
+    pages = max(1, -(-total // AUDIT_PAGE_SIZE))
+    here = {k: v for k, v in form.values.items() if v}
+    return render(
+        request,
+        "supervisor/audit.html",
+        status_code=200 if form.ok else 422,
+        form=form,
+        found=found,
+        page=page,
+        pages=pages,
+        total=total,
+        previous_url="/audit?" + urlencode({**here, "page": str(page - 1)}) if page > 1 else None,
+        next_url="/audit?" + urlencode({**here, "page": str(page + 1)}) if page < pages else None,
+    )
+
+
 @router.get("/dashboard/export/{name}.csv")
 async def export(name: str, request: Request, c: Container, who: tuple[User, str] = READERS) -> Response:
     if name not in CSV_REPORTS:

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from contracts.catalogue import agencies, provinces
 from contracts.events import STATUS_FA
+from services.console.adapters.platform import SCREEN
 from services.console.bootstrap import ConsoleContainer
 from services.console.domain import display
 from services.console.domain.people import User
@@ -137,6 +138,9 @@ def staff(*roles: str) -> Any:
             raise SignInNeeded()
         if user.role not in roles:
             raise NotForYou()
+        # The calls this page makes name it (X-Samad-Purpose): the read audit records why a case was read.
+        route = request.scope.get("route")
+        SCREEN.set(f"console {getattr(route, 'path', request.url.path)}")
         return user, await access_token(request, c)
 
     return Depends(dependency)

@@ -157,8 +157,9 @@ class Desk:
         except ApiRefused:
             return None
 
-    async def case(self, token: str, ref: str) -> dict[str, Any]:
-        return await self.platform.case(token, ref)
+    async def case(self, token: str, ref: str, caller: dict[str, str] | None = None) -> dict[str, Any]:
+        """A case; ``caller``: the caller the operator is handling, whose cases show their personal data."""
+        return await self.platform.case(token, ref, caller)
 
     async def sms(self, token: str, case_id: str) -> list[dict[str, Any]]:
         return await self.platform.case_sms(token, case_id)

@@ -21,7 +21,7 @@ from typing import Any
 from contracts.events import CaseRerouteRequested, Envelope
 from services.common.clock import Clock
 from services.common.recent import Recent
-from services.console.adapters.platform import ApiRefused, Platform, ServiceDown, new_key
+from services.console.adapters.platform import SCREEN, ApiRefused, Platform, ServiceDown, new_key
 from services.console.domain.forms import Form
 from services.console.domain.inbox import (
     PAGE_SIZE,
@@ -244,6 +244,7 @@ class InboxFeed:
                 task.add_done_callback(self._tasks.discard)
 
     async def _fetch(self, case_id: str) -> dict[str, Any] | None:
+        SCREEN.set("console live inbox feed")  # this task's own context: the read audit's "why"
         try:
             async with self._gate:
                 return await self.platform.case(await self.service_token(), case_id)

@@ -101,6 +101,20 @@ class Supervision:
         self.platform = platform
         self.clock = clock
 
+    # --- the read audit --------------------------------------------------------------------------
+
+    async def reads(self, token: str, form: Form, page: int) -> dict[str, Any] | None:
+        """One page of the read audit for the filters typed (case, user, days in either calendar);
+        None with ``form.errors`` filled when tracking refuses a filter (it names the field)."""
+        params = {name: form.get(name) for name in form.order if form.get(name)}
+        try:
+            return await self.platform.audit_reads(token, {**params, "page": str(page)})
+        except ApiRefused as exc:
+            form.add_api_errors(exc.errors, "from")
+            if not exc.errors:
+                form.add("from", exc.title or "فهرست آماده نشد")
+            return None
+
     def today(self) -> date:
         return self.clock.now().astimezone(TEHRAN).date()
 

@@ -1,12 +1,17 @@
-"""``/v1/sms``: the SMS ledger for supervisors and ops: what was sent, to whom, and how it ended."""
+"""``/v1/sms``: the SMS ledger for supervisors and ops: what was sent, to whom, and how it ended.
+
+Supervisors read it whole; ``ops`` runs the gateway and reads it with the recipients and texts masked
+(least privilege, docs/privacy.md); operators read one case's messages, the number masked."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from services.common.auth import Principal, Role, require
+from services.common.addresses import client_address
+from services.common.auth import PURPOSE_HEADER, Principal, Role, require
+from services.common.logs import mask_phone
 from services.common.problems import ProblemError
 from services.notify.domain.ledger import SmsState
 from services.notify.domain.records import KeptReceipt, SmsRecord
@@ -46,6 +51,7 @@ def sms_view(r: SmsRecord) -> dict[str, Any]:
 
 @router.get("/v1/sms", summary="The SMS ledger: what was sent, to whom, and how it ended")
 async def ledger(
+    request: Request,
     c: Container,
     principal: Principal = readers,
     case_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -70,9 +76,35 @@ async def ledger(
             ],
         )
     records = await c.lookup.records(case_id=case_id, state=state, limit=limit)
+    shown = principal.role is Role.supervisor
+    # Each case whose messages were read goes to the read audit (tracking's), once per request.
+    peer = request.client.host if request.client else None
+    c.read_audit.record(
+        user=principal.subject,
+        role=principal.role.value,
+        client=client_address(peer, request.headers.getlist("x-forwarded-for"), c.settings.trusted_proxies),
+        endpoint="GET /v1/sms",
+        screen=request.headers.get(PURPOSE_HEADER),
+        reads=[(case, "shown" if shown else "masked") for case in dict.fromkeys(r.case_id for r in records)],
+    )
     if principal.role is Role.operator:
         return {"items": [operator_view(r) for r in records]}
+    if principal.role is Role.ops:
+        return {"items": [masked_view(r) for r in records]}
     return {"items": [sms_view(r) for r in records]}
+
+
+# What a masked SMS text reads as.
+MASKED = "***"
+
+
+def masked_view(r: SmsRecord) -> dict[str, Any]:
+    """The ledger as ops read it: everything about the delivery, nothing of the citizen."""
+    return sms_view(r) | {
+        "recipient": mask_phone(r.recipient),
+        "text": MASKED if r.text else r.text,
+        "personal": "masked",
+    }
 
 
 def operator_view(r: SmsRecord) -> dict[str, Any]:

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Who the client is behind trusted proxies is shared with every service that records where a request
+# came from (the read audit): services.common.addresses.
+from services.common.addresses import IPAddress, IPNetwork, client_address
+from services.common.addresses import parse_address as _address
+
+__all__ = ["IPAddress", "IPNetwork", "LookupLimits", "client_address", "client_key", "window_at"]
+
 
 # An IPv6 subscriber gets at least a /64: counting its single addresses would let it change address
 # at every attempt.
@@ -61,50 +65,6 @@ class LookupLimits:
     client_window_seconds: int = 60
     code_failures: int = 5
     code_window_seconds: int = 3600
-
-
-def _address(text: str) -> IPAddress | None:
-    text = text.strip().strip('"')
-    if text.startswith("[") and "]" in text:  # [2001:db8::1]:443
-        text = text[1 : text.index("]")]
-    elif text.count(":") == 1:  # 203.0.113.7:51234
-        text = text.split(":", 1)[0]
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _trusted(address: IPAddress, proxies: Sequence[IPNetwork]) -> bool:
-    return any(address.version == net.version and address in net for net in proxies)
-
-
-def client_address(peer: str | None, forwarded_for: Iterable[str], proxies: Sequence[IPNetwork]) -> str:
-    """The address the limits count for a request that came from ``peer`` with these X-Forwarded-For
-    headers (in the order they came).
-
-    The header is read only when the peer is a trusted proxy, and from the right: each trusted proxy
-    appends the address it saw, so the right-most hop that is not a trusted proxy is the client; what
-    lies to its left was written by the client and could say anything. A hop that is not an address
-    ends the walk at the last proxy that wrote one. Every hop trusted: the left-most one.
-    """
-    address = _address(peer) if peer else None
-    if address is None:
-        return peer or "unknown"
-    if not _trusted(address, proxies):
-        return str(address)
-    hops = [h for line in forwarded_for for h in line.split(",") if h.strip()]
-    for hop in reversed(hops):
-        seen = _address(hop)
-        if seen is None:
-            break
-        address = seen
-        if not _trusted(seen, proxies):
-            break
-    return str(address)
 
 
 def client_key(address: str) -> str:

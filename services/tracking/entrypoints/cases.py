@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from contracts.events import CaseStatus
 from services.common.auth import Principal
 from services.tracking.domain.actions import NEEDS_TEXT, TEXT_FIELD, ActionKind, ActionRequest
-from services.tracking.domain.citizens import NotACitizenKey
-from services.tracking.entrypoints.deps import ACT, ERRORS, PROBLEM, READ_CASE, Container, staff
+from services.tracking.domain.citizens import NotACitizenKey, national_id_key, phone_key
+from services.tracking.entrypoints.deps import ACT, ERRORS, PROBLEM, READ_CASE, Container, Reading, staff
 from services.tracking.entrypoints.problems import bad_field
 
 router = APIRouter(tags=["staff"])
@@ -76,6 +76,7 @@ class ActionOut(BaseModel):
 )
 async def find_cases(
     c: Container,
+    reading: Reading,
     principal: Principal = READ_CASE,
     phone: Annotated[
         str | None, Query(max_length=40, description="Any common form; Persian digits allowed")
@@ -95,6 +96,7 @@ async def find_cases(
             national_id=(national_id or "").strip() or None,
             open_only=open_only,
             limit=limit,
+            ctx=reading,
         )
     except NotACitizenKey as exc:
         raise bad_field(exc.field, exc.fa, exc.en) from exc
@@ -102,10 +104,35 @@ async def find_cases(
 
 
 @router.get(
-    "/v1/cases/{ref}", summary="A case by id or tracking code, with its whole timeline", responses=ERRORS
+    "/v1/cases/{ref}",
+    summary="A case by id or tracking code, with its whole timeline; the citizen's personal data masked "
+    "unless the caller may see it (docs/privacy.md)",
+    responses={**ERRORS, 422: PROBLEM},
 )
-async def get_case(ref: REF, c: Container, principal: Principal = READ_CASE) -> dict[str, Any]:
-    return await c.look_up(ref, staff(principal))
+async def get_case(
+    ref: REF,
+    c: Container,
+    reading: Reading,
+    principal: Principal = READ_CASE,
+    caller_phone: Annotated[
+        str | None,
+        Query(
+            max_length=40, description="Operators: the phone of the caller being handled (shows their cases)"
+        ),
+    ] = None,
+    caller_national_id: Annotated[
+        str | None, Query(max_length=20, description="Operators: the caller's national id")
+    ] = None,
+) -> dict[str, Any]:
+    looked_up: list[str] = []
+    try:
+        if (caller_phone or "").strip():
+            looked_up.append(phone_key(caller_phone or ""))
+        if (caller_national_id or "").strip():
+            looked_up.append(national_id_key(caller_national_id or ""))
+    except NotACitizenKey as exc:
+        raise bad_field("caller_" + exc.field, exc.fa, exc.en) from exc
+    return await c.look_up(ref, staff(principal), reading, looked_up)
 
 
 @router.post(

@@ -7,7 +7,16 @@ from fastapi import FastAPI
 
 from services.common.web import create_app as create_web_app
 from services.tracking.bootstrap import TrackingContainer, bootstrap
-from services.tracking.entrypoints import cases, consumer, problems, queue, report_cases, reports, status
+from services.tracking.entrypoints import (
+    audit,
+    cases,
+    consumer,
+    problems,
+    queue,
+    report_cases,
+    reports,
+    status,
+)
 from services.tracking.entrypoints.about import DESCRIPTION, TITLE, VERSION
 
 
@@ -31,4 +40,5 @@ def create_app(container: TrackingContainer | None = None) -> FastAPI:
     for router in (queue.router, cases.router, status.router, reports.router):
         app.include_router(router)
     app.include_router(report_cases.router)
+    app.include_router(audit.router)
     return app

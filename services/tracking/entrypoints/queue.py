@@ -11,7 +11,7 @@ from contracts.catalogue import AgencyCode
 from contracts.events import CaseStatus, EscalationTarget
 from services.common.auth import Principal
 from services.tracking.adapters.cases import UNASSIGNED
-from services.tracking.entrypoints.deps import ERRORS, PROBLEM, READ_QUEUE, Container, staff
+from services.tracking.entrypoints.deps import ERRORS, PROBLEM, READ_QUEUE, Container, Reading, staff
 
 router = APIRouter(tags=["staff"])
 NOBODY = "none"
@@ -31,6 +31,7 @@ class QueueOrder(StrEnum):
 async def agency_queue(
     code: Annotated[AgencyCode, Path(description="Agency code")],
     c: Container,
+    reading: Reading,
     principal: Principal = READ_QUEUE,
     status: Annotated[CaseStatus | None, Query()] = None,
     overdue: Annotated[bool | None, Query(description="Only overdue (true) or not overdue (false)")] = None,
@@ -62,6 +63,7 @@ async def agency_queue(
         sort=sort.value,
         page=page,
         page_size=page_size,
+        ctx=reading,
     )
     return {
         "agency": code.value,
@@ -94,6 +96,7 @@ async def agency_staff(
 )
 async def escalations(
     c: Container,
+    reading: Reading,
     principal: Principal = READ_QUEUE,
     to: Annotated[
         EscalationTarget | None, Query(description="Supervisors and ops: which step (default: supervisor)")
@@ -108,6 +111,7 @@ async def escalations(
         agency=agency.value if agency else None,
         page=page,
         page_size=page_size,
+        ctx=reading,
     )
     return {
         "to": target,

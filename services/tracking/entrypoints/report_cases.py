@@ -10,9 +10,8 @@ from fastapi import APIRouter, Query
 from contracts.catalogue import AgencyCode
 from services.common.auth import Principal
 from services.tracking.domain.report_cases import BadSelection, Selection
-from services.tracking.entrypoints.deps import ERRORS, OVERVIEW, PROBLEM, Container
+from services.tracking.entrypoints.deps import ERRORS, OVERVIEW, PROBLEM, Container, Reading, staff
 from services.tracking.entrypoints.problems import bad_field
-from services.tracking.service.report_cases import ReportCases
 
 router = APIRouter(tags=["reports"])
 
@@ -24,6 +23,7 @@ router = APIRouter(tags=["reports"])
 )
 async def report_cases(
     c: Container,
+    reading: Reading,
     report: Annotated[Literal["funnel", "agencies", "counties", "weeks"], Query()],
     measure: Annotated[str, Query(max_length=50, description="The report's column, e.g. cases_referred")],
     date_from: Annotated[
@@ -43,7 +43,9 @@ async def report_cases(
 ) -> dict[str, Any]:
     selection = Selection(report, measure, agency.value if agency else None, county, duty_session_id)
     try:
-        found = await ReportCases(c.cases, c.clock)(selection, date_from, date_to, page, page_size)
+        found = await c.report_cases(
+            selection, date_from, date_to, page, page_size, staff=staff(principal), ctx=reading
+        )
     except BadSelection as exc:
         raise bad_field(exc.field, exc.fa, exc.en) from None
     return {"page": page, "page_size": page_size, "total": found.total, "items": found.items}

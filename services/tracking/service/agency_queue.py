@@ -5,6 +5,7 @@ escalation queues of agency heads and the governorate's supervisor."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from contracts.events import EscalationTarget
@@ -12,10 +13,15 @@ from services.common.clock import Clock
 from services.tracking.adapters.cases import CaseStore, EscalationFilter, QueueFilter
 from services.tracking.adapters.directory import AGENCY_HEAD, Directory
 from services.tracking.domain.access import AGENCY_STAFF, Staff, check_agency
+from services.tracking.domain.audit import ReadContext
+from services.tracking.domain.calendar import WorkCalendar
+from services.tracking.domain.model import Case
 from services.tracking.domain.periods import registered_between
+from services.tracking.domain.privacy import disclosed, disclosure
 from services.tracking.domain.sla import SlaPolicy
 from services.tracking.domain.views import staff_view
 from services.tracking.service.errors import NotAHead
+from services.tracking.service.read_audit import AuditTrail
 
 
 @dataclass(frozen=True)
@@ -24,11 +30,30 @@ class QueuePage:
     items: list[dict[str, Any]]
 
 
+def staff_list(
+    staff: Staff,
+    cases: list[Case],
+    now: datetime,
+    calendar: WorkCalendar | None,
+    trail: AuditTrail | None,
+    ctx: ReadContext | None,
+) -> list[dict[str, Any]]:
+    """Cases as a list shows them to ``staff`` (no timelines, personal fields as they may see them),
+    the read recorded in the audit when ``ctx`` says where it comes from."""
+    shown = [(c, disclosure(staff, c)) for c in cases]
+    if trail is not None and ctx is not None:
+        trail.record(staff, ctx, [(c.id, how) for c, how in shown])
+    return [disclosed(staff_view(c, now, with_timeline=False, calendar=calendar), how) for c, how in shown]
+
+
 class AgencyQueue:
-    def __init__(self, cases: CaseStore, clock: Clock, policy: SlaPolicy | None = None) -> None:
+    def __init__(
+        self, cases: CaseStore, clock: Clock, policy: SlaPolicy | None = None, trail: AuditTrail | None = None
+    ) -> None:
         self.cases = cases
         self.clock = clock
         self.policy = policy or SlaPolicy()
+        self.trail = trail
 
     async def __call__(
         self,
@@ -44,6 +69,7 @@ class AgencyQueue:
         sort: str = "newest",
         page: int = 1,
         page_size: int = 50,
+        ctx: ReadContext | None = None,
     ) -> QueuePage:
         """One page of the queue (pages count from 1). ``registered_from``/``registered_to`` are days
         as typed (1405-09-01 or 2026-11-22), both included; ``assignee`` a username, or "" for cases
@@ -62,20 +88,21 @@ class AgencyQueue:
         )
         now = self.clock.now()
         result = await self.cases.queue(f, now, (page - 1) * page_size, page_size)
-        calendar = self.policy.calendar
-        return QueuePage(
-            result.total, [staff_view(c, now, with_timeline=False, calendar=calendar) for c in result.items]
-        )
+        items = staff_list(staff, result.items, now, self.policy.calendar, self.trail, ctx)
+        return QueuePage(result.total, items)
 
 
 class EscalationQueue:
     """The late cases that reached a person: an agency head sees their agency's, the supervisor those
     that climbed to the governorate (or, asking for it, those at the agency heads' step)."""
 
-    def __init__(self, cases: CaseStore, clock: Clock, policy: SlaPolicy | None = None) -> None:
+    def __init__(
+        self, cases: CaseStore, clock: Clock, policy: SlaPolicy | None = None, trail: AuditTrail | None = None
+    ) -> None:
         self.cases = cases
         self.clock = clock
         self.policy = policy or SlaPolicy()
+        self.trail = trail
 
     async def __call__(
         self,
@@ -85,6 +112,7 @@ class EscalationQueue:
         agency: str | None = None,
         page: int = 1,
         page_size: int = 50,
+        ctx: ReadContext | None = None,
     ) -> tuple[str, str | None, QueuePage]:
         """(the target shown, the agency, one page). Raises NotAHead for agency staff who do not head
         their agency, OtherAgency for a head asking for another agency's."""
@@ -98,8 +126,7 @@ class EscalationQueue:
         f = EscalationFilter(target=target, agency=agency)
         now = self.clock.now()
         result = await self.cases.escalated(f, (page - 1) * page_size, page_size)
-        calendar = self.policy.calendar
-        items = [staff_view(c, now, with_timeline=False, calendar=calendar) for c in result.items]
+        items = staff_list(staff, result.items, now, self.policy.calendar, self.trail, ctx)
         return target, agency, QueuePage(result.total, items)
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from contracts.tracking_code import clean, is_valid
 from services.common.clock import Clock
 from services.tracking.adapters.cases import CaseStore
 from services.tracking.domain.access import Staff, check_agency
+from services.tracking.domain.audit import ReadContext
 from services.tracking.domain.calendar import WorkCalendar
 from services.tracking.domain.citizens import national_id_key, phone_key
 from services.tracking.domain.model import Case
+from services.tracking.domain.privacy import disclosed, disclosure
 from services.tracking.domain.views import FINISHED, staff_view, summary_view
 from services.tracking.service.errors import CaseNotFound
+from services.tracking.service.read_audit import AuditTrail
 
 
 async def find_case(cases: CaseStore, ref: str) -> Case | None:
@@ -28,10 +32,17 @@ async def find_case(cases: CaseStore, ref: str) -> Case | None:
 
 
 class LookUpCase:
-    def __init__(self, cases: CaseStore, clock: Clock, calendar: WorkCalendar | None = None) -> None:
+    def __init__(
+        self,
+        cases: CaseStore,
+        clock: Clock,
+        calendar: WorkCalendar | None = None,
+        trail: AuditTrail | None = None,
+    ) -> None:
         self.cases = cases
         self.clock = clock
         self.calendar = calendar
+        self.trail = trail
 
     async def visible(self, ref: str, staff: Staff) -> Case:
         """The case ``ref`` names, if ``staff`` may see it. Raises CaseNotFound or OtherAgency."""
@@ -41,21 +52,37 @@ class LookUpCase:
         check_agency(staff, case.agency)
         return case
 
-    async def __call__(self, ref: str, staff: Staff) -> dict[str, Any]:
-        """The staff view of the case: every field, overdue now, its deadlines, the timeline."""
-        return staff_view(await self.visible(ref, staff), self.clock.now(), calendar=self.calendar)
+    async def __call__(
+        self, ref: str, staff: Staff, ctx: ReadContext | None = None, looked_up: Collection[str] = ()
+    ) -> dict[str, Any]:
+        """The staff view of the case: every field, overdue now, its deadlines, the timeline; the
+        personal fields masked unless ``staff`` may see them (``looked_up``: the caller's citizen keys
+        the request names). The read is recorded in the audit when ``ctx`` says where it comes from."""
+        case = await self.visible(ref, staff)
+        how = disclosure(staff, case, looked_up)
+        if self.trail is not None and ctx is not None:
+            self.trail.record(staff, ctx, [(case.id, how)])
+        return disclosed(staff_view(case, self.clock.now(), calendar=self.calendar), how)
 
 
 class FindCitizenCases:
     """A citizen's cases by phone or national id, newest first, for the operator's screen-pop and the
     staff search; agency staff see only their agency's."""
 
-    def __init__(self, cases: CaseStore, clock: Clock) -> None:
+    def __init__(self, cases: CaseStore, clock: Clock, trail: AuditTrail | None = None) -> None:
         self.cases = cases
         self.clock = clock
+        self.trail = trail
 
     async def __call__(
-        self, staff: Staff, *, phone: str | None, national_id: str | None, open_only: bool, limit: int
+        self,
+        staff: Staff,
+        *,
+        phone: str | None,
+        national_id: str | None,
+        open_only: bool,
+        limit: int,
+        ctx: ReadContext | None = None,
     ) -> list[dict[str, Any]]:
         keys = ([phone_key(phone)] if phone else []) + ([national_id_key(national_id)] if national_id else [])
         found: dict[str, Case] = {}
@@ -67,4 +94,7 @@ class FindCitizenCases:
             c for c in found.values() if (not open_only or c.status not in FINISHED) and staff.sees(c.agency)
         ]
         chosen.sort(key=lambda c: c.registered_at or now, reverse=True)
-        return [summary_view(c, now) for c in chosen[:limit]]
+        shown = [(c, disclosure(staff, c, keys)) for c in chosen[:limit]]
+        if self.trail is not None and ctx is not None:
+            self.trail.record(staff, ctx, [(c.id, how) for c, how in shown])
+        return [disclosed(summary_view(c, now), how) for c, how in shown]

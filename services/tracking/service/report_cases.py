@@ -11,20 +11,30 @@ from datetime import datetime
 
 from services.common.clock import Clock
 from services.tracking.adapters.cases import CaseStore
+from services.tracking.domain.access import Staff
+from services.tracking.domain.audit import ReadContext
 from services.tracking.domain.calendar import tehran_day
 from services.tracking.domain.periods import period_of
 from services.tracking.domain.report_cases import Selection, counted, order_key
-from services.tracking.domain.views import staff_view
-from services.tracking.service.agency_queue import QueuePage
+from services.tracking.service.agency_queue import QueuePage, staff_list
+from services.tracking.service.read_audit import AuditTrail
 
 
 class ReportCases:
-    def __init__(self, cases: CaseStore, clock: Clock) -> None:
+    def __init__(self, cases: CaseStore, clock: Clock, trail: AuditTrail | None = None) -> None:
         self.cases = cases
         self.clock = clock
+        self.trail = trail
 
     async def __call__(
-        self, s: Selection, first: str | None, last: str | None, page: int = 1, page_size: int = 50
+        self,
+        s: Selection,
+        first: str | None,
+        last: str | None,
+        page: int = 1,
+        page_size: int = 50,
+        staff: Staff | None = None,
+        ctx: ReadContext | None = None,
     ) -> QueuePage:
         """One page (from 1) of the cases the cell ``s`` counts over the days typed (the reports'
         default period when left out). Raises BadSelection, BadDate or ReversedPeriod."""
@@ -53,5 +63,7 @@ class ReportCases:
         skip = (page - 1) * page_size
         wanted = [k[2] for k in keys[skip : skip + page_size]]
         loaded = await self.cases.load(wanted)
-        items = [staff_view(loaded[i], now, with_timeline=False) for i in wanted if i in loaded]
-        return QueuePage(len(keys), items)
+        found = [loaded[i] for i in wanted if i in loaded]
+        if staff is None:  # the caller decides nothing about personal data: none is shown
+            staff = Staff("ops")
+        return QueuePage(len(keys), staff_list(staff, found, now, None, self.trail, ctx))

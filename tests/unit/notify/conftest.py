@@ -4,7 +4,7 @@ the use cases itself."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from services.notify.adapters.ledger.memory import InMemoryLedger
 from services.notify.adapters.optouts import InMemoryOptOuts
 from services.notify.adapters.providers.fake import FakeProvider
 from services.notify.adapters.rate_limit import Unlimited
+from services.notify.adapters.read_audit import InMemoryReadAuditSink
 from services.notify.bootstrap import NotifyContainer, bootstrap
 from services.notify.domain.records import SmsRecord
 from services.notify.settings import NotifySettings
@@ -37,6 +38,7 @@ class Rig:
     published: InMemoryPublisher
     clock: FixedClock
     limiter: Unlimited
+    read_audit: InMemoryReadAuditSink = field(default_factory=InMemoryReadAuditSink)
 
     async def handle(self, *events: Envelope, headers: dict[str, str] | None = None) -> None:
         """The consumer hands these events over as one batch."""
@@ -102,6 +104,7 @@ def make_rig(
         clock=rig.clock,
         publisher=rig.published,
         replica="replica-a",
+        read_audit=rig.read_audit,
     )
     return rig
 

@@ -127,6 +127,41 @@ async def test_operators_read_the_sms_of_one_case_with_the_number_masked(
     assert items and items[0]["recipient"] == PHONE[:6] + "***" + PHONE[-4:] and "text" not in items[0]
 
 
+async def test_ops_read_the_ledger_with_recipients_and_texts_masked(
+    api: tuple[httpx.AsyncClient, Rig],
+) -> None:
+    client, rig = api
+    await rig.handle(registered("c-78"))
+    ops = (await client.get("/v1/sms?case_id=c-78", headers=auth(Role.ops))).json()["items"]
+    assert ops and ops[0]["state"] and ops[0]["personal"] == "masked"
+    assert PHONE[-7:] not in str(ops) and ops[0]["recipient"] == PHONE[:-7] + "***" + PHONE[-4:]
+    assert ops[0]["text"] == "***"
+    full = (await client.get("/v1/sms?case_id=c-78", headers=auth(Role.supervisor))).json()["items"]
+    assert full[0]["recipient"] == PHONE and full[0]["text"] != "***"
+
+
+async def test_every_read_of_the_ledger_goes_to_the_read_audit_without_personal_data(
+    api: tuple[httpx.AsyncClient, Rig],
+) -> None:
+    client, rig = api
+    await rig.handle(registered("c-79"))
+    await client.get(
+        "/v1/sms?case_id=c-79", headers={**auth(Role.ops), "X-Samad-Purpose": "console /desk/cases/{ref}/sms"}
+    )
+    await client.get("/v1/sms?case_id=c-79", headers=auth(Role.supervisor))
+    await client.get("/v1/sms?case_id=c-79", headers=auth(Role.operator))
+    await rig.notify.read_audit.batches.flush()
+    assert [
+        (r["user"], r["role"], r["case_id"], r["disclosure"], r["screen"]) for r in rig.read_audit.records
+    ] == [
+        ("staff-7", "ops", "c-79", "masked", "console /desk/cases/{ref}/sms"),
+        ("staff-7", "supervisor", "c-79", "shown", None),
+        ("staff-7", "operator", "c-79", "masked", None),
+    ]
+    assert all(r["endpoint"] == "GET /v1/sms" and r["client"] == "127.0.0.1" for r in rig.read_audit.records)
+    assert PHONE[-7:] not in str(rig.read_audit.records)
+
+
 async def test_staff_preview_the_sms_their_answer_becomes_with_its_parts(
     api: tuple[httpx.AsyncClient, Rig],
 ) -> None:

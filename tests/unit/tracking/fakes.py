@@ -9,6 +9,7 @@ from typing import Any
 from contracts.events import Envelope
 from services.common.clock import FixedClock
 from services.common.publishing import InMemoryPublisher
+from services.tracking.adapters.audit import InMemoryReadAudit
 from services.tracking.adapters.calls import InMemoryCallStore
 from services.tracking.adapters.cases import InMemoryCaseStore
 from services.tracking.adapters.claims import InMemoryClaims
@@ -68,6 +69,7 @@ class Fakes:
         self.calls = InMemoryCallStore()
         self.claims = InMemoryClaims()
         self.attempts = InMemoryAttempts()
+        self.read_audit = InMemoryReadAudit()
         self.publisher = InMemoryPublisher("tracking")
         self.clock = FixedClock(NOW)
         self.directory = InMemoryDirectory(PEOPLE)
@@ -77,6 +79,7 @@ class Fakes:
             "calls": self.calls,
             "claims": self.claims,
             "attempts": self.attempts,
+            "read_audit": self.read_audit,
             "publisher": self.publisher,
             "clock": self.clock,
         }

@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import ssl
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -110,6 +111,13 @@ class PartSubmitSm(SubmitSm):  # type: ignore[misc]
         self.set_encoded_message(self.udh + self.short_message.encode("utf-16-be"))
         encoded: bytes = super().pdu()
         return encoded
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """A client context that verifies the SMSC's certificate and name, TLS 1.2 at least."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 @dataclass
@@ -313,8 +321,16 @@ class _Session(ESME):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         reader = _Reader(limit=READ_LIMIT)
         protocol = asyncio.StreamReaderProtocol(reader)
+        tls = self._provider.tls
         transport, _ = await asyncio.wait_for(
-            loop.create_connection(lambda: protocol, self.smsc_host, self.smsc_port), self.socket_timeout
+            loop.create_connection(
+                lambda: protocol,
+                self.smsc_host,
+                self.smsc_port,
+                ssl=tls,
+                server_hostname=(self._provider.tls_server_name or self.smsc_host) if tls else None,
+            ),
+            self.socket_timeout,
         )
         self._reader, self._writer = reader, asyncio.StreamWriter(transport, protocol, reader, loop)
         self._session_state = SmppSessionState.OPEN
@@ -465,8 +481,16 @@ class SmppProvider:
         enquire_link_interval: float = 30.0,
         response_timeout: float = 10.0,
         bind_timeout: float = 10.0,
+        tls: bool = False,
+        tls_ca_file: str | None = None,
+        tls_server_name: str | None = None,
     ) -> None:
         self.host, self.port = host, port
+        # SMPP over TLS where the gateway offers it: the standard library's client context (certificate
+        # and host name verified), trusting ``tls_ca_file`` (else the system's CAs). A missing or
+        # unreadable CA file raises here, at start, not at the first SMS.
+        self.tls = tls_context(tls_ca_file) if tls else None
+        self.tls_server_name = tls_server_name
         self.system_id, self.password, self.system_type = system_id, password, system_type
         self.source = PhoneNumber(source, TON.UNKNOWN, NPI.UNKNOWN)
         self.enquire_link_interval = enquire_link_interval
