@@ -35,13 +35,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import phonenumbers
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from contracts.events import (
+    PERSONAL_FIELDS,
+    CallReceived,
+    CaseRegistered,
+    Envelope,
+    EventData,
+    SmsSent,
+    subject_of,
+)
 from contracts.sealed import Sealed
-from services.common.keystore import KeyStore, WrappedKey
+from services.common.keystore import KeyStore, MongoKeyStore, WrappedKey
+from services.common.settings import ServiceSettings
 
 NONCE_BYTES = 12
 KEY_BYTES = 32
@@ -259,3 +270,99 @@ def make_sealer(keks: str, index_key: str, store: KeyStore, *, cache_seconds: fl
     if not keks.strip() or not index_key.strip():
         raise KeyConfigError("SAMAD_KEKS and SAMAD_INDEX_KEY go together")
     return Sealer(store, KeyRing(parse_keks(keks)), parse_index_key(index_key), cache_seconds=cache_seconds)
+
+
+# --- events --------------------------------------------------------------------------------------
+
+# The field of each event type whose phone names the citizen, when the event carries one.
+_PHONE_OF: dict[type[EventData], str] = {
+    CallReceived: "caller_phone",
+    CaseRegistered: "citizen.phone",
+    SmsSent: "recipient",
+}
+
+
+def _get(doc: dict[str, Any], path: str) -> Any:
+    head, _, rest = path.partition(".")
+    value = doc.get(head)
+    return _get(value, rest) if rest and isinstance(value, dict) else (None if rest else value)
+
+
+def _set(doc: dict[str, Any], path: str, value: Any) -> None:
+    head, _, rest = path.partition(".")
+    if rest:
+        _set(doc.setdefault(head, {}), rest, value)
+    else:
+        doc[head] = value
+
+
+def is_sealed(data: EventData) -> bool:
+    """Whether the event carries any sealed personal field."""
+    doc = data.model_dump(include={p.split(".")[0] for p in PERSONAL_FIELDS.get(type(data), ())})
+    return any(_get(doc, f"{path}_sealed") is not None for path in PERSONAL_FIELDS.get(type(data), ()))
+
+
+async def seal_event(sealer: Sealer, data: EventData, kid: str | None = None) -> EventData:
+    """The payload with every personal field sealed under the citizen's key and its plain form
+    dropped. ``kid``: the citizen's key id, when the event names no phone of theirs (a repeat call);
+    otherwise taken from the phone it carries. An event with no citizen (a withheld caller id) and no
+    ``kid`` is returned as it is: it holds nothing personal to seal."""
+    paths = PERSONAL_FIELDS.get(type(data))
+    if not paths:
+        return data
+    doc = data.model_dump(mode="json")
+    if kid is None:
+        phone_path = _PHONE_OF.get(type(data))
+        phone = _get(doc, phone_path) if phone_path else None
+        if phone is None:
+            return data
+        kid = sealer.key_id(phone)
+    subject = subject_of(data)
+    for path in paths:
+        value = _get(doc, path)
+        if value is None:
+            continue
+        sealed = await sealer.seal(kid, path, subject, str(value))
+        _set(doc, path, None)
+        _set(doc, f"{path}_sealed", sealed.model_dump() if sealed is not None else None)
+    return type(data).model_validate(doc)
+
+
+async def open_event(sealer: Sealer | None, data: EventData) -> tuple[EventData, bool]:
+    """The payload with its sealed fields opened into their plain form, and whether any of them could
+    not be opened (the citizen's key was erased: that field is left empty). A plain (old) event comes
+    back as it is."""
+    paths = PERSONAL_FIELDS.get(type(data))
+    if not paths:
+        return data, False
+    doc = data.model_dump(mode="json")
+    subject = subject_of(data)
+    erased = changed = False
+    for path in paths:
+        raw = _get(doc, f"{path}_sealed")
+        if raw is None:
+            continue
+        changed = True
+        value = await sealer.open(Sealed.model_validate(raw), path, subject) if sealer is not None else None
+        erased |= value is None
+        _set(doc, path, value)
+    return (type(data).model_validate(doc) if changed else data), erased
+
+
+async def seal_envelope(sealer: Sealer | None, event: Envelope, kid: str | None = None) -> Envelope:
+    """The event with its payload sealed (``seal_event``); as it is without a sealer (plain mode)."""
+    if sealer is None:
+        return event
+    return event.model_copy(update={"data": await seal_event(sealer, event.data, kid)})
+
+
+def sealer_from_settings(settings: ServiceSettings, app: str, store: KeyStore | None = None) -> Sealer | None:
+    """The process's sealer, its keys from the settings and its key store the ``samad_keys`` database
+    of the settings' MongoDB (or ``store``); None without keys (plain mode)."""
+    if not settings.keks.strip() and not settings.index_key.strip():
+        return None
+    if store is None:
+        from services.common.mongo import make_client
+
+        store = MongoKeyStore(make_client(settings.mongo_url, f"{app}-keys"))
+    return make_sealer(settings.keks, settings.index_key, store, cache_seconds=settings.key_cache_seconds)
