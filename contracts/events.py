@@ -122,6 +122,9 @@ class Citizen(_Model):
     phone_sealed: Sealed | None = None
     name_sealed: Sealed | None = None
     national_id_sealed: Sealed | None = None
+    # With the national id sealed: its HMAC under the index key, so staff can still find the
+    # citizen's cases by national id without any store holding it.
+    national_id_index: str | None = None
 
     @property
     def key_id(self) -> str | None:

@@ -201,6 +201,11 @@ class Sealer:
     def key_id(self, phone: str) -> str:
         return citizen_key_id(self.index_key, phone)
 
+    def national_id_index(self, national_id: str) -> str:
+        """The lookup key of a national id (ten digits): an HMAC under the index key, never the id."""
+        mac = hmac.new(self.index_key, b"nid:" + national_id.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
     def _cached(self, kid: str) -> bytes | None:
         hit = self._cache.get(kid)
         if hit is None:
@@ -318,6 +323,8 @@ async def seal_event(sealer: Sealer, data: EventData, kid: str | None = None) ->
             return data
         kid = sealer.key_id(phone)
     subject = subject_of(data)
+    if isinstance(data, CaseRegistered) and data.citizen.national_id:
+        doc["citizen"]["national_id_index"] = sealer.national_id_index(data.citizen.national_id)
     for path in paths:
         value = _get(doc, path)
         if value is None:

@@ -28,6 +28,7 @@ from services.common.auth import AuthSettings, InsecureConfiguration, ServiceTok
 from services.common.clock import Clock, OffsetClock, SystemClock
 from services.common.kafka import EventPublisher, make_broker
 from services.common.publishing import Publisher
+from services.common.sealing import Sealer, sealer_from_settings
 from services.tracking.adapters.calls import CallStore, MongoCallStore
 from services.tracking.adapters.cases import CaseStore, MongoCaseStore
 from services.tracking.adapters.claims import Claims, MongoClaims
@@ -40,6 +41,7 @@ from services.tracking.service.act_on_case import ActOnCase
 from services.tracking.service.agency_queue import AgencyQueue, AgencyStaff, EscalationQueue
 from services.tracking.service.citizen_status import CitizenStatus
 from services.tracking.service.lookup import FindCitizenCases, LookUpCase
+from services.tracking.service.opening import CaseOpener
 from services.tracking.service.project_events import ProjectEvents
 from services.tracking.service.reports import Reports
 from services.tracking.service.sweep_timers import SweepTimers
@@ -101,6 +103,8 @@ class TrackingContainer:
     sweep_timers: SweepTimers
     reports: Reports
     database: TrackingDatabase | None = None
+    # Opens sealed personal fields for the staff a case is shown to (docs/privacy.md).
+    opener: CaseOpener = field(default_factory=lambda: CaseOpener(None))
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _timers: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -161,6 +165,7 @@ def bootstrap(
     directory: Directory | None = None,
     owner: str | None = None,
     name: str = "tracking",
+    sealer: Sealer | None = None,
 ) -> TrackingContainer:
     """Build tracking. ``name`` names this process to Kafka and MongoDB (the CLI is ``tracking-cli``);
     ``owner`` names it in timer claims (host, pid and a random tag by default)."""
@@ -191,6 +196,9 @@ def bootstrap(
         calls = calls or MongoCallStore(database.db)
         claims = claims or MongoClaims(database.db)
         attempts = attempts or MongoAttempts(database.db)
+    # Personal fields are stored sealed and opened for staff when the keys are configured (docs/privacy.md).
+    sealer = sealer or sealer_from_settings(s, name)
+    opener = CaseOpener(sealer)
     return TrackingContainer(
         settings=s,
         broker=broker,
@@ -203,11 +211,11 @@ def bootstrap(
         claims=claims,
         attempts=attempts,
         project_events=ProjectEvents(cases, calls, policy, s.projection_cache_size),
-        look_up=LookUpCase(cases, clock, policy.calendar),
-        find_citizen_cases=FindCitizenCases(cases, clock),
-        citizen_status=CitizenStatus(cases, attempts, clock, s.lookup_limits),
-        agency_queue=AgencyQueue(cases, clock, policy),
-        escalation_queue=EscalationQueue(cases, clock, policy),
+        look_up=LookUpCase(cases, clock, policy.calendar, opener),
+        find_citizen_cases=FindCitizenCases(cases, clock, sealer),
+        citizen_status=CitizenStatus(cases, attempts, clock, s.lookup_limits, opener),
+        agency_queue=AgencyQueue(cases, clock, policy, opener),
+        escalation_queue=EscalationQueue(cases, clock, policy, opener),
         agency_staff=AgencyStaff(directory),
         directory=directory,
         act_on_case=ActOnCase(cases, publisher, policy, clock, directory),
@@ -224,5 +232,6 @@ def bootstrap(
         ),
         reports=Reports(cases, calls, clock, s.report_max_days),
         database=database,
+        opener=opener,
         on_shutdown=on_shutdown,
     )

@@ -43,7 +43,7 @@ async def report_cases(
 ) -> dict[str, Any]:
     selection = Selection(report, measure, agency.value if agency else None, county, duty_session_id)
     try:
-        found = await ReportCases(c.cases, c.clock)(selection, date_from, date_to, page, page_size)
+        found = await ReportCases(c.cases, c.clock, c.opener)(selection, date_from, date_to, page, page_size)
     except BadSelection as exc:
         raise bad_field(exc.field, exc.fa, exc.en) from None
     return {"page": page, "page_size": page_size, "total": found.total, "items": found.items}

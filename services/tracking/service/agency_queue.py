@@ -16,6 +16,7 @@ from services.tracking.domain.periods import registered_between
 from services.tracking.domain.sla import SlaPolicy
 from services.tracking.domain.views import staff_view
 from services.tracking.service.errors import NotAHead
+from services.tracking.service.opening import CaseOpener
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,14 @@ class QueuePage:
 
 
 class AgencyQueue:
-    def __init__(self, cases: CaseStore, clock: Clock, policy: SlaPolicy | None = None) -> None:
+    def __init__(
+        self,
+        cases: CaseStore,
+        clock: Clock,
+        policy: SlaPolicy | None = None,
+        opener: CaseOpener | None = None,
+    ) -> None:
+        self.opener = opener or CaseOpener(None)
         self.cases = cases
         self.clock = clock
         self.policy = policy or SlaPolicy()
@@ -63,8 +71,9 @@ class AgencyQueue:
         now = self.clock.now()
         result = await self.cases.queue(f, now, (page - 1) * page_size, page_size)
         calendar = self.policy.calendar
+        opened = [await self.opener(c) for c in result.items]
         return QueuePage(
-            result.total, [staff_view(c, now, with_timeline=False, calendar=calendar) for c in result.items]
+            result.total, [staff_view(c, now, with_timeline=False, calendar=calendar) for c in opened]
         )
 
 
@@ -72,7 +81,14 @@ class EscalationQueue:
     """The late cases that reached a person: an agency head sees their agency's, the supervisor those
     that climbed to the governorate (or, asking for it, those at the agency heads' step)."""
 
-    def __init__(self, cases: CaseStore, clock: Clock, policy: SlaPolicy | None = None) -> None:
+    def __init__(
+        self,
+        cases: CaseStore,
+        clock: Clock,
+        policy: SlaPolicy | None = None,
+        opener: CaseOpener | None = None,
+    ) -> None:
+        self.opener = opener or CaseOpener(None)
         self.cases = cases
         self.clock = clock
         self.policy = policy or SlaPolicy()
@@ -99,7 +115,8 @@ class EscalationQueue:
         now = self.clock.now()
         result = await self.cases.escalated(f, (page - 1) * page_size, page_size)
         calendar = self.policy.calendar
-        items = [staff_view(c, now, with_timeline=False, calendar=calendar) for c in result.items]
+        opened = [await self.opener(c) for c in result.items]
+        items = [staff_view(c, now, with_timeline=False, calendar=calendar) for c in opened]
         return target, agency, QueuePage(result.total, items)
 
 

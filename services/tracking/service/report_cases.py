@@ -16,10 +16,12 @@ from services.tracking.domain.periods import period_of
 from services.tracking.domain.report_cases import Selection, counted, order_key
 from services.tracking.domain.views import staff_view
 from services.tracking.service.agency_queue import QueuePage
+from services.tracking.service.opening import CaseOpener
 
 
 class ReportCases:
-    def __init__(self, cases: CaseStore, clock: Clock) -> None:
+    def __init__(self, cases: CaseStore, clock: Clock, opener: CaseOpener | None = None) -> None:
+        self.opener = opener or CaseOpener(None)
         self.cases = cases
         self.clock = clock
 
@@ -53,5 +55,7 @@ class ReportCases:
         skip = (page - 1) * page_size
         wanted = [k[2] for k in keys[skip : skip + page_size]]
         loaded = await self.cases.load(wanted)
-        items = [staff_view(loaded[i], now, with_timeline=False) for i in wanted if i in loaded]
+        items = [
+            staff_view(await self.opener(loaded[i]), now, with_timeline=False) for i in wanted if i in loaded
+        ]
         return QueuePage(len(keys), items)
