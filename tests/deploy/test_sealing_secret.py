@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
+from services.ops.domain.privacy import RetentionPolicy
 from tests.deploy.conftest import objects, service_container
 
 SEALING = ("intake", "routing", "tracking", "notify")
@@ -47,3 +49,34 @@ def test_operator_jobs_read_the_sealing_keys_from_the_secret(
             env = _env(container)
             assert env["SAMAD_KEKS"]["valueFrom"]["secretKeyRef"]["name"] == "samad-sealing"
             assert env["SAMAD_INDEX_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "samad-sealing"
+
+
+@pytest.mark.parametrize("target", ["overlays/dev", "overlays/prod"])
+def test_a_nightly_cronjob_applies_the_retention_policy(
+    rendered: dict[str, list[dict[str, Any]]], target: str
+) -> None:
+    [cron] = [
+        c for c in objects(rendered, target, "CronJob") if c["metadata"]["name"] == "samad-privacy-purge"
+    ]
+    spec = cron["spec"]
+    assert spec["concurrencyPolicy"] == "Forbid" and spec["timeZone"] == "Asia/Tehran"
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "samad-ops"
+    (container,) = pod["containers"]
+    assert container["command"] == ["samad"]
+    assert container["args"][:3] == ["privacy", "purge", "--apply"]
+    env = _env(container)
+    assert env["SAMAD_KEKS"]["valueFrom"]["secretKeyRef"]["name"] == "samad-sealing"
+    assert env["SAMAD_MONGO_URL"]["valueFrom"]["secretKeyRef"]["name"] == "samad-ops-mongodb"
+    # The policy it applies is configuration: a ConfigMap mounted where SAMAD_PRIVACY_RETENTION_FILE points.
+    path = env["SAMAD_PRIVACY_RETENTION_FILE"]["value"]
+    mount = next(m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    config = next(
+        c
+        for c in objects(rendered, target, "ConfigMap")
+        if c["metadata"]["name"] == volume["configMap"]["name"]
+    )
+    policy = RetentionPolicy.from_mapping(yaml.safe_load(config["data"][path.rsplit("/", 1)[1]]))
+    assert policy.erase_after.days > 365
+    assert pod["securityContext"]["runAsNonRoot"] is True
