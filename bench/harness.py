@@ -70,6 +70,11 @@ class StackProfile:
     def stop(self) -> None:
         self.run("stop", check=False)
 
+    def sealing_env(self) -> dict[str, str]:
+        """SAMAD_KEKS and SAMAD_INDEX_KEY of this profile (made by its stack's start)."""
+        found = json.loads((self.home / "keys.json").read_text())
+        return {"SAMAD_KEKS": found["keks"], "SAMAD_INDEX_KEY": found["index_key"]}
+
     def start_jaeger(self) -> str:
         """Start the profile's Jaeger (the trace receiver); the OTLP endpoint the services export to."""
         done = self.run("start-jaeger", check=False)

@@ -18,7 +18,10 @@ wiped first), the four services as separate processes, then measures:
    PyMongo command listener while they ran);
 6. the cost of tracing: the same saturation, through the API and from Kafka, on two fresh stacks, first
    with tracing off, then with every service exporting its spans to the profile's Jaeger (OTLP/HTTP)
-   (``--tracing-cases N``, 0 to skip; ``--tracing-only`` runs this part alone).
+   (``--tracing-cases N``, 0 to skip; ``--tracing-only`` runs this part alone);
+7. the cost of sealing personal fields (docs/privacy.md): the same saturation on two fresh stacks, with
+   the personal fields in plain form, then sealed (``--sealing-cases N``, 0 to skip;
+   ``--sealing-only`` runs this part alone).
 
 Writes bench/results/pipeline-<time>.json and .png (latency percentiles against offered rate), and
 prints a table. Only 127.0.0.1 is addressed; every phase is bounded in cases and in time.
@@ -33,7 +36,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +50,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
 from bench import raw_kafka, raw_mongo  # noqa: E402
-from bench.harness import COMPLAINTS, PIPELINE, SERVICES, Pipeline, RssSampler  # noqa: E402
+from bench.harness import COMPLAINTS, PIPELINE, SERVICES, Pipeline, RssSampler, StackProfile  # noqa: E402
 from bench.load import Driver, Progress, Sample, summary_ms  # noqa: E402
 from contracts.topics import NOTIFICATIONS  # noqa: E402
 
@@ -434,70 +437,120 @@ async def saturate_both(pipeline: Pipeline, cases: int, concurrency: int) -> dic
     return {"warm_up": warm["accepted"], "api": api, "kafka": kafka}
 
 
-# The share of traces a production deployment keeps (docs/observability.md): the third pass.
+def _saturation_pass(
+    outdir: Path, tag: str, cases: int, concurrency: int, extra: Callable[[StackProfile], dict[str, str]]
+) -> dict[str, Any]:
+    """One saturation (through the API and from Kafka) on a fresh stack, with ``extra(profile)`` in
+    every service's environment: throughput, CPU and memory."""
+    profile = PIPELINE
+    say(f"{tag}: a fresh stack, {cases} cases through the API and {cases} from Kafka")
+    profile.start(fresh=True)
+    pipeline = Pipeline(profile, outdir / tag.replace(" ", "-"), extra_env=extra(profile))
+    try:
+        pipeline.start()
+        infra_before = profile.cpu_seconds()
+        with RssSampler(pipeline) as rss:
+            figures = asyncio.run(saturate_both(pipeline, cases, concurrency))
+        infra_after = profile.cpu_seconds()
+    finally:
+        pipeline.stop()
+    done = {
+        "api_cases_per_second": figures["api"]["end_to_end_rate"],
+        "kafka_cases_per_second": figures["kafka"]["end_to_end_rate"],
+        "completed": figures["api"]["completed"] and figures["kafka"]["completed"],
+        "service_cpu_seconds": round(sum(rss.cpu_seconds.values()), 1),
+        "infra_cpu_seconds": {k: round(infra_after[k] - infra_before[k], 1) for k in infra_after},
+        "peak_rss_mb": {name: round(rss.peak[name] / MB, 1) for name in SERVICES},
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    say(
+        f"  {tag}: API {done['api_cases_per_second']} cases/s, from Kafka "
+        f"{done['kafka_cases_per_second']} cases/s, service CPU {done['service_cpu_seconds']} s"
+    )
+    return done
+
+
+def _pair(cases: int, passes: dict[str, Any], off: str, on: str) -> dict[str, Any]:
+    a, b = passes[off], passes[on]
+
+    def cost(key: str) -> float | None:
+        return round(1 - b[key] / a[key], 3) if a[key] else None
+
+    return {
+        "cases": cases,
+        "passes": passes,
+        "throughput_cost": {"api": cost("api_cases_per_second"), "kafka": cost("kafka_cases_per_second")},
+        "service_cpu_increase": round(b["service_cpu_seconds"] / a["service_cpu_seconds"] - 1, 3)
+        if a["service_cpu_seconds"]
+        else None,
+    }
+
+
+# The share of traces a production deployment keeps (deploy/k8s/base: SAMAD_TRACING_SAMPLE_RATIO).
 PRODUCTION_SAMPLE_RATIO = 0.1
 
 
 def tracing_cost(outdir: Path, cases: int, concurrency: int) -> dict[str, Any]:
     """The same saturation with tracing off, then on with every trace kept, then on keeping the
-    production share of traces (PRODUCTION_SAMPLE_RATIO; the others still carry their context but
-    record nothing), each on a fresh stack so none inherits another's data; throughput, CPU and
-    memory side by side."""
-    profile = PIPELINE
-    passes: dict[str, Any] = {}
-    for mode in ("off", "on", "sampled"):
-        say(f"tracing {mode}: a fresh stack, {cases} cases through the API and {cases} from Kafka")
-        profile.start(fresh=True)
-        extra = {"SAMAD_OTLP_ENDPOINT": profile.start_jaeger()} if mode != "off" else {}
-        if mode == "sampled":
-            extra["SAMAD_TRACING_SAMPLE_RATIO"] = str(PRODUCTION_SAMPLE_RATIO)
-        pipeline = Pipeline(profile, outdir / f"tracing-{mode}", extra_env=extra)
-        try:
-            pipeline.start()
-            infra_before = profile.cpu_seconds()
-            with RssSampler(pipeline) as rss:
-                figures = asyncio.run(saturate_both(pipeline, cases, concurrency))
-            infra_after = profile.cpu_seconds()
-        finally:
-            pipeline.stop()
-        passes[mode] = {
-            "api_cases_per_second": figures["api"]["end_to_end_rate"],
-            "kafka_cases_per_second": figures["kafka"]["end_to_end_rate"],
-            "completed": figures["api"]["completed"] and figures["kafka"]["completed"],
-            "service_cpu_seconds": round(sum(rss.cpu_seconds.values()), 1),
-            "infra_cpu_seconds": {k: round(infra_after[k] - infra_before[k], 1) for k in infra_after},
-            "peak_rss_mb": {name: round(rss.peak[name] / MB, 1) for name in SERVICES},
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        }
-        say(
-            f"  tracing {mode}: API {passes[mode]['api_cases_per_second']} cases/s, from Kafka "
-            f"{passes[mode]['kafka_cases_per_second']} cases/s, service CPU {passes[mode]['service_cpu_seconds']} s"
-        )
-    profile.stop()
-    off = passes["off"]
-
-    def cost(mode: str, key: str) -> float | None:
-        return round(1 - passes[mode][key] / off[key], 3) if off[key] else None
-
-    def cpu(mode: str) -> float | None:
-        on = passes[mode]["service_cpu_seconds"]
-        return round(on / off["service_cpu_seconds"] - 1, 3) if off["service_cpu_seconds"] else None
-
-    return {
-        "cases": cases,
-        "passes": passes,
-        "sample_ratio": PRODUCTION_SAMPLE_RATIO,
-        "throughput_cost": {
-            "api": cost("on", "api_cases_per_second"),
-            "kafka": cost("on", "kafka_cases_per_second"),
-        },
-        "service_cpu_increase": cpu("on"),
-        "sampled_throughput_cost": {
-            "api": cost("sampled", "api_cases_per_second"),
-            "kafka": cost("sampled", "kafka_cases_per_second"),
-        },
-        "sampled_service_cpu_increase": cpu("sampled"),
+    production share of traces (the others carry their context but record nothing), each on a fresh
+    stack so none inherits another's data; throughput, CPU and memory side by side."""
+    passes = {
+        "off": _saturation_pass(outdir, "tracing off", cases, concurrency, lambda p: {}),
+        "on": _saturation_pass(
+            outdir, "tracing on", cases, concurrency, lambda p: {"SAMAD_OTLP_ENDPOINT": p.start_jaeger()}
+        ),
+        "sampled": _saturation_pass(
+            outdir,
+            "tracing sampled",
+            cases,
+            concurrency,
+            lambda p: {
+                "SAMAD_OTLP_ENDPOINT": p.start_jaeger(),
+                "SAMAD_TRACING_SAMPLE_RATIO": str(PRODUCTION_SAMPLE_RATIO),
+            },
+        ),
     }
+    PIPELINE.stop()
+    result = _pair(cases, passes, "off", "on")
+    sampled = _pair(cases, passes, "off", "sampled")
+    result["sample_ratio"] = PRODUCTION_SAMPLE_RATIO
+    result["sampled_throughput_cost"] = sampled["throughput_cost"]
+    result["sampled_service_cpu_increase"] = sampled["service_cpu_increase"]
+    return result
+
+
+def sealing_cost(outdir: Path, cases: int, concurrency: int) -> dict[str, Any]:
+    """The same saturation with personal fields in plain form, then sealed (docs/privacy.md: intake
+    seals, routing opens to classify, tracking stores sealed, notify opens to send and seals the SMS),
+    each on a fresh stack. Through the API every case is sealed end to end; the Kafka-driven half
+    publishes plain case.registered events (old-style), so there it measures only the consumers'
+    checks on events with nothing sealed."""
+    passes = {
+        "plain": _saturation_pass(outdir, "sealing off", cases, concurrency, lambda p: {}),
+        "sealed": _saturation_pass(outdir, "sealing on", cases, concurrency, lambda p: p.sealing_env()),
+    }
+    PIPELINE.stop()
+    return _pair(cases, passes, "plain", "sealed")
+
+
+def sealing_table(result: dict[str, Any]) -> str:
+    plain, sealed = result["passes"]["plain"], result["passes"]["sealed"]
+    cost = result["throughput_cost"]
+    rows = [
+        f"cost of sealing personal fields ({result['cases']} cases per saturation, fresh stack each)",
+        f"{'':14} {'API cases/s':>12} {'Kafka cases/s':>14} {'service CPU s':>14} {'load after':>18}",
+        f"{'plain':14} {plain['api_cases_per_second']:>12} {plain['kafka_cases_per_second']:>14} "
+        f"{plain['service_cpu_seconds']:>14} {plain['load_average_after']!s:>18}",
+        f"{'sealed':14} {sealed['api_cases_per_second']:>12} {sealed['kafka_cases_per_second']:>14} "
+        f"{sealed['service_cpu_seconds']:>14} {sealed['load_average_after']!s:>18}",
+        f"throughput lost with sealing: API {cost['api']:.1%} (every case sealed end to end; aim: under "
+        f"10%), from Kafka {cost['kafka']:.1%} (plain events); service CPU {result['service_cpu_increase']:+.1%}"
+        if cost["api"] is not None
+        and cost["kafka"] is not None
+        and result["service_cpu_increase"] is not None
+        else "throughput lost with sealing: not measured",
+    ]
+    return "\n".join(rows)
 
 
 def tracing_table(result: dict[str, Any]) -> str:
@@ -616,15 +669,31 @@ def main() -> int:
         help="cases per saturation in the tracing off/on comparison (0: skip it)",
     )
     parser.add_argument("--tracing-only", action="store_true", help="run only the tracing off/on comparison")
+    parser.add_argument(
+        "--sealing-cases",
+        type=int,
+        default=1000,
+        help="cases per saturation in the sealing off/on comparison (0: skip it)",
+    )
+    parser.add_argument("--sealing-only", action="store_true", help="run only the sealing off/on comparison")
     args = parser.parse_args()
     if args.quick:
         args.rates, args.phase_seconds, args.phase_cap, args.saturation_cases = "20,100", 3.0, 300, 200
         args.tracing_cases = min(args.tracing_cases, 200)
+        args.sealing_cases = min(args.sealing_cases, 200)
     rates = [float(r) for r in args.rates.split(",") if r]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(parents=True, exist_ok=True)
     outdir = ROOT / ".local" / "bench-runs" / stamp  # outside the profile's home, which a run wipes
     report: dict[str, Any] = {"started_at": stamp, "machine": machine(), "settings": vars(args)}
+    if args.sealing_only:
+        report["sealing"] = sealing_cost(outdir, args.sealing_cases, args.concurrency)
+        json_path = RESULTS / f"sealing-{stamp}.json"
+        json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+        print()
+        print(sealing_table(report["sealing"]))
+        print(f"\nreport: {json_path.relative_to(ROOT)}")
+        return 0
     if args.tracing_only:
         report["tracing"] = tracing_cost(outdir, args.tracing_cases, args.concurrency)
         json_path = RESULTS / f"tracing-{stamp}.json"
@@ -754,6 +823,8 @@ def main() -> int:
         profile.stop()
     if args.tracing_cases > 0:
         report["tracing"] = tracing_cost(outdir, args.tracing_cases, args.concurrency)
+    if args.sealing_cases > 0:
+        report["sealing"] = sealing_cost(outdir, args.sealing_cases, args.concurrency)
     json_path = RESULTS / f"pipeline-{stamp}.json"
     png_path = RESULTS / f"pipeline-{stamp}.png"
     json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
@@ -766,6 +837,9 @@ def main() -> int:
     if report.get("tracing"):
         print()
         print(tracing_table(report["tracing"]))
+    if report.get("sealing"):
+        print()
+        print(sealing_table(report["sealing"]))
     print(f"\nreport: {json_path.relative_to(ROOT)}  chart: {png_path.relative_to(ROOT)}")
     return 0
 

@@ -7,6 +7,11 @@ message self-describing when it is dumped to a file, dead-lettered or replayed.
 
 Schemas evolve additively: new optional fields only. A breaking change is a new type
 (``ir.samad.case.registered.v2``) and consumers keep accepting the old one.
+
+Personal fields (a phone, a name, a national id, free text by or about the citizen, SMS text) have a
+sealed counterpart ``<field>_sealed`` (``contracts/sealed.py``, docs/privacy.md): an event published
+with sealing on carries only the sealed form and leaves the plain field empty; events published
+before carry the plain form and still decode and replay. ``PERSONAL_FIELDS`` lists them per type.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from pydantic_core import from_json
 
 from contracts.catalogue import DEFAULT_PROVINCE, AgencyCode
+from contracts.sealed import Sealed
 from contracts.topics import CALLS, CASES, NOTIFICATIONS
 
 SPECVERSION = "1.0"
@@ -93,7 +99,8 @@ class CallReceived(EventData):
     call_id: str
     province: str = DEFAULT_PROVINCE
     county: str | None = None
-    caller_phone: str | None = None  # E.164; None when the caller id was withheld
+    caller_phone: str | None = None  # E.164; None when the caller id was withheld (or sealed)
+    caller_phone_sealed: Sealed | None = None
     channel: Channel = Channel.phone
     outcome: CallOutcome
     started_at: AwareDatetime
@@ -106,9 +113,22 @@ class CallReceived(EventData):
 
 
 class Citizen(_Model):
-    phone: str  # E.164 mobile
+    """The citizen of a case. Sealed events carry ``phone_sealed`` (whose ``kid`` is the citizen's key
+    id, the HMAC of their phone) and no plain phone; old events carry ``phone``."""
+
+    phone: str | None = None  # E.164 mobile
     name: str | None = None
     national_id: str | None = None
+    phone_sealed: Sealed | None = None
+    name_sealed: Sealed | None = None
+    national_id_sealed: Sealed | None = None
+    # With the national id sealed: its HMAC under the index key, so staff can still find the
+    # citizen's cases by national id without any store holding it.
+    national_id_index: str | None = None
+
+    @property
+    def key_id(self) -> str | None:
+        return self.phone_sealed.kid if self.phone_sealed is not None else None
 
 
 class CaseRegistered(EventData):
@@ -124,7 +144,8 @@ class CaseRegistered(EventData):
     citizen: Citizen
     category: str | None = None
     subject: str
-    description: str
+    description: str | None = None  # None only when sealed
+    description_sealed: Sealed | None = None
     operator_agency: AgencyCode | None = None
     # Why the operator chose that agency: the routing suggestion accepted (with its confidence), or
     # another agency and the operator's reason.
@@ -150,7 +171,8 @@ class CaseRepeatCall(EventData):
     case_id: str
     tracking_code: str
     call_id: str | None = None
-    description: str
+    description: str | None = None  # None only when sealed
+    description_sealed: Sealed | None = None
     similarity: float = Field(ge=0, le=1)
     operator_id: str | None = None
 
@@ -357,8 +379,10 @@ class SmsSent(EventData):
     case_id: str
     source_event_id: str
     template: str
-    recipient: str  # E.164
-    text: str
+    recipient: str | None = None  # E.164; None only when sealed
+    text: str | None = None  # None only when sealed
+    recipient_sealed: Sealed | None = None
+    text_sealed: Sealed | None = None
     parts: int = Field(ge=1)
     provider: str
     provider_message_id: str | None = None
@@ -407,6 +431,16 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         SmsDelivered,
         SmsFailed,
     )
+}
+
+
+# The personal fields of each event type that have a sealed counterpart (``<path>_sealed``), as
+# dotted paths into the payload. Sealing, opening and erasure follow this table.
+PERSONAL_FIELDS: dict[type[EventData], tuple[str, ...]] = {
+    CallReceived: ("caller_phone",),
+    CaseRegistered: ("citizen.phone", "citizen.name", "citizen.national_id", "description"),
+    CaseRepeatCall: ("description",),
+    SmsSent: ("recipient", "text"),
 }
 
 

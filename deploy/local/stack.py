@@ -58,6 +58,7 @@ import chromium  # noqa: E402 - deploy/local/chromium.py, beside this file
 import console_assets  # noqa: E402 - deploy/local/console_assets.py, beside this file
 import jaeger  # noqa: E402 - deploy/local/jaeger.py, beside this file
 import keycloak  # noqa: E402 - deploy/local/keycloak.py, beside this file
+import keys  # noqa: E402 - deploy/local/keys.py, beside this file
 import promtool  # noqa: E402 - deploy/local/promtool.py, beside this file
 import zipkin  # noqa: E402 - deploy/local/zipkin.py, beside this file
 
@@ -554,6 +555,7 @@ def tracing_asked() -> bool:
 
 def start(p: Profile, *, tracing: bool = False, trace_ui: bool = False) -> None:
     p.home.mkdir(parents=True, exist_ok=True)
+    keys.ensure(p.home)  # the sealing keys the services of this profile are given
     # Keycloak starts first and is waited for last: its start overlaps the others'.
     admin_password = spawn_keycloak(p)
     start_ferretdb(p)

@@ -18,6 +18,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+
+import keys  # noqa: E402 - deploy/local/keys.py, beside this file
+
 SERVICES = (("intake", 8001), ("routing", 8004), ("tracking", 8002), ("notify", 8003), ("console", 8005))
 COLOURS = {
     "intake": "\033[36m",
@@ -77,6 +81,8 @@ def main() -> int:
         # tracking believes it from there (in production, only from the console's and ingress' pods).
         "SAMAD_TRUSTED_PROXIES": '["127.0.0.1/32"]',
         "PYTHONUNBUFFERED": "1",
+        # Personal fields sealed under the dev profile's keys (docs/privacy.md).
+        **keys.service_env(ROOT / ".local" / "dev"),
     }
     if tracing:
         env["SAMAD_OTLP_ENDPOINT"] = OTLP_ENDPOINT

@@ -49,6 +49,13 @@ class ServiceSettings(BaseSettings):
     zipkin_endpoint: str = ""
     # The share of new traces kept (a trace started upstream keeps its caller's decision).
     tracing_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    # Crypto-shredding (services/common/sealing.py, docs/privacy.md): the key-encryption keys
+    # ("id:base64key,...", the first wraps) and the index key that turns a phone into its citizen's key
+    # id, both from a Secret. Empty: personal fields travel and are stored in plain form (unit tests).
+    keks: str = ""
+    index_key: str = ""
+    # How long an unwrapped data key stays in memory (an erasure reaches other processes within it).
+    key_cache_seconds: float = Field(default=60.0, ge=0.0)
     # Public base URL used in answers and SMS (status links).
     public_base_url: str = "http://127.0.0.1:8002"
 

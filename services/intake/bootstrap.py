@@ -21,6 +21,7 @@ from services.common.auth import AuthSettings, ServiceTokens
 from services.common.clock import Clock, SystemClock
 from services.common.kafka import EventPublisher, consumers_positioned, make_broker
 from services.common.publishing import BusUnavailable, Publisher
+from services.common.sealing import Sealer, sealer_from_settings
 from services.intake.adapters.store import IntakeStore, MongoIntakeStore
 from services.intake.adapters.tracking import HttpTrackingDirectory, TrackingDirectory
 from services.intake.service.case_view import KeepCaseView
@@ -123,6 +124,7 @@ def bootstrap(
     publisher: Publisher | None = None,
     clock: Clock | None = None,
     client: str = SERVICE,
+    sealer: Sealer | None = None,
 ) -> IntakeContainer:
     """Build intake: real adapters unless a fake is passed. ``client`` names the Kafka and MongoDB
     connections (the CLI's import runs as ``intake-import``)."""
@@ -139,7 +141,9 @@ def bootstrap(
     publisher = publisher or kafka
     clock = clock or SystemClock()
     idempotency = Idempotency(store, clock, timedelta(seconds=s.idempotency_pending_seconds))
-    log_call = LogCall(idempotency, publisher, clock)
+    # Personal fields are sealed when the keys are configured (SAMAD_KEKS, SAMAD_INDEX_KEY).
+    sealer = sealer or sealer_from_settings(s, client)
+    log_call = LogCall(idempotency, publisher, clock, sealer)
     register_case = RegisterCase(
         idempotency,
         store,
@@ -147,6 +151,7 @@ def bootstrap(
         clock,
         repeat_policy=s.repeat_policy,
         status_base_url=s.public_base_url,
+        sealer=sealer,
     )
     return IntakeContainer(
         settings=s,

@@ -19,6 +19,7 @@ from services.common.clock import Clock, SystemClock
 from services.common.kafka import EventPublisher, make_broker
 from services.common.mongo import make_client
 from services.common.publishing import Publisher
+from services.common.sealing import Sealer, sealer_from_settings
 from services.notify.adapters.contacts import Contacts, MongoContacts
 from services.notify.adapters.cursors import MongoCursor
 from services.notify.adapters.ledger import Ledger
@@ -186,6 +187,7 @@ def bootstrap(
     publisher: Publisher | None = None,
     replica: str | None = None,
     read_audit: ReadAuditSink | None = None,
+    sealer: Sealer | None = None,
 ) -> NotifyContainer:
     settings = settings or NotifySettings()
     config = notify_config(settings)
@@ -220,6 +222,8 @@ def bootstrap(
     templates = templates if templates is not None else load_templates(settings.sms_template_path)
     replica = replica or f"{socket.gethostname()}:{os.getpid()}"
 
+    # Sealed contacts and SMS when the keys are configured (docs/privacy.md).
+    sealer = sealer or sealer_from_settings(settings, SERVICE)
     outcomes = Outcomes(ledger=ledger, publisher=publisher, clock=clock, provider=provider.name)
     receipts = Receipts(ledger=ledger, outcomes=outcomes, clock=clock, match_wait=config.receipt_match_wait)
     senders = Senders(
@@ -231,6 +235,7 @@ def bootstrap(
         clock=clock,
         config=config,
         replica=replica,
+        sealer=sealer,
     )
     return NotifyContainer(
         settings=settings,
@@ -255,6 +260,7 @@ def bootstrap(
             clock=clock,
             config=config,
             provider=provider.name,
+            sealer=sealer,
         ),
         reconciler=Reconciler(
             ledger=ledger,

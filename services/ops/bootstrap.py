@@ -17,12 +17,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from services.common.auth import AuthSettings, TokenVerifier
 from services.common.clock import Clock, SystemClock
 from services.common.mongo import make_client
+from services.common.sealing import Sealer, sealer_from_settings
 from services.ops.adapters.catalog import EntryPointProjections, ProjectionCatalog
 from services.ops.adapters.files import DumpFiles, LocalFiles
 from services.ops.adapters.kafka import KafkaLog, client_options
 from services.ops.adapters.log import EventLog
+from services.ops.adapters.privacy import (
+    CitizenCases,
+    MongoCitizenCases,
+    MongoPrivacyRequests,
+    PrivacyRequests,
+)
 from services.ops.adapters.projection_store import MongoProjectionStore, ProjectionStore
 from services.ops.adapters.store import MongoOpsStore, OpsStore
 from services.ops.adapters.traces import JaegerTraces, TraceStore
@@ -32,6 +40,7 @@ from services.ops.service.dump_events import DumpEvents
 from services.ops.service.load_events import LoadEvents
 from services.ops.service.offsets import Offsets
 from services.ops.service.positions import Positions
+from services.ops.service.privacy import Privacy
 from services.ops.service.rebuild import Rebuild
 from services.ops.service.redrive import Redrive
 from services.ops.service.replay import Replay
@@ -40,6 +49,16 @@ from services.ops.service.trace_case import TraceCase
 from services.ops.settings import OpsSettings
 
 Hook = Callable[[], Awaitable[None]]
+# A bearer token -> (who it names, the realm roles it holds); raises when it is not valid.
+TokenCheck = Callable[[str], Awaitable[tuple[str, frozenset[str]]]]
+
+
+def _token_check(verifier: TokenVerifier) -> TokenCheck:
+    async def check(token: str) -> tuple[str, frozenset[str]]:
+        principal = await verifier.verify(token)
+        return principal.subject, frozenset(str(r) for r in principal.roles | {principal.role})
+
+    return check
 
 
 @dataclass
@@ -62,6 +81,9 @@ class OpsContainer:
     offsets: Offsets
     audit: AuditTrail
     trace_case: TraceCase
+    privacy: Privacy
+    # Who a token names and the roles it holds (the privacy commands' two people).
+    verify_token: TokenCheck
     # Lifecycle: connecting to the log (not needed by the commands that only read MongoDB), and closing.
     connect_log: list[Hook] = field(default_factory=list)
     close: list[Hook] = field(default_factory=list)
@@ -101,6 +123,10 @@ def bootstrap(
     files: DumpFiles | None = None,
     traces: TraceStore | None = None,
     clock: Clock | None = None,
+    privacy_requests: PrivacyRequests | None = None,
+    citizen_cases: CitizenCases | None = None,
+    sealer: Sealer | None = None,
+    verify_token: TokenCheck | None = None,
 ) -> OpsContainer:
     settings = settings or OpsSettings()
     clock = clock or SystemClock()
@@ -132,6 +158,18 @@ def bootstrap(
         traces = jaeger
     files = files or LocalFiles()
     auditor = Auditor(store, operator or current_operator(actor), clock)
+    if privacy_requests is None or citizen_cases is None:
+        privacy_client = make_client(settings.mongo_url, "ops-privacy")
+        close.append(privacy_client.close)
+        privacy_requests = privacy_requests or MongoPrivacyRequests(privacy_client[settings.db_name])
+        citizen_cases = citizen_cases or MongoCitizenCases(
+            privacy_client[settings.tracking_db_name], settings.tracking_collection
+        )
+    sealer = sealer or sealer_from_settings(settings, "ops")
+    if verify_token is None:
+        verifier = TokenVerifier(AuthSettings())
+        close.append(verifier.close)
+        verify_token = _token_check(verifier)
     positions = Positions(clock, zone)
     return OpsContainer(
         settings=settings,
@@ -152,6 +190,8 @@ def bootstrap(
         offsets=Offsets(log, auditor, positions),
         audit=AuditTrail(store),
         trace_case=TraceCase(traces),
+        privacy=Privacy(privacy_requests, citizen_cases, sealer, auditor, clock),
+        verify_token=verify_token,
         connect_log=connect_log,
         close=close,
     )

@@ -24,3 +24,5 @@ class OpsSettings(ServiceSettings):
     jaeger_url: str = "http://127.0.0.1:16686"
     # Events fetched and applied per rebuild step (one batched write per step).
     rebuild_batch_size: int = 5000
+    # The retention policy `samad privacy purge` applies (YAML; default services/ops/data/retention.yaml).
+    privacy_retention_file: str | None = None

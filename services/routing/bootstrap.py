@@ -19,6 +19,7 @@ from services.common.clock import Clock, SystemClock
 from services.common.kafka import EventPublisher, make_broker
 from services.common.mongo import make_client
 from services.common.publishing import Publisher
+from services.common.sealing import Sealer, sealer_from_settings
 from services.routing.adapters.cases import MongoRoutingStore, RoutingStore
 from services.routing.adapters.datasets import DatasetFiles, LabelledSets
 from services.routing.adapters.roster import MongoRosterStore, RosterStore
@@ -98,6 +99,7 @@ def bootstrap(
     publisher: Publisher | None = None,
     broker: KafkaBroker | None = None,
     clock: Clock | None = None,
+    sealer: Sealer | None = None,
 ) -> RoutingContainer:
     """Build routing. Without ``publisher``, routing publishes to Kafka through ``broker`` (made from the
     settings unless given: a test passes one to drive it with FastStream's TestKafkaBroker)."""
@@ -145,7 +147,9 @@ def bootstrap(
     classifier = Classifier((rules or RuleFiles(settings.routing_rules_dir)).load())
     answers = Answers(roster, clock, tz)
     classify = Classify(classifier, settings.routing_threshold)
-    route = RouteCase(cases, classifier, answers, settings.routing_threshold)
+    # Opens sealed descriptions when the keys are configured (docs/privacy.md).
+    sealer = sealer or sealer_from_settings(settings, "routing")
+    route = RouteCase(cases, classifier, answers, settings.routing_threshold, sealer)
     reroute = Reroute(
         cases,
         classifier,
@@ -153,6 +157,7 @@ def bootstrap(
         province=settings.province,
         threshold=settings.routing_threshold,
         max_declines=settings.routing_max_declines,
+        sealer=sealer,
     )
     republish_owed = RepublishOwed(
         cases,

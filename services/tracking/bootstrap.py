@@ -28,6 +28,7 @@ from services.common.auth import AuthSettings, InsecureConfiguration, ServiceTok
 from services.common.clock import Clock, OffsetClock, SystemClock
 from services.common.kafka import EventPublisher, make_broker
 from services.common.publishing import Publisher
+from services.common.sealing import Sealer, sealer_from_settings
 from services.tracking.adapters.audit import MongoReadAudit, ReadAudit
 from services.tracking.adapters.calls import CallStore, MongoCallStore
 from services.tracking.adapters.cases import CaseStore, MongoCaseStore
@@ -41,6 +42,7 @@ from services.tracking.service.act_on_case import ActOnCase
 from services.tracking.service.agency_queue import AgencyQueue, AgencyStaff, EscalationQueue
 from services.tracking.service.citizen_status import CitizenStatus
 from services.tracking.service.lookup import FindCitizenCases, LookUpCase
+from services.tracking.service.opening import CaseOpener
 from services.tracking.service.project_events import ProjectEvents
 from services.tracking.service.read_audit import AuditTrail, QueryReads
 from services.tracking.service.report_cases import ReportCases
@@ -108,6 +110,8 @@ class TrackingContainer:
     audit_trail: AuditTrail
     query_reads: QueryReads
     database: TrackingDatabase | None = None
+    # Opens sealed personal fields for the staff a case is shown to (docs/privacy.md).
+    opener: CaseOpener = field(default_factory=lambda: CaseOpener(None))
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _timers: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -173,6 +177,7 @@ def bootstrap(
     directory: Directory | None = None,
     owner: str | None = None,
     name: str = "tracking",
+    sealer: Sealer | None = None,
 ) -> TrackingContainer:
     """Build tracking. ``name`` names this process to Kafka and MongoDB (the CLI is ``tracking-cli``);
     ``owner`` names it in timer claims (host, pid and a random tag by default)."""
@@ -207,6 +212,9 @@ def bootstrap(
     trail = AuditTrail(
         read_audit, clock, batch_size=s.read_audit_batch_size, interval_seconds=s.read_audit_interval_seconds
     )
+    # Personal fields are stored sealed and opened for staff when the keys are configured (docs/privacy.md).
+    sealer = sealer or sealer_from_settings(s, name)
+    opener = CaseOpener(sealer)
     return TrackingContainer(
         settings=s,
         broker=broker,
@@ -219,11 +227,11 @@ def bootstrap(
         claims=claims,
         attempts=attempts,
         project_events=ProjectEvents(cases, calls, policy, s.projection_cache_size),
-        look_up=LookUpCase(cases, clock, policy.calendar, trail),
-        find_citizen_cases=FindCitizenCases(cases, clock, trail),
-        citizen_status=CitizenStatus(cases, attempts, clock, s.lookup_limits),
-        agency_queue=AgencyQueue(cases, clock, policy, trail),
-        escalation_queue=EscalationQueue(cases, clock, policy, trail),
+        look_up=LookUpCase(cases, clock, policy.calendar, trail, opener),
+        find_citizen_cases=FindCitizenCases(cases, clock, trail, sealer),
+        citizen_status=CitizenStatus(cases, attempts, clock, s.lookup_limits, opener),
+        agency_queue=AgencyQueue(cases, clock, policy, trail, opener),
+        escalation_queue=EscalationQueue(cases, clock, policy, trail, opener),
         agency_staff=AgencyStaff(directory),
         directory=directory,
         act_on_case=ActOnCase(cases, publisher, policy, clock, directory),
@@ -239,10 +247,11 @@ def bootstrap(
             province=s.province,
         ),
         reports=Reports(cases, calls, clock, s.report_max_days),
-        report_cases=ReportCases(cases, clock, trail),
+        report_cases=ReportCases(cases, clock, trail, opener),
         read_audit=read_audit,
         audit_trail=trail,
         query_reads=QueryReads(read_audit),
         database=database,
+        opener=opener,
         on_shutdown=on_shutdown,
     )

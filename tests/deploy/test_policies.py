@@ -26,9 +26,10 @@ def pod_specs(objs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], dic
     for obj in objs:
         if obj["kind"] not in WORKLOAD_KINDS:
             continue
-        template = obj["spec"]["template"]
         if obj["kind"] == "CronJob":
             template = obj["spec"]["jobTemplate"]["spec"]["template"]
+        else:
+            template = obj["spec"]["template"]
         found.append(
             (f"{obj['kind']}/{obj['metadata']['name']}", template.get("metadata", {}), template["spec"])
         )
@@ -320,7 +321,12 @@ def test_mongodb_users_are_confined_to_their_database(rendered: Rendered) -> Non
         users = {u["name"]: u for u in mongo["spec"]["users"]}
         for svc in SERVICES:
             user = users[f"samad-{svc}"]
-            assert user["roles"] == [{"name": "readWrite", "db": f"samad_{svc}"}]
+            # Its own database, and the citizens' data keys where it seals or opens personal data
+            # (docs/privacy.md): only intake makes keys.
+            own, *keys = user["roles"]
+            assert own == {"name": "readWrite", "db": f"samad_{svc}"}
+            assert all(r["db"] == "samad_keys" for r in keys)
+            assert all(r["name"] == "read" for r in keys) or svc == "intake"
             deployment = one(rendered, overlay, "Deployment", f"samad-{svc}")
             env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
             assert (

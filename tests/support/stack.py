@@ -28,6 +28,12 @@ def running() -> bool:
     )
 
 
+def sealing_env() -> dict[str, str]:
+    """SAMAD_KEKS and SAMAD_INDEX_KEY of the test profile (deploy/local/keys.py made them at its start)."""
+    found = json.loads((ROOT / ".local" / "test" / "keys.json").read_text())
+    return {"SAMAD_KEKS": found["keks"], "SAMAD_INDEX_KEY": found["index_key"]}
+
+
 def jaeger() -> dict[str, str]:
     """Start the test profile's Jaeger if it is not running (idempotent); its OTLP endpoint and query URL."""
     subprocess.run([sys.executable, str(STACK), "start-jaeger", "--profile", "test"], check=True, cwd=ROOT)

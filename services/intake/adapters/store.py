@@ -29,6 +29,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from contracts.catalogue import AgencyCode
 from contracts.events import CaseRegistered, Envelope
+from contracts.sealed import Sealed
 from services.common.mongo import create_index, make_client
 from services.common.recent import Recent
 from services.intake.domain.cases import FINISHED, CaseView, apply
@@ -145,6 +146,10 @@ def _view_doc(view: CaseView) -> dict[str, Any]:
             doc[name] = str(doc[name].value)
     doc["open"] = view.open
     doc["_id"] = doc.pop("case_id")
+    if view.description_sealed is None:
+        doc.pop("description_sealed")
+    else:
+        doc["description_sealed"] = view.description_sealed.model_dump()
     return doc
 
 
@@ -155,6 +160,8 @@ def _doc_view(doc: dict[str, Any]) -> CaseView:
     for name in ("agency", "operator_agency"):
         if values.get(name) is not None:
             values[name] = AgencyCode(values[name])
+    if values.get("description_sealed") is not None:
+        values["description_sealed"] = Sealed.model_validate(values["description_sealed"])
     return CaseView(**values)
 
 

@@ -25,6 +25,7 @@ from contracts.events import (
     Envelope,
 )
 from contracts.persian import matching_form
+from contracts.sealed import Sealed
 
 # A case in one of these states is finished: a new call about the same problem is a new case.
 FINISHED = frozenset({CaseStatus.resolved.value, CaseStatus.rejected.value, CaseStatus.closed.value})
@@ -34,6 +35,8 @@ FINISHED = frozenset({CaseStatus.resolved.value, CaseStatus.rejected.value, Case
 class CaseView:
     case_id: str
     tracking_code: str
+    # The citizen: their phone, or (events sealed, docs/privacy.md) their key id, the HMAC of the
+    # phone; a repeat call is looked up by the same form, so the view never holds a sealed phone.
     phone: str
     province: str
     county: str
@@ -48,6 +51,9 @@ class CaseView:
     registered_at: datetime
     updated_at: datetime
     public: bool = False  # the submitter chose to publish the description (Open311 only)
+    # The description sealed under the citizen's key (``description`` is then empty); opened by the
+    # use cases that compare or publish it.
+    description_sealed: Sealed | None = None
 
     @property
     def open(self) -> bool:
@@ -67,12 +73,13 @@ def apply(view: CaseView | None, event: Envelope) -> CaseView | None:
         return CaseView(
             case_id=data.case_id,
             tracking_code=data.tracking_code,
-            phone=data.citizen.phone,
+            phone=data.citizen.phone or data.citizen.key_id or "",
             province=data.province,
             county=data.county,
             channel=data.channel.value,
             subject=data.subject,
-            description=data.description,
+            description=data.description or "",
+            description_sealed=data.description_sealed,
             category=data.category,
             operator_agency=data.operator_agency,
             agency=None,

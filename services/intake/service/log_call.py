@@ -10,6 +10,7 @@ from prometheus_client import Counter
 from services.common.clock import Clock
 from services.common.logs import mask_phone
 from services.common.publishing import Publisher
+from services.common.sealing import Sealer, seal_envelope
 from services.intake.domain import events, ids
 from services.intake.domain.operators import Acting, call_operator
 from services.intake.domain.requests import CallIn
@@ -29,10 +30,13 @@ class Rejected(Exception):
 
 
 class LogCall:
-    def __init__(self, idempotency: Idempotency, publisher: Publisher, clock: Clock) -> None:
+    def __init__(
+        self, idempotency: Idempotency, publisher: Publisher, clock: Clock, sealer: Sealer | None = None
+    ) -> None:
         self.idempotency = idempotency
         self.publisher = publisher
         self.clock = clock
+        self.sealer = sealer  # seals the caller's phone (docs/privacy.md); None: plain events
 
     async def __call__(
         self, call: CallIn, *, key: str, by: Acting | None = None, scope: str = "calls"
@@ -49,6 +53,7 @@ class LogCall:
 
         async def produce() -> Answer:
             event = events.call_received(call, call_ids, operator_id=operator_id, now=now)
+            event = await seal_envelope(self.sealer, event)
             await self.publisher.publish([event])
             CALLS_LOGGED.labels(call.outcome.value).inc()
             log.info(

@@ -109,7 +109,9 @@ class Open311:
                 limit=o.MAX_RESULTS,
             )
         )
-        return [o.request(v, description=mask_text(v.description)) for v in views]
+        # A public description is sealed like any other; opened here (empty once erased).
+        opened = [await self.register_case.opened(v) for v in views]
+        return [o.request(v, description=mask_text(v.description)) for v in opened]
 
     async def request(self, service_request_id: str) -> dict[str, Any]:
         """One request by its id (the tracking code); its status comes from tracking when it answers."""
@@ -119,6 +121,7 @@ class Open311:
             raise o.error(
                 404, f"service_request_id {service_request_id!r} not found", "درخواستی با این شناسه پیدا نشد"
             )
+        view = await self.register_case.opened(view)
         try:
             tracked = await self.tracking.status(view.case_id)
         except TrackingUnavailable as exc:

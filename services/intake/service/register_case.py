@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from prometheus_client import Counter
@@ -22,9 +23,10 @@ from contracts.events import Channel
 from services.common.clock import Clock
 from services.common.logs import mask_phone
 from services.common.publishing import Publisher
+from services.common.sealing import Sealer, seal_envelope
 from services.intake.adapters.store import IntakeStore
 from services.intake.domain import events, ids
-from services.intake.domain.cases import Repeat, RepeatPolicy, find_repeat
+from services.intake.domain.cases import CaseView, Repeat, RepeatPolicy, find_repeat
 from services.intake.domain.operators import Acting, case_operator
 from services.intake.domain.requests import CaseIn
 from services.intake.domain.validation import Invalid
@@ -52,6 +54,7 @@ class RegisterCase:
         repeat_policy: RepeatPolicy,
         status_base_url: str,
         new_code: Callable[[], str] = tracking_code.random_code,
+        sealer: Sealer | None = None,
     ) -> None:
         self.idempotency = idempotency
         self.store = store
@@ -60,6 +63,19 @@ class RegisterCase:
         self.repeat_policy = repeat_policy
         self.status_base_url = status_base_url.rstrip("/")
         self.new_code = new_code
+        # Seals the citizen's personal fields in the events (docs/privacy.md); None: plain events.
+        self.sealer = sealer
+
+    def citizen_key(self, phone: str) -> str:
+        """How the case view names the citizen: their key id when sealing, else their phone."""
+        return self.sealer.key_id(phone) if self.sealer is not None else phone
+
+    async def opened(self, view: CaseView) -> CaseView:
+        """The view with its sealed description opened (empty once the citizen's key is erased)."""
+        if self.sealer is None or view.description_sealed is None:
+            return view
+        text = await self.sealer.open(view.description_sealed, "description", view.case_id)
+        return replace(view, description=text or "")
 
     def status_url(self, tracking_code: str) -> str:
         return f"{self.status_base_url}/v1/status/{tracking_code}"
@@ -124,6 +140,7 @@ class RegisterCase:
             public=public,
             call_started_at=call_started_at,
         )
+        event = await seal_envelope(self.sealer, event)
         await self.publisher.publish([event])
         # Write-through: a repeat call a second later must already see this case.
         await self.store.apply_event(event, new=already is None)
@@ -144,7 +161,10 @@ class RegisterCase:
     async def _repeat_of(self, case: CaseIn, case_id: str, now: datetime) -> Repeat | None:
         """The open case this report repeats, if any (never the case itself, on a retry): the one the
         operator named, or one found by its text."""
-        candidates = await self.store.open_cases_for_phone(case.phone, now - self.repeat_policy.window)
+        found = await self.store.open_cases_for_phone(
+            self.citizen_key(case.phone), now - self.repeat_policy.window
+        )
+        candidates = [await self.opened(c) for c in found]
         if case.repeat_of is not None:
             named = [c for c in candidates if case.repeat_of in (c.case_id, c.tracking_code) and c.open]
             if not named:
@@ -162,7 +182,7 @@ class RegisterCase:
                 )
             return Repeat(named[0], 1.0)
         return find_repeat(
-            phone=case.phone,
+            phone=self.citizen_key(case.phone),
             agency=case.agency,
             description=case.description,
             candidates=candidates,
@@ -175,6 +195,7 @@ class RegisterCase:
         self, case: CaseIn, case_ids: ids.CaseIds, repeat: Repeat, operator_id: str | None, now: datetime
     ) -> Answer:
         event = events.repeat_call(case, case_ids, repeat, operator_id=operator_id, now=now)
+        event = await seal_envelope(self.sealer, event, self.citizen_key(case.phone))
         await self.publisher.publish([event])
         REPEAT_CALLS.inc()
         log.info(

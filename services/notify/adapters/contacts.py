@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from contracts.catalogue import AgencyCode
+from contracts.sealed import Sealed
 from services.common.bounded import run_all
 from services.common.mongo import insert_new
 from services.notify.domain.messages import CaseContact
@@ -47,6 +48,7 @@ class MongoContacts:
             phone=doc["phone"],
             tracking_code=doc["tracking_code"],
             agency=AgencyCode(doc["agency"]) if doc.get("agency") else None,
+            phone_sealed=Sealed.model_validate(doc["phone_sealed"]) if doc.get("phone_sealed") else None,
         )
 
     @staticmethod
@@ -55,6 +57,7 @@ class MongoContacts:
             "phone": contact.phone,
             "tracking_code": contact.tracking_code,
             "agency": contact.agency.value if contact.agency else None,
+            "phone_sealed": contact.phone_sealed.model_dump() if contact.phone_sealed else None,
             "updated_at": now,
         }
 

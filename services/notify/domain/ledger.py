@@ -4,7 +4,7 @@
        │  ▲               │  │          ▲
        │  └─transient─────┘  └─timeout after submit / crash─▶ unknown ──lookup/receipt──┘
        ├─▶ deferred (quiet hours) ──claim──▶ sending
-       └─▶ skipped_stale | skipped_opted_out
+       └─▶ skipped_stale | skipped_opted_out | skipped_erased
 
 A record is written ``pending`` before the provider is called and moved on after. ``sending``
 holds a lease: a replica that dies mid-call leaves the lease to expire and the record becomes
@@ -29,18 +29,22 @@ class SmsState(StrEnum):
     unknown = "unknown"
     skipped_stale = "skipped_stale"
     skipped_opted_out = "skipped_opted_out"
+    # The citizen's data key was erased (docs/privacy.md): their phone and the text cannot be opened.
+    skipped_erased = "skipped_erased"
 
 
 S = SmsState
 
 TRANSITIONS: dict[SmsState, frozenset[SmsState]] = {
-    S.pending: frozenset({S.sending, S.deferred, S.skipped_stale, S.skipped_opted_out}),
-    S.deferred: frozenset({S.sending, S.skipped_opted_out}),
+    S.pending: frozenset({S.sending, S.deferred, S.skipped_stale, S.skipped_opted_out, S.skipped_erased}),
+    S.deferred: frozenset({S.sending, S.skipped_opted_out, S.skipped_erased}),
     # back to pending: a transient error, to be retried after a back-off; nothing was accepted.
     # skipped_opted_out: the citizen opted out between the record and the call.
     # delivered: the provider's answer to the submission already says delivered (a gateway that
     # delivers synchronously, like the file gateway); recorded as submitted and delivered at once.
-    S.sending: frozenset({S.submitted, S.delivered, S.failed, S.pending, S.unknown, S.skipped_opted_out}),
+    S.sending: frozenset(
+        {S.submitted, S.delivered, S.failed, S.pending, S.unknown, S.skipped_opted_out, S.skipped_erased}
+    ),
     S.submitted: frozenset({S.delivered, S.failed}),
     # pending again only when the provider states it never received the message.
     S.unknown: frozenset({S.submitted, S.delivered, S.failed, S.pending}),
@@ -48,6 +52,7 @@ TRANSITIONS: dict[SmsState, frozenset[SmsState]] = {
     S.failed: frozenset(),
     S.skipped_stale: frozenset(),
     S.skipped_opted_out: frozenset(),
+    S.skipped_erased: frozenset(),
 }
 
 CLAIMABLE = frozenset({S.pending, S.deferred})

@@ -20,6 +20,7 @@ from contracts.events import (
     CaseStatusChanged,
     EventData,
 )
+from contracts.sealed import Sealed
 from services.notify.domain.rendering import MessageValues
 from services.notify.domain.templates import TemplateKey
 
@@ -27,9 +28,10 @@ from services.notify.domain.templates import TemplateKey
 @dataclass(frozen=True)
 class CaseContact:
     case_id: str
-    phone: str
+    phone: str  # empty when sealed: the recorder opens ``phone_sealed`` for the SMS it records
     tracking_code: str
     agency: AgencyCode | None = None
+    phone_sealed: Sealed | None = None  # the citizen's phone sealed under their key (docs/privacy.md)
 
 
 def apply(contact: CaseContact | None, data: EventData) -> CaseContact | None:
@@ -37,9 +39,10 @@ def apply(contact: CaseContact | None, data: EventData) -> CaseContact | None:
     if isinstance(data, CaseRegistered):
         return CaseContact(
             case_id=data.case_id,
-            phone=data.citizen.phone,
+            phone=data.citizen.phone or "",
             tracking_code=data.tracking_code,
             agency=contact.agency if contact else data.operator_agency,
+            phone_sealed=data.citizen.phone_sealed,
         )
     if contact is None:
         return None

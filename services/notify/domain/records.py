@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from contracts.events import Envelope
+from contracts.sealed import Sealed
 from services.notify.domain.ledger import CLAIMABLE, FINAL, PartOutcome, SmsState, sms_id, sources_for
 from services.notify.domain.messages import Intent
 from services.notify.domain.policy import Decision
@@ -126,6 +127,10 @@ class SmsRecord:
     polled_at: datetime | None = None
     error: str | None = None
     permanent: bool | None = None
+    # A citizen's SMS with sealing on (docs/privacy.md): ``recipient`` and ``text`` are empty in the
+    # ledger and these hold them sealed under the citizen's key; the sender opens them to send.
+    recipient_sealed: Sealed | None = None
+    text_sealed: Sealed | None = None
 
     def receipt_of(self, message_id: str | None) -> PartOutcome | None:
         if message_id is None:
@@ -266,6 +271,18 @@ def extend_lease(r: SmsRecord, *, replica: str, until: datetime) -> SmsRecord | 
     if r.state is not SmsState.sending or r.claimed_by != replica:
         return None
     return replace(r, lease_until=until)
+
+
+def sealed(r: SmsRecord, recipient: Sealed, text: Sealed) -> SmsRecord:
+    """The record as the ledger keeps it: recipient and text only sealed, no text in the parts."""
+    parts = tuple(replace(p, prefix="") for p in r.parts)
+    return replace(r, recipient="", text="", parts=parts, recipient_sealed=recipient, text_sealed=text)
+
+
+def skip_erased(r: SmsRecord, *, now: datetime) -> SmsRecord | None:
+    if r.state not in sources_for(SmsState.skipped_erased):
+        return None
+    return _moved(r, SmsState.skipped_erased, now, "the citizen's personal data was erased")
 
 
 def skip_opted_out(r: SmsRecord, *, now: datetime) -> SmsRecord | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from contracts.events import CaseRegistered, EventData
@@ -19,11 +20,12 @@ from services.common.clock import Clock
 from services.common.kafka import Incoming
 from services.common.logs import mask_phone
 from services.common.recent import Recent
+from services.common.sealing import Sealer
 from services.notify.adapters.contacts import Contacts
 from services.notify.adapters.ledger import Ledger
 from services.notify.domain.messages import SMS_EVENT_TYPES, CaseContact, apply, intents_for
 from services.notify.domain.policy import decide
-from services.notify.domain.records import SmsRecord, new_record
+from services.notify.domain.records import SmsRecord, new_record, sealed, skip_erased
 from services.notify.domain.rendering import render
 from services.notify.domain.templates import Template, TemplateKey
 from services.notify.service.config import NotifyConfig
@@ -44,7 +46,11 @@ class Recorder:
         clock: Clock,
         config: NotifyConfig,
         provider: str,
+        sealer: Sealer | None = None,
     ) -> None:
+        # Opens a sealed contact's phone to record its SMS, and seals the record's recipient and
+        # text under the citizen's key (docs/privacy.md); None: plain records.
+        self.sealer = sealer
         self.ledger, self.contacts = ledger, contacts
         self.templates = templates
         self.senders = senders
@@ -66,7 +72,8 @@ class Recorder:
         now = self.clock.now()
         afters = await self._contacts_after([item.event.data for item in items], now)
         wanted: list[tuple[Incoming, SmsRecord]] = []
-        for item, after in zip(items, afters, strict=True):
+        for item, sealed_after in zip(items, afters, strict=True):
+            after, erased = await self._opened(sealed_after)
             intents = intents_for(item.event.data, after, item.event.time)
             for intent in intents:
                 template = self.templates[intent.template]
@@ -86,6 +93,10 @@ class Recorder:
                     now=now,
                     replay_run=item.replay_run,
                 )
+                citizens = sealed_after is not None and after is not None and intent.recipient == after.phone
+                if citizens and sealed_after is not None and sealed_after.phone_sealed is not None:
+                    # The citizen's SMS (not an escalation's to staff): kept sealed, or skipped if erased.
+                    record = await self._sealed(record, sealed_after.phone_sealed.kid, erased, now)
                 wanted.append((item, record))
             if not intents and after is None:
                 log.warning(
@@ -123,6 +134,29 @@ class Recorder:
                     item.replay_run,
                     f"recorded as {state}" if state else "already in the ledger, nothing sent",
                 )
+
+    async def _opened(self, contact: CaseContact | None) -> tuple[CaseContact | None, bool]:
+        """The contact with its sealed phone opened, and whether it was erased (phone left empty)."""
+        if contact is None or contact.phone_sealed is None or contact.phone:
+            return contact, False
+        phone = (
+            await self.sealer.open(contact.phone_sealed, "citizen.phone", contact.case_id)
+            if self.sealer
+            else None
+        )
+        return replace(contact, phone=phone or ""), phone is None
+
+    async def _sealed(self, record: SmsRecord, kid: str, erased: bool, now: datetime) -> SmsRecord:
+        """The citizen's SMS as the ledger keeps it: sealed, or skipped when their key is erased."""
+        if erased or self.sealer is None:
+            skipped = replace(
+                record, recipient="", text="", parts=tuple(replace(p, prefix="") for p in record.parts)
+            )
+            return skip_erased(skipped, now=now) or skipped
+        recipient = await self.sealer.seal(kid, "recipient", record.case_id, record.recipient)
+        text = await self.sealer.seal(kid, "text", record.case_id, record.text)
+        assert recipient is not None and text is not None
+        return sealed(record, recipient, text)
 
     async def _contacts_after(self, data: Sequence[EventData], now: datetime) -> list[CaseContact | None]:
         """Each event's case contact once it is applied: a case's events in the batch are folded, in

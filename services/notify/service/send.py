@@ -15,14 +15,16 @@ import contextlib
 import logging
 import os
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from services.common import tracing
 from services.common.clock import Clock
 from services.common.recent import Recent
+from services.common.sealing import Sealer
 from services.notify.adapters.ledger import Ledger
 from services.notify.adapters.optouts import OptOuts
-from services.notify.adapters.providers.base import SendError, SmsProvider
+from services.notify.adapters.providers.base import OutgoingSms, SendError, SmsProvider
 from services.notify.adapters.rate_limit import RateLimiter
 from services.notify.domain import records as rec
 from services.notify.domain.ledger import SmsState
@@ -51,7 +53,9 @@ class Senders:
         clock: Clock,
         config: NotifyConfig,
         replica: str,
+        sealer: Sealer | None = None,
     ) -> None:
+        self.sealer = sealer  # opens a sealed record's recipient and text right before sending
         self.ledger, self.optouts, self.provider = ledger, optouts, provider
         self.limiter = limiter
         self.outcomes = outcomes
@@ -216,9 +220,33 @@ class Senders:
             await self._send(claimed)
         return True
 
+    async def _opened(self, r: SmsRecord) -> tuple[str, str] | None:
+        """The recipient and text to send; None when they are sealed and the citizen's key is erased."""
+        if r.recipient_sealed is None or r.text_sealed is None:
+            return r.recipient, r.text
+        if self.sealer is None:
+            return None
+        recipient = await self.sealer.open(r.recipient_sealed, "recipient", r.case_id)
+        text = await self.sealer.open(r.text_sealed, "text", r.case_id)
+        return (recipient, text) if recipient is not None and text is not None else None
+
     async def _send(self, r: SmsRecord) -> None:
+        opened = await self._opened(r)
+        if opened is None:
+            now = self.clock.now()
+            log.info("sms %s: the citizen's personal data was erased; not sent", r.sms_id)
+            await self.outcomes.move(
+                r.sms_id, SmsState.skipped_erased, lambda x: rec.skip_erased(x, now=now), now
+            )
+            return
+        recipient, text = opened
+
+        def to_gateway(x: SmsRecord) -> OutgoingSms:
+            # The opened recipient and text go to the gateway only; the ledger keeps them sealed.
+            return outgoing(replace(x, recipient=recipient, text=text))
+
         # Whether the citizen opted out is asked once, right before sending: the latest answer.
-        if await self.optouts.is_opted_out(r.recipient):
+        if await self.optouts.is_opted_out(recipient):
             now = self.clock.now()
             await self.outcomes.move(
                 r.sms_id, SmsState.skipped_opted_out, lambda x: rec.skip_opted_out(x, now=now), now
@@ -266,11 +294,11 @@ class Senders:
         try:
             result = await send_with_retry(
                 self.provider,
-                outgoing(r),
+                to_gateway(r),
                 self.config.retry,
                 before_attempt=before_attempt,
                 on_part=on_part,
-                current=lambda: outgoing(latest),
+                current=lambda: to_gateway(latest),
             )
         except SendError as exc:
             SMS_SEND_ERRORS.labels(self.provider.name, exc.kind.value).inc()

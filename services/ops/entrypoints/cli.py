@@ -700,3 +700,13 @@ COMMANDS: dict[str, typer.Typer] = {
     "audit": audit_app,
     "trace": trace_app,
 }
+
+
+def _privacy_commands() -> None:
+    # Its own module, which imports this one for the shared helpers.
+    from services.ops.entrypoints.privacy import privacy_app
+
+    COMMANDS["privacy"] = privacy_app
+
+
+_privacy_commands()

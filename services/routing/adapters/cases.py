@@ -23,6 +23,7 @@ from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
 from contracts.catalogue import AgencyCode
+from contracts.sealed import Sealed
 from services.common.mongo import create_index, insert_new
 from services.routing.domain.cases import CaseRecord, Hop, OwedEvent
 
@@ -108,6 +109,7 @@ def case_doc(r: CaseRecord) -> dict[str, Any]:
         "hops": [_hop_doc(h) for h in r.hops],
         "causes": [h.cause_id for h in r.hops],
         "ignored_causes": list(r.ignored_causes),
+        "description_sealed": r.description_sealed.model_dump() if r.description_sealed else None,
     }
 
 
@@ -127,6 +129,9 @@ def case_record(d: dict[str, Any]) -> CaseRecord:
         declined=tuple(AgencyCode(a) for a in d.get("declined", [])),
         hops=tuple(_hop(h) for h in d.get("hops", [])),
         ignored_causes=tuple(d.get("ignored_causes", [])),
+        description_sealed=Sealed.model_validate(d["description_sealed"])
+        if d.get("description_sealed")
+        else None,
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from contracts.catalogue import AgencyCode
+from contracts.sealed import Sealed
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class CaseRecord:
     declined: tuple[AgencyCode, ...] = ()
     hops: tuple[Hop, ...] = ()
     ignored_causes: tuple[str, ...] = ()
+    # The description sealed under the citizen's key (docs/privacy.md; ``description`` is then empty):
+    # opened to classify, never stored in clear.
+    description_sealed: Sealed | None = None
 
     @property
     def text(self) -> str:

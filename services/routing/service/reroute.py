@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from contracts.events import CaseRerouteRequested, Envelope
+from services.common.sealing import Sealer
 from services.routing.adapters.cases import RoutingStore
-from services.routing.domain.cases import already_answered, stale_decline, unseen_case
+from services.routing.domain.cases import CaseRecord, already_answered, stale_decline, unseen_case
 from services.routing.domain.classifier import Classifier
 from services.routing.domain.routing import describe, reroute, status_after
 from services.routing.service.answer import Answers, again, hop_of
@@ -24,13 +25,21 @@ class Reroute:
         province: str,
         threshold: float,
         max_declines: int,
+        sealer: Sealer | None = None,
     ) -> None:
+        self.sealer = sealer  # opens the stored sealed description to classify it again
         self.cases = cases
         self.classifier = classifier
         self.answers = answers
         self.province = province
         self.threshold = threshold
         self.max_declines = max_declines
+
+    async def _text(self, record: CaseRecord) -> str:
+        if self.sealer is None or record.description_sealed is None:
+            return record.text
+        description = await self.sealer.open(record.description_sealed, "description", record.case_id)
+        return f"{record.subject}\n{description or ''}".strip()
 
     async def __call__(self, event: Envelope, replay: bool = False) -> list[Envelope]:
         data = event.data
@@ -48,7 +57,7 @@ class Reroute:
             return []
         declined = tuple(dict.fromkeys((*record.declined, data.agency)))
         decision = reroute(
-            self.classifier.classify(record.text, record.category),
+            self.classifier.classify(await self._text(record), record.category),
             declined,
             data.reason,
             self.threshold,

@@ -6,6 +6,7 @@ import logging
 from dataclasses import replace
 
 from contracts.events import CaseRegistered, Envelope
+from services.common.sealing import Sealer, open_event
 from services.routing.adapters.cases import RoutingStore
 from services.routing.domain.cases import CaseRecord
 from services.routing.domain.classifier import Classifier
@@ -17,8 +18,14 @@ log = logging.getLogger("samad.routing")
 
 class RouteCase:
     def __init__(
-        self, cases: RoutingStore, classifier: Classifier, answers: Answers, threshold: float
+        self,
+        cases: RoutingStore,
+        classifier: Classifier,
+        answers: Answers,
+        threshold: float,
+        sealer: Sealer | None = None,
     ) -> None:
+        self.sealer = sealer  # opens a sealed description to classify it (docs/privacy.md)
         self.cases = cases
         self.classifier = classifier
         self.answers = answers
@@ -29,7 +36,10 @@ class RouteCase:
         assert isinstance(data, CaseRegistered)
         # No lookup first: a registration is nearly always new, and one seen before (a redelivery, a
         # replay, another replica) fails the create below and is answered from the stored record.
-        text = f"{data.subject}\n{data.description}"
+        opened, _ = await open_event(self.sealer, data)
+        assert isinstance(opened, CaseRegistered)
+        # An erased citizen's description opens empty: the subject alone is classified.
+        text = f"{data.subject}\n{opened.description or ''}"
         decision = route_new_case(
             self.classifier.classify(text, data.category), data.operator_agency, self.threshold
         )
@@ -37,7 +47,8 @@ class RouteCase:
             case_id=data.case_id,
             province=data.province,
             subject=data.subject,
-            description=data.description,
+            description=data.description or "",
+            description_sealed=data.description_sealed,
             category=data.category,
             operator_agency=data.operator_agency,
             registered_at=data.registered_at,

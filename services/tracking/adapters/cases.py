@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from contracts.sealed import Sealed
 from services.common.bounded import run_all
 from services.common.mongo import create_index, insert_new
 from services.common.recent import Recent
@@ -81,7 +82,7 @@ REPORTS_LEAVE_OUT = ("timeline", "sms", "description")
 REPORT_BATCH = 500
 # What the citizen's lookup reads of a case before the phone matches, and the id it reads for a code
 # that names no case while there is no case at all (no case id is empty).
-CITIZEN_FIELDS = {"tracking_code": 1, "status": 1, "citizen.phone": 1}
+CITIZEN_FIELDS = {"tracking_code": 1, "status": 1, "citizen.phone": 1, "citizen.phone_sealed": 1}
 NO_CASE_ID = ""
 
 
@@ -137,6 +138,7 @@ class CitizenRef:
 
     case_id: str
     phone: str | None
+    phone_sealed: Sealed | None = None  # a sealed case's phone, opened by the use case
 
 
 @dataclass
@@ -401,7 +403,9 @@ class MongoCaseStore:
         if mapped is None or doc is None or doc.get("tracking_code") != code or doc.get("status") is None:
             return None
         self._decoy_id = case_id
-        return CitizenRef(case_id, (doc.get("citizen") or {}).get("phone"))
+        citizen = doc.get("citizen") or {}
+        sealed = citizen.get("phone_sealed")
+        return CitizenRef(case_id, citizen.get("phone"), Sealed.model_validate(sealed) if sealed else None)
 
     async def _decoy(self) -> str:
         """A case id to read in place of the one an unknown code would name: the last case a lookup
@@ -672,7 +676,11 @@ class InMemoryCaseStore:
         case = await self.by_tracking_code(code)
         if case is None:
             return None
-        return CitizenRef(case.id, case.citizen.phone if case.citizen else None)
+        return CitizenRef(
+            case.id,
+            case.citizen.phone if case.citizen else None,
+            case.citizen.phone_sealed if case.citizen else None,
+        )
 
     def _all(self, leave_out: Iterable[str] = ()) -> list[Case]:
         gone = set(leave_out)

@@ -44,10 +44,16 @@ def national_id_key(raw: str) -> str:
 
 
 def citizen_keys(case: Case) -> list[str]:
-    """The keys a registered case is found by: its citizen's phone and national id."""
+    """The keys a registered case is found by: its citizen's phone and national id (or their HMACs)."""
     if case.status is None or case.citizen is None:
         return []
     keys = [f"phone:{case.citizen.phone}"] if case.citizen.phone else []
     if case.citizen.national_id:
         keys.append(f"nid:{case.citizen.national_id}")
+    # Sealed cases are found by the citizen's key id and the national id's lookup key, both HMACs
+    # under the index key (docs/privacy.md): the index holds no phone and no national id.
+    if case.citizen.key_id:
+        keys.append(f"kid:{case.citizen.key_id}")
+    if case.citizen.national_id_index:
+        keys.append(f"nidx:{case.citizen.national_id_index}")
     return keys

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.events import CaseStatus
+from contracts.sealed import Sealed
 
 OPEN_AT_AGENCY = frozenset(
     {CaseStatus.routed, CaseStatus.in_progress, CaseStatus.reopened, CaseStatus.waiting_for_citizen}
@@ -56,6 +57,9 @@ class TimelineEntry(_Doc):
     rejection: str | None = None  # a code, e.g. illegal_transition
     rejection_fa: str | None = None
     rejection_en: str | None = None
+    # A personal text sealed under the citizen's key (a repeat call's description), shown after
+    # ``text`` once opened for staff (docs/privacy.md).
+    sealed: Sealed | None = None
     # The event's payload. Stored as one JSON string: FerretDB writes a flat string several times
     # faster than a nested document, and nothing queries inside it.
     data: dict[str, Any] = Field(default_factory=dict)
@@ -148,9 +152,17 @@ class Escalation(_Doc):
 
 
 class CitizenInfo(_Doc):
-    phone: str
+    """The citizen: in plain form from old events; sealed (docs/privacy.md) with their key id and the
+    national id's lookup key from new ones, opened only when shown to staff."""
+
+    phone: str | None = None
     name: str | None = None
     national_id: str | None = None
+    key_id: str | None = None
+    national_id_index: str | None = None
+    phone_sealed: Sealed | None = None
+    name_sealed: Sealed | None = None
+    national_id_sealed: Sealed | None = None
 
 
 class Candidate(_Doc):
@@ -199,6 +211,7 @@ class Case(_Doc):
     category: str | None = None
     subject: str | None = None
     description: str | None = None
+    description_sealed: Sealed | None = None
     operator_id: str | None = None
     operator_agency: str | None = None
     duty_session_id: str | None = None

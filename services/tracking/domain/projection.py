@@ -425,11 +425,14 @@ def _effect(case: Case, data: EventData, when: datetime, entry: TimelineEntry, p
         entry.agency = case.agency
     elif isinstance(data, CaseRepeatCall):
         case.repeat_calls += 1
-        entry.text = f"تماس مجدد شهروند: {data.description}"
+        # A sealed description stays sealed in the entry, opened only when staff are shown the case.
+        said = f": {data.description}" if data.description is not None else ""
+        entry.sealed = data.description_sealed
+        entry.text = f"تماس مجدد شهروند{said}"
         if case.status == CaseStatus.waiting_for_citizen:
             # The citizen called back with what the agency asked for: the case goes back to work.
             _resume(case, when, entry)
-            entry.text = f"پاسخ شهروند (تماس مجدد): {data.description}"
+            entry.text = f"پاسخ شهروند (تماس مجدد){said}"
     elif isinstance(data, CaseResumed):
         _resume(case, when, entry)
         entry.agency = case.agency
@@ -468,10 +471,19 @@ def _registered(case: Case, data: CaseRegistered, when: datetime, entry: Timelin
     case.tracking_code = data.tracking_code
     case.province, case.county = data.province, data.county
     case.channel, case.call_id = str(data.channel), data.call_id
+    c = data.citizen
     case.citizen = CitizenInfo(
-        phone=data.citizen.phone, name=data.citizen.name, national_id=data.citizen.national_id
+        phone=c.phone,
+        name=c.name,
+        national_id=c.national_id,
+        key_id=c.key_id,
+        national_id_index=c.national_id_index,
+        phone_sealed=c.phone_sealed,
+        name_sealed=c.name_sealed,
+        national_id_sealed=c.national_id_sealed,
     )
     case.category, case.subject, case.description = data.category, data.subject, data.description
+    case.description_sealed = data.description_sealed
     case.operator_id = data.operator_id
     case.operator_agency = str(data.operator_agency) if data.operator_agency else None
     case.duty_session_id = case.duty_session_id or data.duty_session_id

@@ -21,6 +21,7 @@ from services.tracking.domain.privacy import disclosed, disclosure
 from services.tracking.domain.sla import SlaPolicy
 from services.tracking.domain.views import staff_view
 from services.tracking.service.errors import NotAHead
+from services.tracking.service.opening import CaseOpener
 from services.tracking.service.read_audit import AuditTrail
 
 
@@ -48,8 +49,14 @@ def staff_list(
 
 class AgencyQueue:
     def __init__(
-        self, cases: CaseStore, clock: Clock, policy: SlaPolicy | None = None, trail: AuditTrail | None = None
+        self,
+        cases: CaseStore,
+        clock: Clock,
+        policy: SlaPolicy | None = None,
+        trail: AuditTrail | None = None,
+        opener: CaseOpener | None = None,
     ) -> None:
+        self.opener = opener or CaseOpener(None)
         self.cases = cases
         self.clock = clock
         self.policy = policy or SlaPolicy()
@@ -88,7 +95,8 @@ class AgencyQueue:
         )
         now = self.clock.now()
         result = await self.cases.queue(f, now, (page - 1) * page_size, page_size)
-        items = staff_list(staff, result.items, now, self.policy.calendar, self.trail, ctx)
+        opened = [await self.opener(c) for c in result.items]
+        items = staff_list(staff, opened, now, self.policy.calendar, self.trail, ctx)
         return QueuePage(result.total, items)
 
 
@@ -97,8 +105,14 @@ class EscalationQueue:
     that climbed to the governorate (or, asking for it, those at the agency heads' step)."""
 
     def __init__(
-        self, cases: CaseStore, clock: Clock, policy: SlaPolicy | None = None, trail: AuditTrail | None = None
+        self,
+        cases: CaseStore,
+        clock: Clock,
+        policy: SlaPolicy | None = None,
+        trail: AuditTrail | None = None,
+        opener: CaseOpener | None = None,
     ) -> None:
+        self.opener = opener or CaseOpener(None)
         self.cases = cases
         self.clock = clock
         self.policy = policy or SlaPolicy()
@@ -126,7 +140,8 @@ class EscalationQueue:
         f = EscalationFilter(target=target, agency=agency)
         now = self.clock.now()
         result = await self.cases.escalated(f, (page - 1) * page_size, page_size)
-        items = staff_list(staff, result.items, now, self.policy.calendar, self.trail, ctx)
+        opened = [await self.opener(c) for c in result.items]
+        items = staff_list(staff, opened, now, self.policy.calendar, self.trail, ctx)
         return target, agency, QueuePage(result.total, items)
 
 

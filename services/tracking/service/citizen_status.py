@@ -18,10 +18,19 @@ from services.tracking.adapters.ratelimit import Attempts
 from services.tracking.domain.lookup_limits import LookupLimits, client_key, window_at
 from services.tracking.domain.views import citizen_view, phone_matches
 from services.tracking.service.errors import NoSuchCase, RateLimited
+from services.tracking.service.opening import CaseOpener
 
 
 class CitizenStatus:
-    def __init__(self, cases: CaseStore, attempts: Attempts, clock: Clock, limits: LookupLimits) -> None:
+    def __init__(
+        self,
+        cases: CaseStore,
+        attempts: Attempts,
+        clock: Clock,
+        limits: LookupLimits,
+        opener: CaseOpener | None = None,
+    ) -> None:
+        self.opener = opener or CaseOpener(None)
         self.cases = cases
         self.attempts = attempts
         self.clock = clock
@@ -49,14 +58,15 @@ class CitizenStatus:
             raise RateLimited(code_window.seconds_left(now))
         found = await self.cases.citizen_of(code)
         # Compared even when the code names no case, so both refusals take the same steps.
-        right = phone_matches(found.phone if found is not None else None, phone)
+        stored = await self.opener.phone(found.case_id, found.phone, found.phone_sealed) if found else None
+        right = phone_matches(stored, phone)
         if found is None or not right:
             raise NoSuchCase(code)
         await self.attempts.give_back(code_key, code_window, ticket)
         case = await self.cases.get(found.case_id)
         if case is None:  # gone between the two reads (a rebuild's swap): as if never there
             raise NoSuchCase(code)
-        return citizen_view(case)
+        return citizen_view(await self.opener(case))
 
     async def forget_expired(self) -> int:
         """Delete the attempts of windows that have ended (where the database does not expire them)."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from contracts.tracking_code import clean, is_valid
 from services.common.clock import Clock
+from services.common.sealing import Sealer
 from services.tracking.adapters.cases import CaseStore
 from services.tracking.domain.access import Staff, check_agency
 from services.tracking.domain.audit import ReadContext
@@ -16,6 +17,7 @@ from services.tracking.domain.model import Case
 from services.tracking.domain.privacy import disclosed, disclosure
 from services.tracking.domain.views import FINISHED, staff_view, summary_view
 from services.tracking.service.errors import CaseNotFound
+from services.tracking.service.opening import CaseOpener
 from services.tracking.service.read_audit import AuditTrail
 
 
@@ -38,7 +40,9 @@ class LookUpCase:
         clock: Clock,
         calendar: WorkCalendar | None = None,
         trail: AuditTrail | None = None,
+        opener: CaseOpener | None = None,
     ) -> None:
+        self.opener = opener or CaseOpener(None)
         self.cases = cases
         self.clock = clock
         self.calendar = calendar
@@ -58,7 +62,7 @@ class LookUpCase:
         """The staff view of the case: every field, overdue now, its deadlines, the timeline; the
         personal fields masked unless ``staff`` may see them (``looked_up``: the caller's citizen keys
         the request names). The read is recorded in the audit when ``ctx`` says where it comes from."""
-        case = await self.visible(ref, staff)
+        case = await self.opener(await self.visible(ref, staff))
         how = disclosure(staff, case, looked_up)
         if self.trail is not None and ctx is not None:
             self.trail.record(staff, ctx, [(case.id, how)])
@@ -69,10 +73,29 @@ class FindCitizenCases:
     """A citizen's cases by phone or national id, newest first, for the operator's screen-pop and the
     staff search; agency staff see only their agency's."""
 
-    def __init__(self, cases: CaseStore, clock: Clock, trail: AuditTrail | None = None) -> None:
+    def __init__(
+        self, cases: CaseStore, clock: Clock, trail: AuditTrail | None = None, sealer: Sealer | None = None
+    ) -> None:
         self.cases = cases
         self.clock = clock
         self.trail = trail
+        self.sealer = sealer
+
+    def _keys(self, phone: str | None, national_id: str | None) -> list[str]:
+        """The index keys to look under: the plain ones (cases from before sealing) and, with sealing,
+        the HMAC ones (docs/privacy.md)."""
+        keys: list[str] = []
+        if phone:
+            plain = phone_key(phone)
+            keys.append(plain)
+            if self.sealer is not None:
+                keys.append("kid:" + self.sealer.key_id(plain.removeprefix("phone:")))
+        if national_id:
+            plain = national_id_key(national_id)
+            keys.append(plain)
+            if self.sealer is not None:
+                keys.append("nidx:" + self.sealer.national_id_index(plain.removeprefix("nid:")))
+        return keys
 
     async def __call__(
         self,
@@ -84,7 +107,7 @@ class FindCitizenCases:
         limit: int,
         ctx: ReadContext | None = None,
     ) -> list[dict[str, Any]]:
-        keys = ([phone_key(phone)] if phone else []) + ([national_id_key(national_id)] if national_id else [])
+        keys = self._keys(phone, national_id)
         found: dict[str, Case] = {}
         for key in keys:
             for case in await self.cases.by_citizen(key, limit):

@@ -17,11 +17,19 @@ from services.tracking.domain.calendar import tehran_day
 from services.tracking.domain.periods import period_of
 from services.tracking.domain.report_cases import Selection, counted, order_key
 from services.tracking.service.agency_queue import QueuePage, staff_list
+from services.tracking.service.opening import CaseOpener
 from services.tracking.service.read_audit import AuditTrail
 
 
 class ReportCases:
-    def __init__(self, cases: CaseStore, clock: Clock, trail: AuditTrail | None = None) -> None:
+    def __init__(
+        self,
+        cases: CaseStore,
+        clock: Clock,
+        trail: AuditTrail | None = None,
+        opener: CaseOpener | None = None,
+    ) -> None:
+        self.opener = opener or CaseOpener(None)
         self.cases = cases
         self.clock = clock
         self.trail = trail
@@ -63,7 +71,7 @@ class ReportCases:
         skip = (page - 1) * page_size
         wanted = [k[2] for k in keys[skip : skip + page_size]]
         loaded = await self.cases.load(wanted)
-        found = [loaded[i] for i in wanted if i in loaded]
+        found = [await self.opener(loaded[i]) for i in wanted if i in loaded]
         if staff is None:  # the caller decides nothing about personal data: none is shown
             staff = Staff("ops")
         return QueuePage(len(keys), staff_list(staff, found, now, None, self.trail, ctx))

@@ -53,7 +53,7 @@ def test_an_unknown_outcome_is_resolved_by_evidence_only() -> None:
 
 
 def test_final_states_have_no_way_out() -> None:
-    assert {S.delivered, S.failed, S.skipped_stale, S.skipped_opted_out} == FINAL
+    assert {S.delivered, S.failed, S.skipped_stale, S.skipped_opted_out, S.skipped_erased} == FINAL
 
 
 def test_only_pending_and_deferred_records_can_be_claimed() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from contracts.sealed import Sealed
 from services.notify.domain.ledger import PartOutcome, SmsState
 from services.notify.domain.records import (
     HistoryEntry,
@@ -24,6 +25,8 @@ Doc = dict[str, Any]
 
 # Fields a record gains on its way (absent from a new record's document rather than null).
 LATER_FIELDS = (
+    "recipient_sealed",
+    "text_sealed",
     "lease_until",
     "claimed_by",
     "submitted_at",
@@ -75,6 +78,8 @@ def to_document(r: SmsRecord) -> Doc:
         "polled_at": r.polled_at,
         "error": r.error,
         "permanent": r.permanent,
+        "recipient_sealed": r.recipient_sealed.model_dump() if r.recipient_sealed else None,
+        "text_sealed": r.text_sealed.model_dump() if r.text_sealed else None,
     }
 
 
@@ -146,6 +151,10 @@ def from_document(doc: Doc) -> SmsRecord:
         polled_at=doc.get("polled_at"),
         error=doc.get("error"),
         permanent=doc.get("permanent"),
+        recipient_sealed=Sealed.model_validate(doc["recipient_sealed"])
+        if doc.get("recipient_sealed")
+        else None,
+        text_sealed=Sealed.model_validate(doc["text_sealed"]) if doc.get("text_sealed") else None,
     )
 
 
