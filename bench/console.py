@@ -45,8 +45,8 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,8 +57,27 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
-from bench.harness import BENCH, COMPLAINTS, Service, StackProfile, service_env  # noqa: E402
-from bench.load import percentile  # noqa: E402
+from bench.harness import (  # noqa: E402
+    BENCH,
+    COMPLAINTS,
+    CONSOLE_PORT,
+    LIMITS,
+    Person,
+    Request,
+    Service,
+    StackProfile,
+    Timings,
+    allow_console_address,
+    client,
+    csrf_of,
+    port_free,
+    publish,
+    start_services,
+    teller,
+    timed,
+    wait_projected,
+)
+from bench.harness import sample as sample_as  # noqa: E402
 from contracts.catalogue import AgencyCode, provinces  # noqa: E402
 from contracts.events import (  # noqa: E402
     Actor,
@@ -73,26 +92,21 @@ from contracts.events import (  # noqa: E402
     SmsDelivered,
     SmsSent,
     deterministic_id,
-    make_event,
 )
 from contracts.persian import to_ascii_digits  # noqa: E402
 from contracts.topics import CALLS, CASES, NOTIFICATIONS  # noqa: E402
 from contracts.tracking_code import from_seed  # noqa: E402
-from services.ops.adapters.kafka import KafkaLog  # noqa: E402
-from services.ops.domain.records import Outgoing  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-CONSOLE_PORT = 24005  # deploy/local/keycloak/samad-realm.json lets the console receive sign-ins here
 OPERATORS = 10
 PHONES_PER_CASE = 0.4  # seeded citizens: each called about two or three cases, one still open
-BROWSER_ENCODINGS = "gzip, deflate, br, zstd"  # what chromium asks for
 TARGETS_MS = {"page": 50.0, "submit": 300.0, "suggest": 150.0}
 FIRST_LOAD_TARGET = 250_000  # bytes (250 KB, 1 KB = 1,000 bytes: the stricter reading)
-TIMING = re.compile(r"app;dur=([0-9.]+)(?:, services;dur=([0-9.]+))?")
+say = teller("console-bench")
 
 
-def say(msg: str) -> None:
-    print(f"[console-bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+async def sample(name: str, request: Request, samples: int, warmup: int) -> Timings:
+    return await sample_as(name, request, samples, warmup, say)
 
 
 # --- the seeded cases ------------------------------------------------------------------------------
@@ -204,127 +218,18 @@ async def seed(profile: StackProfile, cases: int, run: str) -> tuple[list[Seeded
     """Publish the seed's events to the platform's topics; the seeded cases, the events, the seconds."""
     now = datetime.now(UTC)
     seeded: list[Seeded] = []
-    total = 0
-    started = time.perf_counter()
-    async with KafkaLog(profile.bootstrap, client_id="samad-console-bench") as log:
-        pending: list[Outgoing] = []
+
+    def events() -> Iterator[tuple[EventData, datetime]]:
         for i in range(cases):
-            case, events = seeded_case(i, run, cases, now)
+            case, of_case = seeded_case(i, run, cases, now)
             seeded.append(case)
-            for data, at in events:
-                env = make_event(
-                    data,
-                    source="/samad/console-bench",
-                    event_id=deterministic_id("console-bench-event", run, str(total)),
-                    time=min(at, now),
-                )
-                pending.append(
-                    Outgoing(
-                        data.topic,
-                        env.key,
-                        env.to_json(),
-                        [("content-type", b"application/cloudevents+json")],
-                    )
-                )
-                total += 1
-            if len(pending) >= 10_000:
-                await log.send(pending)
-                pending = []
-        await log.send(pending)
-    return seeded, total, time.perf_counter() - started
+            yield from of_case
 
-
-async def lag(log: KafkaLog, group: str, topics: tuple[str, ...]) -> int:
-    ends = await log.ends(list(topics))
-    committed = await log.committed(group)
-    return sum(end - (committed.get(tp) or 0) for tp, end in ends.items())
-
-
-async def wait_projected(profile: StackProfile, groups: dict[str, tuple[str, ...]], timeout: float) -> float:
-    """Wait until every group has committed the end of its topics; the seconds it took."""
-    started = time.perf_counter()
-    last_said = 0.0
-    async with KafkaLog(profile.bootstrap, client_id="samad-console-bench") as log:
-        while True:
-            lags = {group: await lag(log, group, topics) for group, topics in groups.items()}
-            now = time.perf_counter()
-            if all(v == 0 for v in lags.values()):
-                return now - started
-            if now - started > timeout:
-                raise TimeoutError(f"the seed was not projected after {timeout:.0f} s: events left {lags}")
-            if now - last_said > 10:
-                say(
-                    "  events still to project: "
-                    + ", ".join(f"{g.split('.')[-1]} {v:,}" for g, v in lags.items())
-                )
-                last_said = now
-            await asyncio.sleep(1.0)
+    total, seconds = await publish(profile, events(), run, "console-bench", now)
+    return seeded, total, seconds
 
 
 # --- signing in -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Person:
-    """One browser: its session cookie and the session's CSRF token."""
-
-    name: str
-    http: httpx.AsyncClient
-    cookie: str = ""
-    csrf: str = ""
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    if not found:
-        raise RuntimeError("no CSRF token on the page")
-    return found.group(1)
-
-
-# Idle connections are dropped before the server's keep-alive timeout (uvicorn's 5 s) closes them:
-# otherwise a request sent just as the server closes one fails, which a browser would retry.
-LIMITS = httpx.Limits(keepalive_expiry=2.0)
-
-
-def client(console: str, cookie: str | None = None) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=console,
-        timeout=30,
-        limits=LIMITS,
-        headers={"Accept-Encoding": BROWSER_ENCODINGS, "User-Agent": "samad-console-bench"},
-        cookies={"samad_session": cookie} if cookie else None,
-    )
-
-
-def allow_console_address(profile: StackProfile, console: str) -> None:
-    """Make sure the realm lets the console receive sign-ins at the benchmark's address. The realm file
-    lists it, but the stack imports the realm from Keycloak's own folder, which every checkout on a
-    machine shares: another checkout's copy may have been the one imported."""
-    state = json.loads((profile.home / "keycloak.json").read_text())
-    base = state["issuer"].split("/realms/")[0]
-    with httpx.Client(timeout=30) as admin:
-        token = admin.post(
-            f"{base}/realms/master/protocol/openid-connect/token",
-            data={
-                "grant_type": "password",
-                "client_id": "admin-cli",
-                "username": "admin",
-                "password": state["admin_password"],
-            },
-        )
-        token.raise_for_status()
-        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        clients = f"{base}/admin/realms/samad/clients"
-        found = admin.get(clients, params={"clientId": "samad-console"}, headers=headers)
-        found.raise_for_status()
-        console_client = found.json()[0]
-        wanted = console.rstrip("/") + "/*"
-        if wanted not in console_client.get("redirectUris", []):
-            console_client["redirectUris"] = [*console_client.get("redirectUris", []), wanted]
-            admin.put(
-                f"{clients}/{console_client['id']}", json=console_client, headers=headers
-            ).raise_for_status()
-            say(f"  the realm now lets the console receive sign-ins at {wanted}")
 
 
 async def sign_in(console: str, users: list[tuple[str, str]]) -> list[Person]:
@@ -359,89 +264,6 @@ async def sign_in(console: str, users: list[tuple[str, str]]) -> list[Person]:
         finally:
             await browser.close()
     return people
-
-
-# --- timing ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Timings:
-    """Round trips and the console's own times (Server-Timing), in seconds, and the failures."""
-
-    round_trip: list[float] = field(default_factory=list)
-    server: list[float] = field(default_factory=list)
-    own: list[float] = field(default_factory=list)  # the server's time less its wait for other services
-    failures: list[str] = field(default_factory=list)
-    body_bytes: list[int] = field(default_factory=list)
-
-    def figures(self) -> dict[str, Any]:
-        def ms(values: list[float], q: float) -> float | None:
-            v = percentile(values, q)
-            return None if v is None else round(v * 1000, 1)
-
-        return {
-            "n": len(self.round_trip),
-            "failures": len(self.failures),
-            "failure_examples": self.failures[:3],
-            "round_trip_p50": ms(self.round_trip, 50),
-            "round_trip_p95": ms(self.round_trip, 95),
-            "server_p50": ms(self.server, 50),
-            "server_p95": ms(self.server, 95),
-            "server_max": ms(self.server, 100),
-            "own_p50": ms(self.own, 50),
-            "own_p95": ms(self.own, 95),
-            "body_bytes_median": sorted(self.body_bytes)[len(self.body_bytes) // 2]
-            if self.body_bytes
-            else None,
-        }
-
-
-async def timed(
-    http: httpx.AsyncClient,
-    method: str,
-    path: str,
-    into: Timings | None,
-    *,
-    status: int = 200,
-    marker: str | None = None,
-    **options: Any,
-) -> httpx.Response:
-    started = time.perf_counter()
-    response = await http.request(method, path, **options)
-    elapsed = time.perf_counter() - started
-    if into is not None:
-        problem = None
-        if response.status_code != status:
-            problem = f"{method} {path}: {response.status_code} (expected {status})"
-        elif marker is not None and marker not in response.text:
-            problem = f"{method} {path}: the page lacks {marker!r}"
-        if problem:
-            into.failures.append(problem)
-        else:
-            into.round_trip.append(elapsed)
-            found = TIMING.search(response.headers.get("server-timing", ""))
-            if found:
-                into.server.append(float(found.group(1)) / 1000)
-                into.own.append((float(found.group(1)) - float(found.group(2) or 0)) / 1000)
-            into.body_bytes.append(len(response.content))
-    return response
-
-
-Request = Callable[[int, Timings | None], Awaitable[Any]]
-
-
-async def sample(name: str, request: Request, samples: int, warmup: int) -> Timings:
-    timings = Timings()
-    for i in range(warmup):
-        await request(i, None)
-    for i in range(samples):
-        await request(warmup + i, timings)
-    f = timings.figures()
-    say(
-        f"  {name:34} server p50 {f['server_p50']} p95 {f['server_p95']} ms (own p95 {f['own_p95']}); "
-        f"round trip p95 {f['round_trip_p95']} ms; failures {f['failures']}"
-    )
-    return timings
 
 
 # --- the desk ------------------------------------------------------------------------------------------
@@ -641,46 +463,6 @@ async def first_load(console: str, cookie: str) -> dict[str, Any]:
 # --- the run -------------------------------------------------------------------------------------------
 
 
-def start_services(
-    profile: StackProfile, run_id: str, outdir: Path, profile_console: bool
-) -> dict[str, Service]:
-    """Tracking and intake first, to project the seed; the others from the log's end afterwards."""
-    env = service_env(profile, run_id, outdir)
-    names = ("tracking", "intake", "routing", "notify", "console")
-    wrapper = ["-m", "bench.instrument", "--out", str(outdir), "--profile"] if profile_console else None
-    services = {
-        name: Service(name, env, run_id, outdir, wrapper if name == "console" else None) for name in names
-    }
-    services["console"].port = CONSOLE_PORT
-    urls = {name: svc.url for name, svc in services.items()}
-    # Deadline events are not what is measured: the sweep stays off so the run's load is the pages'.
-    services["tracking"].env |= {"SAMAD_SWEEP_INTERVAL_SECONDS": "0", "SAMAD_TRUST_FORWARDED_FOR": "true"}
-    services["intake"].env |= {
-        "SAMAD_TRACKING_URL": urls["tracking"],
-        "SAMAD_PUBLIC_BASE_URL": urls["tracking"],
-    }
-    for name in ("routing", "notify", "console"):
-        services[name].env["SAMAD_CONSUMER_OFFSET_RESET"] = "latest"
-    services["console"].env |= {
-        "SAMAD_INTAKE_URL": urls["intake"],
-        "SAMAD_TRACKING_URL": urls["tracking"],
-        "SAMAD_ROUTING_URL": urls["routing"],
-        "SAMAD_NOTIFY_URL": urls["notify"],
-        "SAMAD_CONSOLE_URL": urls["console"],
-        # Each citizen's address reaches tracking's per-client limit through the console.
-        "SAMAD_TRUSTED_PROXIES": '["127.0.0.1/32"]',
-        "SAMAD_READY_REQUIRES_ASSIGNMENT": "false",
-    }
-    return services
-
-
-def port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
 async def measure(
     args: argparse.Namespace,
     profile: StackProfile,
@@ -695,7 +477,7 @@ async def measure(
     say(f"signing in {OPERATORS} operators in chromium through Keycloak's login form")
     from tests.support import identity
 
-    allow_console_address(profile, console)
+    allow_console_address(profile, console, say)
     identity.use_profile(profile.name)
     users = [(f"bench-operator-{n:02d}", "") for n in range(1, OPERATORS + 1)]
     users = [(name, identity.ensure_user(name, "operator")) for name, _ in users]
@@ -1059,7 +841,7 @@ def main() -> int:
             f"run-{run_id}.tracking": (CASES, NOTIFICATIONS, CALLS),
             f"run-{run_id}.intake": (CASES,),
         }
-        project_s = asyncio.run(wait_projected(profile, groups, timeout=1800))
+        project_s = asyncio.run(wait_projected(profile, groups, timeout=1800, say=say))
 
         async def count() -> tuple[int, int]:
             mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(profile.mongo_url)

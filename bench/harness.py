@@ -1,15 +1,20 @@
-"""Drive and inspect the four services as separate processes on a stack profile of their own.
+"""Drive and inspect the services as separate processes on a stack profile of their own.
 
-Used by the pipeline benchmark (profile ``pipeline``) and the fault-injection tests (profile ``faults``):
-start/stop/restart the stack, start each service as ``python -m services.<svc> --port N`` with isolated
-database names and consumer groups, kill -9 and restart them, sample their memory, and build cases.
-Everything targets 127.0.0.1 only.
+Used by the pipeline benchmark (profile ``pipeline``), the fault-injection tests (profile ``faults``) and
+the console's benchmarks (profile ``bench``): start/stop/restart the stack, start each service as
+``python -m services.<svc> --port N`` with isolated database names and consumer groups, kill -9 and
+restart them, sample their memory, and build cases; for the console's benchmarks also publish a seed
+to the platform's topics, wait until the services projected it, sign people in and time pages by
+their Server-Timing header. Everything targets 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,13 +22,18 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
+
+from contracts.events import EventData, deterministic_id, make_event
+from services.ops.adapters.kafka import KafkaLog
+from services.ops.domain.records import Outgoing
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "deploy" / "local" / "stack.py"
@@ -364,6 +374,15 @@ class RssSampler:
         return tail[len(tail) // 2]
 
 
+def percentile(values: list[float], q: float) -> float | None:
+    """The nearest-rank percentile ``q`` (0-100) of ``values``; None for none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[rank]
+
+
 # --- the workload --------------------------------------------------------------------------------
 
 # One realistic complaint per agency; the classifier routes each of them with confidence.
@@ -430,3 +449,267 @@ def sequence(start: int = 0) -> Iterator[int]:
     while True:
         yield n
         n += 1
+
+
+# --- the console's benchmarks: seeding through the topics, signing in, timing pages -----------------
+
+# deploy/local/keycloak/samad-realm.json lets the console receive sign-ins at this port.
+CONSOLE_PORT = 24005
+BROWSER_ENCODINGS = "gzip, deflate, br, zstd"  # what chromium asks for
+TIMING = re.compile(r"app;dur=([0-9.]+)(?:, services;dur=([0-9.]+))?")
+Say = Callable[[str], None]
+
+
+def teller(name: str) -> Say:
+    """A benchmark's progress lines: ``[<name> HH:MM:SS] message``."""
+
+    def say(msg: str) -> None:
+        print(f"[{name} {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    return say
+
+
+async def publish(
+    profile: StackProfile,
+    events: Iterable[tuple[EventData, datetime]],
+    run: str,
+    source: str,
+    now: datetime | None = None,
+) -> tuple[int, float]:
+    """Publish ``events`` (each with the time the service would have stamped, never after ``now``) to
+    the platform's topics as the services do; how many and the seconds it took. Ids are derived from
+    ``run`` and the order, so the same run publishes the same ids."""
+    now = now or datetime.now(UTC)
+    total = 0
+    started = time.perf_counter()
+    async with KafkaLog(profile.bootstrap, client_id=f"samad-{source}") as log:
+        pending: list[Outgoing] = []
+        for data, at in events:
+            env = make_event(
+                data,
+                source=f"/samad/{source}",
+                event_id=deterministic_id(source, "event", run, str(total)),
+                time=min(at, now),
+            )
+            pending.append(
+                Outgoing(
+                    data.topic, env.key, env.to_json(), [("content-type", b"application/cloudevents+json")]
+                )
+            )
+            total += 1
+            if len(pending) >= 10_000:
+                await log.send(pending)
+                pending = []
+        await log.send(pending)
+    return total, time.perf_counter() - started
+
+
+async def lag(log: KafkaLog, group: str, topics: tuple[str, ...]) -> int:
+    ends = await log.ends(list(topics))
+    committed = await log.committed(group)
+    return sum(end - (committed.get(tp) or 0) for tp, end in ends.items())
+
+
+async def wait_projected(
+    profile: StackProfile, groups: dict[str, tuple[str, ...]], timeout: float, say: Say = print
+) -> float:
+    """Wait until every group has committed the end of its topics; the seconds it took."""
+    started = time.perf_counter()
+    last_said = 0.0
+    async with KafkaLog(profile.bootstrap, client_id="samad-bench") as log:
+        while True:
+            lags = {group: await lag(log, group, topics) for group, topics in groups.items()}
+            now = time.perf_counter()
+            if all(v == 0 for v in lags.values()):
+                return now - started
+            if now - started > timeout:
+                raise TimeoutError(f"the seed was not projected after {timeout:.0f} s: events left {lags}")
+            if now - last_said > 10:
+                say(
+                    "  events still to project: "
+                    + ", ".join(f"{g.split('.')[-1]} {v:,}" for g, v in lags.items())
+                )
+                last_said = now
+            await asyncio.sleep(1.0)
+
+
+@dataclass
+class Person:
+    """One browser: its session cookie and the session's CSRF token."""
+
+    name: str
+    http: httpx.AsyncClient
+    cookie: str = ""
+    csrf: str = ""
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    if not found:
+        raise RuntimeError("no CSRF token on the page")
+    return found.group(1)
+
+
+# Idle connections are dropped before the server's keep-alive timeout (uvicorn's 5 s) closes them:
+# otherwise a request sent just as the server closes one fails, which a browser would retry.
+LIMITS = httpx.Limits(keepalive_expiry=2.0)
+
+
+def client(console: str, cookie: str | None = None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=console,
+        timeout=30,
+        limits=LIMITS,
+        headers={"Accept-Encoding": BROWSER_ENCODINGS, "User-Agent": "samad-console-bench"},
+        cookies={"samad_session": cookie} if cookie else None,
+    )
+
+
+def allow_console_address(profile: StackProfile, console: str, say: Say = print) -> None:
+    """Make sure the realm lets the console receive sign-ins at the benchmark's address. The realm file
+    lists it, but the stack imports the realm from Keycloak's own folder, which every checkout on a
+    machine shares: another checkout's copy may have been the one imported."""
+    state = json.loads((profile.home / "keycloak.json").read_text())
+    base = state["issuer"].split("/realms/")[0]
+    with httpx.Client(timeout=30) as admin:
+        token = admin.post(
+            f"{base}/realms/master/protocol/openid-connect/token",
+            data={
+                "grant_type": "password",
+                "client_id": "admin-cli",
+                "username": "admin",
+                "password": state["admin_password"],
+            },
+        )
+        token.raise_for_status()
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        clients = f"{base}/admin/realms/samad/clients"
+        found = admin.get(clients, params={"clientId": "samad-console"}, headers=headers)
+        found.raise_for_status()
+        console_client = found.json()[0]
+        wanted = console.rstrip("/") + "/*"
+        if wanted not in console_client.get("redirectUris", []):
+            console_client["redirectUris"] = [*console_client.get("redirectUris", []), wanted]
+            admin.put(
+                f"{clients}/{console_client['id']}", json=console_client, headers=headers
+            ).raise_for_status()
+            say(f"  the realm now lets the console receive sign-ins at {wanted}")
+
+
+@dataclass
+class Timings:
+    """Round trips and the console's own times (Server-Timing), in seconds, and the failures."""
+
+    round_trip: list[float] = field(default_factory=list)
+    server: list[float] = field(default_factory=list)
+    own: list[float] = field(default_factory=list)  # the server's time less its wait for other services
+    failures: list[str] = field(default_factory=list)
+    body_bytes: list[int] = field(default_factory=list)
+
+    def figures(self) -> dict[str, Any]:
+        def ms(values: list[float], q: float) -> float | None:
+            v = percentile(values, q)
+            return None if v is None else round(v * 1000, 1)
+
+        return {
+            "n": len(self.round_trip),
+            "failures": len(self.failures),
+            "failure_examples": self.failures[:3],
+            "round_trip_p50": ms(self.round_trip, 50),
+            "round_trip_p95": ms(self.round_trip, 95),
+            "server_p50": ms(self.server, 50),
+            "server_p95": ms(self.server, 95),
+            "server_max": ms(self.server, 100),
+            "own_p50": ms(self.own, 50),
+            "own_p95": ms(self.own, 95),
+            "body_bytes_median": sorted(self.body_bytes)[len(self.body_bytes) // 2]
+            if self.body_bytes
+            else None,
+        }
+
+
+async def timed(
+    http: httpx.AsyncClient,
+    method: str,
+    path: str,
+    into: Timings | None,
+    *,
+    status: int = 200,
+    marker: str | None = None,
+    **options: Any,
+) -> httpx.Response:
+    started = time.perf_counter()
+    response = await http.request(method, path, **options)
+    elapsed = time.perf_counter() - started
+    if into is not None:
+        problem = None
+        if response.status_code != status:
+            problem = f"{method} {path}: {response.status_code} (expected {status})"
+        elif marker is not None and marker not in response.text:
+            problem = f"{method} {path}: the page lacks {marker!r}"
+        if problem:
+            into.failures.append(problem)
+        else:
+            into.round_trip.append(elapsed)
+            found = TIMING.search(response.headers.get("server-timing", ""))
+            if found:
+                into.server.append(float(found.group(1)) / 1000)
+                into.own.append((float(found.group(1)) - float(found.group(2) or 0)) / 1000)
+            into.body_bytes.append(len(response.content))
+    return response
+
+
+Request = Callable[[int, Timings | None], Awaitable[Any]]
+
+
+async def sample(name: str, request: Request, samples: int, warmup: int, say: Say = print) -> Timings:
+    timings = Timings()
+    for i in range(warmup):
+        await request(i, None)
+    for i in range(samples):
+        await request(warmup + i, timings)
+    f = timings.figures()
+    say(
+        f"  {name:34} server p50 {f['server_p50']} p95 {f['server_p95']} ms (own p95 {f['own_p95']}); "
+        f"round trip p95 {f['round_trip_p95']} ms; failures {f['failures']}"
+    )
+    return timings
+
+
+def start_services(
+    profile: StackProfile, run_id: str, outdir: Path, profile_console: bool = False
+) -> dict[str, Service]:
+    """The five services of a console benchmark, not started: tracking and intake first, to project
+    the seed; the others read from the log's end afterwards. The console listens on CONSOLE_PORT."""
+    env = service_env(profile, run_id, outdir)
+    names = ("tracking", "intake", "routing", "notify", "console")
+    wrapper = ["-m", "bench.instrument", "--out", str(outdir), "--profile"] if profile_console else None
+    services = {
+        name: Service(name, env, run_id, outdir, wrapper if name == "console" else None) for name in names
+    }
+    services["console"].port = CONSOLE_PORT
+    urls = {name: svc.url for name, svc in services.items()}
+    # Deadline events are not what is measured: the sweep stays off so the run's load is the pages'.
+    services["tracking"].env |= {"SAMAD_SWEEP_INTERVAL_SECONDS": "0", "SAMAD_TRUST_FORWARDED_FOR": "true"}
+    services["intake"].env |= {
+        "SAMAD_TRACKING_URL": urls["tracking"],
+        "SAMAD_PUBLIC_BASE_URL": urls["tracking"],
+    }
+    for name in ("routing", "notify", "console"):
+        services[name].env["SAMAD_CONSUMER_OFFSET_RESET"] = "latest"
+    services["console"].env |= {
+        "SAMAD_INTAKE_URL": urls["intake"],
+        "SAMAD_TRACKING_URL": urls["tracking"],
+        "SAMAD_ROUTING_URL": urls["routing"],
+        "SAMAD_NOTIFY_URL": urls["notify"],
+        "SAMAD_CONSOLE_URL": urls["console"],
+        # Each citizen's address reaches tracking's per-client limit through the console.
+        "SAMAD_TRUSTED_PROXIES": '["127.0.0.1/32"]',
+        "SAMAD_READY_REQUIRES_ASSIGNMENT": "false",
+    }
+    return services
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.harness import case_body
+from bench.harness import case_body, percentile
 
 POLL_INTERVAL = 0.005  # seconds between visibility probes of one case: the timing resolution
 POLL_TIMEOUT = 60.0
@@ -38,14 +38,6 @@ class Sample:
     @property
     def ok(self) -> bool:
         return self.status == 201 and self.case_id is not None
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[rank]
 
 
 def summary_ms(values: list[float]) -> dict[str, float | int | None]:
