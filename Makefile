@@ -7,7 +7,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PY := $(UV) run --frozen python
 STACK := $(PY) deploy/local/stack.py
 
-.PHONY: help install up down test test-unit test-faults lint typecheck stack-test-up stack-test-down bench bench-console docs clean
+.PHONY: help install up down test test-unit test-faults lint typecheck stack-test-up stack-test-down bench bench-console bench-inbox docs clean
 
 help:
 	@echo "make up     - install everything, start Kafka, FerretDB and the four services (Ctrl-C stops all);"
@@ -15,6 +15,7 @@ help:
 	@echo "make test   - install everything, start a separate test stack, run the whole suite, stop it"
 	@echo "make bench  - benchmark the pipeline against raw Kafka and MongoDB ceilings"
 	@echo "make bench-console - the console's speed with 10,000 cases: pages, submit, suggestion, first load"
+	@echo "make bench-inbox - the inbox with 5,000 open cases, 200 live pages at 20 cases/s, the 90-day dashboard"
 	@echo "make lint typecheck test-unit test-faults down clean"
 
 $(UV):
@@ -66,6 +67,11 @@ bench: install
 # The console's pages, submits and first load against its own stack (profile bench), about 20 minutes.
 bench-console: install
 	$(PY) bench/console.py
+
+# The agency's inbox, its live feed and the supervisor's dashboard over 100,000 cases, against its own
+# stack (profile bench); the dashboard's seed is the long part.
+bench-inbox: install
+	$(PY) bench/inbox.py
 
 docs: .venv/.synced
 	@mkdir -p docs/asyncapi
