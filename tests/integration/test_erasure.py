@@ -5,8 +5,8 @@ members of ops), tracking rebuilt from the whole log into a fresh projection and
 consumer re-driven over the same events. Then the raw bytes of every topic (read record by record and
 on disk), every collection of every database (and FerretDB's SQLite files), a `samad events dump` and
 every service log hold none of the erased citizen's phone, name, national id, complaint text, or
-staff's answer and note about them; the other citizens' cases (and answers) are intact, the duty session's funnel is the same, and no SMS went out on the
-replay."""
+staff's answer and note about them; the other citizens' cases (and answers) are intact, the duty
+session's funnel is the same, and no SMS went out on the replay."""
 
 from __future__ import annotations
 
