@@ -228,7 +228,8 @@ class CaseRerouteRequested(EventData):
 
     case_id: str
     agency: AgencyCode
-    reason: str = Field(min_length=1)
+    reason: str | None = Field(default=None, min_length=1)  # None only when sealed
+    reason_sealed: Sealed | None = None
     actor: Actor
 
 
@@ -273,6 +274,10 @@ class CaseStatusChanged(EventData):
     answer: str | None = None  # the public answer to the citizen (resolved)
     reason: str | None = None  # why (rejected, reopened)
     question: str | None = None  # what the citizen is asked (waiting_for_citizen); sent to them by SMS
+    # Staff's free text about the citizen, sealed under their key (docs/privacy.md).
+    answer_sealed: Sealed | None = None
+    reason_sealed: Sealed | None = None
+    question_sealed: Sealed | None = None
     actor: Actor = SYSTEM
 
 
@@ -283,7 +288,8 @@ class CaseNoteAdded(EventData):
     topic: ClassVar[str] = CASES
 
     case_id: str
-    text: str = Field(min_length=1)
+    text: str | None = Field(default=None, min_length=1)  # None only when sealed
+    text_sealed: Sealed | None = None
     actor: Actor
 
 
@@ -317,6 +323,7 @@ class CaseResumed(EventData):
     agency: AgencyCode
     by: ResumedBy = ResumedBy.staff
     text: str | None = None
+    text_sealed: Sealed | None = None
     actor: Actor
 
 
@@ -440,6 +447,11 @@ PERSONAL_FIELDS: dict[type[EventData], tuple[str, ...]] = {
     CallReceived: ("caller_phone",),
     CaseRegistered: ("citizen.phone", "citizen.name", "citizen.national_id", "description"),
     CaseRepeatCall: ("description",),
+    # Staff's free text about the citizen: the answer, a reason, the question they are asked, notes.
+    CaseStatusChanged: ("answer", "reason", "question"),
+    CaseNoteAdded: ("text",),
+    CaseResumed: ("text",),
+    CaseRerouteRequested: ("reason",),
     SmsSent: ("recipient", "text"),
 }
 

@@ -234,7 +234,7 @@ def bootstrap(
         escalation_queue=EscalationQueue(cases, clock, policy, trail, opener),
         agency_staff=AgencyStaff(directory),
         directory=directory,
-        act_on_case=ActOnCase(cases, publisher, policy, clock, directory),
+        act_on_case=ActOnCase(cases, publisher, policy, clock, directory, sealer),
         sweep_timers=SweepTimers(
             cases,
             claims,

@@ -1,11 +1,12 @@
 """Erasure survives replay: cases of three citizens registered through intake's HTTP API on the real
-stack (the four services as processes, sealing on), one citizen erased with `samad privacy` (two
+stack (the four services as processes, sealing on) and answered by the agency (an internal note
+about the citizen, then the answer sent to them by SMS), one citizen erased with `samad privacy` (two
 members of ops), tracking rebuilt from the whole log into a fresh projection and swapped in, notify's
 consumer re-driven over the same events. Then the raw bytes of every topic (read record by record and
 on disk), every collection of every database (and FerretDB's SQLite files), a `samad events dump` and
-every service log hold none of the erased citizen's phone, name, national id or complaint text; the
-other citizens' cases are intact, the duty session's funnel is the same, and no SMS went out on the
-replay."""
+every service log hold none of the erased citizen's phone, name, national id, complaint text, or
+staff's answer and note about them; the other citizens' cases (and answers) are intact, the duty
+session's funnel is the same, and no SMS went out on the replay."""
 
 from __future__ import annotations
 
@@ -54,6 +55,13 @@ class Citizen:
         marker = secrets.token_hex(6)
         self.description = f"لوله آب کوچه ما ترکیده و آب هدر می‌رود؛ نشانی دقیق {marker} {run}"
         self.marker = marker
+        # What staff write about them: the public answer (sent by SMS) and an internal note naming them.
+        # Letters only: the SMS writes digits in Persian, and the search looks for the marker as typed.
+        self.answer_marker, self.note_marker = (
+            "".join(secrets.choice("abcdefghjkmnpqrstuvwxyz") for _ in range(12)) for _ in range(2)
+        )
+        self.answer = f"شماره کار {self.answer_marker}: لوله جلوی منزل {self.name} تعویض شد"
+        self.note = f"{self.name} گفت همسایه هم شاکی است؛ پیگیری {self.note_marker}"
 
     def secrets(self) -> dict[str, str]:
         """What must not survive the erasure, in each form it could be written in."""
@@ -64,6 +72,10 @@ class Citizen:
             "national id": self.national_id,
             "complaint text": self.marker,
             "complaint text (Persian)": self.description.split("؛")[0],
+            "staff answer": self.answer_marker,
+            "staff answer (Persian)": self.answer.split(": ")[1],
+            "internal note": self.note_marker,
+            "internal note (Persian)": self.note.split("؛")[0],
         }
 
 
@@ -163,6 +175,17 @@ def register(platform: dict[str, ServiceProcess], citizen: Citizen, session: str
     return body
 
 
+def act(platform: dict[str, ServiceProcess], case: dict[str, Any], agency: str, body: dict[str, str]) -> None:
+    """One action by the staff of the agency holding the case."""
+    staff = {
+        "Authorization": f"Bearer {issue_token(Role.agency_staff, agency=agency, sub=f'staff-{agency}')}"
+    }
+    r = httpx.post(
+        f"{platform['tracking'].url}/v1/cases/{case['case_id']}/actions", headers=staff, json=body, timeout=10
+    )
+    assert r.status_code == 202, r.text
+
+
 def staff_view(platform: dict[str, ServiceProcess], case_id: str) -> dict[str, Any] | None:
     supervisor = {"Authorization": f"Bearer {issue_token(Role.supervisor, sub='sup-erasure')}"}
     r = httpx.get(f"{platform['tracking'].url}/v1/cases/{case_id}", headers=supervisor, timeout=10)
@@ -237,15 +260,39 @@ def test_an_erased_citizen_is_gone_from_every_copy_and_stays_gone_after_a_replay
         return bool(doc and doc.get("agency") and sum(t.endswith("sms.sent") for t in types) >= 2)
 
     asyncio.run(wait_for(lambda: all(texted_and_routed(c["case_id"]) for c in cases.values()), timeout=120))
+    # The agency takes each case up, writes an internal note about the citizen and answers them.
+    for citizen in (erased, *kept):
+        case = cases[citizen.marker]
+        agency = (staff_view(platform, case["case_id"]) or {})["agency"]
+        act(platform, case, agency, {"action": "acknowledge"})
+        asyncio.run(
+            wait_for(
+                lambda cid=case["case_id"]: (staff_view(platform, cid) or {}).get("status") == "in_progress"
+            )
+        )
+        act(platform, case, agency, {"action": "note", "text": citizen.note})
+        act(platform, case, agency, {"action": "resolve", "answer": citizen.answer})
+
+    def answered(case_id: str) -> bool:
+        doc = staff_view(platform, case_id)
+        types = [e.get("type", "") for e in (doc or {}).get("timeline", [])]
+        return bool(
+            doc and doc.get("status") == "resolved" and sum(t.endswith("sms.sent") for t in types) >= 3
+        )
+
+    asyncio.run(wait_for(lambda: all(answered(c["case_id"]) for c in cases.values()), timeout=120))
     seen = {m: staff_view(platform, c["case_id"]) for m, c in cases.items()}
     before = {m: doc for m, doc in seen.items() if doc is not None}
     for citizen in (erased, *kept):
         doc = before[citizen.marker]
         assert doc["citizen"]["phone"] == citizen.e164 and doc["citizen"]["name"] == citizen.name
         assert doc["description"] == citizen.description
+        assert doc["answer"] == citizen.answer
+        assert citizen.note in [e["text"] for e in doc["timeline"]]
     funnel_before = funnel(platform, session)
     sent_before = outbox(platform)
-    assert len(sent_before) >= 6  # registered and routed, for each of the three
+    assert len(sent_before) >= 9  # registered, routed, taken up and answered, for each of the three
+    assert any(erased.answer_marker in m["text"] for m in sent_before)  # the sealed answer, opened to send
     assert {m["to"] for m in sent_before} >= {c.e164 for c in (erased, *kept)}
 
     # Erasure: asked by one member of ops, approved by another.
@@ -284,7 +331,8 @@ def test_an_erased_citizen_is_gone_from_every_copy_and_stays_gone_after_a_replay
     gone = after[erased.marker]
     assert gone is not None
     assert gone["citizen"]["phone"] == gone["citizen"]["name"] == gone["citizen"]["national_id"] == ERASED_FA
-    assert gone["description"] == ERASED_FA
+    assert gone["description"] == ERASED_FA and gone["answer"] == ERASED_FA
+    assert ERASED_FA in [e["text"] for e in gone["timeline"]]  # the internal note
     assert (gone["status"], gone["agency"]) == (
         before[erased.marker]["status"],
         before[erased.marker]["agency"],
@@ -296,6 +344,7 @@ def test_an_erased_citizen_is_gone_from_every_copy_and_stays_gone_after_a_replay
             now["citizen"]["phone"] == citizen.e164 and now["citizen"]["national_id"] == citizen.national_id
         )
         assert now["description"] == citizen.description and now["status"] == before[citizen.marker]["status"]
+        assert now["answer"] == citizen.answer and citizen.note in [e["text"] for e in now["timeline"]]
     assert funnel(platform, session) == funnel_before
 
     # Nowhere: topics (every record, and Kafka's files), every collection (and FerretDB's files), a dump, the logs.

@@ -20,7 +20,7 @@ from services.common.clock import Clock
 from services.common.kafka import Incoming
 from services.common.logs import mask_phone
 from services.common.recent import Recent
-from services.common.sealing import Sealer
+from services.common.sealing import Sealer, open_event
 from services.notify.adapters.contacts import Contacts
 from services.notify.adapters.ledger import Ledger
 from services.notify.domain.messages import SMS_EVENT_TYPES, CaseContact, apply, intents_for
@@ -74,7 +74,11 @@ class Recorder:
         wanted: list[tuple[Incoming, SmsRecord]] = []
         for item, sealed_after in zip(items, afters, strict=True):
             after, erased = await self._opened(sealed_after)
-            intents = intents_for(item.event.data, after, item.event.time)
+            # Staff's answer or question quoted in the SMS, sealed under the citizen's key like the phone:
+            # opened to compose the text; when it cannot be (the key is erased), the SMS is skipped.
+            data, text_erased = await open_event(self.sealer, item.event.data)
+            erased |= text_erased
+            intents = intents_for(data, after, item.event.time)
             for intent in intents:
                 template = self.templates[intent.template]
                 record = new_record(

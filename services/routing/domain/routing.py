@@ -100,18 +100,22 @@ def route_new_case(
 def reroute(
     classification: Classification,
     declined: Sequence[AgencyCode],
-    reason_text: str,
+    reason_text: str | None,
     threshold: float,
     max_declines: int = MAX_DECLINES,
 ) -> Decision:
     """After an agency said "not ours": the next best agency none of the decliners, or triage.
+
+    The decliner's reason is quoted in the explanation only when it came in plain form: a sealed one
+    (staff's text about the citizen, docs/privacy.md) stays in its own event, where tracking opens it
+    for staff, and is not copied in clear onto the routing events that follow.
 
     After ``max_declines`` declines a person decides (triage, declined_twice); before that the next
     best agency is chosen only if the classifier is confident enough among the agencies left.
     """
     out = list(dict.fromkeys(declined))
     names = "، ".join(agency(a).fa for a in out)
-    header = f"اعلام عدم صلاحیت: {names} — دلیل: {reason_text}"
+    header = f"اعلام عدم صلاحیت: {names}" + (f" — دلیل: {reason_text}" if reason_text else "")
     rest = classification.excluding(out)
     if len(out) >= max_declines:
         why = f"{header}؛ پس از {len(out)} بار اعلام عدم صلاحیت، تصمیم با کارشناس سامد است"

@@ -60,6 +60,8 @@ class TimelineEntry(_Doc):
     # A personal text sealed under the citizen's key (a repeat call's description), shown after
     # ``text`` once opened for staff (docs/privacy.md).
     sealed: Sealed | None = None
+    # The field ``sealed`` was sealed for (None: a repeat call's ``description``, as stored before).
+    sealed_field: str | None = None
     # The event's payload. Stored as one JSON string: FerretDB writes a flat string several times
     # faster than a nested document, and nothing queries inside it.
     data: dict[str, Any] = Field(default_factory=dict)
@@ -68,6 +70,16 @@ class TimelineEntry(_Doc):
     @classmethod
     def _data_from_text(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
+
+
+# How a timeline entry's text runs into the staff text it quotes (default ": "); a note is the quote alone.
+_QUOTE_SEPARATORS = {"case.note_added": "", "case.reroute_requested": " — "}
+
+
+def with_quote(entry: TimelineEntry, quote: str) -> str:
+    """The entry's text ending with ``quote`` (staff's free text, or a repeat call's description)."""
+    sep = next((v for k, v in _QUOTE_SEPARATORS.items() if entry.type.endswith(k)), ": ")
+    return f"{entry.text}{sep}{quote}" if entry.text or not sep else quote
 
 
 class HoldingOutcome(StrEnum):
@@ -94,6 +106,7 @@ class Holding(_Doc):
     outcome: HoldingOutcome = HoldingOutcome.holding
     left_at: datetime | None = None
     note: str | None = None
+    note_sealed: Sealed | None = None  # the reason staff gave, sealed under the citizen's key
 
 
 class Due(_Doc):
@@ -123,7 +136,8 @@ class Assignee(_Doc):
 class Waiting(_Doc):
     """The agency asked the citizen: what, when, and the status the case goes back to."""
 
-    question: str
+    question: str = ""  # empty when sealed
+    question_sealed: Sealed | None = None
     since: datetime
     by: str | None = None
 
@@ -237,6 +251,10 @@ class Case(_Doc):
     answer: str | None = None
     rejection_reason: str | None = None
     reopen_reason: str | None = None
+    # Sealed under the citizen's key when staff's text was (docs/privacy.md); opened only to show it.
+    answer_sealed: Sealed | None = None
+    rejection_reason_sealed: Sealed | None = None
+    reopen_reason_sealed: Sealed | None = None
     due: Due = Field(default_factory=Due)
     assignee: Assignee | None = None
     waiting: Waiting | None = None

@@ -42,10 +42,13 @@ PERSONAL_KEYS = frozenset(
         "text",
         "recipient",
         "answer",
+        "question",
         # Routing's reasons quote the words of the description it matched.
         "explanation",
     }
 )
+# Entries whose ``reason`` is staff's free text about the citizen (elsewhere a reason is a code).
+_FREE_TEXT_REASON = ("case.status_changed", "case.reroute_requested")
 # Timeline entries whose text quotes the citizen, a note about them or an SMS sent to them.
 _QUOTING = ("case.repeat_call", "case.note_added", "case.resumed", "sms.sent")
 # Timeline entries whose text ends with what it quotes (routing's matched words, an answer, a reason,
@@ -54,6 +57,7 @@ _QUOTING_TAIL = {
     "case.routed": (" (", f" ({MASKED})"),
     "case.triage_required": (":", f": {MASKED}"),
     "case.status_changed": (":", f": {MASKED}"),
+    "case.reroute_requested": (" — ", f" — {MASKED}"),
 }
 
 
@@ -110,17 +114,27 @@ def masked_view(doc: dict[str, Any]) -> dict[str, Any]:
         if citizen.get("name"):
             citizen["name"] = MASKED
         citizen["national_id"] = mask_national_id(citizen.get("national_id"))
-    for key in ("description", "answer"):
+    for key in ("description", "answer", "rejection_reason", "reopen_reason"):
         if doc.get(key):
             doc[key] = MASKED
+    waiting = doc.get("waiting")
+    if isinstance(waiting, dict) and waiting.get("question"):
+        waiting["question"] = MASKED
+    for holding in doc.get("agencies") or []:
+        if isinstance(holding, dict) and holding.get("note"):
+            holding["note"] = MASKED
     for record in doc.get("sms") or []:
         if isinstance(record, dict) and record.get("recipient"):
             record["recipient"] = mask_phone(record["recipient"])
     for entry in doc.get("timeline") or []:
         if not isinstance(entry, dict):
             continue
-        entry["data"] = mask_data(entry.get("data") or {})
-        entry["text"] = _masked_text(str(entry.get("type") or ""), str(entry.get("text") or ""))
+        kind = str(entry.get("type") or "")
+        data = mask_data(entry.get("data") or {})
+        if any(kind.endswith(k) for k in _FREE_TEXT_REASON) and isinstance(data, dict) and data.get("reason"):
+            data["reason"] = MASKED
+        entry["data"] = data
+        entry["text"] = _masked_text(kind, str(entry.get("text") or ""))
     doc["personal"] = Disclosure.masked.value
     return doc
 

@@ -53,6 +53,7 @@ from contracts.events import (
     SmsFailed,
     SmsSent,
 )
+from contracts.sealed import Sealed
 from services.tracking.domain.escalation import TARGET_FA
 from services.tracking.domain.model import (
     AWAITING_ACK,
@@ -72,6 +73,7 @@ from services.tracking.domain.model import (
     TimelineEntry,
     TriageInfo,
     Waiting,
+    with_quote,
 )
 from services.tracking.domain.sla import SlaPolicy
 
@@ -333,13 +335,17 @@ def _status_change_rejection(case: Case, data: CaseStatusChanged) -> Rejection |
     )
     if at_agency and data.agency is not None and str(data.agency) != case.agency:
         return _wrong_agency(case, str(data.agency))
-    if target == CaseStatus.resolved and not (data.answer or "").strip():
+    if target == CaseStatus.resolved and not (data.answer or "").strip() and data.answer_sealed is None:
         return Rejection(
             "answer_required", "پاسخ به شهروند لازم است", "Resolving needs the answer to the citizen"
         )
-    if target == CaseStatus.rejected and not (data.reason or "").strip():
+    if target == CaseStatus.rejected and not (data.reason or "").strip() and data.reason_sealed is None:
         return Rejection("reason_required", "دلیل رد پرونده لازم است", "Rejecting needs a reason")
-    if target == CaseStatus.waiting_for_citizen and not (data.question or "").strip():
+    if (
+        target == CaseStatus.waiting_for_citizen
+        and not (data.question or "").strip()
+        and data.question_sealed is None
+    ):
         return Rejection(
             "question_required", "پرسش از شهروند لازم است", "Asking the citizen needs the question"
         )
@@ -410,6 +416,7 @@ def _effect(case: Case, data: EventData, when: datetime, entry: TimelineEntry, p
         holding = case.current_holding()
         if holding is not None:
             holding.outcome, holding.left_at, holding.note = HoldingOutcome.declined, when, data.reason
+            holding.note_sealed = data.reason_sealed
         case.declined_agencies = _union(case.declined_agencies, [str(data.agency)])
         entry.agency = case.agency
         case.agency = None
@@ -417,11 +424,12 @@ def _effect(case: Case, data: EventData, when: datetime, entry: TimelineEntry, p
         case.reroute_pending = True
         case.due = Due()
         entry.status = CaseStatus.registered
-        entry.text = f"{_agency_fa(str(data.agency))}: پرونده مربوط به این دستگاه نیست — {data.reason}"
+        entry.text = f"{_agency_fa(str(data.agency))}: پرونده مربوط به این دستگاه نیست"
+        _quote(entry, data.reason, data.reason_sealed, "reason")
     elif isinstance(data, CaseStatusChanged):
         _status_changed(case, data, when, entry, policy)
     elif isinstance(data, CaseNoteAdded):
-        entry.text = data.text
+        _quote(entry, data.text, data.text_sealed, "text")
         entry.agency = case.agency
     elif isinstance(data, CaseRepeatCall):
         case.repeat_calls += 1
@@ -436,7 +444,8 @@ def _effect(case: Case, data: EventData, when: datetime, entry: TimelineEntry, p
     elif isinstance(data, CaseResumed):
         _resume(case, when, entry)
         entry.agency = case.agency
-        entry.text = "رسیدگی بدون پاسخ شهروند ادامه یافت" + (f": {data.text}" if data.text else "")
+        entry.text = "رسیدگی بدون پاسخ شهروند ادامه یافت"
+        _quote(entry, data.text, data.text_sealed, "text")
     elif isinstance(data, CaseAssigned):
         entry.agency = case.agency
         if data.assignee:
@@ -551,32 +560,45 @@ def _status_changed(
         case.acknowledged_at = case.acknowledged_at or when
         if holding is not None and holding.acknowledged_at is None:
             holding.acknowledged_at = when
-        case.waiting = Waiting(question=question, since=when, by=data.actor.id if data.actor else None)
+        case.waiting = Waiting(
+            question=question,
+            question_sealed=data.question_sealed,
+            since=when,
+            by=data.actor.id if data.actor else None,
+        )
         case.due.next = None
         case.due.paused_at = when
         _settle_if_done(case, when)
-        entry.text = f"{_agency_fa(case.agency)} از شهروند اطلاعات بیشتری خواست: {question}"
+        entry.text = f"{_agency_fa(case.agency)} از شهروند اطلاعات بیشتری خواست"
+        _quote(entry, question, data.question_sealed, "question")
     elif target == CaseStatus.resolved:
         case.resolved_at, case.answer = when, (data.answer or "").strip()
+        case.answer_sealed = data.answer_sealed
         if holding is not None:
             holding.resolved_at = holding.resolved_at or when
             holding.outcome = HoldingOutcome.resolved
         case.due.next = None
         case.due.close = _ms(policy.close_due(when))
         _settle(case, when)
-        entry.text = f"پاسخ {_agency_fa(case.agency)}: {case.answer}"
+        entry.text = f"پاسخ {_agency_fa(case.agency)}"
+        _quote(entry, case.answer, data.answer_sealed, "answer")
     elif target == CaseStatus.rejected:
         case.rejected_at, case.rejection_reason = when, (data.reason or "").strip()
+        case.rejection_reason_sealed = data.reason_sealed
         if holding is not None:
             holding.outcome, holding.note = HoldingOutcome.rejected, case.rejection_reason
+            holding.note_sealed = data.reason_sealed
         case.due.next = None
         case.due.close = _ms(policy.close_due(when))
         _settle(case, when)
-        entry.text = f"رد پرونده: {case.rejection_reason}"
+        entry.text = "رد پرونده"
+        _quote(entry, case.rejection_reason, data.reason_sealed, "reason")
     elif target == CaseStatus.reopened:
         case.reopened_at, case.reopen_count = when, case.reopen_count + 1
         case.reopen_reason = (data.reason or "").strip() or None
+        case.reopen_reason_sealed = data.reason_sealed
         case.answer, case.rejection_reason = None, None
+        case.answer_sealed = case.rejection_reason_sealed = None
         case.acknowledged_at = None
         code = case.agency or ""
         ack_due = _ms(policy.acknowledge_due(code, case.category, when))
@@ -584,9 +606,8 @@ def _status_changed(
         case.due = Due(acknowledge=ack_due, resolve=resolve_due, next=min(ack_due, resolve_due))
         if holding is not None:
             holding.outcome = HoldingOutcome.holding
-        entry.text = f"پرونده بازگشایی شد و به {_agency_fa(case.agency)} بازگشت" + (
-            f": {case.reopen_reason}" if case.reopen_reason else ""
-        )
+        entry.text = f"پرونده بازگشایی شد و به {_agency_fa(case.agency)} بازگشت"
+        _quote(entry, case.reopen_reason, data.reason_sealed, "reason")
     elif target == CaseStatus.closed:
         case.closed_at = when
         _settle(case, when)
@@ -594,6 +615,15 @@ def _status_changed(
             acknowledge_breached=case.due.acknowledge_breached, resolve_breached=case.due.resolve_breached
         )
         entry.text = "پرونده بسته شد"
+
+
+def _quote(entry: TimelineEntry, plain: str | None, sealed: Sealed | None, field: str) -> None:
+    """End the entry's text with staff's free text: in plain form, or sealed in the entry (opened only
+    when staff are shown the case, ``opening.CaseOpener``)."""
+    if sealed is not None:
+        entry.sealed, entry.sealed_field = sealed, field
+    elif plain:
+        entry.text = with_quote(entry, plain)
 
 
 # --- waiting for the citizen, assignment and escalation --------------------------------------------

@@ -158,7 +158,8 @@ def deadline_view(case: Case, kind: str, now: datetime, calendar: WorkCalendar) 
     if acknowledge:
         done = case.acknowledged_at
     else:
-        done = case.resolved_at if case.status in ("resolved", "closed") and case.answer else None
+        answered = case.answer or case.answer_sealed is not None
+        done = case.resolved_at if case.status in ("resolved", "closed") and answered else None
     breached = case.due.acknowledge_breached if acknowledge else case.due.resolve_breached
     left: int | None = None
     hours: float | None = None

@@ -2,7 +2,7 @@
 ours"), note, reopen.
 
 The action is checked against the case's current state by the same state machine that applies its
-event, then published; the consumer applies it when it comes back (the API never writes a case).
+event, its free text sealed under the citizen's key (when the case's citizen has one), then published; the consumer applies it when it comes back (the API never writes a case).
 A case is assigned only to a colleague of the agency holding it: a staff member may always take it
 themselves (their token names their agency); anyone else must be on that agency's staff in the
 directory.
@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from contracts.events import CaseStatus, Envelope, make_event
 from services.common.clock import Clock
 from services.common.publishing import Publisher
+from services.common.sealing import Sealer, seal_envelope
 from services.tracking.adapters.cases import CaseStore
 from services.tracking.adapters.directory import Directory
 from services.tracking.domain.access import AGENCY_STAFF, Staff, check_action, check_agency
@@ -52,8 +53,17 @@ class ActionOutcome:
 
 class ActOnCase:
     def __init__(
-        self, cases: CaseStore, publisher: Publisher, policy: SlaPolicy, clock: Clock, directory: Directory
+        self,
+        cases: CaseStore,
+        publisher: Publisher,
+        policy: SlaPolicy,
+        clock: Clock,
+        directory: Directory,
+        sealer: Sealer | None = None,
     ) -> None:
+        # Seals staff's free text (answer, reason, question, note) under the citizen's key, as the
+        # case's own citizen fields are (docs/privacy.md); None: plain events.
+        self.sealer = sealer
         self.cases = cases
         self.publisher = publisher
         self.policy = policy
@@ -108,5 +118,9 @@ class ActOnCase:
         rejection = check(case, event, self.policy)
         if rejection is not None:
             raise ActionConflict(rejection, case.status)
+        kid = case.citizen.key_id if case.citizen is not None else None
+        if kid is not None:
+            # A case registered before sealing (no key id) keeps its events plain.
+            event = await seal_envelope(self.sealer, event, kid)
         await self.publisher.publish([event])
         return ActionOutcome(case.id, request.kind, event, after, repeated=False)

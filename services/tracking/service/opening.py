@@ -1,7 +1,8 @@
 """Opening a case's sealed personal fields for the staff who are shown it (docs/privacy.md).
 
-Tracking stores the citizen's phone, name, national id, the description and repeat calls' texts
-sealed under the citizen's key; a use case that shows a case to staff opens a copy here. A field
+Tracking stores the citizen's phone, name, national id, the description, repeat calls' texts and the
+free text staff wrote about the citizen (answers, reasons, questions, notes) sealed under the
+citizen's key; a use case that shows a case to staff opens a copy here. A field
 whose key was erased reads «حذف‌شده به درخواست شهروند», never an error; the ciphertext and the key
 ids are left out of what is shown.
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 from contracts.sealed import ERASED_FA, Sealed
 from services.common.sealing import Sealer
-from services.tracking.domain.model import Case
+from services.tracking.domain.model import Case, with_quote
 
 _HIDDEN = ("_sealed", "key_id", "_index")
 
@@ -40,9 +41,17 @@ class CaseOpener:
         """A copy of the case with its sealed fields opened (or shown as erased); a plain case as it is."""
         citizen = case.citizen
         sealed_entries = [n for n, e in enumerate(case.timeline) if e.sealed is not None]
+        staff_texts = (
+            case.answer_sealed,
+            case.rejection_reason_sealed,
+            case.reopen_reason_sealed,
+            case.waiting.question_sealed if case.waiting else None,
+            *(h.note_sealed for h in case.agencies),
+        )
         if (
             case.description_sealed is None
             and not sealed_entries
+            and all(s is None for s in staff_texts)
             and (citizen is None or citizen.key_id is None)
         ):
             return case
@@ -59,10 +68,31 @@ class CaseOpener:
         if opened.description_sealed is not None:
             opened.description = await self._open(opened.description_sealed, "description", case.id)
             opened.description_sealed = None
+        # Staff's free text about the citizen (the answer, reasons, the question, a decline's reason).
+        if opened.answer_sealed is not None:
+            opened.answer = await self._open(opened.answer_sealed, "answer", case.id)
+        if opened.rejection_reason_sealed is not None:
+            opened.rejection_reason = await self._open(opened.rejection_reason_sealed, "reason", case.id)
+        if opened.reopen_reason_sealed is not None:
+            opened.reopen_reason = await self._open(opened.reopen_reason_sealed, "reason", case.id)
+        opened.answer_sealed = opened.rejection_reason_sealed = opened.reopen_reason_sealed = None
+        if opened.waiting is not None and opened.waiting.question_sealed is not None:
+            opened.waiting.question = (
+                await self._open(opened.waiting.question_sealed, "question", case.id) or ""
+            )
+            opened.waiting.question_sealed = None
+        for holding in opened.agencies:
+            if holding.note_sealed is not None:
+                holding.note = await self._open(holding.note_sealed, "reason", case.id)
+                holding.note_sealed = None
         for n in sealed_entries:
             entry = opened.timeline[n]
-            entry.text = f"{entry.text}: {await self._open(entry.sealed, 'description', case.id)}"
-            entry.sealed = None
+            field = entry.sealed_field or "description"
+            value = await self._open(entry.sealed, field, case.id) or ERASED_FA
+            entry.text = with_quote(entry, value)
+            # The payload as the plain event had it, so every view reads the field where it always was.
+            entry.data[field] = value
+            entry.sealed = entry.sealed_field = None
         for entry in opened.timeline:
             entry.data = _without_ciphertext(entry.data)
         return opened

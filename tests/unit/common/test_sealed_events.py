@@ -5,10 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from contracts.events import (
+    PERSONAL_FIELDS,
     CallOutcome,
     CallReceived,
+    CaseNoteAdded,
     CaseRegistered,
     CaseRepeatCall,
+    CaseRerouteRequested,
+    CaseResumed,
+    CaseStatus,
+    CaseStatusChanged,
     Citizen,
     SmsSent,
     decode,
@@ -125,3 +131,59 @@ async def test_calls_repeat_calls_and_sms_are_sealed_under_the_citizens_key() ->
 async def test_a_withheld_caller_id_has_nothing_to_seal() -> None:
     call = CallReceived(call_id="c", outcome=CallOutcome.missed, started_at=AT, duration_seconds=0)
     assert await seal_event(_sealer(), call) == call
+
+
+STAFF_TEXT = "لولهٔ جلوی منزل خانم احمدی تعویض شد"
+_STAFF = {"kind": "agency_staff", "id": "u1", "agency": "water_wastewater"}
+
+
+async def test_staff_texts_about_the_citizen_are_sealed_under_their_key_and_open_again() -> None:
+    sealer = _sealer()
+    kid = sealer.key_id(PHONE)
+    events = [
+        CaseStatusChanged(case_id="c1", status=CaseStatus.resolved, answer=STAFF_TEXT),
+        CaseStatusChanged(case_id="c1", status=CaseStatus.rejected, reason=STAFF_TEXT),
+        CaseStatusChanged(case_id="c1", status=CaseStatus.waiting_for_citizen, question=STAFF_TEXT),
+        CaseNoteAdded.model_validate({"case_id": "c1", "text": STAFF_TEXT, "actor": _STAFF}),
+        CaseResumed.model_validate(
+            {"case_id": "c1", "agency": "water_wastewater", "text": STAFF_TEXT, "actor": _STAFF}
+        ),
+        CaseRerouteRequested.model_validate(
+            {"case_id": "c1", "agency": "water_wastewater", "reason": STAFF_TEXT, "actor": _STAFF}
+        ),
+    ]
+    for data in events:
+        sealed = await seal_event(sealer, data, kid)
+        raw = make_event(sealed, source="/t").to_json().decode()
+        assert STAFF_TEXT not in raw and kid in raw
+        [field] = (
+            PERSONAL_FIELDS[type(data)]
+            if len(PERSONAL_FIELDS[type(data)]) == 1
+            else [f for f in PERSONAL_FIELDS[type(data)] if getattr(data, f)]
+        )
+        assert getattr(sealed, field) is None and getattr(sealed, f"{field}_sealed") is not None
+        opened, erased = await open_event(sealer, decode(raw).data)
+        assert getattr(opened, field) == STAFF_TEXT and not erased
+    await sealer.erase(kid)
+    gone, erased = await open_event(sealer, await seal_event(_sealer(), events[0], kid))
+    assert erased and isinstance(gone, CaseStatusChanged) and gone.answer is None
+
+
+def test_old_plain_staff_text_events_still_decode() -> None:
+    head = '{"specversion":"1.0","id":"e1","source":"/samad/tracking","subject":"c1","time":"2026-03-01T09:00:00Z","correlationid":"e1",'
+    actor = '"actor":{"kind":"agency_staff","id":"u1","agency":"water_wastewater"}'
+    note = decode(
+        head + f'"type":"ir.samad.case.note_added","data":{{"case_id":"c1","text":"t",{actor}}}}}'
+    ).data
+    assert isinstance(note, CaseNoteAdded) and note.text == "t" and note.text_sealed is None
+    reroute = decode(
+        head
+        + '"type":"ir.samad.case.reroute_requested","data":{"case_id":"c1","agency":"water_wastewater",'
+        + f'"reason":"r",{actor}}}}}'
+    ).data
+    assert isinstance(reroute, CaseRerouteRequested) and reroute.reason == "r"
+    answer = decode(
+        head
+        + '"type":"ir.samad.case.status_changed","data":{"case_id":"c1","status":"resolved","answer":"a"}}'
+    ).data
+    assert isinstance(answer, CaseStatusChanged) and answer.answer == "a" and answer.answer_sealed is None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from contracts.events import CaseRegistered, SmsSent
+from contracts.events import CaseRegistered, CaseStatus, CaseStatusChanged, SmsSent, make_event
 from services.common.keystore import InMemoryKeyStore
 from services.common.sealing import KeyRing, Sealer, new_key_text, open_event, parse_keks, seal_envelope
 from services.notify.adapters.ledger.documents import to_document
@@ -84,3 +84,41 @@ async def test_an_sms_recorded_before_the_erasure_is_not_sent_after_it() -> None
     await sealer.erase(sealer.key_id(PHONE))
     await rig.send_queued()
     assert rig.only().state is SmsState.skipped_erased and rig.provider.calls == []
+
+
+ANSWER = "شیر فلکه جلوی منزل شما تعویض شد"
+QUESTION = "پلاک منزل شما در کوچه یاس چند است؟"
+
+
+async def test_a_sealed_answer_and_question_are_opened_to_compose_the_sms() -> None:
+    sealer = _sealer()
+    rig = await _rig(sealer)
+    kid = sealer.key_id(PHONE)
+    await rig.handle(await seal_envelope(sealer, registered("c4")))
+    asked = CaseStatusChanged(case_id="c4", status=CaseStatus.waiting_for_citizen, question=QUESTION)
+    await rig.handle(await seal_envelope(sealer, make_event(asked, source="/samad/tracking"), kid))
+    answer = await seal_envelope(sealer, resolved("c4", ANSWER), kid)
+    assert isinstance(answer.data, CaseStatusChanged) and answer.data.answer is None
+    await rig.handle(answer)
+    await rig.send_queued()
+    texts = [sent.text for sent in rig.provider.accepted]
+    assert any(QUESTION in t for t in texts) and any(ANSWER in t for t in texts)
+    stored = json.dumps(
+        [to_document(r) for r in rig.ledger.records.values()], default=str, ensure_ascii=False
+    )
+    assert ANSWER not in stored and QUESTION not in stored
+
+
+async def test_a_sealed_answer_whose_key_is_gone_sends_nothing() -> None:
+    sealer = _sealer()
+    rig = await _rig(sealer)
+    kid = sealer.key_id(PHONE)
+    await rig.handle(await seal_envelope(sealer, registered("c5")))
+    await rig.send_queued()
+    answer = await seal_envelope(sealer, resolved("c5", ANSWER), kid)
+    await sealer.erase(kid)
+    await rig.handle(answer)
+    record = rig.record("resolved")
+    assert record.state is SmsState.skipped_erased and record.text == "" and ANSWER not in str(record)
+    await rig.send_queued()
+    assert len(rig.provider.calls) == 1

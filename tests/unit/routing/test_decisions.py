@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.catalogue import AgencyCode
+from contracts.catalogue import AgencyCode, agency
 from contracts.events import RouteReason, TriageReason
 from services.routing.adapters.rule_files import load_rulebook
 from services.routing.domain.classifier import Classifier
@@ -57,6 +57,15 @@ def test_first_decline_moves_to_the_next_best_agency(classifier: Classifier) -> 
     assert d.agency == AgencyCode.education and d.reason == RouteReason.reroute
     assert d.declined == [AgencyCode.water_wastewater]
     assert "مربوط به مدرسه است" in d.explanation[0]
+
+
+def test_a_sealed_decline_reason_is_not_quoted_in_the_routing_explanation(classifier: Classifier) -> None:
+    c = classifier.classify(WATER_AND_SCHOOL)
+    d = reroute(c, [AgencyCode.water_wastewater], None, threshold=0.45)
+    assert isinstance(d, Routed) and d.agency == AgencyCode.education
+    assert (
+        d.explanation[0].endswith(agency(AgencyCode.water_wastewater).fa) and "دلیل" not in d.explanation[0]
+    )
 
 
 def test_second_decline_sends_the_case_to_a_person(classifier: Classifier) -> None:
