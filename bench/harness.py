@@ -690,7 +690,12 @@ def start_services(
     services["console"].port = CONSOLE_PORT
     urls = {name: svc.url for name, svc in services.items()}
     # Deadline events are not what is measured: the sweep stays off so the run's load is the pages'.
-    services["tracking"].env |= {"SAMAD_SWEEP_INTERVAL_SECONDS": "0", "SAMAD_TRUST_FORWARDED_FOR": "true"}
+    services["tracking"].env |= {
+        "SAMAD_SWEEP_INTERVAL_SECONDS": "0",
+        # The console forwards each citizen's address (X-Forwarded-For): tracking's per-client limit
+        # then counts the benchmark's many citizens apart, not the console as one client.
+        "SAMAD_TRUSTED_PROXIES": '["127.0.0.1/32"]',
+    }
     services["intake"].env |= {
         "SAMAD_TRACKING_URL": urls["tracking"],
         "SAMAD_PUBLIC_BASE_URL": urls["tracking"],
