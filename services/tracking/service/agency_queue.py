@@ -47,7 +47,10 @@ def staff_list(
     return [disclosed(staff_view(c, now, with_timeline=False, calendar=calendar), how) for c, how in shown]
 
 
-class AgencyQueue:
+class _Queue:
+    """What both queues read with: the cases, the clock, the SLA policy's calendar, the read audit and
+    the opener of sealed fields."""
+
     def __init__(
         self,
         cases: CaseStore,
@@ -62,6 +65,15 @@ class AgencyQueue:
         self.policy = policy or SlaPolicy()
         self.trail = trail
 
+    async def _page(
+        self, staff: Staff, cases: list[Case], now: datetime, ctx: ReadContext | None
+    ) -> list[dict[str, Any]]:
+        """``cases`` as the list shows them to ``staff``, opened first, the read recorded."""
+        opened = [await self.opener(c) for c in cases]
+        return staff_list(staff, opened, now, self.policy.calendar, self.trail, ctx)
+
+
+class AgencyQueue(_Queue):
     async def __call__(
         self,
         staff: Staff,
@@ -95,28 +107,12 @@ class AgencyQueue:
         )
         now = self.clock.now()
         result = await self.cases.queue(f, now, (page - 1) * page_size, page_size)
-        opened = [await self.opener(c) for c in result.items]
-        items = staff_list(staff, opened, now, self.policy.calendar, self.trail, ctx)
-        return QueuePage(result.total, items)
+        return QueuePage(result.total, await self._page(staff, result.items, now, ctx))
 
 
-class EscalationQueue:
+class EscalationQueue(_Queue):
     """The late cases that reached a person: an agency head sees their agency's, the supervisor those
     that climbed to the governorate (or, asking for it, those at the agency heads' step)."""
-
-    def __init__(
-        self,
-        cases: CaseStore,
-        clock: Clock,
-        policy: SlaPolicy | None = None,
-        trail: AuditTrail | None = None,
-        opener: CaseOpener | None = None,
-    ) -> None:
-        self.opener = opener or CaseOpener(None)
-        self.cases = cases
-        self.clock = clock
-        self.policy = policy or SlaPolicy()
-        self.trail = trail
 
     async def __call__(
         self,
@@ -140,8 +136,7 @@ class EscalationQueue:
         f = EscalationFilter(target=target, agency=agency)
         now = self.clock.now()
         result = await self.cases.escalated(f, (page - 1) * page_size, page_size)
-        opened = [await self.opener(c) for c in result.items]
-        items = staff_list(staff, opened, now, self.policy.calendar, self.trail, ctx)
+        items = await self._page(staff, result.items, now, ctx)
         return target, agency, QueuePage(result.total, items)
 
 
