@@ -19,16 +19,18 @@ ROLE_FA = {
     "ops": "پشتیبانی فنی",
 }
 OUTCOME_FA = {"answered": "پاسخ داده شد", "missed": "بی‌پاسخ", "abandoned": "قطع پیش از پاسخ"}
+# The states of notify's SMS ledger (services/notify/domain/ledger.py, SmsState) as staff read them.
 SMS_STATE_FA = {
-    "queued": "در صف ارسال",
-    "scheduled": "زمان‌بندی‌شده (ساعات آرام)",
+    "pending": "در صف ارسال",
+    "deferred": "در انتظار پایان ساعات آرام",
     "sending": "در حال ارسال",
     "submitted": "ارسال شد",
-    "sent": "ارسال شد",
     "delivered": "تحویل شد",
     "failed": "ناموفق",
     "unknown": "نامعلوم",
-    "suppressed": "ارسال نشد (انصراف شهروند)",
+    "skipped_stale": "ارسال نشد (وضعیت پرونده تغییر کرده بود)",
+    "skipped_opted_out": "ارسال نشد (انصراف شهروند)",
+    "skipped_erased": "ارسال نشد (اطلاعات شهروند حذف شده)",
 }
 TEMPLATE_FA = {
     "registered": "پیامک ثبت",
