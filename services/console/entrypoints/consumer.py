@@ -50,10 +50,11 @@ def register(container: ConsoleContainer) -> None:
 
 
 def tell_watchers(hub: Hub, records: Iterable[Any], case_events: list[Any] | None = None) -> int:
-    """Tell the pages watching a case that it changed; how many were told. Every event of the two
-    topics is keyed by its case's id, so an event of a case no page here watches (nearly all of them)
-    is passed over by its key without being read: the console would otherwise parse every event of
-    the platform, and under load that took CPU from the pages it serves."""
+    """Tell the pages watching a case that it changed; how many were told (a case event handed to the
+    inboxes' feed in ``case_events`` is told by the feed, once tracking has applied it). Every event
+    of the two topics is keyed by its case's id, so an event of a case no page here watches (nearly
+    all of them) is passed over by its key without being read: the console would otherwise parse
+    every event of the platform, and under load that took CPU from the pages it serves."""
     told = 0
     wall = hub.watched(funnel_topic())  # the duty wall follows calls and cases of every case
     for record in records:
@@ -73,7 +74,10 @@ def tell_watchers(hub: Hub, records: Iterable[Any], case_events: list[Any] | Non
         if not case_id:
             continue
         kind = "sms" if record.topic == NOTIFICATIONS else "case"
-        told += hub.publish(case_topic(case_id), {"event": kind, "data": event.type})
         if kind == "case" and case_events is not None:
+            # The inboxes' feed tells the case's pages once tracking has applied the event: told now,
+            # a page would reload the case before tracking had it and show the state before it.
             case_events.append(event)
+            continue
+        told += hub.publish(case_topic(case_id), {"event": kind, "data": event.type})
     return told

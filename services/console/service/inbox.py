@@ -33,7 +33,7 @@ from services.console.domain.inbox import (
     confirmation,
 )
 from services.console.domain.people import User
-from services.console.service.live import Hub
+from services.console.service.live import Hub, case_topic
 
 log = logging.getLogger("samad.console.inbox")
 STAFF_CACHE_SECONDS = 60.0
@@ -268,6 +268,8 @@ class InboxFeed:
         pending = self._pending.pop(case_id)
         if case is not None:
             self.publish(case, pending.previous)
+        # The pages open on this case reload it now that tracking shows these events.
+        self.hub.publish(case_topic(case_id), {"event": "case", "data": "changed"})
 
     def publish(self, case: dict[str, Any], previous: Iterable[str] = ()) -> None:
         """Hand the case's row to the pages that may show it, and tell the others to drop it."""

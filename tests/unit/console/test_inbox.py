@@ -23,6 +23,7 @@ from services.console.bootstrap import ConsoleContainer, bootstrap
 from services.console.domain.inbox import Filters, badge
 from services.console.entrypoints.http import create_app
 from services.console.service.inbox import escalation_topic, inbox_topic
+from services.console.service.live import case_topic
 from services.console.settings import ConsoleSettings
 from tests.unit.console.test_http import csrf_of
 
@@ -327,15 +328,18 @@ async def test_the_live_feed_pushes_a_case_only_to_its_agency_s_pages(rig: Rig) 
 
 
 async def test_the_live_feed_waits_for_tracking_to_apply_the_event(rig: Rig) -> None:
+    """The inbox's row and the pages open on the case hear of an event only once tracking shows it:
+    told at once, an open case's page would reload the state before the event and stay there."""
     feed, hub = rig.container.inbox_feed, rig.container.hub
     note = make_event(CaseNoteAdded(case_id="w1", text="x", actor=_staff()), source="/t")
-    async with hub.watch(inbox_topic("water_wastewater")) as water:
+    async with hub.watch(inbox_topic("water_wastewater")) as water, hub.watch(case_topic("w1")) as page:
         feed.saw([note])
         await asyncio.sleep(0.2)
-        assert water.empty()  # tracking has not applied it yet
+        assert water.empty() and page.empty()  # tracking has not applied it yet
         rig.platform.cases["w1"]["timeline"] = [{"event_id": note.id}]
         message = await asyncio.wait_for(water.get(), 2)
         assert json.loads(message["data"])["case_id"] == "w1"
+        assert (await asyncio.wait_for(page.get(), 2))["event"] == "case"
         fetched = [body for what, body in rig.platform.calls if what == "case"]
         assert fetched and all(b == {"ref": "w1"} for b in fetched)
 

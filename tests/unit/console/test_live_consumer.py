@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from contracts.events import SmsDelivered, make_event
-from contracts.topics import NOTIFICATIONS
+from contracts.events import Actor, ActorKind, CaseNoteAdded, SmsDelivered, make_event
+from contracts.topics import CASES, NOTIFICATIONS
 from services.console.entrypoints import consumer
 from services.console.service.live import Hub, case_topic
 
@@ -58,3 +58,16 @@ async def test_an_event_without_a_key_is_read_to_find_its_case() -> None:
         unkeyed.key = None
         assert consumer.tell_watchers(hub, [unkeyed]) == 1
         assert page.get_nowait()["event"] == "sms"
+
+
+async def test_a_case_event_is_left_to_the_inbox_feed_to_tell_once_tracking_applied_it() -> None:
+    hub = Hub()
+    note = make_event(
+        CaseNoteAdded(case_id="watched", text="x", actor=Actor(kind=ActorKind.agency_staff, id="u1")),
+        source="/t",
+    )
+    async with hub.watch(case_topic("watched")) as page:
+        handed: list[object] = []
+        told = consumer.tell_watchers(hub, [Record(CASES, note.key, note.to_json())], handed)
+        assert told == 0 and page.empty()
+        assert [e.id for e in handed] == [note.id]  # type: ignore[attr-defined]
