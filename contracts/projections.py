@@ -53,6 +53,11 @@ class Projection(Protocol):
         """The document the owning service stores for a state (with its ``_id``)."""
         ...
 
+    async def promoted(self, db: Any, collection: str) -> None:
+        """After a rebuilt collection became the live ``collection`` (the live consumers stopped):
+        rebuild whatever the owning service keeps beside it, derived from its documents."""
+        ...
+
     async def create_indexes(self, db: Any, collection: str) -> None:
         """The owning service's indexes on ``collection`` of ``db`` (an async PyMongo database)."""
         ...

@@ -71,6 +71,10 @@ class ProjectionStore(Protocol):
         """The projection's own indexes on ``name``, plus any other the live collection has."""
         ...
 
+    async def promoted(self, projection: Projection) -> None:
+        """Tell the projection its rebuilt collection is live (it rebuilds what it keeps beside it)."""
+        ...
+
     async def promote(self, name: str, backup: str) -> str | None:
         """Make ``name`` the live collection. Where the server cannot replace a collection in one step,
         the previous live one is kept as ``backup`` (returned); otherwise it is gone (None)."""
@@ -140,6 +144,9 @@ class MongoProjectionStore:
             await collection.bulk_write(ops[i : i + UPDATE_CHUNK], ordered=False)
         return len(inserts) + len(ops)
 
+    async def promoted(self, projection: Projection) -> None:
+        await projection.promoted(self.db, self.collection)
+
     async def copy_indexes(self, name: str, projection: Projection) -> None:
         await projection.create_indexes(self.db, name)
         try:
@@ -183,6 +190,7 @@ class InMemoryProjectionStore:
     def __init__(self, live: str = "cases", database: str = "memory", *, keeps_backup: bool = False) -> None:
         self.collections: dict[str, dict[str, Doc]] = {}
         self.indexed: list[str] = []  # collections that were given the projection's indexes
+        self.promotions: list[str] = []  # projections told their rebuilt collection went live
         self.writes: list[tuple[str, int, int]] = []  # (collection, inserts, updates) per write
         self.keeps_backup = keeps_backup
         self._live = live
@@ -246,6 +254,10 @@ class InMemoryProjectionStore:
     async def copy_indexes(self, name: str, projection: Projection) -> None:
         # A projection's indexes are MongoDB indexes (contracts.projections): here only noted.
         self.indexed.append(name)
+
+    async def promoted(self, projection: Projection) -> None:
+        # What a projection keeps beside its collection lives in MongoDB: here only noted.
+        self.promotions.append(projection.name)
 
     async def promote(self, name: str, backup: str) -> str | None:
         previous = self.collections.pop(self._live, None)

@@ -438,7 +438,9 @@ class Rebuilder:
             raise Refused(f"not swapping: {refusal} (the rebuilt shadow {shadow} is kept)")
         current = await self._ends()
         await self._project(shadow, group, applied_to, current, progress, options, run_id, catching_up=True)
-        return await self.target.promote(shadow, backup_name(self.target.live, run_id))
+        backup = await self.target.promote(shadow, backup_name(self.target.live, run_id))
+        await self.target.promoted(self.projection)
+        return backup
 
 
 def _or(value: int | None, default: int) -> int:

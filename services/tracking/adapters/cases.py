@@ -22,6 +22,7 @@ The Mongo store takes its collection name, so the same projection can write into
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,11 +34,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.sealed import Sealed
 from services.common.bounded import run_all
-from services.common.mongo import create_index, insert_new
+from services.common.mongo import create_index, insert_new, serves_secondary_indexes
 from services.common.recent import Recent
 from services.tracking.adapters.mongo import reported_between, scope, span, tally, within
+from services.tracking.adapters.queue_rows import MongoQueueRows, slot_of
 from services.tracking.domain.citizens import citizen_keys
 from services.tracking.domain.model import AWAITING_ACK, CLOCK_RUNNING, OPEN_AT_AGENCY, Case, Holding
+from services.tracking.domain.queue import OPEN, UNASSIGNED, QueueFilter, QueueRow, ordered, row_of, selects
+
+log = logging.getLogger("samad.tracking.store")
 
 CASES_COLLECTION = "cases"
 # FerretDB (SQLite) has one writer at a time: a few concurrent replaces keep it busy, more only queue.
@@ -84,27 +89,6 @@ REPORT_BATCH = 500
 # that names no case while there is no case at all (no case id is empty).
 CITIZEN_FIELDS = {"tracking_code": 1, "status": 1, "citizen.phone": 1, "citizen.phone_sealed": 1}
 NO_CASE_ID = ""
-
-
-# An assignee filter meaning "nobody works it yet".
-UNASSIGNED = ""
-
-
-@dataclass(frozen=True)
-class QueueFilter:
-    """An agency's queue: optionally one status, overdue or not (at ``now``), one county, one assignee
-    (``UNASSIGNED``: nobody), and cases registered in [registered_from, registered_to). Sorted
-    ``newest`` (registered last first) or ``urgent`` (the earliest pending deadline first; cases with
-    none, e.g. waiting for the citizen, after them, newest first)."""
-
-    agency: str
-    status: str | None = None
-    overdue: bool | None = None
-    county: str | None = None
-    assignee: str | None = None
-    registered_from: datetime | None = None
-    registered_to: datetime | None = None
-    sort: str = "newest"
 
 
 @dataclass(frozen=True)
@@ -276,7 +260,9 @@ async def _stream(cursor: Any) -> AsyncIterator[dict[str, Any]]:
 
 def _queue_query(f: QueueFilter, now: datetime) -> dict[str, Any]:
     query: dict[str, Any] = {"agency": f.agency}
-    if f.status:
+    if f.status == OPEN:
+        query["status"] = {"$in": sorted(OPEN_AT_AGENCY)}
+    elif f.status:
         query["status"] = f.status
     if f.county:
         query["county"] = f.county
@@ -318,9 +304,19 @@ class MongoCaseStore:
 
     MAPPED_MEMORY = 200_000  # case ids this process knows to be mapped (beyond it: one extra insert)
 
-    def __init__(self, db: AsyncDatabase[dict[str, Any]], collection: str = CASES_COLLECTION) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[dict[str, Any]],
+        collection: str = CASES_COLLECTION,
+        *,
+        queue_rows: bool | None = None,
+    ) -> None:
+        """``queue_rows``: keep the agencies' queues as rows read by ``_id`` (``adapters.queue_rows``);
+        None: where the server does not serve secondary indexes (FerretDB v1)."""
         self.name = collection
         self.collection = db[collection]
+        self.rows = MongoQueueRows(db, collection)
+        self._keep_rows = queue_rows
         self.codes = db[f"{collection}_codes"]
         # One document per citizen key (phone or national id) listing their case ids, read by _id:
         # the operator's screen-pop and the search by phone or national id never scan the cases.
@@ -332,6 +328,21 @@ class MongoCaseStore:
         # create_index is idempotent for the same name and keys: safe at every start of every replica.
         for name, keys in CASE_INDEXES:
             await create_index(self.collection, keys, name=name)
+        # The first start that keeps queue rows gives every case stored so far its row.
+        if await self.keeps_rows() and not await self.rows.complete():
+            await self.rows.build(self.collection, fresh=False)
+
+    async def keeps_rows(self) -> bool:
+        if self._keep_rows is None:
+            self._keep_rows = not await serves_secondary_indexes(self.collection.database)
+        return self._keep_rows
+
+    async def rebuild_queue_rows(self) -> int:
+        """Every case's queue row again, from the cases as they are now (after a rebuild replaced
+        them); how many rows (0 where no rows are kept)."""
+        if not await self.keeps_rows():
+            return 0
+        return await self.rows.build(self.collection, fresh=True)
 
     async def load(self, ids: Iterable[str]) -> dict[str, Case]:
         wanted = list(dict.fromkeys(ids))
@@ -344,24 +355,37 @@ class MongoCaseStore:
 
     async def save(self, cases: Mapping[str, Case], expected_n: Mapping[str, int]) -> SaveResult:
         result = SaveResult()
-        fresh = [c for cid, c in cases.items() if expected_n.get(cid, 0) == 0]
-        for i in await insert_new(self.collection, [c.to_document() for c in fresh]):
-            result.conflicts.add(fresh[i].id)
-        existing = [(cid, c) for cid, c in cases.items() if expected_n.get(cid, 0) != 0]
+        docs = {cid: c.to_document() for cid, c in cases.items()}
+        keep_rows = await self.keeps_rows()
+        rows = {cid: row_of(doc) for cid, doc in docs.items()} if keep_rows else {}
+        if keep_rows:
+            # The rows first: a failure after them leaves a row ahead of its case (a retry writes
+            # both again), never a case missing from its agency's queue.
+            await self.rows.put(r for r in rows.values() if r is not None)
+        left: list[tuple[str, str]] = []  # (case, slot it left)
+        fresh = [cid for cid in cases if expected_n.get(cid, 0) == 0]
+        for i in await insert_new(self.collection, [docs[cid] for cid in fresh]):
+            result.conflicts.add(fresh[i])
+        existing = [cid for cid in cases if expected_n.get(cid, 0) != 0]
         if existing:
             # Through run_all: when one replace fails, no replace of this call is still running or
             # waiting once the error reaches the consumer, whose retry it could otherwise overwrite.
-            async def replace(item: tuple[str, Case]) -> None:
-                cid, case = item
-                before = await self.collection.find_one_and_replace({"_id": cid}, case.to_document())
+            async def replace(cid: str) -> None:
+                before = await self.collection.find_one_and_replace({"_id": cid}, docs[cid])
                 if before is None:
                     # Nothing was there to replace (a rebuild swapped the collection): nothing was
                     # written; the case is reloaded and written again.
                     result.conflicts.add(cid)
-                elif before.get("n") != expected_n[cid]:
+                    return
+                if before.get("n") != expected_n[cid]:
                     result.overwritten[cid] = Case.from_document(before)
+                old, new = (row_of(before), rows[cid]) if keep_rows else (None, None)
+                if old is not None and (new is None or slot_of(old) != slot_of(new)):
+                    left.append((cid, slot_of(old)))
 
             await run_all(replace, existing, WRITE_CONCURRENCY)
+        if left:
+            await self.rows.moved(left)
         written = set(cases) - result.conflicts - set(result.overwritten)
         await self._map_codes(c for cid, c in cases.items() if cid in written)
         return result
@@ -430,6 +454,8 @@ class MongoCaseStore:
             self._mapped.put(c.id, None)
 
     async def queue(self, f: QueueFilter, now: datetime, skip: int, limit: int) -> Page:
+        if await self.keeps_rows() and await self.rows.complete():
+            return await self._queue_from_rows(f, now, skip, limit)
         query = _queue_query(f, now)
         leave_out = dict.fromkeys(QUEUE_LEAVES_OUT, 0)
         if f.sort != "urgent":
@@ -457,6 +483,26 @@ class MongoCaseStore:
             )
             docs += await cursor.skip(max(0, skip - n_timed)).limit(limit - len(docs)).to_list(None)
         return Page([Case.from_document(d) for d in docs], n_timed + n_untimed)
+
+    async def _queue_from_rows(self, f: QueueFilter, now: datetime, skip: int, limit: int) -> Page:
+        """The queue from its rows: the page's cases read by ``_id``, each checked against its row (a
+        row that disagrees is mended, and the case shown only if the filter still selects it)."""
+        found = ordered(f, [r for r in await self.rows.rows(f) if selects(f, r, now)])
+        listed = found[skip : skip + limit]
+        leave_out = dict.fromkeys(QUEUE_LEAVES_OUT, 0)
+
+        async def one(row: QueueRow) -> Case | None:
+            doc = await self.collection.find_one({"_id": row.case_id}, leave_out)
+            actual = row_of(doc) if doc is not None else None
+            if actual != row:
+                log.warning("queue row of case %s disagreed with the case: mended", row.case_id)
+                await self.rows.mend(row.case_id, row, actual)
+                if actual is None or not selects(f, actual, now):
+                    return None
+            return Case.from_document(doc) if doc is not None else None
+
+        items = [c for c in await run_all(one, listed, READ_CONCURRENCY) if c is not None]
+        return Page(items, len(found) - (len(listed) - len(items)))
 
     async def escalated(self, f: EscalationFilter, skip: int, limit: int) -> Page:
         query: dict[str, Any] = {"escalation.active": True, "escalation.reached": f.target}
@@ -687,33 +733,14 @@ class InMemoryCaseStore:
         return [Case.from_document({k: v for k, v in d.items() if k not in gone}) for d in self.docs.values()]
 
     async def queue(self, f: QueueFilter, now: datetime, skip: int, limit: int) -> Page:
-        def wanted(c: Case) -> bool:
-            if c.agency != f.agency or (f.status and c.status != f.status):
-                return False
-            if f.county and c.county != f.county:
-                return False
-            if f.assignee is not None:
-                mine = c.assignee.id if c.assignee else UNASSIGNED
-                if mine != f.assignee:
-                    return False
-            if (f.registered_from or f.registered_to) and not within(
-                c.registered_at, f.registered_from, f.registered_to
-            ):
-                return False
-            if f.overdue is True:
-                late = c.due.next is not None and c.due.next < now
-                return late and (bool(f.status) or c.status in OPEN_AT_AGENCY)
-            if f.overdue is False:
-                return c.due.next is None or c.due.next >= now
-            return True
-
-        found = sorted((c for c in self._all(QUEUE_LEAVES_OUT) if wanted(c)), key=lambda c: c.id)
-        # Newest first; a case without a registration time last, as MongoDB sorts a missing value.
-        found.sort(key=lambda c: (c.registered_at is not None, c.registered_at or now), reverse=True)
-        if f.sort == "urgent":
-            timed = sorted((c for c in found if c.due.next is not None), key=lambda c: (c.due.next, c.id))
-            found = timed + [c for c in found if c.due.next is None]
-        return Page(found[skip : skip + limit], len(found))
+        rows = [r for r in (row_of(d) for d in self.docs.values()) if r is not None and selects(f, r, now)]
+        found = ordered(f, rows)
+        gone = set(QUEUE_LEAVES_OUT)
+        page = [
+            Case.from_document({k: v for k, v in self.docs[r.case_id].items() if k not in gone})
+            for r in found[skip : skip + limit]
+        ]
+        return Page(page, len(found))
 
     async def escalated(self, f: EscalationFilter, skip: int, limit: int) -> Page:
         found = [

@@ -54,6 +54,10 @@ class TrackingCases:
     async def create_indexes(self, db: Any, collection: str) -> None:
         await MongoCaseStore(db, collection).ensure_indexes()
 
+    async def promoted(self, db: Any, collection: str) -> None:
+        # The agencies' queue rows (FerretDB v1) follow the cases the rebuild wrote.
+        await MongoCaseStore(db, collection).rebuild_queue_rows()
+
 
 def projection(topics: Sequence[str] | None = None, data_dir: str | None = None) -> Projection:
     """The factory registered under the ``samad.projections`` entry point named ``tracking``."""

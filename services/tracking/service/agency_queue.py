@@ -10,7 +10,7 @@ from typing import Any
 
 from contracts.events import EscalationTarget
 from services.common.clock import Clock
-from services.tracking.adapters.cases import CaseStore, EscalationFilter, QueueFilter
+from services.tracking.adapters.cases import CaseStore, EscalationFilter
 from services.tracking.adapters.directory import AGENCY_HEAD, Directory
 from services.tracking.domain.access import AGENCY_STAFF, Staff, check_agency
 from services.tracking.domain.audit import ReadContext
@@ -18,6 +18,7 @@ from services.tracking.domain.calendar import WorkCalendar
 from services.tracking.domain.model import Case
 from services.tracking.domain.periods import registered_between
 from services.tracking.domain.privacy import disclosed, disclosure
+from services.tracking.domain.queue import QueueFilter
 from services.tracking.domain.sla import SlaPolicy
 from services.tracking.domain.views import staff_view
 from services.tracking.service.errors import NotAHead

@@ -28,6 +28,7 @@ class NotesPerCase:
 
     def __init__(self, topic: str) -> None:
         self.topics = [topic]
+        self.promotions: list[str] = []  # the live collections it was told a rebuild replaced
 
     def key(self, event: Envelope) -> str | None:
         return event.subject if isinstance(event.data, CaseNoteAdded) else None
@@ -45,6 +46,9 @@ class NotesPerCase:
 
     async def create_indexes(self, db: Any, collection: str) -> None:
         await db[collection].create_index("ids", name="by_id")
+
+    async def promoted(self, db: Any, collection: str) -> None:
+        self.promotions.append(collection)
 
     def apply(self, state: dict[str, Any] | None, event: Envelope) -> dict[str, Any]:
         state = state or {"_id": event.subject, "ids": [], "texts": []}
@@ -121,10 +125,11 @@ async def test_rebuild_compares_and_swaps_a_corrupted_live_collection(
     assert list(c.differing) == ["case-3"] and any(d.startswith("texts") for d in c.differing["case-3"])
     assert result.progress.done == 150 and not result.swapped
 
-    swapped = await rebuilder(log, store, target, NotesPerCase(topic)).run(
+    notes = NotesPerCase(topic)
+    swapped = await rebuilder(log, store, target, notes).run(
         RebuildOptions(start=EARLIEST, batch_size=40, swap=True, live_group=f"test.nobody.{unique}")
     )
-    assert swapped.swapped
+    assert swapped.swapped and notes.promotions == [target.live]
     assert [d async for d in target.db[target.live].find({}).sort("_id")] == sorted(
         good, key=lambda d: d["_id"]
     )

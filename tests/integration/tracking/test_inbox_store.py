@@ -11,15 +11,10 @@ import pytest
 
 from contracts.catalogue import AgencyCode
 from contracts.events import Envelope, EscalationTarget, SlaKind
-from services.tracking.adapters.cases import (
-    UNASSIGNED,
-    EscalationFilter,
-    InMemoryCaseStore,
-    MongoCaseStore,
-    QueueFilter,
-)
+from services.tracking.adapters.cases import EscalationFilter, InMemoryCaseStore, MongoCaseStore
 from services.tracking.adapters.data import load_policy
 from services.tracking.domain.projection import apply_all
+from services.tracking.domain.queue import UNASSIGNED, QueueFilter
 from services.tracking.service.project_events import apply_events
 from tests.unit.tracking.factory import T0, CaseEvents
 
@@ -57,18 +52,26 @@ def inbox_history() -> list[Envelope]:
 
 @pytest.fixture
 async def stores(mongo: Any, unique: str) -> Any:
+    """The Mongo store with its queries, the Mongo store keeping queue rows (as on FerretDB), and the
+    fake, each given the same history."""
     db = mongo[f"test_tracking_inbox_{unique}"]
-    real, fake = MongoCaseStore(db), InMemoryCaseStore()
-    for store in (real, fake):
+    queried, with_rows = MongoCaseStore(db, queue_rows=False), MongoCaseStore(db, "rows", queue_rows=True)
+    await with_rows.ensure_indexes()
+    fake = InMemoryCaseStore()
+    for store in (queried, with_rows, fake):
         await apply_events(store, inbox_history())
     try:
-        yield real, fake
+        yield queried, with_rows, fake
     finally:
         await mongo.drop_database(db.name)
 
 
-async def test_the_queue_by_assignee_and_urgency_selects_what_the_fake_selects(stores: Any) -> None:
-    real, fake = stores
+@pytest.mark.parametrize("which", ["queried", "with_rows"])
+async def test_the_queue_by_assignee_and_urgency_selects_what_the_fake_selects(
+    stores: Any, which: str
+) -> None:
+    queried, with_rows, fake = stores
+    real = {"queried": queried, "with_rows": with_rows}[which]
     for days in (0, 1, 5, 30):
         now = T0 + timedelta(days=days)
         for f in (
@@ -79,6 +82,8 @@ async def test_the_queue_by_assignee_and_urgency_selects_what_the_fake_selects(s
             QueueFilter(WATER, sort="urgent", overdue=False),
             QueueFilter(WATER, sort="urgent", status="waiting_for_citizen"),
             QueueFilter(WATER, sort="urgent", assignee="staff-1"),
+            QueueFilter(WATER, status="open"),
+            QueueFilter(WATER, status="open", sort="urgent", assignee=UNASSIGNED),
         ):
             for skip, limit in ((0, 50), (0, 3), (3, 3), (6, 3), (8, 5)):
                 a, b = await real.queue(f, now, skip, limit), await fake.queue(f, now, skip, limit)
@@ -93,7 +98,7 @@ async def test_the_queue_by_assignee_and_urgency_selects_what_the_fake_selects(s
 
 
 async def test_the_escalation_queues_and_steps_due_select_what_the_fake_selects(stores: Any) -> None:
-    real, fake = stores
+    real, _, fake = stores
     for f in (
         EscalationFilter("agency_head", WATER),
         EscalationFilter("supervisor"),

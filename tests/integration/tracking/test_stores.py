@@ -11,7 +11,8 @@ import pytest
 from contracts.catalogue import AgencyCode
 from contracts.events import CallOutcome, Envelope
 from services.tracking.adapters.calls import InMemoryCallStore, MongoCallStore
-from services.tracking.adapters.cases import InMemoryCaseStore, MongoCaseStore, QueueFilter
+from services.tracking.adapters.cases import InMemoryCaseStore, MongoCaseStore
+from services.tracking.domain.queue import QueueFilter
 from services.tracking.service.project_events import apply_events
 from tests.unit.tracking.factory import T0, CaseEvents, call
 

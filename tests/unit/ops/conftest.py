@@ -53,6 +53,9 @@ class NotesPerCase:
     async def create_indexes(self, db: Any, collection: str) -> None:
         raise AssertionError("the in-memory store does not create MongoDB indexes")
 
+    async def promoted(self, db: Any, collection: str) -> None:
+        raise AssertionError("the in-memory store keeps nothing beside a collection")
+
     def apply(self, state: dict[str, Any] | None, event: Envelope) -> dict[str, Any]:
         state = state or {"_id": event.subject, "ids": [], "texts": []}
         if event.id in state["ids"]:

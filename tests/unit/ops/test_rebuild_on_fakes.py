@@ -74,6 +74,7 @@ async def test_a_rebuild_compares_with_a_corrupted_live_collection_and_swap_rest
     swapped = await ops.rebuild.run("notes", swap=True)
     assert swapped.swapped and swapped.replaced_backup is None
     assert target.documents("cases") == by_id(good)
+    assert target.promotions == ["notes"]  # told, after the swap, to rebuild what it keeps beside it
     assert store.runs[swapped.run_id]["status"] == "swapped"
     assert store.locks == {}  # released
     audit = await store.audit_list(command="replay rebuild notes")

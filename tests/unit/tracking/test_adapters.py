@@ -53,7 +53,8 @@ async def test_a_failed_save_leaves_no_write_behind_to_overwrite_the_retry() -> 
 
     collection = Collection()
     store = MongoCaseStore(
-        {"cases": collection, "cases_codes": collection, "cases_citizens": collection}  # type: ignore[arg-type]
+        {c: collection for c in ("cases", "cases_codes", "cases_citizens", "cases_queue")},  # type: ignore[arg-type]
+        queue_rows=False,
     )
     cases = {f"case-{i:02}": apply_all(None, [CaseEvents(f"case-{i:02}").registered()]) for i in range(40)}
     with pytest.raises(AutoReconnect):

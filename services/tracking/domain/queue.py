@@ -1,0 +1,146 @@
+"""An agency's queue as the inbox lists it: which cases a filter selects and in which order.
+
+A case in the queue is reduced to a ``QueueRow``: the few fields the filters and the two orders read.
+The stores select with these rules (the in-memory fake on its cases, the MongoDB store on the rows it
+keeps per agency), so both answer alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.tracking.domain.model import OPEN_AT_AGENCY
+
+# An assignee filter meaning "nobody works it yet".
+UNASSIGNED = ""
+# A status filter meaning every state in which the agency still holds the case (the inbox's default).
+OPEN = "open"
+OPEN_STATUSES = frozenset(s.value for s in OPEN_AT_AGENCY)
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """An agency's queue: optionally one status (or ``OPEN``: every open one), overdue or not (at
+    ``now``), one county, one assignee (``UNASSIGNED``: nobody), and cases registered in
+    [registered_from, registered_to). Sorted ``newest`` (registered last first) or ``urgent`` (the
+    earliest pending deadline first; cases with none, e.g. waiting for the citizen, after them, newest
+    first)."""
+
+    agency: str
+    status: str | None = None
+    overdue: bool | None = None
+    county: str | None = None
+    assignee: str | None = None
+    registered_from: datetime | None = None
+    registered_to: datetime | None = None
+    sort: str = "newest"
+
+    @property
+    def open_only(self) -> bool:
+        """Whether only cases the agency still holds can match (an open status, or overdue)."""
+        if self.status:
+            return self.status == OPEN or self.status in OPEN_STATUSES
+        return self.overdue is True
+
+    @property
+    def finished_only(self) -> bool:
+        """Whether only cases the agency no longer holds can match (a closed status asked for)."""
+        return bool(self.status) and not self.open_only
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """What the queue reads of a case: its agency and status, county, assignee (``UNASSIGNED`` for
+    nobody), registration time and earliest pending deadline."""
+
+    case_id: str
+    agency: str
+    status: str
+    county: str | None
+    assignee: str
+    registered_at: datetime | None
+    due_next: datetime | None
+
+    @property
+    def open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def fields(self) -> dict[str, Any]:
+        """The row as stored beside the cases (short names: an agency's rows share one document)."""
+        return {
+            "g": self.agency,
+            "s": self.status,
+            "c": self.county,
+            "a": self.assignee,
+            "r": self.registered_at,
+            "d": self.due_next,
+        }
+
+    @classmethod
+    def from_fields(cls, case_id: str, f: Mapping[str, Any]) -> QueueRow:
+        return cls(case_id, f["g"], f["s"], f.get("c"), f.get("a") or UNASSIGNED, f.get("r"), f.get("d"))
+
+
+def row_of(doc: Mapping[str, Any]) -> QueueRow | None:
+    """The queue's row of a case document (``Case.to_document`` or as stored); None for a case no
+    agency's queue lists (not registered, or held by no agency)."""
+    agency, status = doc.get("agency"), doc.get("status")
+    if not agency or not status:
+        return None
+    assignee = doc.get("assignee") or {}
+    due = doc.get("due") or {}
+    return QueueRow(
+        case_id=str(doc["_id"]),
+        agency=str(agency),
+        status=str(status),
+        county=doc.get("county"),
+        assignee=str(assignee.get("id") or UNASSIGNED),
+        registered_at=doc.get("registered_at"),
+        due_next=due.get("next"),
+    )
+
+
+def selects(f: QueueFilter, row: QueueRow, now: datetime) -> bool:
+    """Whether the filter lists this row at ``now``."""
+    if row.agency != f.agency:
+        return False
+    if f.status == OPEN:
+        if not row.open:
+            return False
+    elif f.status and row.status != f.status:
+        return False
+    if f.county and row.county != f.county:
+        return False
+    if f.assignee is not None and row.assignee != f.assignee:
+        return False
+    if f.registered_from or f.registered_to:
+        r = row.registered_at
+        if (
+            r is None
+            or (f.registered_from and r < f.registered_from)
+            or (f.registered_to and r >= f.registered_to)
+        ):
+            return False
+    if f.overdue is True:
+        return row.due_next is not None and row.due_next < now and (bool(f.status) or row.open)
+    if f.overdue is False:
+        return row.due_next is None or row.due_next >= now
+    return True
+
+
+def ordered(f: QueueFilter, rows: Iterable[QueueRow]) -> list[QueueRow]:
+    """The rows in the filter's order, then by case id: newest first (a case without a registration
+    time last, as MongoDB sorts a missing value), or most urgent first (a pending deadline first, by
+    that deadline; the others after them, newest first)."""
+    found = sorted(rows, key=lambda r: r.case_id)
+    found.sort(key=lambda r: (r.registered_at is not None, r.registered_at or _EARLIEST), reverse=True)
+    if f.sort == "urgent":
+        timed = sorted((r for r in found if r.due_next is not None), key=lambda r: (r.due_next, r.case_id))
+        found = timed + [r for r in found if r.due_next is None]
+    return found
+
+
+_EARLIEST = datetime.min

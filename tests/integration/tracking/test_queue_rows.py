@@ -1,0 +1,160 @@
+"""The agencies' queues kept as rows read by ``_id`` (FerretDB v1's inbox) select what the queries and
+the fake select, as cases are routed, moved between agencies and finished; a first start gives the
+cases stored before it their rows; a row that disagrees with its case is mended when a page shows it;
+a rebuild's swap rebuilds the rows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from contracts.catalogue import AgencyCode
+from services.tracking.adapters.cases import InMemoryCaseStore, MongoCaseStore
+from services.tracking.adapters.queue_rows import META, OPEN_SLOTS, slot_of
+from services.tracking.domain.queue import OPEN, UNASSIGNED, QueueFilter, row_of
+from services.tracking.entrypoints.projection import TrackingCases
+from services.tracking.service.project_events import apply_events
+from tests.integration.tracking.test_stores import history
+from tests.unit.tracking.factory import T0
+
+WATER = AgencyCode.water_wastewater.value
+EDUCATION = AgencyCode.education.value
+
+
+def filters() -> list[QueueFilter]:
+    late = T0 + timedelta(days=2)
+    return [
+        QueueFilter(agency, **kw)
+        for agency in (WATER, EDUCATION, AgencyCode.tax_affairs.value)
+        for kw in (
+            {},
+            {"status": OPEN},
+            {"status": OPEN, "sort": "urgent"},
+            {"status": "in_progress"},
+            {"status": "resolved"},
+            {"status": "routed", "overdue": True},
+            {"overdue": True},
+            {"overdue": False, "sort": "urgent"},
+            {"county": "neyshabur"},
+            {"assignee": UNASSIGNED},
+            {"registered_from": late, "registered_to": late + timedelta(days=6)},
+            {"status": "resolved", "registered_from": late},
+        )
+    ]
+
+
+async def same_pages(store: MongoCaseStore, fake: InMemoryCaseStore) -> None:
+    for days in (0, 3, 10, 40):
+        now = T0 + timedelta(days=days)
+        for f in filters():
+            for skip, limit in ((0, 50), (1, 2), (3, 3)):
+                a, b = await store.queue(f, now, skip, limit), await fake.queue(f, now, skip, limit)
+                assert (a.total, a.items) == (b.total, b.items), (f, days, skip)
+
+
+@pytest.fixture
+async def db(mongo: Any, unique: str) -> Any:
+    database = mongo[f"test_tracking_rows_{unique}"]
+    try:
+        yield database
+    finally:
+        await mongo.drop_database(database.name)
+
+
+async def rows_in(db: Any, collection: str = "cases") -> dict[str, set[str]]:
+    """Each slot document's case ids."""
+    return {
+        d["_id"]: set(d.get("rows") or {})
+        async for d in db[f"{collection}_queue"].find({"_id": {"$nin": [META]}})
+        if "|months" not in d["_id"]
+    }
+
+
+async def test_rows_kept_as_cases_change_select_what_the_queries_and_the_fake_select(db: Any) -> None:
+    store, queried, fake = (
+        MongoCaseStore(db, queue_rows=True),
+        MongoCaseStore(db, "queried", queue_rows=False),
+        InMemoryCaseStore(),
+    )
+    await store.ensure_indexes()  # an empty store: its rows are complete from the start
+    assert await store.rows.complete()
+    for s in (store, queried, fake):
+        await apply_events(s, history())
+    await same_pages(store, fake)
+    await same_pages(queried, fake)
+
+    # Every listed case is in exactly one slot, the one its document says; the rerouted case (s07) left
+    # the water company's slot, the triaged ones (no agency) have none, the resolved ones are by month.
+    slots = await rows_in(db)
+    expected: dict[str, set[str]] = {}
+    async for doc in db["cases"].find({}):
+        row = row_of(doc)
+        if row is not None:
+            expected.setdefault(slot_of(row), set()).add(row.case_id)
+    assert {k: v for k, v in slots.items() if v} == expected
+    assert all(slot.count("|") == 2 for slot in expected)
+    assert any("|done|" in slot for slot in expected) and any("|open|" in slot for slot in expected)
+    assert not any("s07" in ids for slot, ids in slots.items() if slot.startswith(WATER))
+    assert all(int(slot.rsplit("|", 1)[1]) < OPEN_SLOTS for slot in expected if "|open|" in slot)
+
+
+async def test_a_first_start_gives_the_cases_stored_before_it_their_rows(db: Any) -> None:
+    before, fake = MongoCaseStore(db, queue_rows=False), InMemoryCaseStore()
+    for s in (before, fake):
+        await apply_events(s, history())
+    assert await db["cases_queue"].count_documents({}) == 0
+    store = MongoCaseStore(db, queue_rows=True)
+    assert not await store.rows.complete()
+    await store.ensure_indexes()
+    meta = await db["cases_queue"].find_one({"_id": META})
+    listed = await db["cases"].count_documents({"agency": {"$ne": None}, "status": {"$ne": None}})
+    assert meta is not None and meta["rows"] == listed > 0
+    await same_pages(store, fake)
+
+
+async def test_a_row_that_disagrees_with_its_case_is_mended_when_a_page_shows_it(db: Any) -> None:
+    store, fake = MongoCaseStore(db, queue_rows=True), InMemoryCaseStore()
+    await store.ensure_indexes()
+    for s in (store, fake):
+        await apply_events(s, history())
+    resolved = await db["cases"].find_one({"status": "resolved", "agency": WATER})
+    assert resolved is not None
+    row = row_of(resolved)
+    assert row is not None
+    # As if a save had written the case and failed before taking its old row away: the resolved case
+    # still sits in an open slot as routed.
+    stale = replace(row, status="routed")
+    await store.rows.put([stale])
+    now = T0 + timedelta(days=40)
+    shown = await store.queue(QueueFilter(WATER, status=OPEN), now, 0, 50)
+    assert resolved["_id"] not in [c.id for c in shown.items]
+    expected = await fake.queue(QueueFilter(WATER, status=OPEN), now, 0, 50)
+    assert (shown.total, shown.items) == (expected.total, expected.items)
+    slots = await rows_in(db)
+    assert resolved["_id"] not in slots.get(slot_of(stale), set())
+    assert resolved["_id"] in slots[slot_of(row)]
+    await same_pages(store, fake)
+
+
+async def test_a_rebuild_s_swap_gives_the_rebuilt_cases_their_rows(db: Any) -> None:
+    store, fake = MongoCaseStore(db, queue_rows=True), InMemoryCaseStore()
+    await store.ensure_indexes()
+    for s in (store, fake):
+        await apply_events(s, history())
+    # The rebuilt collection lacks a case the old one had, and holds one the rows never saw.
+    gone = await db["cases"].find_one({"status": "in_progress"})
+    assert gone is not None
+    await db["cases"].delete_one({"_id": gone["_id"]})
+    del fake.docs[gone["_id"]]
+    extra = fake.docs[next(iter(fake.docs))] | {"_id": "rebuilt-only"}
+    await db["cases"].insert_one(dict(extra))
+    fake.docs["rebuilt-only"] = dict(extra)
+
+    await TrackingCases().promoted(db, "cases")
+    slots = await rows_in(db)
+    assert not any(gone["_id"] in ids for ids in slots.values())
+    assert any("rebuilt-only" in ids for ids in slots.values()) == (row_of(extra) is not None)
+    await same_pages(MongoCaseStore(db, queue_rows=True), fake)
