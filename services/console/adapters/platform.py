@@ -19,6 +19,7 @@ import httpx
 
 from contracts.events import STATUS_FA, CaseStatus
 from services.common.auth import PURPOSE_HEADER
+from services.console.domain.inbox import OPEN, OPEN_STATUSES
 
 log = logging.getLogger("samad.console.platform")
 # When each call to another service began and ended (perf_counter seconds) during the request being
@@ -585,7 +586,9 @@ class InMemoryPlatform:
         if self.token_agency.get(token, agency) != agency:
             raise ApiRefused(403, "این پرونده متعلق به دستگاه شما نیست", [])
         items = [c for c in self.cases.values() if c.get("agency") == agency]
-        if params.get("status"):
+        if params.get("status") == OPEN:
+            items = [c for c in items if c.get("status") in OPEN_STATUSES]
+        elif params.get("status"):
             items = [c for c in items if c.get("status") == params["status"]]
         if params.get("county"):
             items = [c for c in items if c.get("county") == params["county"]]

@@ -13,7 +13,12 @@ from contracts.persian import to_persian_digits
 from services.console.domain.forms import Form
 
 PAGE_SIZE = 25
-STATUSES = ("routed", "in_progress", "waiting_for_citizen", "reopened", "resolved", "rejected", "closed")
+OPEN_STATUSES = ("routed", "in_progress", "waiting_for_citizen", "reopened")  # the agency holds the case
+STATUSES = (*OPEN_STATUSES, "resolved", "rejected", "closed")
+# The list's two wider views: every case the agency still holds (the default: the work to do), and
+# every case, finished ones included.
+OPEN, ALL = "open", "all"
+VIEWS = {OPEN: "در جریان (همهٔ پرونده‌های باز)", ALL: "همه، با پرونده‌های بسته‌شده"}
 SORTS = {"newest": "تازه‌ترین", "urgent": "فوری‌ترین (نزدیک‌ترین مهلت)"}
 OVERDUE = {"": "همه", "yes": "فقط دیرکردها", "no": "بدون دیرکرد"}
 ME, NOBODY = "me", "none"
@@ -23,7 +28,7 @@ ME, NOBODY = "me", "none"
 class Filters:
     """The list's filters, as the address carries them (a bookmarked view is a saved filter)."""
 
-    status: str = ""
+    status: str = OPEN
     overdue: str = ""
     county: str = ""
     assignee: str = ""  # "", "me", "none" or a colleague's username
@@ -40,7 +45,7 @@ class Filters:
 
         page = str(query.get("page") or "1")
         return cls(
-            status=pick("status", STATUSES),
+            status=pick("status", (*STATUSES, *VIEWS), OPEN),
             overdue=pick("overdue", OVERDUE),
             county=str(query.get("county") or "").strip()[:100],
             assignee=str(query.get("assignee") or "").strip()[:100],
@@ -56,7 +61,7 @@ class Filters:
     def api_params(self, me: str) -> dict[str, Any]:
         """The query for tracking's queue."""
         params: dict[str, Any] = {"sort": self.sort, "page": self.page, "page_size": PAGE_SIZE}
-        if self.status:
+        if self.status != ALL:
             params["status"] = self.status
         if self.overdue:
             params["overdue"] = "true" if self.overdue == "yes" else "false"
@@ -70,7 +75,7 @@ class Filters:
         """This view's address query, with ``changes`` (e.g. another page)."""
         view = replace(self, **changes)
         pairs = {
-            "status": view.status,
+            "status": view.status if view.status != OPEN else "",
             "overdue": view.overdue,
             "county": view.county,
             "assignee": view.assignee,

@@ -21,6 +21,7 @@ from services.console.domain.inbox import (
     OVERDUE,
     SORTS,
     STATUSES,
+    VIEWS,
     Filters,
     action_form,
     actions_for,
@@ -46,6 +47,7 @@ env.filters["badge"] = badge
 env.globals.update(
     action_names=ACTION_NAMES,
     inbox_statuses=STATUSES,
+    inbox_views=VIEWS,
     inbox_sorts=SORTS,
     inbox_overdue=OVERDUE,
     county_fa={c.code: c.fa for p in provinces().values() for c in p.counties},

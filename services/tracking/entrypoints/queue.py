@@ -10,11 +10,25 @@ from fastapi import APIRouter, Path, Query
 from contracts.catalogue import AgencyCode
 from contracts.events import CaseStatus, EscalationTarget
 from services.common.auth import Principal
-from services.tracking.adapters.cases import UNASSIGNED
+from services.tracking.domain.queue import OPEN, UNASSIGNED
 from services.tracking.entrypoints.deps import ERRORS, PROBLEM, READ_QUEUE, Container, Reading, staff
+from services.tracking.entrypoints.problems import bad_field
 
 router = APIRouter(tags=["staff"])
 NOBODY = "none"
+
+
+QUEUE_STATUSES = (OPEN, *(s.value for s in CaseStatus))
+
+
+def _queue_status(status: str | None) -> str | None:
+    if status and status not in QUEUE_STATUSES:
+        raise bad_field(
+            "status",
+            "وضعیت از گزینه‌های مجاز نیست (open یا یکی از وضعیت‌های پرونده).",
+            f"Unknown status; expected one of: {', '.join(QUEUE_STATUSES)}",
+        )
+    return status or None
 
 
 class QueueOrder(StrEnum):
@@ -33,7 +47,13 @@ async def agency_queue(
     c: Container,
     reading: Reading,
     principal: Principal = READ_QUEUE,
-    status: Annotated[CaseStatus | None, Query()] = None,
+    status: Annotated[
+        str | None,
+        Query(
+            max_length=30,
+            description="One status, or open: every status in which the agency still holds the case",
+        ),
+    ] = None,
     overdue: Annotated[bool | None, Query(description="Only overdue (true) or not overdue (false)")] = None,
     county: Annotated[str | None, Query(max_length=100)] = None,
     assignee: Annotated[
@@ -54,7 +74,7 @@ async def agency_queue(
     result = await c.agency_queue(
         staff(principal),
         code.value,
-        status=status.value if status else None,
+        status=_queue_status(status),
         overdue=overdue,
         county=county,
         assignee=UNASSIGNED if assignee == NOBODY else assignee,

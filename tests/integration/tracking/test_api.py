@@ -332,6 +332,16 @@ async def test_the_agency_queue_filters_and_pages(tracking: ServiceProcess) -> N
         )
         assert all(i["status"] == "in_progress" for i in r.json()["items"])
         assert "timeline" not in r.json()["items"][0]
+        r = await client.get(f"/v1/agencies/{OWN.value}/cases", params={"status": "open", "page_size": 200})
+        assert r.status_code == 200 and {a.case_id, b.case_id} <= {i["case_id"] for i in r.json()["items"]}
+        assert {i["status"] for i in r.json()["items"]} <= {
+            "routed",
+            "in_progress",
+            "waiting_for_citizen",
+            "reopened",
+        }
+        wrong = await client.get(f"/v1/agencies/{OWN.value}/cases", params={"status": "opened"})
+        assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "status"
         # The fixed test clock puts these cases in 1405-09: both calendars select them.
         for day_from, day_to in (("1405-09-01", "1405-09-10"), ("2026-11-22", "2026-12-01")):
             r = await client.get(

@@ -182,6 +182,23 @@ async def test_the_filters_reach_tracking_and_the_address_keeps_them(rig: Rig) -
     assert Filters(status="routed", page=3).query(page=4) == "status=routed&page=4"
 
 
+async def test_the_inbox_lists_the_open_cases_first_and_the_finished_ones_on_request(rig: Rig) -> None:
+    rig.platform.cases["w3"] = case("w3", "water_wastewater", "resolved", subject="پروندهٔ پاسخ‌داده")
+    await sign_in(rig)
+    plain = await rig.client.get("/inbox")
+    sent = [body for what, body in rig.platform.calls if what == "agency_queue"][-1]
+    assert sent["status"] == "open" and 'value="open" selected' in plain.text
+    assert "موضوع w1" in plain.text and "پروندهٔ پاسخ‌داده" not in plain.text
+    everything = await rig.client.get("/inbox?status=all")
+    sent = [body for what, body in rig.platform.calls if what == "agency_queue"][-1]
+    assert "status" not in sent and 'value="all" selected' in everything.text
+    assert "موضوع w1" in everything.text and "پروندهٔ پاسخ‌داده" in everything.text
+    finished = await rig.client.get("/inbox?status=resolved")
+    assert "پروندهٔ پاسخ‌داده" in finished.text and "موضوع w1" not in finished.text
+    # The default view keeps a clean address; the others keep their view.
+    assert Filters().query(page=2) == "page=2" and Filters(status="all").query() == "status=all"
+
+
 def test_badges_say_what_they_mean() -> None:
     assert badge(sla("overdue", -3)) is not None and badge(sla("overdue", -3)).text == "دیرکرد"  # type: ignore[union-attr]
     assert badge(sla("pending", 1)).tone == "amber"  # type: ignore[union-attr]

@@ -71,3 +71,13 @@ async def test_the_queue_filters() -> None:
     late = await queue(WATER, "water_wastewater", overdue=True)
     assert ids(late) == ["qb", "qa"] and all(i["overdue"] for i in late.items)
     assert ids(await queue(WATER, "water_wastewater", overdue=False)) == []
+
+
+async def test_the_open_view_lists_what_the_agency_still_holds() -> None:
+    fakes = await queue_of_three()
+    done = CaseEvents("qd", start=T0 + timedelta(days=3))
+    await fakes.consume([done.registered(), done.routed(), done.acknowledged(), done.resolved()])
+    queue = fakes.tracking.agency_queue
+    assert ids(await queue(WATER, "water_wastewater")) == ["qd", "qb", "qa"]
+    assert ids(await queue(WATER, "water_wastewater", status="open")) == ["qb", "qa"]
+    assert ids(await queue(WATER, "water_wastewater", status="resolved")) == ["qd"]
