@@ -317,6 +317,9 @@ class MongoCaseStore:
         self.collection = db[collection]
         self.rows = MongoQueueRows(db, collection)
         self._keep_rows = queue_rows
+        # The queue row this process last wrote for each case (its hash): most events (SMS, notes)
+        # leave a case's row as it was, and its slot document need not be written again.
+        self._rows_written: Recent[str, int] = Recent(self.MAPPED_MEMORY)
         self.codes = db[f"{collection}_codes"]
         # One document per citizen key (phone or national id) listing their case ids, read by _id:
         # the operator's screen-pop and the search by phone or national id never scan the cases.
@@ -361,7 +364,9 @@ class MongoCaseStore:
         if keep_rows:
             # The rows first: a failure after them leaves a row ahead of its case (a retry writes
             # both again), never a case missing from its agency's queue.
-            await self.rows.put(r for r in rows.values() if r is not None)
+            await self.rows.put(
+                r for cid, r in rows.items() if r is not None and self._rows_written.get(cid) != hash(r)
+            )
         left: list[tuple[str, str]] = []  # (case, slot it left)
         fresh = [cid for cid in cases if expected_n.get(cid, 0) == 0]
         for i in await insert_new(self.collection, [docs[cid] for cid in fresh]):
@@ -387,6 +392,11 @@ class MongoCaseStore:
         if left:
             await self.rows.moved(left)
         written = set(cases) - result.conflicts - set(result.overwritten)
+        for cid in written:
+            if (row := rows.get(cid)) is not None:
+                self._rows_written.put(cid, hash(row))
+            else:
+                self._rows_written.pop(cid, None)  # out of every queue: a later row is written again
         await self._map_codes(c for cid, c in cases.items() if cid in written)
         return result
 

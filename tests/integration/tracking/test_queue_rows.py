@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 
 from contracts.catalogue import AgencyCode
+from contracts.events import RouteReason
 from services.tracking.adapters.cases import InMemoryCaseStore, MongoCaseStore
 from services.tracking.adapters.queue_rows import META, OPEN_SLOTS, slot_of
 from services.tracking.domain.queue import OPEN, UNASSIGNED, QueueFilter, row_of
 from services.tracking.entrypoints.projection import TrackingCases
 from services.tracking.service.project_events import apply_events
 from tests.integration.tracking.test_stores import history
-from tests.unit.tracking.factory import T0
+from tests.unit.tracking.factory import T0, CaseEvents
 
 WATER = AgencyCode.water_wastewater.value
 EDUCATION = AgencyCode.education.value
@@ -158,3 +159,28 @@ async def test_a_rebuild_s_swap_gives_the_rebuilt_cases_their_rows(db: Any) -> N
     assert not any(gone["_id"] in ids for ids in slots.values())
     assert any("rebuilt-only" in ids for ids in slots.values()) == (row_of(extra) is not None)
     await same_pages(MongoCaseStore(db, queue_rows=True), fake)
+
+
+async def test_a_row_is_written_when_it_changes_and_again_when_a_declined_case_comes_back(db: Any) -> None:
+    store = MongoCaseStore(db, queue_rows=True)
+    await store.ensure_indexes()
+    put: list[list[str]] = []
+    real_put = store.rows.put
+
+    async def counting(rows: Any) -> None:
+        rows = list(rows)
+        put.append([r.case_id for r in rows])
+        await real_put(rows)
+
+    store.rows.put = counting  # type: ignore[method-assign]
+    c = CaseEvents("back-again")
+    await apply_events(store, [c.registered(), c.routed()])
+    assert put[-1] == ["back-again"]
+    await apply_events(store, [c.sms_sent(), c.note()])  # the row is as it was: no slot written
+    assert put[-1] == []
+    await apply_events(store, [c.reroute(AgencyCode.water_wastewater)])  # declined: out of the queue
+    assert not any("back-again" in ids for ids in (await rows_in(db)).values())
+    await apply_events(store, [c.routed(AgencyCode.water_wastewater, RouteReason.reroute)])
+    assert put[-1] == ["back-again"]
+    page = await store.queue(QueueFilter(WATER, status=OPEN), T0 + timedelta(hours=1), 0, 10)
+    assert [x.id for x in page.items] == ["back-again"]
