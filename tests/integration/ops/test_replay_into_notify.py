@@ -137,7 +137,11 @@ async def test_replaying_the_cases_topic_into_notify_sends_nothing_twice_and_not
             # Registered and routed: two SMS per new case, none for the old ones.
             assert sorted(x["to"] for x in before) == sorted([*new_phones, *new_phones])
 
-            refused = samad("offsets", "reset", "--group", group, "--to-datetime", "earliest", "--execute")
+            # In a thread: notify's consumer shares this event loop, and a loop blocked for the CLI's
+            # run (over ten seconds on a loaded machine) would miss its heartbeats and leave the group.
+            refused = await asyncio.to_thread(
+                samad, "offsets", "reset", "--group", group, "--to-datetime", "earliest", "--execute"
+            )
             assert refused.returncode == 3, refused.stdout + refused.stderr
 
         rewound = samad("offsets", "reset", "--group", group, "--to-datetime", "earliest", "--execute")
