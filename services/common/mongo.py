@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
 # At most this many operations in flight per process. FerretDB 1.24's SQLite backend opens at most
@@ -33,6 +33,16 @@ def make_client(url: str, app: str) -> AsyncMongoClient:  # type: ignore[type-ar
 MAJORITY = WriteConcern(w="majority")
 
 DUPLICATE_KEY = 11000
+
+
+async def upsert(collection: Any, doc_id: Any, update: dict[str, Any]) -> None:
+    """``update_one({"_id": doc_id}, update, upsert=True)``, once more when another writer's upsert
+    created the document first: two upserts of a new ``_id`` at once can both try the insert, and the
+    loser's duplicate key error (FerretDB and MongoDB alike) means the document is there to update."""
+    try:
+        await collection.update_one({"_id": doc_id}, update, upsert=True)
+    except DuplicateKeyError:
+        await collection.update_one({"_id": doc_id}, update, upsert=True)
 
 
 async def insert_new(collection: Any, docs: Sequence[dict[str, Any]]) -> list[int]:

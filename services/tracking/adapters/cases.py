@@ -34,7 +34,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.sealed import Sealed
 from services.common.bounded import run_all
-from services.common.mongo import create_index, insert_new, serves_secondary_indexes
+from services.common.mongo import create_index, insert_new, serves_secondary_indexes, upsert
 from services.common.recent import Recent
 from services.tracking.adapters.mongo import reported_between, scope, span, tally, within
 from services.tracking.adapters.queue_rows import MongoQueueRows, slot_of
@@ -333,7 +333,7 @@ class MongoCaseStore:
             await create_index(self.collection, keys, name=name)
         # The first start that keeps queue rows gives every case stored so far its row.
         if await self.keeps_rows() and not await self.rows.complete():
-            await self.rows.build(self.collection, fresh=False)
+            await self.rows.build(self.collection, fresh=await self.rows.outdated())
 
     async def keeps_rows(self) -> bool:
         if self._keep_rows is None:
@@ -455,11 +455,18 @@ class MongoCaseStore:
         todo = [c for c in cases if c.tracking_code and c.id not in self._mapped]
         await insert_new(self.codes, [{"_id": c.tracking_code, "case_id": c.id} for c in todo])
 
-        async def index(item: tuple[str, str]) -> None:
-            key, case_id = item
-            await self.citizens.update_one({"_id": key}, {"$addToSet": {"case_ids": case_id}}, upsert=True)
+        # One update per citizen key, with all of its new cases: a citizen's cases of one batch never
+        # race each other's upsert.
+        by_key: dict[str, list[str]] = {}
+        for c in todo:
+            for k in citizen_keys(c):
+                by_key.setdefault(k, []).append(c.id)
 
-        await run_all(index, [(k, c.id) for c in todo for k in citizen_keys(c)], WRITE_CONCURRENCY)
+        async def index(item: tuple[str, list[str]]) -> None:
+            key, case_ids = item
+            await upsert(self.citizens, key, {"$addToSet": {"case_ids": {"$each": case_ids}}})
+
+        await run_all(index, list(by_key.items()), WRITE_CONCURRENCY)
         for c in todo:
             self._mapped.put(c.id, None)
 

@@ -31,11 +31,12 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.bounded import run_all
+from services.common.mongo import upsert
 from services.tracking.domain.queue import QueueFilter, QueueRow, row_of
 
 OPEN_SLOTS = 8
 META = "_meta"
-VERSION = 1
+VERSION = 2  # 2: each row one packed string
 READ_CONCURRENCY = 8
 WRITE_CONCURRENCY = 4
 BUILD_CHUNK = 2_000
@@ -60,10 +61,17 @@ class MongoQueueRows:
         self._complete = False
 
     async def complete(self) -> bool:
-        """Whether every case has its row (the build ran); remembered once seen."""
+        """Whether every case has its row, as this version stores it (the build ran); remembered
+        once seen."""
         if not self._complete:
-            self._complete = await self.collection.find_one({"_id": META}) is not None
+            meta = await self.collection.find_one({"_id": META})
+            self._complete = meta is not None and meta.get("version") == VERSION
         return self._complete
+
+    async def outdated(self) -> bool:
+        """Whether rows of another version are kept (to be dropped and built again)."""
+        meta = await self.collection.find_one({"_id": META})
+        return meta is not None and meta.get("version") != VERSION
 
     # --- writing ------------------------------------------------------------------------------------
 
@@ -73,7 +81,7 @@ class MongoQueueRows:
         months: dict[str, set[str]] = defaultdict(set)
         for row in rows:
             slot = slot_of(row)
-            sets[slot][f"rows.{row.case_id}"] = row.fields()
+            sets[slot][f"rows.{row.case_id}"] = row.packed()
             if not row.open:
                 months[row.agency].add(slot.rsplit("|", 1)[1])
         await self._update({slot: {"$set": s} for slot, s in sets.items()})
@@ -90,7 +98,7 @@ class MongoQueueRows:
 
     async def _update(self, updates: Mapping[str, dict[str, Any]]) -> None:
         async def one(item: tuple[str, dict[str, Any]]) -> None:
-            await self.collection.update_one({"_id": item[0]}, item[1], upsert=True)
+            await upsert(self.collection, item[0], item[1])
 
         await run_all(one, list(updates.items()), WRITE_CONCURRENCY)
 
@@ -112,8 +120,8 @@ class MongoQueueRows:
 
         found: dict[str, QueueRow] = {}
         for doc in await run_all(read, slots, READ_CONCURRENCY):
-            for case_id, fields in ((doc or {}).get("rows") or {}).items():
-                row = QueueRow.from_fields(case_id, fields)
+            for case_id, packed in ((doc or {}).get("rows") or {}).items():
+                row = QueueRow.unpacked(case_id, packed)
                 # A case briefly in two slots (between a save's two steps) counts once, as open.
                 if case_id not in found or row.open:
                     found[case_id] = row

@@ -19,6 +19,7 @@ UNASSIGNED = ""
 # A status filter meaning every state in which the agency still holds the case (the inbox's default).
 OPEN = "open"
 OPEN_STATUSES = frozenset(s.value for s in OPEN_AT_AGENCY)
+SEPARATOR = "\x1f"  # ASCII unit separator, between a packed row's fields
 
 
 @dataclass(frozen=True)
@@ -68,20 +69,32 @@ class QueueRow:
     def open(self) -> bool:
         return self.status in OPEN_STATUSES
 
-    def fields(self) -> dict[str, Any]:
-        """The row as stored beside the cases (short names: an agency's rows share one document)."""
-        return {
-            "g": self.agency,
-            "s": self.status,
-            "c": self.county,
-            "a": self.assignee,
-            "r": self.registered_at,
-            "d": self.due_next,
-        }
+    def packed(self) -> str:
+        """The row as one string (an agency's rows share a document; FerretDB reads and writes a
+        document of strings several times faster than one of sub-documents): its fields joined by
+        ``SEPARATOR``, times in ISO 8601, a missing value empty."""
+        fields = (
+            self.agency,
+            self.status,
+            self.county or "",
+            self.assignee,
+            self.registered_at.isoformat() if self.registered_at else "",
+            self.due_next.isoformat() if self.due_next else "",
+        )
+        return SEPARATOR.join(f.replace(SEPARATOR, " ") for f in fields)
 
     @classmethod
-    def from_fields(cls, case_id: str, f: Mapping[str, Any]) -> QueueRow:
-        return cls(case_id, f["g"], f["s"], f.get("c"), f.get("a") or UNASSIGNED, f.get("r"), f.get("d"))
+    def unpacked(cls, case_id: str, packed: str) -> QueueRow:
+        agency, status, county, assignee, registered, due = packed.split(SEPARATOR)
+        return cls(
+            case_id,
+            agency,
+            status,
+            county or None,
+            assignee,
+            datetime.fromisoformat(registered) if registered else None,
+            datetime.fromisoformat(due) if due else None,
+        )
 
 
 def row_of(doc: Mapping[str, Any]) -> QueueRow | None:
@@ -96,11 +109,17 @@ def row_of(doc: Mapping[str, Any]) -> QueueRow | None:
         case_id=str(doc["_id"]),
         agency=str(agency),
         status=str(status),
-        county=doc.get("county"),
+        county=doc.get("county") or None,
         assignee=str(assignee.get("id") or UNASSIGNED),
-        registered_at=doc.get("registered_at"),
-        due_next=due.get("next"),
+        registered_at=_ms(doc.get("registered_at")),
+        due_next=_ms(due.get("next")),
     )
+
+
+def _ms(at: datetime | None) -> datetime | None:
+    """A time as the database keeps it (milliseconds): the row of a case about to be written and
+    the row of the stored case are then the same."""
+    return at.replace(microsecond=at.microsecond - at.microsecond % 1000) if at is not None else None
 
 
 def selects(f: QueueFilter, row: QueueRow, now: datetime) -> bool:
