@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -109,11 +110,9 @@ async def run(args: argparse.Namespace) -> None:
     print(f"load average now: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     for kind, values in rates.items():
         print(
-            f"projection {kind:8}: median {sorted(values)[len(values) // 2]:6.0f} events/s over {len(values)} run(s)"
+            f"projection {kind:8}: median {statistics.median(values):6.0f} events/s over {len(values)} run(s)"
         )
-    ratio = (
-        sorted(rates["rows"])[len(rates["rows"]) // 2] / sorted(rates["queried"])[len(rates["queried"]) // 2]
-    )
+    ratio = statistics.median(rates["rows"]) / statistics.median(rates["queried"])
     print(f"projection with rows / without: {ratio:.2f}")
     for name in pages_rows:
         print(f"first page, {name:21} from rows: {ms(pages_rows[name])}")
