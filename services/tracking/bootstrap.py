@@ -204,7 +204,10 @@ def bootstrap(
     database = None
     if cases is None or calls is None or claims is None or attempts is None or read_audit is None:
         database = TrackingDatabase(s.mongo_url, s.db_name, name)
-        cases = cases or MongoCaseStore(database.db)
+        if cases is None:
+            store = MongoCaseStore(database.db)
+            on_shutdown.append(store.rows.close)  # a slot's compaction still running
+            cases = store
         calls = calls or MongoCallStore(database.db)
         claims = claims or MongoClaims(database.db)
         attempts = attempts or MongoAttempts(database.db)

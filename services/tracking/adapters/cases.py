@@ -45,6 +45,7 @@ from services.tracking.domain.queue import OPEN, UNASSIGNED, QueueFilter, QueueR
 log = logging.getLogger("samad.tracking.store")
 
 CASES_COLLECTION = "cases"
+GONE_CASE = 2**53  # the version a queue row of a case no longer stored is taken out at
 # FerretDB (SQLite) has one writer at a time: a few concurrent replaces keep it busy, more only queue.
 WRITE_CONCURRENCY = 4
 READ_CONCURRENCY = 16
@@ -365,9 +366,11 @@ class MongoCaseStore:
             # The rows first: a failure after them leaves a row ahead of its case (a retry writes
             # both again), never a case missing from its agency's queue.
             await self.rows.put(
-                r for cid, r in rows.items() if r is not None and self._rows_written.get(cid) != hash(r)
+                (r, int(docs[cid]["n"]))
+                for cid, r in rows.items()
+                if r is not None and self._rows_written.get(cid) != hash(r)
             )
-        left: list[tuple[str, str]] = []  # (case, slot it left)
+        left: list[tuple[str, str, int]] = []  # (case, slot it left, its version now)
         fresh = [cid for cid in cases if expected_n.get(cid, 0) == 0]
         for i in await insert_new(self.collection, [docs[cid] for cid in fresh]):
             result.conflicts.add(fresh[i])
@@ -386,7 +389,7 @@ class MongoCaseStore:
                     result.overwritten[cid] = Case.from_document(before)
                 old, new = (row_of(before), rows[cid]) if keep_rows else (None, None)
                 if old is not None and (new is None or slot_of(old) != slot_of(new)):
-                    left.append((cid, slot_of(old)))
+                    left.append((cid, slot_of(old), int(docs[cid]["n"])))
 
             await run_all(replace, existing, WRITE_CONCURRENCY)
         if left:
@@ -513,7 +516,8 @@ class MongoCaseStore:
             actual = row_of(doc) if doc is not None else None
             if actual != row:
                 log.warning("queue row of case %s disagreed with the case: mended", row.case_id)
-                await self.rows.mend(row.case_id, row, actual)
+                # A case gone from the collection is taken out above any version it had.
+                await self.rows.mend(row.case_id, row, actual, int(doc["n"]) if doc else GONE_CASE)
                 if actual is None or not selects(f, actual, now):
                     return None
             return Case.from_document(doc) if doc is not None else None

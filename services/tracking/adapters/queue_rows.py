@@ -22,6 +22,9 @@ rows and mends a row that disagrees (a save that failed between the two steps).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -34,14 +37,28 @@ from services.common.bounded import run_all
 from services.common.mongo import upsert
 from services.tracking.domain.queue import QueueFilter, QueueRow, row_of
 
+log = logging.getLogger("samad.tracking.store")
+
 OPEN_SLOTS = 8
 META = "_meta"
-VERSION = 2  # 2: each row one packed string
+VERSION = 3  # 3: packed rows and changes by version
+# A slot's changes folded into its packed rows once a read finds more than this many.
+COMPACT_AFTER = 64
+LINE, FIELD = "\n", "\x1e"  # between packed rows, and between a row's id, version and fields
+GONE = ""  # a change taking a case out of a slot
 READ_CONCURRENCY = 8
 WRITE_CONCURRENCY = 4
 BUILD_CHUNK = 2_000
 # What a build reads of each case: the row's fields.
-ROW_FIELDS = {"agency": 1, "status": 1, "county": 1, "assignee.id": 1, "registered_at": 1, "due.next": 1}
+ROW_FIELDS = {
+    "n": 1,
+    "agency": 1,
+    "status": 1,
+    "county": 1,
+    "assignee.id": 1,
+    "registered_at": 1,
+    "due.next": 1,
+}
 
 
 def slot_of(row: QueueRow) -> str:
@@ -59,6 +76,8 @@ class MongoQueueRows:
     def __init__(self, db: AsyncDatabase[dict[str, Any]], cases_collection: str) -> None:
         self.collection = db[f"{cases_collection}_queue"]
         self._complete = False
+        self._compacting: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def complete(self) -> bool:
         """Whether every case has its row, as this version stores it (the build ran); remembered
@@ -75,13 +94,14 @@ class MongoQueueRows:
 
     # --- writing ------------------------------------------------------------------------------------
 
-    async def put(self, rows: Iterable[QueueRow]) -> None:
-        """Write these rows in their slots (before the cases they come from are written)."""
+    async def put(self, rows: Iterable[tuple[QueueRow, int]]) -> None:
+        """Write these rows (each with its case's version ``n``) in their slots, before the cases they
+        come from are written."""
         sets: dict[str, dict[str, Any]] = defaultdict(dict)
         months: dict[str, set[str]] = defaultdict(set)
-        for row in rows:
+        for row, n in rows:
             slot = slot_of(row)
-            sets[slot][f"rows.{row.case_id}"] = row.packed()
+            sets[slot][f"delta.{row.case_id}~{n}"] = row.packed()
             if not row.open:
                 months[row.agency].add(slot.rsplit("|", 1)[1])
         await self._update({slot: {"$set": s} for slot, s in sets.items()})
@@ -89,12 +109,13 @@ class MongoQueueRows:
             {_months_id(a): {"$addToSet": {"months": {"$each": sorted(m)}}} for a, m in months.items()}
         )
 
-    async def moved(self, left: Iterable[tuple[str, str]]) -> None:
-        """Take each case out of a slot it has left (``left``: case id and that slot)."""
-        unsets: dict[str, dict[str, str]] = defaultdict(dict)
-        for case_id, slot in left:
-            unsets[slot][f"rows.{case_id}"] = ""
-        await self._update({slot: {"$unset": u} for slot, u in unsets.items()})
+    async def moved(self, left: Iterable[tuple[str, str, int]]) -> None:
+        """Take each case out of a slot it has left (``left``: case id, that slot, and the case's
+        version now, above every version of it in that slot)."""
+        sets: dict[str, dict[str, str]] = defaultdict(dict)
+        for case_id, slot, n in left:
+            sets[slot][f"delta.{case_id}~{n}"] = GONE
+        await self._update({slot: {"$set": u} for slot, u in sets.items()})
 
     async def _update(self, updates: Mapping[str, dict[str, Any]]) -> None:
         async def one(item: tuple[str, dict[str, Any]]) -> None:
@@ -119,45 +140,117 @@ class MongoQueueRows:
             return await self.collection.find_one({"_id": slot})
 
         found: dict[str, QueueRow] = {}
-        for doc in await run_all(read, slots, READ_CONCURRENCY):
-            for case_id, packed in ((doc or {}).get("rows") or {}).items():
+        for slot, doc in zip(slots, await run_all(read, slots, READ_CONCURRENCY), strict=True):
+            if doc is None:
+                continue
+            if len(doc.get("delta") or {}) > COMPACT_AFTER:
+                self._compact_soon(slot)
+            for case_id, (_n, packed) in merged(doc).items():
+                if packed == GONE:
+                    continue
                 row = QueueRow.unpacked(case_id, packed)
                 # A case briefly in two slots (between a save's two steps) counts once, as open.
                 if case_id not in found or row.open:
                     found[case_id] = row
         return list(found.values())
 
-    async def mend(self, case_id: str, stale: QueueRow, now: QueueRow | None) -> None:
-        """A row found to disagree with its case: the case's own row written, the stale one removed."""
+    async def mend(self, case_id: str, stale: QueueRow, now: QueueRow | None, n: int) -> None:
+        """A row found to disagree with its case (at version ``n``): the case's own row written, the
+        stale one removed."""
         if now is not None:
-            await self.put([now])
+            await self.put([(now, n)])
         if now is None or slot_of(now) != slot_of(stale):
-            await self.moved([(case_id, slot_of(stale))])
+            await self.moved([(case_id, slot_of(stale), n)])
+
+    # --- compacting ---------------------------------------------------------------------------------
+
+    def _compact_soon(self, slot: str) -> None:
+        if slot in self._compacting:
+            return
+        self._compacting.add(slot)
+        task = asyncio.create_task(self._compact(slot), name=f"queue-rows-compact:{slot}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _compact(self, slot: str) -> None:
+        """Fold a slot's changes into its packed rows. Conditional on the packed rows' generation: two
+        compactions of one slot at once (two replicas) cannot both fold, and a change written
+        meanwhile has a key of its own that the fold does not remove."""
+        try:
+            doc = await self.collection.find_one({"_id": slot})
+            if doc is None:
+                return
+            folded = list((doc.get("delta") or {}).keys())
+            generation = doc.get("generation")
+            await self.collection.update_one(
+                {"_id": slot, "generation": generation},
+                {
+                    "$set": {"packed": pack(merged(doc)), "generation": (generation or 0) + 1},
+                    "$unset": {f"delta.{k}": "" for k in folded},
+                },
+            )
+        except Exception:  # a later read tries again; the rows stay right meanwhile
+            log.warning("compacting the queue rows of %s failed", slot, exc_info=True)
+        finally:
+            self._compacting.discard(slot)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # --- building -----------------------------------------------------------------------------------
 
     async def build(self, cases: Any, *, fresh: bool) -> int:
         """Give every case of ``cases`` (the case collection) its row, then mark the rows complete; how
         many rows. ``fresh``: the rows kept so far are dropped first (after a rebuild replaced the
-        cases, with the consumers stopped); otherwise rows are only added or overwritten."""
+        cases, with the consumers stopped); otherwise each slot's packed rows are replaced by the
+        cases' own (a change written meanwhile, of a later version, still counts)."""
         if fresh:
             await self.collection.delete_many({})
             self._complete = False
-        chunk: list[QueueRow] = []
-        n = 0
+        slots: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
+        months: dict[str, set[str]] = defaultdict(set)
         async for doc in cases.find({}, ROW_FIELDS, batch_size=BUILD_CHUNK):
             row = row_of(doc)
             if row is not None:
-                chunk.append(row)
-            if len(chunk) >= BUILD_CHUNK:
-                await self.put(chunk)
-                n, chunk = n + len(chunk), []
-        await self.put(chunk)
+                slot = slot_of(row)
+                slots[slot][row.case_id] = (int(doc.get("n") or 0), row.packed())
+                if not row.open:
+                    months[row.agency].add(slot.rsplit("|", 1)[1])
+        await self._update({slot: {"$set": {"packed": pack(rows)}} for slot, rows in slots.items()})
+        await self._update(
+            {_months_id(a): {"$addToSet": {"months": {"$each": sorted(m)}}} for a, m in months.items()}
+        )
+        total = sum(len(rows) for rows in slots.values())
         await self.collection.update_one(
-            {"_id": META}, {"$set": {"version": VERSION, "rows": n + len(chunk)}}, upsert=True
+            {"_id": META}, {"$set": {"version": VERSION, "rows": total}}, upsert=True
         )
         self._complete = True
-        return n + len(chunk)
+        return total
+
+
+def merged(doc: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
+    """A slot document's rows: its packed rows with its later changes over them, each case at its
+    highest version (``GONE``: taken out)."""
+    rows: dict[str, tuple[int, str]] = {}
+    for line in (doc.get("packed") or "").split(LINE):
+        if line:
+            case_id, n, packed = line.split(FIELD, 2)
+            rows[case_id] = (int(n), packed)
+    for key, packed in (doc.get("delta") or {}).items():
+        case_id, _, version = key.rpartition("~")
+        n = int(version)
+        if case_id not in rows or n >= rows[case_id][0]:
+            rows[case_id] = (n, packed)
+    return rows
+
+
+def pack(rows: Mapping[str, tuple[int, str]]) -> str:
+    """Rows as one string: a line per case (id, version, packed row); those taken out are left out."""
+    return LINE.join(f"{cid}{FIELD}{n}{FIELD}{packed}" for cid, (n, packed) in rows.items() if packed != GONE)
 
 
 def _month_may_hold(month: str, start: datetime | None, end: datetime | None) -> bool:

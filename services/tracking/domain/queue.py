@@ -20,6 +20,8 @@ UNASSIGNED = ""
 OPEN = "open"
 OPEN_STATUSES = frozenset(s.value for s in OPEN_AT_AGENCY)
 SEPARATOR = "\x1f"  # ASCII unit separator, between a packed row's fields
+# Characters a packed row never holds (the stores join rows and their ids with them).
+_CONTROL = str.maketrans({c: " " for c in "\x1c\x1d\x1e\x1f\n\r"})
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class QueueRow:
             self.registered_at.isoformat() if self.registered_at else "",
             self.due_next.isoformat() if self.due_next else "",
         )
-        return SEPARATOR.join(f.replace(SEPARATOR, " ") for f in fields)
+        return SEPARATOR.join(f.translate(_CONTROL) for f in fields)
 
     @classmethod
     def unpacked(cls, case_id: str, packed: str) -> QueueRow:

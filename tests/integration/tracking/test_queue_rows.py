@@ -5,6 +5,7 @@ a rebuild's swap rebuilds the rows."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from contracts.catalogue import AgencyCode
 from contracts.events import RouteReason
 from services.tracking.adapters.cases import InMemoryCaseStore, MongoCaseStore
-from services.tracking.adapters.queue_rows import META, OPEN_SLOTS, slot_of
+from services.tracking.adapters.queue_rows import COMPACT_AFTER, GONE, META, OPEN_SLOTS, merged, slot_of
 from services.tracking.domain.queue import OPEN, UNASSIGNED, QueueFilter, row_of
 from services.tracking.entrypoints.projection import TrackingCases
 from services.tracking.service.project_events import apply_events
@@ -66,9 +67,9 @@ async def db(mongo: Any, unique: str) -> Any:
 
 
 async def rows_in(db: Any, collection: str = "cases") -> dict[str, set[str]]:
-    """Each slot document's case ids."""
+    """Each slot document's case ids (its packed rows with its changes over them)."""
     return {
-        d["_id"]: set(d.get("rows") or {})
+        d["_id"]: {cid for cid, (_n, packed) in merged(d).items() if packed != GONE}
         async for d in db[f"{collection}_queue"].find({"_id": {"$nin": [META]}})
         if "|months" not in d["_id"]
     }
@@ -128,7 +129,7 @@ async def test_a_row_that_disagrees_with_its_case_is_mended_when_a_page_shows_it
     # As if a save had written the case and failed before taking its old row away: the resolved case
     # still sits in an open slot as routed.
     stale = replace(row, status="routed")
-    await store.rows.put([stale])
+    await store.rows.put([(stale, resolved["n"])])
     now = T0 + timedelta(days=40)
     shown = await store.queue(QueueFilter(WATER, status=OPEN), now, 0, 50)
     assert resolved["_id"] not in [c.id for c in shown.items]
@@ -169,7 +170,7 @@ async def test_a_row_is_written_when_it_changes_and_again_when_a_declined_case_c
 
     async def counting(rows: Any) -> None:
         rows = list(rows)
-        put.append([r.case_id for r in rows])
+        put.append([r.case_id for r, _n in rows])
         await real_put(rows)
 
     store.rows.put = counting  # type: ignore[method-assign]
@@ -184,3 +185,32 @@ async def test_a_row_is_written_when_it_changes_and_again_when_a_declined_case_c
     assert put[-1] == ["back-again"]
     page = await store.queue(QueueFilter(WATER, status=OPEN), T0 + timedelta(hours=1), 0, 10)
     assert [x.id for x in page.items] == ["back-again"]
+
+
+async def test_a_slot_s_changes_are_folded_into_its_packed_rows_and_an_older_change_never_wins(
+    db: Any,
+) -> None:
+    store, fake = MongoCaseStore(db, queue_rows=True), InMemoryCaseStore()
+    await store.ensure_indexes()
+    many = [CaseEvents(f"fold-{i:03}") for i in range(COMPACT_AFTER * OPEN_SLOTS * 3 // 2)]
+    routed = [e for c in many for e in (c.registered(), c.routed())]
+    acknowledged = [c.acknowledged() for c in many[::2]]
+    for s in (store, fake):
+        await apply_events(s, routed)
+        await apply_events(s, acknowledged)
+    before = {d["_id"]: len(d.get("delta") or {}) async for d in db["cases_queue"].find({})}
+    assert max(before.values()) > COMPACT_AFTER
+    await same_pages(store, fake)  # the reads find long change lists and fold them
+    await asyncio.gather(*store.rows._tasks)
+    after = [d async for d in db["cases_queue"].find({"_id": {"$regex": "[|]open[|]"}})]
+    assert after and all(len(d.get("delta") or {}) <= COMPACT_AFTER for d in after)
+    assert all(
+        d.get("packed") and d.get("generation") == 1 for d in after if before[d["_id"]] > COMPACT_AFTER
+    )
+    await same_pages(store, fake)
+    # A change of an older version (a writer that lost its partition, late) does not undo a newer one.
+    doc = await db["cases"].find_one({"_id": "fold-000"})
+    row = row_of(doc)
+    assert row is not None and row.status == "in_progress"
+    await store.rows.put([(replace(row, status="routed"), doc["n"] - 1)])
+    await same_pages(store, fake)
