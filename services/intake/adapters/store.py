@@ -203,7 +203,9 @@ class MongoIntakeStore:
                 "registered_at", ASCENDING
             ):
                 if doc.get("phone"):
-                    await self._index_phone(str(doc["phone"]), str(doc["_id"]), doc["registered_at"])
+                    phone = str(doc["phone"])
+                    slot = await self._index_phone(phone, str(doc["_id"]), doc["registered_at"])
+                    await self._hint_next_slot(phone, slot + 1)
         await create_index(self.cases, [("tracking_code", ASCENDING)])
         await create_index(self.cases, [("channel", ASCENDING), ("registered_at", DESCENDING)])
         await create_index(self.keys, [("created_at", ASCENDING)])
@@ -289,12 +291,17 @@ class MongoIntakeStore:
             return False
         view = _view_doc(after)
         if doc is None:
+            slot = None
             if after.phone:
                 # Listed before the view is written: a crash in between leaves an id without a view,
                 # which a lookup skips, rather than a case that repeat calls cannot find.
-                await self._index_phone(after.phone, case_id, after.registered_at)
+                slot = await self._index_phone(after.phone, case_id, after.registered_at)
+            writes: list[Coroutine[Any, Any, Any]] = [self.cases.insert_one({**view, "seen": [event.id]})]
+            if after.phone and slot is not None:
+                # The phone's next-slot hint and the view go together: neither waits for the other.
+                writes.append(self._hint_next_slot(after.phone, slot + 1))
             try:
-                await self.cases.insert_one({**view, "seen": [event.id]})
+                await asyncio.gather(*writes)
                 self._written.put(event.id, None)
                 return True
             except DuplicateKeyError:
@@ -348,8 +355,9 @@ class MongoIntakeStore:
         view = await self.get_case(str(claim["case_id"]))
         return view if view is not None and view.tracking_code == tracking_code else None
 
-    async def _index_phone(self, phone: str, case_id: str, at: datetime) -> None:
-        """Add the case to the phone's list: one insert of the next free slot ``{phone}#{n}``.
+    async def _index_phone(self, phone: str, case_id: str, at: datetime) -> int:
+        """Add the case to the phone's list: one insert of the next free slot ``{phone}#{n}``; the
+        slot taken. The caller then moves the hint on (``_hint_next_slot``).
 
         FerretDB applies an update as read, change, write back, so two concurrent ``$addToSet`` on one
         document can lose one; an insert of a unique ``_id`` cannot. The head document ``{_id: phone}``
@@ -361,11 +369,13 @@ class MongoIntakeStore:
         while True:
             try:
                 await self.phones.insert_one({"_id": f"{phone}#{slot}", "case_id": case_id, "at": at})
-                break
+                return slot
             except DuplicateKeyError:
                 slot += 1
+
+    async def _hint_next_slot(self, phone: str, slot: int) -> None:
         with contextlib.suppress(DuplicateKeyError):  # two first registrations raced to create it
-            await self.phones.update_one({"_id": phone}, {"$max": {"next": slot + 1}}, upsert=True)
+            await self.phones.update_one({"_id": phone}, {"$max": {"next": slot}}, upsert=True)
 
     @_translated
     async def open_cases_for_phone(self, phone: str, since: datetime) -> list[CaseView]:
