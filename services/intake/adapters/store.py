@@ -30,6 +30,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 from contracts.catalogue import AgencyCode
 from contracts.events import CaseRegistered, Envelope
 from contracts.sealed import Sealed
+from services.common.bounded import together
 from services.common.mongo import create_index, make_client
 from services.common.recent import Recent
 from services.intake.domain.cases import FINISHED, CaseView, apply
@@ -107,10 +108,14 @@ class IntakeStore(Protocol):
     async def purge_keys(self, before: datetime) -> int:
         """Forget finished key records older than ``before``; a later retry still finds its case by id."""
 
-    async def apply_event(self, event: Envelope, *, new: bool = False) -> bool:
+    async def apply_event(self, event: Envelope, *, new: bool = False, listed: bool = False) -> bool:
         """Apply one case event to the view; False when it was already applied or concerns no known case.
         ``new``: the caller has just found no view of the case (a registration), so it is not looked up
-        again."""
+        again. ``listed``: the caller has listed a new case for its phone already (``list_for_phone``)."""
+
+    async def list_for_phone(self, phone: str, case_id: str, at: datetime) -> None:
+        """List a case about to be registered among the phone's cases, before its view is written (a
+        lookup skips an id without a view; a retry may list it again, and a lookup counts it once)."""
 
     async def get_case(self, case_id: str) -> CaseView | None: ...
     async def claim_tracking_code(self, code: str, case_id: str) -> str | None:
@@ -278,7 +283,12 @@ class MongoIntakeStore:
         return result.deleted_count
 
     @_translated
-    async def apply_event(self, event: Envelope, *, new: bool = False) -> bool:
+    async def list_for_phone(self, phone: str, case_id: str, at: datetime) -> None:
+        slot = await self._index_phone(phone, case_id, at)
+        await self._hint_next_slot(phone, slot + 1)
+
+    @_translated
+    async def apply_event(self, event: Envelope, *, new: bool = False, listed: bool = False) -> bool:
         case_id = getattr(event.data, "case_id", None)
         if not isinstance(case_id, str) or event.id in self._written:
             return False  # (the echo of a registration written here: its view has it already)
@@ -292,7 +302,7 @@ class MongoIntakeStore:
         view = _view_doc(after)
         if doc is None:
             slot = None
-            if after.phone:
+            if after.phone and not listed:
                 # Listed before the view is written: a crash in between leaves an id without a view,
                 # which a lookup skips, rather than a case that repeat calls cannot find.
                 slot = await self._index_phone(after.phone, case_id, after.registered_at)
@@ -301,7 +311,7 @@ class MongoIntakeStore:
                 # The phone's next-slot hint and the view go together: neither waits for the other.
                 writes.append(self._hint_next_slot(after.phone, slot + 1))
             try:
-                await asyncio.gather(*writes)
+                await together(*writes)
                 self._written.put(event.id, None)
                 return True
             except DuplicateKeyError:
@@ -481,7 +491,10 @@ class InMemoryIntakeStore:
             del self.keys[k]
         return len(old)
 
-    async def apply_event(self, event: Envelope, *, new: bool = False) -> bool:
+    async def list_for_phone(self, phone: str, case_id: str, at: datetime) -> None:
+        self._reachable()  # (cases are found by their phone here)
+
+    async def apply_event(self, event: Envelope, *, new: bool = False, listed: bool = False) -> bool:
         self._reachable()
         case_id = getattr(event.data, "case_id", None)
         if not isinstance(case_id, str) or event.id in self.seen.get(case_id, set()):

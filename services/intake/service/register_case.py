@@ -28,6 +28,7 @@ from prometheus_client import Counter
 
 from contracts import tracking_code
 from contracts.events import Channel
+from services.common.bounded import together
 from services.common.clock import Clock
 from services.common.logs import mask_phone
 from services.common.publishing import Publisher
@@ -124,14 +125,31 @@ class RegisterCase:
         )
         ahead: list[asyncio.Future[Any]] = [reads] if claim is None else [reads, claim]
 
+        # The registration's write-through to the case view, done while the key's answer is stored.
+        write_through: list[Callable[[], Awaitable[object]]] = []
+
         async def produce() -> Answer:
             already, found = await reads
             return await self._register(
-                case, case_ids, already, found, claim, now, operator_id, channel, public, call_started_at
+                case,
+                case_ids,
+                already,
+                found,
+                claim,
+                now,
+                operator_id,
+                channel,
+                public,
+                call_started_at,
+                write_through,
             )
 
+        async def beside() -> None:
+            for write in write_through:
+                await write()
+
         try:
-            return await self.idempotency.once(scope, key, ids.fingerprint(scope, body), produce)
+            return await self.idempotency.once(scope, key, ids.fingerprint(scope, body), produce, beside)
         finally:
             # A replay, a refusal or a failure: what was started still finishes (a claim half done
             # would leave a code recorded for no case), its errors already answered or not needed.
@@ -159,7 +177,8 @@ class RegisterCase:
         operator_id: str | None,
         channel: Channel | None,
         public: bool,
-        call_started_at: datetime | None = None,
+        call_started_at: datetime | None,
+        write_through: list[Callable[[], Awaitable[object]]],
     ) -> Answer:
         repeat = None if already is not None else await self._repeat_of(case, found, case_ids.case_id, now)
         if repeat is not None:
@@ -182,9 +201,16 @@ class RegisterCase:
             call_started_at=call_started_at,
         )
         event = await seal_envelope(self.sealer, event)
-        await self.publisher.publish([event])
-        # Write-through: a repeat call a second later must already see this case.
-        await self.store.apply_event(event, new=already is None)
+        if already is None:
+            # The case joins its caller's list while the event is published: listed before its view
+            # is written (a failure in between leaves an id without a view, which lookups skip).
+            listing = self.store.list_for_phone(self.citizen_key(case.phone), case_ids.case_id, registered_at)
+            await together(self.publisher.publish([event]), listing)
+        else:
+            await self.publisher.publish([event])
+        # Write-through: a repeat call a second later must already see this case (written while the
+        # key's answer is stored; should it fail, intake's consumer writes it from the event).
+        write_through.append(lambda: self.store.apply_event(event, new=already is None, listed=True))
         CASES_REGISTERED.labels((channel or Channel(case.channel)).value).inc()
         log.info("case %s registered", case_ids.case_id)
         return Answer(
