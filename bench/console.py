@@ -3,6 +3,8 @@
     make bench-console                      # = uv run --frozen python bench/console.py (about 20 min)
     python bench/console.py --quick         # 1,000 cases and fewer samples, to check the harness
     python bench/console.py --profile-console   # the console under pyinstrument (bench/instrument.py)
+    python bench/console.py --submit-only --census   # only the submits, with intake's and the console's
+                                                     # MongoDB commands meanwhile (about 8 min)
 
 Starts its own stack (profile ``bench``, data wiped first; SAMAD_STACK_PORTS moves it), the five
 services as processes (the console on 127.0.0.1:24005, an address the realm lets receive sign-ins),
