@@ -3,6 +3,8 @@
     make bench-console                      # = uv run --frozen python bench/console.py (about 20 min)
     python bench/console.py --quick         # 1,000 cases and fewer samples, to check the harness
     python bench/console.py --profile-console   # the console under pyinstrument (bench/instrument.py)
+    python bench/console.py --submit-only --census   # only the submits, with intake's and the console's
+                                                     # MongoDB commands meanwhile (about 8 min)
 
 Starts its own stack (profile ``bench``, data wiped first; SAMAD_STACK_PORTS moves it), the five
 services as processes (the console on 127.0.0.1:24005, an address the realm lets receive sign-ins),
@@ -463,6 +465,33 @@ async def first_load(console: str, cookie: str) -> dict[str, Any]:
 # --- the run -------------------------------------------------------------------------------------------
 
 
+async def census_of(args: argparse.Namespace, services: dict[str, Service]) -> dict[str, Any]:
+    """The MongoDB command census of intake and the console so far (bench/instrument.py writes it
+    every 2 s: waited for, so it holds every command made before the call)."""
+    await asyncio.sleep(2.5)
+    found: dict[str, Any] = {}
+    for name in ("intake", "console"):
+        path = services[name].logdir / f"{name}-census.json"
+        found[name] = json.loads(path.read_text()) if path.exists() else {}
+    return found
+
+
+def census_change(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Per service, the commands made between two censuses by database command and filter shape:
+    how many, and the milliseconds the driver waited for them (round trip included)."""
+    change: dict[str, Any] = {}
+    for name, now in after.items():
+        then = before.get(name, {})
+        rows = {}
+        for shape, calls in now.get("calls", {}).items():
+            n = calls - then.get("calls", {}).get(shape, 0)
+            if n:
+                ms = now["time_ms"].get(shape, 0) - then.get("time_ms", {}).get(shape, 0)
+                rows[shape.split("|", 1)[-1]] = {"calls": n, "ms": round(ms, 1), "avg_ms": round(ms / n, 1)}
+        change[name] = dict(sorted(rows.items(), key=lambda kv: -kv[1]["ms"]))
+    return change
+
+
 async def measure(
     args: argparse.Namespace,
     profile: StackProfile,
@@ -487,191 +516,206 @@ async def measure(
     operator = operators[0]
 
     try:
-        say("registering 10 cases at the desk and waiting for their SMS (the SMS fragment's cases)")
-        desk_cases = [c for c in [await register_at_desk(operator, i, salt, None) for i in range(10)] if c]
-        delivered = await wait_sms_delivered(operator, desk_cases, timeout=90)
-        report["desk_cases"] = {"registered": len(desk_cases), "with_both_sms_delivered": delivered}
+        if not args.submit_only:  # the pages and the suggestion (--submit-only: only the submits)
+            say("registering 10 cases at the desk and waiting for their SMS (the SMS fragment's cases)")
+            desk_cases = [
+                c for c in [await register_at_desk(operator, i, salt, None) for i in range(10)] if c
+            ]
+            delivered = await wait_sms_delivered(operator, desk_cases, timeout=90)
+            report["desk_cases"] = {"registered": len(desk_cases), "with_both_sms_delivered": delivered}
 
-        open_phones = sorted({c.phone for c in seeded})
-        answered = [c for c in seeded if c.status == "resolved"]
-        rng = random.Random(7)
-        rng.shuffle(answered)
-        n, w = args.samples, args.warmup
-        staff = {"Accept": "text/html"}
-        fragment = {"HX-Request": "true"}
-        pages: dict[str, Timings] = {}
+            open_phones = sorted({c.phone for c in seeded})
+            answered = [c for c in seeded if c.status == "resolved"]
+            rng = random.Random(7)
+            rng.shuffle(answered)
+            n, w = args.samples, args.warmup
+            staff = {"Accept": "text/html"}
+            fragment = {"HX-Request": "true"}
+            pages: dict[str, Timings] = {}
 
-        say(f"timing every page: {w} unrecorded, then {n} requests each, one at a time")
+            say(f"timing every page: {w} unrecorded, then {n} requests each, one at a time")
 
-        async def desk(i: int, t: Timings | None) -> Any:
-            return await timed(operator.http, "GET", "/desk", t, marker="تماس جدید", headers=staff)
+            async def desk(i: int, t: Timings | None) -> Any:
+                return await timed(operator.http, "GET", "/desk", t, marker="تماس جدید", headers=staff)
 
-        async def find_phone(i: int, t: Timings | None) -> Any:
-            phone = open_phones[i * 37 % len(open_phones)]
-            return await timed(
-                operator.http, "GET", f"/desk/find?q={phone}", t, marker="/desk/cases/", headers=staff
+            async def find_phone(i: int, t: Timings | None) -> Any:
+                phone = open_phones[i * 37 % len(open_phones)]
+                return await timed(
+                    operator.http, "GET", f"/desk/find?q={phone}", t, marker="/desk/cases/", headers=staff
+                )
+
+            async def find_code(i: int, t: Timings | None) -> Any:
+                code = seeded[i * 53 % len(seeded)].tracking_code
+                return await timed(operator.http, "GET", f"/desk/find?q={code}", t, status=303, headers=staff)
+
+            async def case_page(i: int, t: Timings | None) -> Any:
+                case = answered[i % len(answered)]
+                return await timed(
+                    operator.http,
+                    "GET",
+                    f"/desk/cases/{case.case_id}",
+                    t,
+                    marker="سابقهٔ پرونده",
+                    headers=staff,
+                )
+
+            async def screen_pop(i: int, t: Timings | None) -> Any:
+                phone = open_phones[i * 41 % len(open_phones)]
+                return await timed(
+                    operator.http,
+                    "GET",
+                    f"/desk/caller?caller_phone={phone}",
+                    t,
+                    marker="پیوند به این پرونده",
+                    headers=fragment,
+                )
+
+            async def sms_fragment(i: int, t: Timings | None) -> Any:
+                case_id = desk_cases[i % len(desk_cases)]
+                return await timed(
+                    operator.http, "GET", f"/desk/cases/{case_id}/sms", t, marker="<table", headers=fragment
+                )
+
+            for name, request in (
+                ("desk (GET /desk)", desk),
+                ("find by phone", find_phone),
+                ("find by tracking code (-> case)", find_code),
+                ("case page with its timeline", case_page),
+                ("screen-pop fragment", screen_pop),
+                ("SMS fragment", sms_fragment),
+            ):
+                pages[name] = await sample(name, request, n, w)
+
+            citizen = Person("citizen", client(console))
+            first = await citizen.http.get("/status")
+            citizen.csrf = csrf_of(first.text)
+
+            async def start_first_visit(i: int, t: Timings | None) -> Any:
+                async with client(console) as newcomer:  # no cookie: the session is created
+                    return await timed(newcomer, "GET", "/", t, marker="پیگیری درخواست")
+
+            async def start(i: int, t: Timings | None) -> Any:
+                return await timed(citizen.http, "GET", "/", t, marker="پیگیری درخواست")
+
+            async def status_form(i: int, t: Timings | None) -> Any:
+                return await timed(citizen.http, "GET", "/status", t, marker="کد رهگیری")
+
+            async def status(i: int, t: Timings | None) -> Any:
+                case = seeded[i * 71 % len(seeded)]
+                # A different citizen each time (from the benchmark range 198.18.0.0/15): tracking's
+                # per-client limit is not what is timed.
+                address = f"198.18.{i // 250 % 250}.{i % 250 + 1}"
+                return await timed(
+                    citizen.http,
+                    "POST",
+                    "/status",
+                    t,
+                    marker="مراحل رسیدگی",
+                    data={
+                        "csrf_token": citizen.csrf,
+                        "tracking_code": case.tracking_code,
+                        "phone": case.phone[-4:],
+                    },
+                    headers={"X-Forwarded-For": address},
+                )
+
+            async def register_start(i: int, t: Timings | None) -> Any:
+                return await timed(citizen.http, "GET", "/register", t, marker="ثبت درخواست تازه")
+
+            async def register_phone(i: int, t: Timings | None) -> Any:
+                return await timed(citizen.http, "GET", "/register/phone", t, marker="شماره همراه")
+
+            for name, request in (
+                ("citizen start (first visit)", start_first_visit),
+                ("citizen start", start),
+                ("citizen status form", status_form),
+                ("citizen status of a case", status),
+                ("citizen register: start", register_start),
+                ("citizen register: phone", register_phone),
+            ):
+                pages[name] = await sample(name, request, n, w)
+
+            # The online form's later steps, with a real one-time code from notify's SMS outbox.
+            phone = f"0912{salt:03d}4567"
+            sent = await citizen.http.post(
+                "/register/phone", data={"csrf_token": citizen.csrf, "phone": phone}
             )
+            if sent.status_code != 303:
+                raise RuntimeError(f"the one-time code was not sent: {sent.status_code}")
 
-        async def find_code(i: int, t: Timings | None) -> Any:
-            code = seeded[i * 53 % len(seeded)].tracking_code
-            return await timed(operator.http, "GET", f"/desk/find?q={code}", t, status=303, headers=staff)
+            async def register_code(i: int, t: Timings | None) -> Any:
+                return await timed(citizen.http, "GET", "/register/code", t, marker="کد تأیید را وارد کنید")
 
-        async def case_page(i: int, t: Timings | None) -> Any:
-            case = answered[i % len(answered)]
-            return await timed(
-                operator.http, "GET", f"/desk/cases/{case.case_id}", t, marker="سابقهٔ پرونده", headers=staff
+            pages["citizen register: code"] = await sample("citizen register: code", register_code, n, w)
+            code = None
+            for _ in range(60):
+                code = otp_from_outbox(outbox, "+98" + phone[1:])
+                if code:
+                    break
+                await asyncio.sleep(0.5)
+            if code is None:
+                raise RuntimeError("no one-time code in notify's SMS outbox")
+            await citizen.http.post("/register/code", data={"csrf_token": citizen.csrf, "code": code})
+
+            async def register_details(i: int, t: Timings | None) -> Any:
+                return await timed(citizen.http, "GET", "/register/details", t, marker="شرح مشکل")
+
+            pages["citizen register: details"] = await sample(
+                "citizen register: details", register_details, n, w
             )
-
-        async def screen_pop(i: int, t: Timings | None) -> Any:
-            phone = open_phones[i * 41 % len(open_phones)]
-            return await timed(
-                operator.http,
-                "GET",
-                f"/desk/caller?caller_phone={phone}",
-                t,
-                marker="پیوند به این پرونده",
-                headers=fragment,
-            )
-
-        async def sms_fragment(i: int, t: Timings | None) -> Any:
-            case_id = desk_cases[i % len(desk_cases)]
-            return await timed(
-                operator.http, "GET", f"/desk/cases/{case_id}/sms", t, marker="<table", headers=fragment
-            )
-
-        for name, request in (
-            ("desk (GET /desk)", desk),
-            ("find by phone", find_phone),
-            ("find by tracking code (-> case)", find_code),
-            ("case page with its timeline", case_page),
-            ("screen-pop fragment", screen_pop),
-            ("SMS fragment", sms_fragment),
-        ):
-            pages[name] = await sample(name, request, n, w)
-
-        citizen = Person("citizen", client(console))
-        first = await citizen.http.get("/status")
-        citizen.csrf = csrf_of(first.text)
-
-        async def start_first_visit(i: int, t: Timings | None) -> Any:
-            async with client(console) as newcomer:  # no cookie: the session is created
-                return await timed(newcomer, "GET", "/", t, marker="پیگیری درخواست")
-
-        async def start(i: int, t: Timings | None) -> Any:
-            return await timed(citizen.http, "GET", "/", t, marker="پیگیری درخواست")
-
-        async def status_form(i: int, t: Timings | None) -> Any:
-            return await timed(citizen.http, "GET", "/status", t, marker="کد رهگیری")
-
-        async def status(i: int, t: Timings | None) -> Any:
-            case = seeded[i * 71 % len(seeded)]
-            # A different citizen each time (from the benchmark range 198.18.0.0/15): tracking's
-            # per-client limit is not what is timed.
-            address = f"198.18.{i // 250 % 250}.{i % 250 + 1}"
-            return await timed(
-                citizen.http,
-                "POST",
-                "/status",
-                t,
-                marker="مراحل رسیدگی",
+            _agency, subject, description = COMPLAINTS[0]
+            await citizen.http.post(
+                "/register/details",
                 data={
                     "csrf_token": citizen.csrf,
-                    "tracking_code": case.tracking_code,
-                    "phone": case.phone[-4:],
+                    "county": "mashhad",
+                    "subject": subject,
+                    "description": description,
+                    "name": "",
                 },
-                headers={"X-Forwarded-For": address},
             )
 
-        async def register_start(i: int, t: Timings | None) -> Any:
-            return await timed(citizen.http, "GET", "/register", t, marker="ثبت درخواست تازه")
+            async def register_check(i: int, t: Timings | None) -> Any:
+                return await timed(
+                    citizen.http, "GET", "/register/check", t, marker="پاسخ‌هایتان را بررسی کنید"
+                )
 
-        async def register_phone(i: int, t: Timings | None) -> Any:
-            return await timed(citizen.http, "GET", "/register/phone", t, marker="شماره همراه")
+            pages["citizen register: check"] = await sample("citizen register: check", register_check, n, w)
+            done = await citizen.http.post("/register/check", data={"csrf_token": citizen.csrf})
+            if done.status_code != 303:
+                raise RuntimeError(f"the online registration failed: {done.status_code}")
 
-        for name, request in (
-            ("citizen start (first visit)", start_first_visit),
-            ("citizen start", start),
-            ("citizen status form", status_form),
-            ("citizen status of a case", status),
-            ("citizen register: start", register_start),
-            ("citizen register: phone", register_phone),
-        ):
-            pages[name] = await sample(name, request, n, w)
+            async def register_done(i: int, t: Timings | None) -> Any:
+                return await timed(citizen.http, "GET", "/register/done", t, marker="درخواست شما ثبت شد")
 
-        # The online form's later steps, with a real one-time code from notify's SMS outbox.
-        phone = f"0912{salt:03d}4567"
-        sent = await citizen.http.post("/register/phone", data={"csrf_token": citizen.csrf, "phone": phone})
-        if sent.status_code != 303:
-            raise RuntimeError(f"the one-time code was not sent: {sent.status_code}")
+            pages["citizen register: done"] = await sample("citizen register: done", register_done, n, w)
+            await citizen.http.aclose()
+            report["pages"] = {name: t.figures() for name, t in pages.items()}
 
-        async def register_code(i: int, t: Timings | None) -> Any:
-            return await timed(citizen.http, "GET", "/register/code", t, marker="کد تأیید را وارد کنید")
+            say(f"routing suggestion: {n} POST /desk/suggest, one at a time, as the description is typed")
+            texts = []
+            for _agency, _subject, description in COMPLAINTS:
+                words = description.split()
+                texts += [" ".join(words[:k]) for k in range(3, len(words) + 1)]
 
-        pages["citizen register: code"] = await sample("citizen register: code", register_code, n, w)
-        code = None
-        for _ in range(60):
-            code = otp_from_outbox(outbox, "+98" + phone[1:])
-            if code:
-                break
-            await asyncio.sleep(0.5)
-        if code is None:
-            raise RuntimeError("no one-time code in notify's SMS outbox")
-        await citizen.http.post("/register/code", data={"csrf_token": citizen.csrf, "code": code})
+            async def suggest(i: int, t: Timings | None) -> Any:
+                return await timed(
+                    operator.http,
+                    "POST",
+                    "/desk/suggest",
+                    t,
+                    data={"description": texts[i % len(texts)]},
+                    headers={"X-CSRF-Token": operator.csrf, "HX-Request": "true"},
+                )
 
-        async def register_details(i: int, t: Timings | None) -> Any:
-            return await timed(citizen.http, "GET", "/register/details", t, marker="شرح مشکل")
-
-        pages["citizen register: details"] = await sample("citizen register: details", register_details, n, w)
-        _agency, subject, description = COMPLAINTS[0]
-        await citizen.http.post(
-            "/register/details",
-            data={
-                "csrf_token": citizen.csrf,
-                "county": "mashhad",
-                "subject": subject,
-                "description": description,
-                "name": "",
-            },
-        )
-
-        async def register_check(i: int, t: Timings | None) -> Any:
-            return await timed(citizen.http, "GET", "/register/check", t, marker="پاسخ‌هایتان را بررسی کنید")
-
-        pages["citizen register: check"] = await sample("citizen register: check", register_check, n, w)
-        done = await citizen.http.post("/register/check", data={"csrf_token": citizen.csrf})
-        if done.status_code != 303:
-            raise RuntimeError(f"the online registration failed: {done.status_code}")
-
-        async def register_done(i: int, t: Timings | None) -> Any:
-            return await timed(citizen.http, "GET", "/register/done", t, marker="درخواست شما ثبت شد")
-
-        pages["citizen register: done"] = await sample("citizen register: done", register_done, n, w)
-        await citizen.http.aclose()
-        report["pages"] = {name: t.figures() for name, t in pages.items()}
-
-        say(f"routing suggestion: {n} POST /desk/suggest, one at a time, as the description is typed")
-        texts = []
-        for _agency, _subject, description in COMPLAINTS:
-            words = description.split()
-            texts += [" ".join(words[:k]) for k in range(3, len(words) + 1)]
-
-        async def suggest(i: int, t: Timings | None) -> Any:
-            return await timed(
-                operator.http,
-                "POST",
-                "/desk/suggest",
-                t,
-                data={"description": texts[i % len(texts)]},
-                headers={"X-CSRF-Token": operator.csrf, "HX-Request": "true"},
-            )
-
-        suggestions = await sample("routing suggestion", suggest, n, w)
-        report["suggest"] = suggestions.figures()
+            suggestions = await sample("routing suggestion", suggest, n, w)
+            report["suggest"] = suggestions.figures()
 
         say(
             f"submit: {OPERATORS} operators press «ثبت» at the same instant, {args.rounds} rounds, "
             f"{args.pause:g} s between rounds"
         )
+        census_before = await census_of(args, services) if args.census else {}
         cpu_before = {name: svc.cpu_seconds() for name, svc in services.items()}
         submits, direct, seconds = await submit_rounds(
             operators, intake, tokens, args.rounds, args.pause, salt
@@ -686,17 +730,20 @@ async def measure(
             "cases_per_second": round((len(submits.round_trip) + len(direct.round_trip)) / seconds, 1),
             "cpu_seconds": {k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_after},
         }
+        if args.census:
+            report["submit"]["census"] = census_change(census_before, await census_of(args, services))
         f, d = report["submit"], report["submit"]["intake_directly"]
         say(f"  submit p50 {f['round_trip_p50']} p95 {f['round_trip_p95']} ms, failures {f['failures']}")
         say(
             f"  intake directly p50 {d['round_trip_p50']} p95 {d['round_trip_p95']} ms, failures {d['failures']}"
         )
 
-        say("first load of the desk in chromium (empty cache)")
-        report["first_load"] = await first_load(console, operators[1].cookie)
-        say(
-            f"  {report['first_load']['body_bytes']:,} body bytes in {len(report['first_load']['responses'])} responses"
-        )
+        if not args.submit_only:
+            say("first load of the desk in chromium (empty cache)")
+            report["first_load"] = await first_load(console, operators[1].cookie)
+            say(
+                f"  {report['first_load']['body_bytes']:,} body bytes in {len(report['first_load']['responses'])} responses"
+            )
     finally:
         await intake.aclose()
         for person in operators:
@@ -721,14 +768,16 @@ def table(report: dict[str, Any]) -> str:
         f"{s['citizen_keys']:,} citizen keys"
     )
     add("")
+    pages = report.get("pages", {})
     add(
         f"1. server render time of each page (Server-Timing app;dur, ms; target p95 < {TARGETS_MS['page']:g})"
+        + ("" if pages else ": not measured (--submit-only)")
     )
     add(
         f"   {'page':36} {'n':>4} {'p50':>7} {'p95':>7} {'max':>7} {'own p50':>8} {'own p95':>8} {'rt p95':>7} "
         f"{'KB':>6}  target"
     )
-    for name, f in report["pages"].items():
+    for name, f in pages.items():
         size = f["body_bytes_median"] / 1000 if f["body_bytes_median"] else 0
         add(
             f"   {name:36} {f['n']:>4} {f['server_p50']!s:>7} {f['server_p95']!s:>7} {f['server_max']!s:>7} "
@@ -757,6 +806,12 @@ def table(report: dict[str, Any]) -> str:
         f"p50 {d['round_trip_p50']}  p95 {d['round_trip_p95']}, n {d['n']}, failures {d['failures']}"
     )
     add("   CPU seconds meanwhile: " + ", ".join(f"{k} {v}" for k, v in sub["cpu_seconds"].items()))
+    for name, rows in sub.get("census", {}).items():
+        add(f"   {name}'s MongoDB commands meanwhile (calls, ms waited, average):")
+        for shape, r in rows.items():
+            add(f"     {shape[:70]:70} {r['calls']:>6} {r['ms']:>9} {r['avg_ms']:>6}")
+    if "suggest" not in report:  # --submit-only
+        return "\n".join(lines)
     sug = report["suggest"]
     add("")
     add(f"3. routing suggestion (POST /desk/suggest round trip, ms; target p95 < {TARGETS_MS['suggest']:g})")
@@ -796,6 +851,17 @@ def main() -> int:
         "--quick", action="store_true", help="1,000 cases and few samples (unless given): checks the harness"
     )
     parser.add_argument("--profile-console", action="store_true", help="run the console under pyinstrument")
+    parser.add_argument("--profile-intake", action="store_true", help="run intake under pyinstrument")
+    parser.add_argument(
+        "--submit-only",
+        action="store_true",
+        help="seed, sign in and time only the submits (no pages, suggestion or first load)",
+    )
+    parser.add_argument(
+        "--census",
+        action="store_true",
+        help="count the MongoDB commands of intake and the console (bench/instrument.py)",
+    )
     parser.add_argument(
         "--keep-stack", action="store_true", help="leave Kafka, FerretDB and Keycloak running"
     )
@@ -825,7 +891,9 @@ def main() -> int:
     )
     profile.start(fresh=True)
     run_id = uuid.uuid4().hex[:8]
-    services = start_services(profile, run_id, outdir, args.profile_console)
+    services = start_services(
+        profile, run_id, outdir, args.profile_console, census=args.census, profile_intake=args.profile_intake
+    )
     try:
         say(f"starting tracking and intake (run {run_id}, logs in {outdir.relative_to(ROOT)})")
         for name in ("tracking", "intake"):
@@ -880,7 +948,7 @@ def main() -> int:
     finally:
         say("stopping the services")
         for svc in services.values():
-            svc.stop(timeout=120 if args.profile_console else 30)
+            svc.stop(timeout=120 if args.profile_console or args.profile_intake else 30)
         if not args.keep_stack:
             say("stopping the stack")
             profile.stop()

@@ -677,16 +677,29 @@ async def sample(name: str, request: Request, samples: int, warmup: int, say: Sa
 
 
 def start_services(
-    profile: StackProfile, run_id: str, outdir: Path, profile_console: bool = False
+    profile: StackProfile,
+    run_id: str,
+    outdir: Path,
+    profile_console: bool = False,
+    census: bool = False,
+    profile_intake: bool = False,
 ) -> dict[str, Service]:
     """The five services of a console benchmark, not started: tracking and intake first, to project
-    the seed; the others read from the log's end afterwards. The console listens on CONSOLE_PORT."""
+    the seed; the others read from the log's end afterwards. The console listens on CONSOLE_PORT.
+    ``profile_console``, ``profile_intake``: that service under pyinstrument; ``census``: intake and
+    the console count their MongoDB commands (bench/instrument.py writes <service>-census.json into
+    ``outdir``)."""
     env = service_env(profile, run_id, outdir)
     names = ("tracking", "intake", "routing", "notify", "console")
-    wrapper = ["-m", "bench.instrument", "--out", str(outdir), "--profile"] if profile_console else None
-    services = {
-        name: Service(name, env, run_id, outdir, wrapper if name == "console" else None) for name in names
-    }
+    instrument = ["-m", "bench.instrument", "--out", str(outdir)]
+    wrappers: dict[str, list[str] | None] = {name: None for name in names}
+    if census:
+        wrappers["intake"] = wrappers["console"] = instrument
+    if profile_console:
+        wrappers["console"] = [*instrument, "--profile"]
+    if profile_intake:
+        wrappers["intake"] = [*instrument, "--profile"]
+    services = {name: Service(name, env, run_id, outdir, wrappers[name]) for name in names}
     services["console"].port = CONSOLE_PORT
     urls = {name: svc.url for name, svc in services.items()}
     # Deadline events are not what is measured: the sweep stays off so the run's load is the pages'.

@@ -49,3 +49,12 @@ async def run_all(fn: Callable[[T], Awaitable[R]], items: Iterable[T], limit: in
     if errors:
         raise errors[0]
     return results  # type: ignore[return-value]  # no exception is left in it
+
+
+async def together(*steps: Awaitable[object]) -> None:
+    """Await ``steps`` at once; when one fails, the others still finish (nothing is left running
+    unobserved) and then the first failure, in the order given, is raised."""
+    outcomes = await asyncio.gather(*steps, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome

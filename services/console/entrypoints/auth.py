@@ -13,7 +13,7 @@ from services.common.problems import ProblemError
 from services.console.adapters.identity import SignInFailed
 from services.console.domain.people import STAFF_ROLES, User
 from services.console.entrypoints.sessions import session_of
-from services.console.entrypoints.web import Container, Csrf, keep_tokens, render
+from services.console.entrypoints.web import LIVE_KEY, Container, Csrf, keep_tokens, new_live_key, render
 
 log = logging.getLogger("samad.console.auth")
 router = APIRouter(include_in_schema=False)
@@ -60,6 +60,7 @@ async def callback(request: Request, c: Container) -> Response:
     session.rotate()  # a new session id: one planted before sign-in opens nothing
     request.session["user"] = user.to_session()
     request.session["tokens"] = keep_tokens(token)
+    request.session[LIVE_KEY] = new_live_key()
     log.info("%s signed in as %s", user.subject, user.role)
     return RedirectResponse(target, status_code=303)
 

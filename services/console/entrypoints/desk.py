@@ -15,7 +15,7 @@ from services.console.adapters.platform import ApiRefused, ServiceDown
 from services.console.domain.display import as_datetime
 from services.console.domain.forms import DESK_FIELDS, Form, digits
 from services.console.domain.people import User
-from services.console.entrypoints.web import Container, Csrf, counties, render, staff
+from services.console.entrypoints.web import Container, Csrf, counties, live_grant, render, staff
 
 router = APIRouter(include_in_schema=False)
 DESK = staff("operator", "supervisor")
@@ -80,10 +80,13 @@ async def submit(request: Request, c: Container, who: tuple[User, str] = DESK) -
         done = None
     if done is None:
         return await _desk_page(request, c, user, form, call, status=422)
+    grant = None
     if done.case:
-        mine = [done.case["case_id"], *request.session.get("registered", [])]
-        request.session["registered"] = mine[:20]
-    return render(request, "desk_done.html", done=done, action=action, next_call=_new_call(c))
+        grant = live_grant(request, done.case["case_id"])
+        if grant is None:  # a session from before sessions had a key: it remembers the case instead
+            mine = [done.case["case_id"], *request.session.get("registered", [])]
+            request.session["registered"] = mine[:20]
+    return render(request, "desk_done.html", done=done, action=action, next_call=_new_call(c), grant=grant)
 
 
 @router.get("/desk/caller")

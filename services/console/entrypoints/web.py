@@ -4,6 +4,8 @@ addresses of clients behind trusted proxies."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import logging
 import secrets
@@ -91,6 +93,32 @@ async def check_csrf(request: Request) -> None:
 
 class CsrfFailed(Exception):
     pass
+
+
+# The session's own key for "this desk registered that case" (made at sign-in, never sent to the
+# browser): the page with the new tracking code watches the case's live changes with a grant signed by
+# it, so the submit need not write the session to remember the case, and the watch need not ask
+# tracking, which may not have the case yet.
+LIVE_KEY = "live_key"
+
+
+def new_live_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def live_grant(request: Request, case_id: str) -> str | None:
+    """The grant to watch ``case_id`` from this session; None when the session has no key (made
+    before sessions had one)."""
+    key = request.session.get(LIVE_KEY)
+    if not isinstance(key, str):
+        return None
+    return hmac.new(key.encode(), b"samad.live\x1f" + case_id.encode(), hashlib.sha256).hexdigest()
+
+
+def granted(request: Request, case_id: str, grant: str | None) -> bool:
+    """Whether ``grant`` is this session's grant to watch ``case_id``."""
+    expected = live_grant(request, case_id)
+    return bool(expected and grant and hmac.compare_digest(expected, grant))
 
 
 Csrf = Depends(check_csrf)

@@ -30,6 +30,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 from contracts.catalogue import AgencyCode
 from contracts.events import CaseRegistered, Envelope
 from contracts.sealed import Sealed
+from services.common.bounded import together
 from services.common.mongo import create_index, make_client
 from services.common.recent import Recent
 from services.intake.domain.cases import FINISHED, CaseView, apply
@@ -107,10 +108,14 @@ class IntakeStore(Protocol):
     async def purge_keys(self, before: datetime) -> int:
         """Forget finished key records older than ``before``; a later retry still finds its case by id."""
 
-    async def apply_event(self, event: Envelope, *, new: bool = False) -> bool:
+    async def apply_event(self, event: Envelope, *, new: bool = False, listed: bool = False) -> bool:
         """Apply one case event to the view; False when it was already applied or concerns no known case.
         ``new``: the caller has just found no view of the case (a registration), so it is not looked up
-        again."""
+        again. ``listed``: the caller has listed a new case for its phone already (``list_for_phone``)."""
+
+    async def list_for_phone(self, phone: str, case_id: str, at: datetime) -> None:
+        """List a case about to be registered among the phone's cases, before its view is written (a
+        lookup skips an id without a view; a retry may list it again, and a lookup counts it once)."""
 
     async def get_case(self, case_id: str) -> CaseView | None: ...
     async def claim_tracking_code(self, code: str, case_id: str) -> str | None:
@@ -203,7 +208,9 @@ class MongoIntakeStore:
                 "registered_at", ASCENDING
             ):
                 if doc.get("phone"):
-                    await self._index_phone(str(doc["phone"]), str(doc["_id"]), doc["registered_at"])
+                    phone = str(doc["phone"])
+                    slot = await self._index_phone(phone, str(doc["_id"]), doc["registered_at"])
+                    await self._hint_next_slot(phone, slot + 1)
         await create_index(self.cases, [("tracking_code", ASCENDING)])
         await create_index(self.cases, [("channel", ASCENDING), ("registered_at", DESCENDING)])
         await create_index(self.keys, [("created_at", ASCENDING)])
@@ -276,7 +283,12 @@ class MongoIntakeStore:
         return result.deleted_count
 
     @_translated
-    async def apply_event(self, event: Envelope, *, new: bool = False) -> bool:
+    async def list_for_phone(self, phone: str, case_id: str, at: datetime) -> None:
+        slot = await self._index_phone(phone, case_id, at)
+        await self._hint_next_slot(phone, slot + 1)
+
+    @_translated
+    async def apply_event(self, event: Envelope, *, new: bool = False, listed: bool = False) -> bool:
         case_id = getattr(event.data, "case_id", None)
         if not isinstance(case_id, str) or event.id in self._written:
             return False  # (the echo of a registration written here: its view has it already)
@@ -289,12 +301,17 @@ class MongoIntakeStore:
             return False
         view = _view_doc(after)
         if doc is None:
-            if after.phone:
+            slot = None
+            if after.phone and not listed:
                 # Listed before the view is written: a crash in between leaves an id without a view,
                 # which a lookup skips, rather than a case that repeat calls cannot find.
-                await self._index_phone(after.phone, case_id, after.registered_at)
+                slot = await self._index_phone(after.phone, case_id, after.registered_at)
+            writes: list[Coroutine[Any, Any, Any]] = [self.cases.insert_one({**view, "seen": [event.id]})]
+            if after.phone and slot is not None:
+                # The phone's next-slot hint and the view go together: neither waits for the other.
+                writes.append(self._hint_next_slot(after.phone, slot + 1))
             try:
-                await self.cases.insert_one({**view, "seen": [event.id]})
+                await together(*writes)
                 self._written.put(event.id, None)
                 return True
             except DuplicateKeyError:
@@ -348,8 +365,9 @@ class MongoIntakeStore:
         view = await self.get_case(str(claim["case_id"]))
         return view if view is not None and view.tracking_code == tracking_code else None
 
-    async def _index_phone(self, phone: str, case_id: str, at: datetime) -> None:
-        """Add the case to the phone's list: one insert of the next free slot ``{phone}#{n}``.
+    async def _index_phone(self, phone: str, case_id: str, at: datetime) -> int:
+        """Add the case to the phone's list: one insert of the next free slot ``{phone}#{n}``; the
+        slot taken. The caller then moves the hint on (``_hint_next_slot``).
 
         FerretDB applies an update as read, change, write back, so two concurrent ``$addToSet`` on one
         document can lose one; an insert of a unique ``_id`` cannot. The head document ``{_id: phone}``
@@ -361,11 +379,13 @@ class MongoIntakeStore:
         while True:
             try:
                 await self.phones.insert_one({"_id": f"{phone}#{slot}", "case_id": case_id, "at": at})
-                break
+                return slot
             except DuplicateKeyError:
                 slot += 1
+
+    async def _hint_next_slot(self, phone: str, slot: int) -> None:
         with contextlib.suppress(DuplicateKeyError):  # two first registrations raced to create it
-            await self.phones.update_one({"_id": phone}, {"$max": {"next": slot + 1}}, upsert=True)
+            await self.phones.update_one({"_id": phone}, {"$max": {"next": slot}}, upsert=True)
 
     @_translated
     async def open_cases_for_phone(self, phone: str, since: datetime) -> list[CaseView]:
@@ -471,7 +491,10 @@ class InMemoryIntakeStore:
             del self.keys[k]
         return len(old)
 
-    async def apply_event(self, event: Envelope, *, new: bool = False) -> bool:
+    async def list_for_phone(self, phone: str, case_id: str, at: datetime) -> None:
+        self._reachable()  # (cases are found by their phone here)
+
+    async def apply_event(self, event: Envelope, *, new: bool = False, listed: bool = False) -> bool:
         self._reachable()
         case_id = getattr(event.data, "case_id", None)
         if not isinstance(case_id, str) or event.id in self.seen.get(case_id, set()):

@@ -13,6 +13,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from services.common.bounded import together
 from services.common.clock import Clock
 from services.intake.adapters.store import IntakeStore, KeyRecord
 
@@ -43,9 +44,18 @@ class Idempotency:
         self.pending_timeout = pending_timeout
 
     async def once(
-        self, scope: str, key: str, fingerprint: str, produce: Callable[[], Awaitable[Answer]]
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        produce: Callable[[], Awaitable[Answer]],
+        beside: Callable[[], Awaitable[object]] | None = None,
     ) -> Answer:
-        """Run ``produce`` once per key: a retry gets the stored answer; another body under the key, a 409."""
+        """Run ``produce`` once per key: a retry gets the stored answer; another body under the key, a 409.
+
+        ``beside``: what must be done before answering once ``produce`` succeeded, but not before the
+        answer is stored (a write another reader will want at once): it runs while the answer is
+        stored. If it fails, the error is raised with the answer stored, so a retry gets the answer."""
         record = KeyRecord(scope=scope, key=key, fingerprint=fingerprint, created_at=self.clock.now())
         existing = await self.store.reserve_key(record)
         if existing is not None:
@@ -62,7 +72,10 @@ class Idempotency:
         except BaseException:
             await self.store.release_key(record)
             raise
-        await self.store.complete_key(record, answer.status_code, answer.body)
+        if beside is None:
+            await self.store.complete_key(record, answer.status_code, answer.body)
+            return answer
+        await together(self.store.complete_key(record, answer.status_code, answer.body), beside())
         return answer
 
     async def forget(self, older_than: timedelta) -> int:

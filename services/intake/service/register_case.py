@@ -5,21 +5,30 @@ phone about the same open problem is ``case.repeat_call`` on that case instead (
 
 The tracking code is the citizen's proof of the case, so it is drawn at random (``secrets``), never
 computed from the case id, the Idempotency-Key or a CSV ``call_ref``. It is claimed in the store with
-the case id before it is published; a retry, even after a crash between claim and publication, reads
-the claim back by case id and publishes the same code.
+the case id before it is published; a retry, even after a crash between claim and publication, finds
+the claim recorded under the case id and publishes the same code.
+
+An operator waits on the phone for the code, so the database's answers are awaited together where
+nothing orders them: the key's reservation, the case's own view (a retry), the caller's open cases
+and, unless the operator named the case a call repeats, the claim of a code all start at once. A
+report that then turns out to repeat an open case leaves its code unused, as a crash between claim
+and publication would: a code no case publishes, never one two cases share.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import Counter
 
 from contracts import tracking_code
 from contracts.events import Channel
+from services.common.bounded import together
 from services.common.clock import Clock
 from services.common.logs import mask_phone
 from services.common.publishing import Publisher
@@ -106,30 +115,81 @@ class RegisterCase:
         if public:  # (only then, so the fingerprints of keys stored before the choice existed hold)
             body["public"] = True
 
-        async def produce() -> Answer:
-            return await self._register(case, f"{scope}:{key}", operator_id, channel, public, call_started_at)
+        now = self.clock.now()
+        case_ids = ids.case_ids(f"{scope}:{key}")
+        # Started beside the key's reservation (they depend on nothing it decides); awaited by the
+        # registration, and in any case before answering, so nothing is left running.
+        reads = asyncio.ensure_future(self._reads(case, case_ids.case_id, now))
+        claim = (
+            None if case.repeat_of is not None else asyncio.ensure_future(self._claim_code(case_ids.case_id))
+        )
+        ahead: list[asyncio.Future[Any]] = [reads] if claim is None else [reads, claim]
 
-        return await self.idempotency.once(scope, key, ids.fingerprint(scope, body), produce)
+        # The registration's write-through to the case view, done while the key's answer is stored.
+        write_through: list[Callable[[], Awaitable[object]]] = []
+
+        async def produce() -> Answer:
+            already, found = await reads
+            return await self._register(
+                case,
+                case_ids,
+                already,
+                found,
+                claim,
+                now,
+                operator_id,
+                channel,
+                public,
+                call_started_at,
+                write_through,
+            )
+
+        async def beside() -> None:
+            for write in write_through:
+                await write()
+
+        try:
+            return await self.idempotency.once(scope, key, ids.fingerprint(scope, body), produce, beside)
+        finally:
+            # A replay, a refusal or a failure: what was started still finishes (a claim half done
+            # would leave a code recorded for no case), its errors already answered or not needed.
+            await asyncio.gather(*ahead, return_exceptions=True)
+
+    async def _reads(
+        self, case: CaseIn, case_id: str, now: datetime
+    ) -> tuple[CaseView | None, list[CaseView]]:
+        """The case's view (there after a retry whose first attempt got as far as Kafka) and the
+        caller's open cases within the repeat window, read at once."""
+        already, found = await asyncio.gather(
+            self.store.get_case(case_id),
+            self.store.open_cases_for_phone(self.citizen_key(case.phone), now - self.repeat_policy.window),
+        )
+        return already, found
 
     async def _register(
         self,
         case: CaseIn,
-        key: str,
+        case_ids: ids.CaseIds,
+        already: CaseView | None,
+        found: list[CaseView],
+        claim: Awaitable[str] | None,
+        now: datetime,
         operator_id: str | None,
         channel: Channel | None,
         public: bool,
-        call_started_at: datetime | None = None,
+        call_started_at: datetime | None,
+        write_through: list[Callable[[], Awaitable[object]]],
     ) -> Answer:
-        now = self.clock.now()
-        case_ids = ids.case_ids(key)
-        already = await self.store.get_case(case_ids.case_id)
-        repeat = None if already is not None else await self._repeat_of(case, case_ids.case_id, now)
+        repeat = None if already is not None else await self._repeat_of(case, found, case_ids.case_id, now)
         if repeat is not None:
             return await self._link(case, case_ids, repeat, operator_id, now)
         # A retry whose first attempt got as far as Kafka (the view has the case) republishes the same
         # event: same id, so consumers see it once.
         registered_at = already.registered_at if already is not None else now
-        code = already.tracking_code if already is not None else await self._claim_code(case_ids.case_id)
+        if already is not None:
+            code = already.tracking_code
+        else:
+            code = await (claim if claim is not None else self._claim_code(case_ids.case_id))
         event = events.case_registered(
             case,
             case_ids,
@@ -141,9 +201,16 @@ class RegisterCase:
             call_started_at=call_started_at,
         )
         event = await seal_envelope(self.sealer, event)
-        await self.publisher.publish([event])
-        # Write-through: a repeat call a second later must already see this case.
-        await self.store.apply_event(event, new=already is None)
+        if already is None:
+            # The case joins its caller's list while the event is published: listed before its view
+            # is written (a failure in between leaves an id without a view, which lookups skip).
+            listing = self.store.list_for_phone(self.citizen_key(case.phone), case_ids.case_id, registered_at)
+            await together(self.publisher.publish([event]), listing)
+        else:
+            await self.publisher.publish([event])
+        # Write-through: a repeat call a second later must already see this case (written while the
+        # key's answer is stored; should it fail, intake's consumer writes it from the event).
+        write_through.append(lambda: self.store.apply_event(event, new=already is None, listed=True))
         CASES_REGISTERED.labels((channel or Channel(case.channel)).value).inc()
         log.info("case %s registered", case_ids.case_id)
         return Answer(
@@ -158,12 +225,11 @@ class RegisterCase:
             },
         )
 
-    async def _repeat_of(self, case: CaseIn, case_id: str, now: datetime) -> Repeat | None:
-        """The open case this report repeats, if any (never the case itself, on a retry): the one the
-        operator named, or one found by its text."""
-        found = await self.store.open_cases_for_phone(
-            self.citizen_key(case.phone), now - self.repeat_policy.window
-        )
+    async def _repeat_of(
+        self, case: CaseIn, found: list[CaseView], case_id: str, now: datetime
+    ) -> Repeat | None:
+        """The open case this report repeats among the caller's open cases ``found``, if any (never
+        the case itself, on a retry): the one the operator named, or one found by its text."""
         candidates = [await self.opened(c) for c in found]
         if case.repeat_of is not None:
             named = [c for c in candidates if case.repeat_of in (c.case_id, c.tracking_code) and c.open]
@@ -218,11 +284,9 @@ class RegisterCase:
         )
 
     async def _claim_code(self, case_id: str) -> str:
-        """The case's tracking code: the one claimed for it before (a retry), else a fresh random one
-        claimed now. A drawn code another case holds is never shared: another is drawn."""
-        claimed = await self.store.tracking_code_of(case_id)
-        if claimed is not None:
-            return claimed
+        """The case's tracking code: a fresh random one claimed now, or the one claimed for it before
+        (a retry: the store answers with that one and gives the fresh one back). A drawn code another
+        case holds is never shared: another is drawn."""
         for _ in range(MAX_CODE_ATTEMPTS):
             code = await self.store.claim_tracking_code(self.new_code(), case_id)
             if code is not None:

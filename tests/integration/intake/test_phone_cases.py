@@ -114,3 +114,22 @@ async def test_a_slot_taken_since_the_check_is_skipped_not_overwritten(db: Any, 
     assert await mine.apply_event(registered(f"mine-{unique}", phone, now + timedelta(seconds=1)), new=True)
     found = await mine.open_cases_for_phone(phone, now - timedelta(days=1))
     assert [c.case_id for c in found] == [f"mine-{unique}", f"theirs-{unique}"]
+
+
+async def test_a_case_listed_before_its_view_is_found_once_the_view_is_written(db: Any, unique: str) -> None:
+    # A registration lists its case for the phone while publishing, then writes the view.
+    store = MongoIntakeStore(db)
+    await store.setup()
+    now = datetime.now(UTC)
+    phone = "+989124445566"
+    await store.list_for_phone(phone, f"listed-{unique}", now)
+    assert await store.open_cases_for_phone(phone, now - timedelta(days=1)) == []  # no view yet
+    assert await store.apply_event(registered(f"listed-{unique}", phone, now), new=True, listed=True)
+    [found] = await store.open_cases_for_phone(phone, now - timedelta(days=1))
+    assert found.case_id == f"listed-{unique}"
+    # Listed once: the next registration from the phone takes the next slot.
+    assert (await db["phone_cases"].find_one({"_id": phone}))["next"] == 1
+    assert await store.apply_event(registered(f"next-{unique}", phone, now + timedelta(seconds=1)), new=True)
+    found = await store.open_cases_for_phone(phone, now - timedelta(days=1))
+    assert [c.case_id for c in found] == [f"next-{unique}", f"listed-{unique}"]
+    assert await db["phone_cases"].find_one({"_id": f"{phone}#1"}) is not None

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.common.bounded import run_all
+from services.common.bounded import run_all, together
 
 
 async def test_results_come_in_the_items_order_and_the_limit_holds() -> None:
@@ -55,3 +55,19 @@ async def test_without_a_limit_every_item_runs_at_once_and_the_first_error_is_ra
     with pytest.raises(ValueError, match="item 1"):
         await run_all(work, range(4))
     assert await run_all(work, [0, 2, 4]) == [0, 2, 4]
+
+
+async def test_steps_together_all_finish_before_the_first_failure_is_raised() -> None:
+    finished: list[str] = []
+
+    async def step(name: str, delay: float, fails: bool = False) -> None:
+        await asyncio.sleep(delay)
+        finished.append(name)
+        if fails:
+            raise ValueError(name)
+
+    with pytest.raises(ValueError, match="late"):
+        await together(step("slow", 0.05), step("late", 0.02, fails=True), step("early", 0.01, fails=True))
+    assert finished == ["early", "late", "slow"]  # nothing left running; the first in the order given
+    await together(step("a", 0), step("b", 0))
+    assert finished[-2:] == ["a", "b"]

@@ -3,12 +3,14 @@ session, CSRF, who may open which page, the desk's submit, the citizen's status 
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
+from starlette.requests import Request
 
 from services.common.auth import Principal, Role
 from services.console.adapters.identity import FakeProvider
@@ -17,6 +19,7 @@ from services.console.adapters.stores import InMemoryCounters, InMemorySessionSt
 from services.console.bootstrap import bootstrap
 from services.console.entrypoints.auth import safe_next
 from services.console.entrypoints.http import create_app
+from services.console.entrypoints.web import LIVE_KEY, granted, live_grant, new_live_key
 from services.console.settings import ConsoleSettings
 
 
@@ -129,6 +132,48 @@ async def test_an_answered_call_registers_a_case_with_the_chosen_agency_and_why(
     # Sent again (a double click): the same keys, so the same call and case.
     again = await rig.client.post("/desk", data=form)
     assert "۱۰۰ ۰۰۰ ۰۰۰۱" in again.text and len(rig.platform.cases) == 1
+
+
+async def test_the_page_with_the_new_code_watches_its_case_without_a_session_write(rig: Rig) -> None:
+    page = await sign_in(rig)
+    saved = copy.deepcopy(rig.sessions.docs)
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "form_key": "k-live",
+        "started_at": "2026-12-05T10:00:00+00:00",
+        "caller_phone": "09151234567",
+        "outcome": "answered",
+        "county": "مشهد",
+        "subject": "قطعی آب",
+        "description": "آب محله از دیروز قطع است",
+        "suggested_agency": "water_wastewater",
+        "agency_choice": "suggested",
+    }
+    done = await rig.client.post("/desk", data=form)
+    assert done.status_code == 200 and "پرونده ثبت شد" in done.text
+    # The submit wrote nothing into the session (one database write fewer while the operator waits).
+    assert rig.sessions.docs == saved
+    found = re.search(r'sse-connect="/live/cases/([^"?]+)\?grant=([0-9a-f]+)"', done.text)
+    assert found, "the page watches its case with a grant"
+    case_id, grant = found.groups()
+    [(data, _expires)] = rig.sessions.docs.values()
+    session = Request({"type": "http", "session": data})
+    assert granted(session, case_id, grant)
+    # Another case, a forged grant or no grant: the watch asks the services, who know no such case.
+    rig.platform.cases.clear()
+    for path in (f"/live/cases/{case_id}?grant={'0' * 64}", f"/live/cases/{case_id}", "/live/cases/c-other"):
+        assert (await rig.client.get(path)).status_code == 404, path
+
+
+def test_a_watch_grant_holds_for_its_own_session_and_case_only() -> None:
+    mine = Request({"type": "http", "session": {LIVE_KEY: new_live_key()}})
+    other = Request({"type": "http", "session": {LIVE_KEY: new_live_key()}})
+    grant = live_grant(mine, "case-1")
+    assert grant and granted(mine, "case-1", grant)
+    assert not granted(mine, "case-2", grant) and not granted(other, "case-1", grant)
+    assert not granted(mine, "case-1", None) and not granted(mine, "case-1", "")
+    keyless = Request({"type": "http", "session": {}})  # a session from before sessions had a key
+    assert live_grant(keyless, "case-1") is None and not granted(keyless, "case-1", grant)
 
 
 async def test_a_refused_field_comes_back_beside_it_with_everything_typed_kept(rig: Rig) -> None:

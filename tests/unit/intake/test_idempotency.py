@@ -50,6 +50,29 @@ async def test_kafka_down_means_no_answer_no_key_and_a_clean_retry(world: World)
     assert answer.status_code == 201 and len(publisher.events) == 1
 
 
+async def test_a_view_not_written_after_publishing_leaves_the_answer_for_the_retry(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The case view is written while the key's answer is stored: if the view fails, the answer
+    # (with the code already published) is what the retry gets, and intake's consumer writes the view.
+    working = world.store.apply_event
+
+    async def down(*_args: object, **_kwargs: object) -> bool:
+        raise StoreUnavailable("database unreachable")
+
+    monkeypatch.setattr(world.store, "apply_event", down)
+    with pytest.raises(StoreUnavailable):
+        await world.intake.register_case(case(), key="k1", by=OP1)
+    [event] = world.publisher.events
+    assert isinstance(event.data, CaseRegistered)
+    monkeypatch.setattr(world.store, "apply_event", working)
+    again = await world.intake.register_case(case(), key="k1", by=OP1)
+    assert again.replayed and again.body["tracking_code"] == event.data.tracking_code
+    assert len(world.publisher.events) == 1
+    assert await world.intake.case_view.apply(event)
+    assert world.store.cases[event.data.case_id].tracking_code == event.data.tracking_code
+
+
 async def test_the_database_down_means_no_answer_and_nothing_published(world: World) -> None:
     world.store.available = False
     with pytest.raises(StoreUnavailable):

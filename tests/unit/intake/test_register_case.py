@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from contracts.events import (
     make_event,
 )
 from services.intake.domain.operators import Acting, ActingAsAnother
+from services.intake.service.idempotency import Answer, KeyConflict
 from services.intake.service.log_call import Rejected
 from tests.unit.intake.conftest import OP1, OP2, World, case
 
@@ -175,6 +177,32 @@ async def test_a_concurrent_attempt_of_the_same_case_keeps_the_code_recorded_fir
     assert await store.claim_tracking_code(first, "case-1") == first
     assert await store.claim_tracking_code(second, "case-1") == first  # the later one is given back
     assert store.codes == {first: "case-1"} and await store.tracking_code_of("case-1") == first
+
+
+async def test_one_form_sent_twice_at_once_is_one_case_with_one_code(world: World) -> None:
+    # A double click: both requests start their reads and their code's claim before either holds the
+    # key; the one refused as in progress still finishes its claim, and its code is given back.
+    first, second = await asyncio.gather(
+        world.intake.register_case(case(), key="k-twice", by=OP1),
+        world.intake.register_case(case(), key="k-twice", by=OP1),
+        return_exceptions=True,
+    )
+    assert isinstance(second, KeyConflict) and second.in_progress
+    assert isinstance(first, Answer) and first.status_code == 201
+    case_id, code = first.body["case_id"], first.body["tracking_code"]
+    assert world.store.codes == {code: case_id} and world.store.case_codes == {case_id: code}
+    [event] = world.publisher.events
+    assert isinstance(event.data, CaseRegistered) and event.data.tracking_code == code
+    again = await world.intake.register_case(case(), key="k-twice", by=OP1)
+    assert again.replayed and again.body["tracking_code"] == code
+    assert world.store.codes == {code: case_id}
+
+
+async def test_a_call_the_operator_links_to_an_open_case_draws_no_code(world: World) -> None:
+    first = await world.intake.register_case(case(), key="k1", by=OP1)
+    linked = await world.intake.register_case(case(repeat_of=first.body["tracking_code"]), key="k2", by=OP2)
+    assert linked.status_code == 200 and linked.body["tracking_code"] == first.body["tracking_code"]
+    assert world.store.codes == {first.body["tracking_code"]: first.body["case_id"]}
 
 
 async def test_no_free_tracking_code_is_an_error_not_a_shared_code(world: World) -> None:
