@@ -402,3 +402,19 @@ async def test_the_citizen_reads_what_the_agency_asked_and_how_to_answer(rig: Ri
     )
     assert r.status_code == 200 and "دستگاه مسئول از شما پرسیده است" in r.text
     assert "پلاک منزل را بفرمایید" in r.text and "تماس با ۱۱۱" in r.text
+
+
+async def test_the_live_feed_fetches_nothing_while_no_page_could_show_the_change(rig: Rig) -> None:
+    feed, hub = rig.container.inbox_feed, rig.container.hub
+    note = make_event(CaseNoteAdded(case_id="w1", text="x", actor=_staff()), source="/t")
+    rig.platform.cases["w1"]["timeline"] = [{"event_id": note.id}]
+    feed.saw([note])  # nobody watches an inbox, an escalation queue or the case
+    await asyncio.sleep(0.1)
+    assert not [body for what, body in rig.platform.calls if what == "case"]
+    async with hub.watch(case_topic("w1")) as page:
+        feed.saw([note])
+        assert (await asyncio.wait_for(page.get(), 2))["event"] == "case"
+    async with hub.watch(inbox_topic("education")) as _other_agency:
+        feed.saw([note])  # an inbox is open: its agency is known only once the case is read
+        await asyncio.sleep(0.2)
+    assert len([body for what, body in rig.platform.calls if what == "case"]) == 2
