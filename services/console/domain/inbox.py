@@ -18,7 +18,7 @@ STATUSES = (*OPEN_STATUSES, "resolved", "rejected", "closed")
 # The list's two wider views: every case the agency still holds (the default: the work to do), and
 # every case, finished ones included.
 OPEN, ALL = "open", "all"
-VIEWS = {OPEN: "در جریان (همهٔ پرونده‌های باز)", ALL: "همه، با پرونده‌های بسته‌شده"}
+VIEWS = {OPEN: "باز (در جریان)", ALL: "همه، با بسته‌شده‌ها"}
 SORTS = {"newest": "تازه‌ترین", "urgent": "فوری‌ترین (نزدیک‌ترین مهلت)"}
 OVERDUE = {"": "همه", "yes": "فقط دیرکردها", "no": "بدون دیرکرد"}
 ME, NOBODY = "me", "none"
