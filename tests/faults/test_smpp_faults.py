@@ -147,7 +147,9 @@ def pipeline(faults_stack: StackProfile, smsc: SmscProcess) -> Iterator[Pipeline
 async def _smsc_faults(smsc: SmscProcess, rng: random.Random, window: float, log: list[str]) -> int:
     """Each fault once, in a random order, at random moments while cases come in (the SMS follow
     them); how many bound sessions the cuts of every session found. A cut between parts and the
-    malformed receipts wait for the message or the receipts they need, so each one lands."""
+    malformed receipts wait for the message or the receipts they need, and a cut of every session for
+    a session to cut (the second of a double cut, 0.2 s on, finds what is bound by then), so each one
+    lands."""
     faults = list(FAULTS)
     rng.shuffle(faults)
     moments = sorted(rng.uniform(0.05, 0.85) * window for _ in faults)
@@ -159,8 +161,10 @@ async def _smsc_faults(smsc: SmscProcess, rng: random.Random, window: float, log
             await asyncio.sleep(delay)
         t = time.monotonic() - started
         if fault == CUT:
+            await _bound(smsc)
             sessions_cut += (await smsc.post("/cut"))["cut"]
         elif fault == CUT_TWICE:
+            await _bound(smsc)
             sessions_cut += (await smsc.post("/cut"))["cut"]
             await asyncio.sleep(0.2)
             sessions_cut += (await smsc.post("/cut"))["cut"]
@@ -175,6 +179,15 @@ async def _smsc_faults(smsc: SmscProcess, rng: random.Random, window: float, log
         log.append(f"t={t:5.1f}s {name}")
         say(log[-1])
     return sessions_cut
+
+
+async def _bound(smsc: SmscProcess, timeout: float = 60) -> None:
+    """Wait for notify to hold a session, so that a cut of every session cuts one: a cut that finds
+    none (notify still binding again after the fault before) would test nothing."""
+    deadline = time.monotonic() + timeout
+    while (await smsc.state())["sessions"] < 1:
+        assert time.monotonic() < deadline, f"no session bound within {timeout} s"
+        await asyncio.sleep(0.05)
 
 
 async def _until(smsc: SmscProcess, counter: str, value: int, timeout: float = 60) -> None:
