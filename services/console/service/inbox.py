@@ -10,7 +10,6 @@ service answered more than it should.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.events import CaseRerouteRequested, Envelope
+from services.common.bounded import cancel_all
 from services.common.clock import Clock
 from services.common.recent import Recent
 from services.console.adapters.platform import SCREEN, ApiRefused, Platform, ServiceDown, new_key
@@ -312,8 +312,4 @@ class InboxFeed:
             )
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)

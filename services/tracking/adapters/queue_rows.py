@@ -23,7 +23,6 @@ rows and mends a row that disagrees (a save that failed between the two steps).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import zlib
 from collections import defaultdict
@@ -33,7 +32,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common.bounded import run_all
+from services.common.bounded import cancel_all, run_all
 from services.common.mongo import upsert
 from services.tracking.domain.queue import QueueFilter, QueueRow, row_of
 
@@ -195,11 +194,7 @@ class MongoQueueRows:
             self._compacting.discard(slot)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
 
     # --- building -----------------------------------------------------------------------------------
 

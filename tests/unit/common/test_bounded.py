@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.common.bounded import run_all, together
+from services.common.bounded import cancel_all, run_all, together
 
 
 async def test_results_come_in_the_items_order_and_the_limit_holds() -> None:
@@ -71,3 +71,18 @@ async def test_steps_together_all_finish_before_the_first_failure_is_raised() ->
     assert finished == ["early", "late", "slow"]  # nothing left running; the first in the order given
     await together(step("a", 0), step("b", 0))
     assert finished[-2:] == ["a", "b"]
+
+
+async def test_cancel_all_stops_every_task_and_waits_for_each() -> None:
+    stopped: list[str] = []
+
+    async def sleeper(name: str) -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            stopped.append(name)
+
+    tasks = {asyncio.create_task(sleeper(n)) for n in ("a", "b", "c")}
+    await asyncio.sleep(0)
+    await cancel_all(tasks)
+    assert sorted(stopped) == ["a", "b", "c"] and all(t.cancelled() for t in tasks)
