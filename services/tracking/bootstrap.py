@@ -37,6 +37,7 @@ from services.tracking.adapters.data import load_policy
 from services.tracking.adapters.directory import Directory, KeycloakDirectory
 from services.tracking.adapters.mongo import TrackingDatabase
 from services.tracking.adapters.ratelimit import Attempts, MongoAttempts
+from services.tracking.adapters.rollups import MongoRollupStore, RollupStore
 from services.tracking.domain.sla import SlaPolicy
 from services.tracking.service.act_on_case import ActOnCase
 from services.tracking.service.agency_queue import AgencyQueue, AgencyStaff, EscalationQueue
@@ -47,6 +48,7 @@ from services.tracking.service.project_events import ProjectEvents
 from services.tracking.service.read_audit import AuditTrail, QueryReads
 from services.tracking.service.report_cases import ReportCases
 from services.tracking.service.reports import Reports
+from services.tracking.service.rollups import DailyRollups
 from services.tracking.service.sweep_timers import SweepTimers
 from services.tracking.settings import TrackingSettings
 
@@ -109,6 +111,7 @@ class TrackingContainer:
     read_audit: ReadAudit
     audit_trail: AuditTrail
     query_reads: QueryReads
+    rollups: DailyRollups | None = None
     database: TrackingDatabase | None = None
     # Opens sealed personal fields for the staff a case is shown to (docs/privacy.md).
     opener: CaseOpener = field(default_factory=lambda: CaseOpener(None))
@@ -153,6 +156,14 @@ class TrackingContainer:
                 name="tracking-lookup-attempts",
             )
             self._timers.append(forget)
+        if self.rollups is not None and s.rollup_interval_seconds > 0:
+            # Every replica recomputes dirty days: the work is idempotent, so a day done twice costs
+            # only the time (see service.rollups).
+            task = asyncio.create_task(
+                every(s.rollup_interval_seconds, self.rollups.recompute_dirty, "recomputing report rollups"),
+                name="tracking-rollups",
+            )
+            self._timers.append(task)
 
     async def stop_timers(self) -> None:
         while self._timers:
@@ -175,12 +186,15 @@ def bootstrap(
     broker: KafkaBroker | None = None,
     policy: SlaPolicy | None = None,
     directory: Directory | None = None,
+    rollups: RollupStore | None = None,
     owner: str | None = None,
     name: str = "tracking",
     sealer: Sealer | None = None,
 ) -> TrackingContainer:
     """Build tracking. ``name`` names this process to Kafka and MongoDB (the CLI is ``tracking-cli``);
-    ``owner`` names it in timer claims (host, pid and a random tag by default)."""
+    ``owner`` names it in timer claims (host, pid and a random tag by default). The reports read daily
+    rollups when a rollup store is given, or when tracking builds its own case and call stores and
+    ``report_rollups`` is on (the default)."""
     s = settings or TrackingSettings()
     broker = broker or make_broker(s, name)
     events = EventPublisher(broker, "tracking", PRODUCES)
@@ -202,6 +216,8 @@ def bootstrap(
         on_shutdown += [keycloak.close, tokens.close]
         directory = keycloak
     database = None
+    # The rollups of a real store: with fakes for the cases or calls, the reports count them directly.
+    own_stores = cases is None and calls is None
     if cases is None or calls is None or claims is None or attempts is None or read_audit is None:
         database = TrackingDatabase(s.mongo_url, s.db_name, name)
         if cases is None:
@@ -212,6 +228,9 @@ def bootstrap(
         claims = claims or MongoClaims(database.db)
         attempts = attempts or MongoAttempts(database.db)
         read_audit = read_audit or MongoReadAudit(database.db)
+        if rollups is None and s.report_rollups and own_stores:
+            rollups = MongoRollupStore(database.db)
+    daily = DailyRollups(rollups, cases, calls, clock) if rollups is not None else None
     trail = AuditTrail(
         read_audit, clock, batch_size=s.read_audit_batch_size, interval_seconds=s.read_audit_interval_seconds
     )
@@ -229,7 +248,7 @@ def bootstrap(
         calls=calls,
         claims=claims,
         attempts=attempts,
-        project_events=ProjectEvents(cases, calls, policy, s.projection_cache_size),
+        project_events=ProjectEvents(cases, calls, policy, s.projection_cache_size, daily),
         look_up=LookUpCase(cases, clock, policy.calendar, trail, opener),
         find_citizen_cases=FindCitizenCases(cases, clock, trail, sealer),
         citizen_status=CitizenStatus(cases, attempts, clock, s.lookup_limits, opener),
@@ -249,7 +268,8 @@ def bootstrap(
             directory=directory,
             province=s.province,
         ),
-        reports=Reports(cases, calls, clock, s.report_max_days),
+        reports=Reports(cases, calls, clock, s.report_max_days, daily),
+        rollups=daily,
         report_cases=ReportCases(cases, clock, trail, opener),
         read_audit=read_audit,
         audit_trail=trail,

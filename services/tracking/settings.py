@@ -25,6 +25,11 @@ class TrackingSettings(ServiceSettings):
     # The longest period a report covers, in days (SAMAD_REPORT_MAX_DAYS): a longer one is refused with
     # a 422 naming "from". A Solar Hijri year has at most 366 days.
     report_max_days: int = Field(366, gt=0)
+    # Period reports add up daily rollups kept by tracking (SAMAD_REPORT_ROLLUPS; false: count the
+    # cases at every report), recomputed every ROLLUP_INTERVAL_SECONDS for the days that changed (0:
+    # never in the background; a changed day is then computed when a report asks for it).
+    report_rollups: bool = True
+    rollup_interval_seconds: float = Field(5.0, ge=0)
     # The citizen status lookup's limits, counted in the database and so shared by every replica:
     # each client may look up STATUS_CLIENT_ATTEMPTS times per STATUS_CLIENT_WINDOW_SECONDS; each
     # tracking code may be answered wrongly (a wrong phone) STATUS_CODE_FAILURES times per

@@ -13,12 +13,15 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.events import CallReceived, Envelope
+from services.common.bounded import run_all
 from services.common.mongo import create_index, insert_new
 from services.tracking.adapters.mongo import scope, span, tally, within
+from services.tracking.domain.rollups import CallFacts
 
 CALLS_COLLECTION = "calls"
 # Calls a report's cursor fetches at a time (each batch one await: the event loop runs between them).
 REPORT_BATCH = 500
+READ_CONCURRENCY = 16
 CALL_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("started_at", [("started_at", ASCENDING)]),
     ("duty_session", [("duty_session_id", ASCENDING)]),
@@ -46,6 +49,19 @@ class CallStore(Protocol):
     def start_times(self, start: datetime, end: datetime) -> AsyncIterator[tuple[datetime, bool]]:
         """(started at, answered) of every call started in [start, end), streamed."""
         ...
+
+    async def facts(self, call_ids: Sequence[str]) -> list[CallFacts]:
+        """What the reports read of these calls (read by id; an unknown id is left out)."""
+        ...
+
+    def started(self) -> AsyncIterator[tuple[str, datetime]]:
+        """(call id, started at) of every call, streamed (to mark the days of calls kept before the
+        daily rollups)."""
+        ...
+
+
+def _facts(doc: dict[str, Any]) -> CallFacts:
+    return CallFacts(doc["started_at"], bool(doc.get("answered")), doc.get("province"))
 
 
 def call_document(event: Envelope, data: CallReceived) -> dict[str, Any]:
@@ -109,6 +125,23 @@ class MongoCallStore:
         finally:
             await cursor.close()
 
+    async def facts(self, call_ids: Sequence[str]) -> list[CallFacts]:
+        # One by _id each (FerretDB pushes only an _id filter alone down to its index).
+        async def one(call_id: str) -> dict[str, Any] | None:
+            return await self.collection.find_one(
+                {"_id": call_id}, {"started_at": 1, "answered": 1, "province": 1}
+            )
+
+        return [_facts(d) for d in await run_all(one, list(call_ids), READ_CONCURRENCY) if d is not None]
+
+    async def started(self) -> AsyncIterator[tuple[str, datetime]]:
+        cursor = self.collection.find({}, {"started_at": 1}, batch_size=REPORT_BATCH)
+        try:
+            async for doc in cursor:
+                yield str(doc["_id"]), doc["started_at"]
+        finally:
+            await cursor.close()
+
 
 class InMemoryCallStore:
     """The ``CallStore`` fake: call documents in a dict, the same selections as the Mongo store."""
@@ -148,3 +181,10 @@ class InMemoryCallStore:
         for d in list(self.docs.values()):
             if within(d["started_at"], start, end):
                 yield d["started_at"], d["outcome"] == "answered"
+
+    async def facts(self, call_ids: Sequence[str]) -> list[CallFacts]:
+        return [_facts(self.docs[i]) for i in call_ids if i in self.docs]
+
+    async def started(self) -> AsyncIterator[tuple[str, datetime]]:
+        for call_id, d in list(self.docs.items()):
+            yield call_id, d["started_at"]

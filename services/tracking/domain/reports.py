@@ -39,7 +39,8 @@ class Funnel:
         }
 
 
-def _hours(start: datetime, end: datetime) -> float:
+def hours_between(start: datetime, end: datetime) -> float:
+    """Hours from ``start`` to ``end``: the durations every report takes medians of."""
     return (end - start).total_seconds() / 3600
 
 
@@ -114,7 +115,30 @@ class AgencyTally:
             self._decided[hop.agency] += 1
         if hop.resolved_at is not None:
             row["resolved"] += 1
-            self._durations[hop.agency].append(_hours(hop.received_at, hop.resolved_at))
+            self._durations[hop.agency].append(hours_between(hop.received_at, hop.resolved_at))
+
+    def add_counts(
+        self,
+        agency: str,
+        *,
+        received: int,
+        acknowledged: int,
+        within: int,
+        late_unacknowledged: int,
+        hours: Iterable[float],
+    ) -> None:
+        """What ``add`` would count of many hops at once (a day's rollup): hops received, acknowledged,
+        acknowledged by their deadline, unacknowledged past it, and the hours the resolved ones took."""
+        row = self._rows.get(agency)
+        if row is None:
+            return
+        row["received"] += received
+        row["acknowledged"] += acknowledged
+        row["acknowledged_within_sla"] += within
+        self._decided[agency] += acknowledged + late_unacknowledged
+        durations = list(hours)
+        row["resolved"] += len(durations)
+        self._durations[agency].extend(durations)
 
     def rows(self, overdue: Mapping[str, int]) -> list[dict[str, Any]]:
         """The rows, with ``overdue``: the cases each agency holds past a deadline now."""
@@ -192,8 +216,13 @@ class CountyTally:
         self._row(county)["currently_overdue"] += n
 
     def add_resolved(self, county: str | None, routed_at: datetime, resolved_at: datetime) -> None:
-        self._row(county)["resolved"] += 1
-        self._durations.setdefault(county or UNKNOWN_COUNTY, []).append(_hours(routed_at, resolved_at))
+        self.add_hours(county, [hours_between(routed_at, resolved_at)])
+
+    def add_hours(self, county: str | None, hours: Iterable[float]) -> None:
+        """Resolved cases of ``county``, by the hours each took from its first routing."""
+        durations = list(hours)
+        self._row(county)["resolved"] += len(durations)
+        self._durations.setdefault(county or UNKNOWN_COUNTY, []).extend(durations)
 
     def rows(self) -> list[dict[str, Any]]:
         for county, row in self._rows.items():
@@ -266,6 +295,26 @@ class WeekTally:
         row = self._bucket(resolved_at)
         if row is not None:
             row["cases_resolved"] += 1
+
+    def add_day(
+        self,
+        day: date,
+        *,
+        calls_received: int,
+        calls_answered: int,
+        cases_registered: int,
+        cases_referred: int,
+        cases_resolved: int,
+    ) -> None:
+        """One Tehran day's counts at once (a day's rollup), in that day's week."""
+        row = self._weeks.get(jalali_week_start(day))
+        if row is None:
+            return
+        row["calls_received"] += calls_received
+        row["calls_answered"] += calls_answered
+        row["cases_registered"] += cases_registered
+        row["cases_referred"] += cases_referred
+        row["cases_resolved"] += cases_resolved
 
     def rows(self) -> list[dict[str, Any]]:
         return list(self._weeks.values())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from contracts.events import CallReceived, CaseRegistered, Envelope
 from services.common.recent import Recent
@@ -19,7 +20,9 @@ from services.tracking.adapters.cases import CaseWriter
 from services.tracking.adapters.data import load_policy
 from services.tracking.domain.model import Case
 from services.tracking.domain.projection import case_id_of, project
+from services.tracking.domain.rollups import days_of
 from services.tracking.domain.sla import SlaPolicy
+from services.tracking.service.rollups import DailyRollups
 
 # The logger keeps the name it had before the move, so existing log filters still apply.
 log = logging.getLogger("samad.tracking.store")
@@ -35,6 +38,8 @@ class ApplyResult:
     cases_written: int = 0
     retries: int = 0
     written: set[str] = field(default_factory=set)
+    # The report days each written case touches, before and after the batch (see domain.rollups).
+    days: dict[str, set[date]] = field(default_factory=dict)
 
 
 class CaseCache:
@@ -96,6 +101,7 @@ async def apply_events(
     presumed_new = {cid for cid in ids if cid not in base and isinstance(first[cid].data, CaseRegistered)}
     base.update(await store.load(cid for cid in ids if cid not in base and cid not in presumed_new))
     stored_n = {cid: case.n for cid, case in base.items()}  # the version in the store now
+    days_before = {cid: days_of(case) for cid, case in base.items()}
     must_write: set[str] = set()
     for round_ in range(max_rounds):
         changed = project(base, pending, policy, copy=not in_place)
@@ -119,6 +125,8 @@ async def apply_events(
         won = set(changed) - retry
         result.cases_written += len(won)
         result.written |= won
+        for cid in won:
+            result.days[cid] = days_of(changed[cid]) | days_before.get(cid, set())
         if cache is not None:
             for cid in won:
                 cache.put(changed[cid])
@@ -138,6 +146,7 @@ async def apply_events(
             # The store holds this batch's document now; the one it replaced has the other writer's
             # events. The batch is applied on top of that one, and the next write expects ours in place.
             base[cid] = before
+            days_before[cid] = days_before.get(cid, set()) | days_of(before)
             stored_n[cid] = changed[cid].n
         if saved.conflicts:
             reloaded = await store.load(saved.conflicts)
@@ -145,6 +154,7 @@ async def apply_events(
                 base.pop(cid, None)
                 if cid in reloaded:
                     base[cid] = reloaded[cid]
+                    days_before[cid] = days_before.get(cid, set()) | days_of(reloaded[cid])
                     stored_n[cid] = reloaded[cid].n
     raise ConflictsPersist(f"{len(pending)} event(s) could not be stored after {max_rounds} rounds")
 
@@ -157,16 +167,27 @@ class ProjectEvents:
     """
 
     def __init__(
-        self, cases: CaseWriter, calls: CallStore, policy: SlaPolicy, cache_size: int = 1000
+        self,
+        cases: CaseWriter,
+        calls: CallStore,
+        policy: SlaPolicy,
+        cache_size: int = 1000,
+        rollups: DailyRollups | None = None,
     ) -> None:
         self.cases = cases
         self.calls = calls
         self.policy = policy
         self.cache = CaseCache(cache_size) if cache_size > 0 else None
+        self.rollups = rollups
 
     async def __call__(self, events: Sequence[Envelope]) -> ApplyResult:
         calls = [e for e in events if isinstance(e.data, CallReceived)]
         others = [e for e in events if not isinstance(e.data, CallReceived)]
         if calls:
             await self.calls.add(calls)
-        return await apply_events(self.cases, others, self.policy, cache=self.cache)
+        result = await apply_events(self.cases, others, self.policy, cache=self.cache)
+        if self.rollups is not None:
+            # After the writes: a recomputation that sees the mark sees what was written.
+            started = {e.data.call_id: e.data.started_at for e in calls if isinstance(e.data, CallReceived)}
+            await self.rollups.note(result.days, started)
+        return result

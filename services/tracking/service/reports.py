@@ -1,6 +1,7 @@
 """The governorate's reports: the funnel, per agency, per county and per week, over a period of days.
 
-Periods are typed days in either calendar (the last 30 days unless told otherwise, at most
+With daily rollups (``service.rollups``) a period's report adds up one rollup per day; without them,
+or for a duty session, it counts the cases. Periods are typed days in either calendar (the last 30 days unless told otherwise, at most
 ``max_days``: see ``domain.periods``). A report never loads the cases it counts: the database counts
 what it can (the funnel, the groups per county, the overdue cases per agency and county), the rest is
 streamed a few fields at a time into the tallies of ``domain.reports``. The HTTP app shares its event
@@ -22,6 +23,8 @@ from services.tracking.domain.access import Staff, report_agency
 from services.tracking.domain.calendar import tehran_day
 from services.tracking.domain.periods import Period, period_of
 from services.tracking.domain.reports import AgencyTally, CountyTally, Funnel, WeekTally
+from services.tracking.domain.rollups import agency_rows, county_rows, funnel_of, week_rows
+from services.tracking.service.rollups import DailyRollups
 
 Rows = list[dict[str, Any]]
 T = TypeVar("T")
@@ -45,13 +48,22 @@ async def feed(items: AsyncIterator[T], add: Callable[[T], None]) -> int:
 
 
 class Reports:
+    """The reports, from the daily rollups when given (``rollups``), else counted from the cases (the
+    original computation, which the rollups must always equal)."""
+
     def __init__(
-        self, cases: CaseStore, calls: CallStore, clock: Clock, max_days: int = DEFAULT_MAX_DAYS
+        self,
+        cases: CaseStore,
+        calls: CallStore,
+        clock: Clock,
+        max_days: int = DEFAULT_MAX_DAYS,
+        rollups: DailyRollups | None = None,
     ) -> None:
         self.cases = cases
         self.calls = calls
         self.clock = clock
         self.max_days = max_days
+        self.rollups = rollups
 
     def period(self, first: str | None, last: str | None) -> Period:
         """The period between two typed days, ending today by default. Raises BadDate, ReversedPeriod
@@ -78,6 +90,9 @@ class Reports:
             )
             return None, Funnel(received, answered, registered, referred)
         period = self.period(first, last)
+        if self.rollups is not None:
+            days = await self.rollups.figures(period.first, period.last)
+            return period, funnel_of(days.values(), province)
         received, answered = await self.calls.count_received(
             start=period.start, end=period.end, province=province
         )
@@ -99,6 +114,10 @@ class Reports:
         only = report_agency(staff, agency) if staff is not None else agency
         period = self.period(first, last)
         now = self.clock.now()
+        if self.rollups is not None:
+            days = await self.rollups.figures(period.first, period.last)
+            open_days = await self.rollups.open_dues()
+            return period, agency_rows(days.values(), open_days, period.start, period.end, now, only)
         tally = AgencyTally(period.start, period.end, now, only)
         await feed(self.cases.hops_received(period.start, period.end, only), tally.add)
         overdue = await self.cases.overdue_per_agency(now, only)
@@ -108,6 +127,9 @@ class Reports:
         """Per county, over the cases reported in the period (a case from a call: in its call's)."""
         period = self.period(first, last)
         now = self.clock.now()
+        if self.rollups is not None:
+            days = await self.rollups.figures(period.first, period.last)
+            return period, county_rows(days.values(), now)
         tally = CountyTally()
         for group in await self.cases.county_groups(period.start, period.end):
             tally.add_group(group.county, group.status, group.referred, group.n)
@@ -121,6 +143,9 @@ class Reports:
         cases when reported (a case from a call: at its call's start), and the cases resolved each week."""
         period = self.period(first, last)
         start, end = period.start, period.end
+        if self.rollups is not None:
+            days = await self.rollups.figures(period.first, period.last)
+            return period, week_rows(days, tehran_day(start), tehran_day(end - timedelta(milliseconds=1)))
         tally = WeekTally(tehran_day(start), tehran_day(end - timedelta(milliseconds=1)))
         await feed(self.calls.start_times(start, end), lambda item: tally.add_call(*item))
         await feed(self.cases.reported(start, end), lambda item: tally.add_case(*item))

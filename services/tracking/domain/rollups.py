@@ -1,0 +1,222 @@
+"""Daily rollups of the reports: what one Tehran day adds to each report, summed from that day's cases.
+
+A day's rollup is recomputed whole from the cases and calls that touch the day (never incremented), so a
+replayed event or two replicas doing the same day give the same document. The reports then add up
+rollups instead of reading every case. The figures that depend on the moment a report is asked
+(acknowledged within SLA so far, overdue now) are kept as the deadlines themselves, compared with
+``now`` when the report is made, so a rollup stays right while time passes.
+
+Which days a case touches: the day it was reported (its call's start, else its registration: the
+funnel, the counties and the weekly trend count it then), each day one of its agencies received it
+(the per-agency figures), and the day it was resolved (the trend's resolved cases).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from services.tracking.domain.calendar import tehran_day
+from services.tracking.domain.model import OPEN_AT_AGENCY, Case
+from services.tracking.domain.reports import (
+    AgencyTally,
+    CountyTally,
+    Funnel,
+    WeekTally,
+    hours_between,
+)
+
+NONE_KEY = "-"  # a figure's key when the case has no province or county
+
+
+def days_of(case: Case) -> set[date]:
+    """The Tehran days whose rollups count something of ``case``."""
+    days = {tehran_day(h.received_at) for h in case.agencies}
+    if case.reported_at is not None:
+        days.add(tehran_day(case.reported_at))
+    if case.resolved_at is not None:
+        days.add(tehran_day(case.resolved_at))
+    return days
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """What the reports read of a call."""
+
+    started_at: datetime
+    answered: bool
+    province: str | None
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _us(at: datetime) -> int:
+    """An instant as whole microseconds since 1970 (exact, unlike a float timestamp)."""
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def _key(value: str | None) -> str:
+    return value if value is not None else NONE_KEY
+
+
+def _unkey(value: str) -> str | None:
+    return None if value == NONE_KEY else value
+
+
+@dataclass
+class DayFigures:
+    """One day's part of every report. Deadlines are kept as microseconds since 1970 (exact), durations
+    as the very hours the live reports compute (a float survives JSON unchanged)."""
+
+    calls: dict[str, list[int]] = field(default_factory=dict)  # province -> [received, answered]
+    funnel: dict[str, list[int]] = field(default_factory=dict)  # province -> [registered, referred]
+    reported: list[int] = field(default_factory=lambda: [0, 0])  # every case reported: [n, referred]
+    resolved: int = 0  # cases resolved this day
+    counties: list[list[Any]] = field(default_factory=list)  # [county, status, referred, n]
+    county_hours: dict[str, list[float]] = field(default_factory=dict)
+    county_dues: dict[str, list[int]] = field(default_factory=dict)  # open cases' next deadline
+    hops: dict[str, dict[str, Any]] = field(default_factory=dict)  # agency -> its hops received
+    agency_dues: dict[str, list[int]] = field(default_factory=dict)  # open cases' next deadline
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> DayFigures:
+        return cls(**json.loads(text))
+
+
+def summarize(day: date, cases: Iterable[Case], calls: Iterable[CallFacts]) -> DayFigures:
+    """Day ``day``'s figures from the cases touching it (others are ignored) and its calls."""
+    f = DayFigures()
+    for call in calls:
+        if tehran_day(call.started_at) != day:
+            continue
+        row = f.calls.setdefault(_key(call.province), [0, 0])
+        row[0] += 1
+        row[1] += call.answered
+    groups: Counter[tuple[str, str, bool]] = Counter()
+    for case in cases:
+        reported = case.reported_at is not None and tehran_day(case.reported_at) == day
+        if reported:
+            f.reported[0] += 1
+            f.reported[1] += case.referred
+        if reported and case.status is not None:
+            row = f.funnel.setdefault(_key(case.province), [0, 0])
+            row[0] += 1
+            row[1] += case.referred
+            groups[(_key(case.county), str(case.status), case.referred)] += 1
+            if case.resolved_at is not None and case.first_routed_at is not None:
+                f.county_hours.setdefault(_key(case.county), []).append(
+                    hours_between(case.first_routed_at, case.resolved_at)
+                )
+            if case.status in OPEN_AT_AGENCY and case.due.next is not None:
+                f.county_dues.setdefault(_key(case.county), []).append(_us(case.due.next))
+                if case.agency is not None:
+                    f.agency_dues.setdefault(case.agency, []).append(_us(case.due.next))
+        if case.resolved_at is not None and tehran_day(case.resolved_at) == day:
+            f.resolved += 1
+        for hop in case.agencies:
+            if tehran_day(hop.received_at) != day:
+                continue
+            h = f.hops.setdefault(
+                hop.agency, {"received": 0, "acknowledged": 0, "within": 0, "pending": [], "hours": []}
+            )
+            h["received"] += 1
+            if hop.acknowledged_at is not None:
+                h["acknowledged"] += 1
+                if hop.acknowledge_due is None or hop.acknowledged_at <= hop.acknowledge_due:
+                    h["within"] += 1
+            elif hop.acknowledge_due is not None:
+                h["pending"].append(_us(hop.acknowledge_due))
+            if hop.resolved_at is not None:
+                h["hours"].append(hours_between(hop.received_at, hop.resolved_at))
+    f.counties = [[county, status, referred, n] for (county, status, referred), n in sorted(groups.items())]
+    for values in f.county_hours.values():
+        values.sort()
+    for h in f.hops.values():
+        h["pending"].sort()
+        h["hours"].sort()
+    return f
+
+
+def _late(dues: Iterable[int], now: datetime) -> int:
+    limit = _us(now)
+    return sum(1 for due in dues if due < limit)
+
+
+# --- the reports from rollups: the live reports' tallies, fed day by day ----------------------------
+
+
+def funnel_of(days: Iterable[DayFigures], province: str | None) -> Funnel:
+    received = answered = registered = referred = 0
+    for f in days:
+        for key, (r, a) in f.calls.items():
+            if province is None or key == province:
+                received, answered = received + r, answered + a
+        for key, (g, ref) in f.funnel.items():
+            if province is None or key == province:
+                registered, referred = registered + g, referred + ref
+    return Funnel(received, answered, registered, referred)
+
+
+def agency_rows(
+    days: Iterable[DayFigures],
+    open_days: Iterable[DayFigures],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    only: str | None,
+) -> list[dict[str, Any]]:
+    """The per-agency report: the hops of ``days``, and the cases overdue now among ``open_days``
+    (every day's open cases: overdue counts the cases held now, whenever they came)."""
+    tally = AgencyTally(start, end, now, only)
+    for f in days:
+        for agency, h in f.hops.items():
+            tally.add_counts(
+                agency,
+                received=h["received"],
+                acknowledged=h["acknowledged"],
+                within=h["within"],
+                late_unacknowledged=_late(h["pending"], now),
+                hours=h["hours"],
+            )
+    overdue: Counter[str] = Counter()
+    for f in open_days:
+        for agency, dues in f.agency_dues.items():
+            if only is None or agency == only:
+                overdue[agency] += _late(dues, now)
+    return tally.rows(overdue)
+
+
+def county_rows(days: Iterable[DayFigures], now: datetime) -> list[dict[str, Any]]:
+    tally = CountyTally()
+    for f in days:
+        for county, status, referred, n in f.counties:
+            tally.add_group(_unkey(county), status, referred, n)
+        for county, dues in f.county_dues.items():
+            late = _late(dues, now)
+            if late:
+                tally.add_overdue(_unkey(county), late)
+        for county, hours in f.county_hours.items():
+            tally.add_hours(_unkey(county), hours)
+    return tally.rows()
+
+
+def week_rows(days: dict[date, DayFigures], first: date, last: date) -> list[dict[str, Any]]:
+    tally = WeekTally(first, last)
+    for day, f in days.items():
+        tally.add_day(
+            day,
+            calls_received=sum(r for r, _a in f.calls.values()),
+            calls_answered=sum(a for _r, a in f.calls.values()),
+            cases_registered=f.reported[0],
+            cases_referred=f.reported[1],
+            cases_resolved=f.resolved,
+        )
+    return tally.rows()

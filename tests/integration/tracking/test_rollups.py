@@ -1,0 +1,45 @@
+"""The reports' daily rollups on FerretDB give what counting the cases gives on the same data (the
+funnel's two clocks included: a case from a call counts in its call's day), before and after the
+background job, after a replay of the whole history, and with two replicas recomputing at once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from services.common.clock import FixedClock
+from services.tracking.adapters.calls import MongoCallStore
+from services.tracking.adapters.cases import MongoCaseStore
+from services.tracking.adapters.data import load_policy
+from services.tracking.adapters.rollups import MongoRollupStore
+from services.tracking.service.project_events import ProjectEvents
+from services.tracking.service.reports import Reports
+from services.tracking.service.rollups import DailyRollups
+from tests.unit.tracking.fakes import NOW
+from tests.unit.tracking.test_rollups import history, reports_of
+
+
+async def test_rollups_on_ferretdb_equal_counting_the_cases(mongo: Any, unique: str) -> None:
+    db = mongo[f"test_tracking_rollups_{unique}"]
+    clock = FixedClock(NOW)
+    cases, calls, store = MongoCaseStore(db), MongoCallStore(db), MongoRollupStore(db)
+    await cases.ensure_indexes()
+    replicas = [DailyRollups(store, cases, calls, clock) for _ in range(2)]
+    project = ProjectEvents(cases, calls, load_policy(), rollups=replicas[0])
+    live = Reports(cases, calls, clock)
+    with_rollups = Reports(cases, calls, clock, rollups=replicas[1])
+    events = history()
+    for n in range(0, len(events), 9):
+        await project(events[n : n + 9])
+    expected = await reports_of(live)
+    assert expected["funnel"].cases_registered == 35
+    # Every day still dirty: computed from its cases when asked.
+    assert await reports_of(with_rollups) == expected
+    await asyncio.gather(*(r.recompute_dirty() for r in replicas))
+    assert await store.dirty() == {}
+    assert await reports_of(with_rollups) == expected
+    # The whole history again (a replay): nothing counts twice.
+    await project(events)
+    await replicas[0].recompute_dirty()
+    assert await reports_of(with_rollups) == expected
+    assert await reports_of(live) == expected

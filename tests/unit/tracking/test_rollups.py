@@ -1,0 +1,184 @@
+"""The reports' daily rollups: on the same cases they give what counting the cases gives, before and
+after the background job, after a replay and when two replicas recompute at once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+from typing import Any
+
+from contracts.catalogue import AgencyCode
+from contracts.events import CallOutcome, Envelope
+from services.tracking.adapters.rollups import InMemoryRollupStore
+from services.tracking.domain.calendar import tehran_day
+from services.tracking.domain.rollups import DayFigures
+from services.tracking.service.reports import Reports
+from services.tracking.service.rollups import DailyRollups
+from tests.unit.tracking.factory import T0, CaseEvents, call
+from tests.unit.tracking.fakes import NOW, Fakes
+
+FIRST = (T0 - timedelta(days=12)).date().isoformat()
+LAST = NOW.date().isoformat()
+
+
+def history() -> list[Envelope]:
+    """Twelve days of cases: acknowledged late and in time, resolved, re-routed to another agency,
+    rejected, reopened, still open (some overdue by now), cases from calls that started the day
+    before their registration, events of a case never registered, and calls answered or not."""
+    events: list[Envelope] = []
+    agencies = (AgencyCode.water_wastewater, AgencyCode.education, AgencyCode.welfare)
+    for i in range(36):
+        start = T0 - timedelta(days=12) + timedelta(hours=8 * i)
+        c = CaseEvents(f"case-{i}", start=start)
+        agency = agencies[i % 3]
+        called = start - timedelta(days=1, hours=2) if i % 4 == 0 else None
+        if called is not None:
+            events.append(call(f"call-case-{i}", CallOutcome.answered, at=called))
+        events += [
+            c.registered(county=("mashhad", "neyshabur", "sabzevar")[i % 3], call_started_at=called),
+            c.routed(agency),
+        ]
+        if i % 5 == 1:
+            events += [c.reroute(agency=agency), c.routed(agencies[(i + 1) % 3])]
+            agency = agencies[(i + 1) % 3]
+        c.clock += timedelta(hours=(3, 30, 70)[i % 3])
+        if i % 6 != 5:
+            events.append(c.acknowledged(agency=agency))
+        if i % 2 == 0 and i % 6 != 5:
+            c.clock += timedelta(hours=5 + i)
+            events.append(c.resolved(agency=agency))
+            if i % 8 == 0:
+                events.append(c.reopened())
+        elif i % 7 == 3:
+            events.append(c.rejected(agency=agency))
+    for n in range(10):
+        at = T0 - timedelta(days=n, hours=n)
+        events.append(call(f"lone-{n}", CallOutcome.answered if n % 3 else CallOutcome.missed, at=at))
+    orphan = CaseEvents("never-registered", start=T0 - timedelta(days=2))
+    events.append(orphan.routed(AgencyCode.education))
+    return events
+
+
+async def reports_of(reports: Reports) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    out["funnel"] = (await reports.funnel(FIRST, LAST))[1]
+    out["funnel_khorasan"] = (await reports.funnel(FIRST, LAST, province="khorasan_razavi"))[1]
+    out["funnel_other"] = (await reports.funnel(FIRST, LAST, province="east_azerbaijan"))[1]
+    out["agencies"] = (await reports.agencies(FIRST, LAST))[1]
+    out["education"] = (await reports.agencies(FIRST, LAST, agency="education"))[1]
+    out["counties"] = (await reports.counties(FIRST, LAST))[1]
+    out["weeks"] = (await reports.weeks(FIRST, LAST))[1]
+    out["three_days"] = (await reports.agencies((T0 - timedelta(days=4)).date().isoformat(), None))[1]
+    return out
+
+
+def tracking_with_rollups() -> tuple[Fakes, Reports]:
+    fakes = Fakes(rollups=InMemoryRollupStore())
+    live = Reports(fakes.cases, fakes.calls, fakes.clock)
+    return fakes, live
+
+
+async def test_rollups_give_what_counting_the_cases_gives() -> None:
+    fakes, live = tracking_with_rollups()
+    events = history()
+    for n in range(0, len(events), 7):  # batches as the consumer gets them
+        await fakes.consume(events[n : n + 7])
+    expected = await reports_of(live)
+    assert expected["funnel"].cases_registered == 35 and expected["funnel"].calls_received == 18
+    assert any(r["currently_overdue"] for r in expected["agencies"])
+    rollups = fakes.tracking.rollups
+    assert rollups is not None
+    # Nothing recomputed yet: every day is dirty and computed when asked.
+    assert await reports_of(fakes.tracking.reports) == expected
+    assert await rollups.recompute_dirty() > 0
+    assert await rollups.store.dirty() == {}
+    # Every day from its stored rollup now.
+    assert await reports_of(fakes.tracking.reports) == expected
+    # Later, more deadlines have passed: the stored deadlines count them as counting the cases does.
+    fakes.clock.set(NOW + timedelta(days=6))
+    assert await reports_of(fakes.tracking.reports) == await reports_of(live)
+
+
+async def test_a_case_counts_in_the_day_of_its_call() -> None:
+    fakes, live = tracking_with_rollups()
+    c = CaseEvents("from-a-call", start=T0)
+    called = T0 - timedelta(days=3)
+    await fakes.consume(
+        [
+            call("call-from-a-call", CallOutcome.answered, at=called),
+            c.registered(call_started_at=called),
+            c.routed(),
+        ]
+    )
+    rollups = fakes.tracking.rollups
+    assert rollups is not None
+    await rollups.recompute_dirty()
+    call_day = tehran_day(called).isoformat()
+    _period, funnel = await fakes.tracking.reports.funnel(call_day, call_day)
+    assert (funnel.calls_received, funnel.cases_registered) == (1, 1)
+    _period, today = await fakes.tracking.reports.funnel(T0.date().isoformat(), T0.date().isoformat())
+    assert today.cases_registered == 0
+    assert await reports_of(fakes.tracking.reports) == await reports_of(live)
+
+
+async def test_a_replay_counts_nothing_twice() -> None:
+    fakes, live = tracking_with_rollups()
+    events = history()
+    await fakes.consume(events)
+    rollups = fakes.tracking.rollups
+    assert rollups is not None
+    await rollups.recompute_dirty()
+    stored = dict(fakes.rollups.stored)
+    await fakes.consume(events)  # redelivered: every case already has these events
+    await fakes.consume(events[: len(events) // 2])
+    await rollups.recompute_dirty()
+    assert {d: f for d, (_t, f) in fakes.rollups.stored.items()} == {d: f for d, (_t, f) in stored.items()}
+    assert await reports_of(fakes.tracking.reports) == await reports_of(live)
+
+
+async def test_two_replicas_recomputing_at_once_agree() -> None:
+    fakes, live = tracking_with_rollups()
+    await fakes.consume(history())
+    store = fakes.rollups
+    replicas = [DailyRollups(store, fakes.cases, fakes.calls, fakes.clock) for _ in range(2)]
+    await asyncio.gather(*(r.recompute_dirty() for r in replicas))
+    assert await store.dirty() == {}
+    assert await reports_of(fakes.tracking.reports) == await reports_of(live)
+
+
+async def test_an_older_recomputation_landing_last_marks_the_day_again() -> None:
+    fakes, _live = tracking_with_rollups()
+    c = CaseEvents("late-writer", start=T0)
+    await fakes.consume([c.registered(), c.routed()])
+    store = fakes.rollups
+    day = tehran_day(T0)
+    older = (await store.dirty())[day]
+    await fakes.consume([c.acknowledged()])
+    newer = (await store.dirty())[day]
+    assert newer > older
+    rollups = fakes.tracking.rollups
+    assert rollups is not None
+    await rollups.recompute_dirty()  # the newer figures, clean
+    assert day not in await store.dirty()
+    # A replica that read the older token was slow: its save lands after the newer rollup.
+    store.dirty_tokens[day] = older
+    await rollups.recompute_dirty()
+    assert day in await store.dirty()  # marked again: it found a later rollup in place
+    await rollups.recompute_dirty()
+    assert day not in await store.dirty()
+    assert DayFigures.from_json(store.stored[day][1]).hops["water_wastewater"]["acknowledged"] == 1
+
+
+async def test_marking_everything_covers_cases_kept_before_the_rollups() -> None:
+    plain = Fakes()
+    await plain.consume(history())  # kept without rollups
+    store = InMemoryRollupStore()
+    rollups = DailyRollups(store, plain.cases, plain.calls, plain.clock)
+    assert await rollups.mark_everything() >= 12
+    await rollups.recompute_dirty()
+    with_rollups = Reports(plain.cases, plain.calls, plain.clock, rollups=rollups)
+    assert await reports_of(with_rollups) == await reports_of(plain.tracking.reports)
+
+
+def test_days_are_tehran_days() -> None:
+    assert tehran_day(T0) == date(2026, 11, 25)
