@@ -213,6 +213,30 @@ def tracking_sweep() -> None:
     )
 
 
+@tracking_app.command("rollups")
+def tracking_rollups(
+    everything: bool = typer.Option(
+        False, "--all", help="First mark every day of every case and call (after an upgrade or a rebuild)"
+    ),
+) -> None:
+    """Recompute the reports' daily rollups of the days that changed (the service does this in the
+    background); with --all, of every day."""
+
+    async def work(c: TrackingContainer) -> tuple[int, int]:
+        if c.rollups is None:
+            raise typer.BadParameter("the reports count the cases (SAMAD_REPORT_ROLLUPS=false)")
+        marked = await c.rollups.mark_everything() if everything else 0
+        done = 0
+        for _round in range(3):  # a running service keeps marking today: a few rounds, not forever
+            if not await c.rollups.store.dirty():
+                break
+            done += await c.rollups.recompute_dirty()
+        return marked, done
+
+    marked, done = _run(work)
+    console.print(f"days marked: {marked}, rollups recomputed: {done}")
+
+
 @tracking_app.command("indexes")
 def tracking_indexes() -> None:
     """Create tracking's MongoDB indexes (the service does this at start-up too)."""
