@@ -94,6 +94,8 @@ class MongoRollupStore:
                 adds["case_ids"] = {"$each": case_ids}
             if call_ids:
                 adds["call_ids"] = {"$each": call_ids}
+            if not adds:
+                return  # only marked dirty again
             await self.days.update_one({"_id": day.isoformat()}, {"$addToSet": adds}, upsert=True)
 
         await run_all(add, touched, WRITE_CONCURRENCY)

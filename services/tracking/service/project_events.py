@@ -9,7 +9,7 @@ events are never lost and none is applied twice (see ``adapters.cases``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -18,6 +18,7 @@ from services.common.recent import Recent
 from services.tracking.adapters.calls import CallStore
 from services.tracking.adapters.cases import CaseWriter
 from services.tracking.adapters.data import load_policy
+from services.tracking.domain.calendar import tehran_day
 from services.tracking.domain.model import Case
 from services.tracking.domain.projection import case_id_of, project
 from services.tracking.domain.rollups import days_of
@@ -72,6 +73,7 @@ async def apply_events(
     max_rounds: int = 20,
     cache: CaseCache | None = None,
     in_place: bool = False,
+    before_save: Callable[[dict[str, set[date]]], Awaitable[None]] | None = None,
 ) -> ApplyResult:
     """Apply a batch of case and SMS events to their documents: one write per changed case.
 
@@ -79,7 +81,8 @@ async def apply_events(
     collection, by the replay tool. Without a policy, the shipped SLA and holiday files apply, as in
     the service with default settings. ``in_place``: the loaded cases are changed rather than copied,
     for a store whose saves cannot conflict (the rebuild's in-memory state); a live store keeps the
-    copies, which a failed or lost compare-and-set needs.
+    copies, which a failed or lost compare-and-set needs. ``before_save`` hears, before each write,
+    the report days every case about to be written touches (before and after the batch).
     """
     policy = policy or load_policy()
     result = ApplyResult(events=len(events))
@@ -109,6 +112,10 @@ async def apply_events(
             changed[cid] = base[cid]  # our batch was already in there: put the other writer's back
         if not changed:
             return result
+        if before_save is not None:
+            await before_save(
+                {cid: days_of(case) | days_before.get(cid, set()) for cid, case in changed.items()}
+            )
         try:
             saved = await store.save(changed, {cid: stored_n.get(cid, 0) for cid in changed})
         except BaseException:
@@ -183,11 +190,24 @@ class ProjectEvents:
     async def __call__(self, events: Sequence[Envelope]) -> ApplyResult:
         calls = [e for e in events if isinstance(e.data, CallReceived)]
         others = [e for e in events if not isinstance(e.data, CallReceived)]
+        rollups = self.rollups
+        started = {e.data.call_id: e.data.started_at for e in calls if isinstance(e.data, CallReceived)}
+        # The days are marked dirty before the writes, so a report asked meanwhile counts them from
+        # the cases, and again after, so a recomputation that ran in between is done once more.
+        if rollups is not None and started:
+            await rollups.note({}, started)
         if calls:
             await self.calls.add(calls)
-        result = await apply_events(self.cases, others, self.policy, cache=self.cache)
-        if self.rollups is not None:
-            # After the writes: a recomputation that sees the mark sees what was written.
-            started = {e.data.call_id: e.data.started_at for e in calls if isinstance(e.data, CallReceived)}
-            await self.rollups.note(result.days, started)
+        result = await apply_events(
+            self.cases,
+            others,
+            self.policy,
+            cache=self.cache,
+            before_save=(lambda days: rollups.note(days, {})) if rollups is not None else None,
+        )
+        if rollups is not None:
+            touched = {d for days in result.days.values() for d in days}
+            touched |= {tehran_day(at) for at in started.values()}
+            if touched:
+                await rollups.touch(touched)
         return result

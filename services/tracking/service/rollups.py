@@ -58,6 +58,10 @@ class DailyRollups:
             call_days[tehran_day(started)].add(call_id)
         await self.store.mark(case_days, call_days, self.token())
 
+    async def touch(self, days: Iterable[date]) -> None:
+        """Mark these days dirty again (their members already listed)."""
+        await self.store.mark(dict.fromkeys(days, ()), {}, self.token())
+
     async def compute(self, day: date) -> DayFigures:
         """Day ``day``'s figures from its cases and calls as they are now."""
         members = await self.store.members(day)
@@ -75,7 +79,7 @@ class DailyRollups:
             replaced = await self.store.save(day, figures, token)
             if replaced is not None and replaced > token:
                 # A later recomputation was there before this one: this day is done again.
-                await self.store.mark({day: ()}, {}, self.token())
+                await self.touch([day])
                 log.info("rollup of %s replaced a later one; marked again", day)
             else:
                 await self.store.clean(day, token)

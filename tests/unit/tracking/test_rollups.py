@@ -182,3 +182,27 @@ async def test_marking_everything_covers_cases_kept_before_the_rollups() -> None
 
 def test_days_are_tehran_days() -> None:
     assert tehran_day(T0) == date(2026, 11, 25)
+
+
+async def test_a_report_asked_while_cases_are_written_counts_them() -> None:
+    """The days are dirty from before the write: a report asked between the write and the end of the
+    batch counts the written case, not the day's older rollup."""
+    fakes, _live = tracking_with_rollups()
+    called = T0 - timedelta(days=3)
+    day = tehran_day(called).isoformat()
+    await fakes.consume([call("call-window", CallOutcome.answered, at=called)])
+    rollups = fakes.tracking.rollups
+    assert rollups is not None
+    await rollups.recompute_dirty()  # the day's rollup: the call alone
+    seen: list[int] = []
+    save = fakes.cases.save
+
+    async def save_then_report(cases: Any, expected_n: Any) -> Any:
+        result = await save(cases, expected_n)
+        seen.append((await fakes.tracking.reports.funnel(day, day))[1].cases_registered)
+        return result
+
+    fakes.cases.save = save_then_report  # type: ignore[method-assign]
+    c = CaseEvents("window", start=T0)
+    await fakes.consume([c.registered(call_started_at=called), c.routed()])
+    assert seen and all(n == 1 for n in seen)
