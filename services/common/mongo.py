@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -15,6 +15,7 @@ from pymongo.write_concern import WriteConcern
 # 100 connections per database and stops answering when about 100 update or delete statements are
 # in flight on one database; a bounded pool keeps every service well below that.
 MAX_POOL_SIZE = 32
+T = TypeVar("T")
 
 
 def make_client(url: str, app: str) -> AsyncMongoClient:  # type: ignore[type-arg]
@@ -35,14 +36,19 @@ MAJORITY = WriteConcern(w="majority")
 DUPLICATE_KEY = 11000
 
 
-async def upsert(collection: Any, doc_id: Any, update: dict[str, Any]) -> None:
-    """``update_one({"_id": doc_id}, update, upsert=True)``, once more when another writer's upsert
-    created the document first: two upserts of a new ``_id`` at once can both try the insert, and the
-    loser's duplicate key error (FerretDB and MongoDB alike) means the document is there to update."""
+async def once_more_if_created_meanwhile(write: Callable[[], Awaitable[T]]) -> T:
+    """An upserting ``write``, once more when another writer created the document first: two upserts of
+    a new ``_id`` at once can both try the insert, and the loser's duplicate key error (FerretDB and
+    MongoDB alike) means the document is there to update or replace."""
     try:
-        await collection.update_one({"_id": doc_id}, update, upsert=True)
+        return await write()
     except DuplicateKeyError:
-        await collection.update_one({"_id": doc_id}, update, upsert=True)
+        return await write()
+
+
+async def upsert(collection: Any, doc_id: Any, update: dict[str, Any]) -> None:
+    """``update_one({"_id": doc_id}, update, upsert=True)``, safe against a concurrent first upsert."""
+    await once_more_if_created_meanwhile(lambda: collection.update_one({"_id": doc_id}, update, upsert=True))
 
 
 async def insert_new(collection: Any, docs: Sequence[dict[str, Any]]) -> list[int]:

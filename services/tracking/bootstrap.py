@@ -128,6 +128,8 @@ class TrackingContainer:
         await self.claims.ensure_indexes()
         await self.attempts.ensure_indexes()
         await self.read_audit.ensure_indexes()
+        if self.rollups is not None:
+            await self.rollups.ensure()
 
     async def startup(self) -> None:
         await self.ensure_indexes()

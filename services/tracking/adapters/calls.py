@@ -13,7 +13,6 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.events import CallReceived, Envelope
-from services.common.bounded import run_all
 from services.common.mongo import create_index, insert_new
 from services.tracking.adapters.mongo import scope, span, tally, within
 from services.tracking.domain.rollups import CallFacts
@@ -21,7 +20,6 @@ from services.tracking.domain.rollups import CallFacts
 CALLS_COLLECTION = "calls"
 # Calls a report's cursor fetches at a time (each batch one await: the event loop runs between them).
 REPORT_BATCH = 500
-READ_CONCURRENCY = 16
 CALL_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("started_at", [("started_at", ASCENDING)]),
     ("duty_session", [("duty_session_id", ASCENDING)]),
@@ -50,18 +48,16 @@ class CallStore(Protocol):
         """(started at, answered) of every call started in [start, end), streamed."""
         ...
 
-    async def facts(self, call_ids: Sequence[str]) -> list[CallFacts]:
-        """What the reports read of these calls (read by id; an unknown id is left out)."""
-        ...
-
-    def started(self) -> AsyncIterator[tuple[str, datetime]]:
-        """(call id, started at) of every call, streamed (to mark the days of calls kept before the
-        daily rollups)."""
+    def all_facts(self) -> AsyncIterator[tuple[str, CallFacts]]:
+        """(call id, what the reports read of it) of every call, streamed (to rebuild the daily
+        rollups)."""
         ...
 
 
 def _facts(doc: dict[str, Any]) -> CallFacts:
-    return CallFacts(doc["started_at"], bool(doc.get("answered")), doc.get("province"))
+    return CallFacts(
+        doc["started_at"], bool(doc.get("answered")), doc.get("province"), doc.get("duty_session_id")
+    )
 
 
 def call_document(event: Envelope, data: CallReceived) -> dict[str, Any]:
@@ -125,20 +121,13 @@ class MongoCallStore:
         finally:
             await cursor.close()
 
-    async def facts(self, call_ids: Sequence[str]) -> list[CallFacts]:
-        # One by _id each (FerretDB pushes only an _id filter alone down to its index).
-        async def one(call_id: str) -> dict[str, Any] | None:
-            return await self.collection.find_one(
-                {"_id": call_id}, {"started_at": 1, "answered": 1, "province": 1}
-            )
-
-        return [_facts(d) for d in await run_all(one, list(call_ids), READ_CONCURRENCY) if d is not None]
-
-    async def started(self) -> AsyncIterator[tuple[str, datetime]]:
-        cursor = self.collection.find({}, {"started_at": 1}, batch_size=REPORT_BATCH)
+    async def all_facts(self) -> AsyncIterator[tuple[str, CallFacts]]:
+        cursor = self.collection.find(
+            {}, {"started_at": 1, "answered": 1, "province": 1, "duty_session_id": 1}, batch_size=REPORT_BATCH
+        )
         try:
             async for doc in cursor:
-                yield str(doc["_id"]), doc["started_at"]
+                yield str(doc["_id"]), _facts(doc)
         finally:
             await cursor.close()
 
@@ -182,9 +171,6 @@ class InMemoryCallStore:
             if within(d["started_at"], start, end):
                 yield d["started_at"], d["outcome"] == "answered"
 
-    async def facts(self, call_ids: Sequence[str]) -> list[CallFacts]:
-        return [_facts(self.docs[i]) for i in call_ids if i in self.docs]
-
-    async def started(self) -> AsyncIterator[tuple[str, datetime]]:
+    async def all_facts(self) -> AsyncIterator[tuple[str, CallFacts]]:
         for call_id, d in list(self.docs.items()):
-            yield call_id, d["started_at"]
+            yield call_id, _facts(d)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from contracts.events import CallOutcome, CallReceived
 from services.tracking.domain.calendar import tehran_day
 from services.tracking.domain.model import OPEN_AT_AGENCY, Case
 from services.tracking.domain.reports import (
@@ -33,7 +34,104 @@ from services.tracking.domain.reports import (
 NONE_KEY = "-"  # a figure's key when the case has no province or county
 
 
-def days_of(case: Case) -> set[date]:
+@dataclass(frozen=True)
+class HopFacts:
+    """What the rollups read of one agency's turn with a case."""
+
+    agency: str
+    received_at: datetime
+    acknowledged_at: datetime | None
+    acknowledge_due: datetime | None
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What the rollups read of a case. Each day's document keeps these for the cases touching the day
+    (``to_text``), so a day is recomputed from one document, never by querying the cases (on FerretDB
+    v1 every query but one by ``_id`` reads every case)."""
+
+    reported_at: datetime | None
+    status: str | None
+    referred: bool
+    province: str | None
+    county: str | None
+    resolved_at: datetime | None
+    first_routed_at: datetime | None
+    agency: str | None
+    due_next: datetime | None  # the next deadline, while the case is open at its agency
+    agencies: tuple[HopFacts, ...] = ()
+    session: str | None = None  # the duty session the case was registered in
+
+    @classmethod
+    def of(cls, case: Case) -> CaseFacts:
+        return cls(
+            reported_at=case.reported_at,
+            status=str(case.status) if case.status is not None else None,
+            referred=bool(case.referred),
+            province=case.province,
+            county=case.county,
+            resolved_at=case.resolved_at,
+            first_routed_at=case.first_routed_at,
+            agency=case.agency,
+            due_next=case.due.next if case.status in OPEN_AT_AGENCY else None,
+            agencies=tuple(
+                HopFacts(h.agency, h.received_at, h.acknowledged_at, h.acknowledge_due, h.resolved_at)
+                for h in case.agencies
+            ),
+            session=case.duty_session_id,
+        )
+
+    def to_text(self) -> str:
+        hops = [
+            [
+                h.agency,
+                _us(h.received_at),
+                _opt_us(h.acknowledged_at),
+                _opt_us(h.acknowledge_due),
+                _opt_us(h.resolved_at),
+            ]
+            for h in self.agencies
+        ]
+        row = [
+            _opt_us(self.reported_at),
+            self.status,
+            int(self.referred),
+            self.province,
+            self.county,
+            _opt_us(self.resolved_at),
+            _opt_us(self.first_routed_at),
+            self.agency,
+            _opt_us(self.due_next),
+            hops,
+            self.session,
+        ]
+        return json.dumps(row, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_text(cls, text: str) -> CaseFacts:
+        reported, status, referred, province, county, resolved, routed, agency, due, hops, session = (
+            json.loads(text)
+        )
+        return cls(
+            reported_at=_opt_at(reported),
+            status=status,
+            referred=bool(referred),
+            province=province,
+            county=county,
+            resolved_at=_opt_at(resolved),
+            first_routed_at=_opt_at(routed),
+            agency=agency,
+            due_next=_opt_at(due),
+            agencies=tuple(
+                HopFacts(a, _at(received), _opt_at(acked), _opt_at(ack_due), _opt_at(done))
+                for a, received, acked, ack_due, done in hops
+            ),
+            session=session,
+        )
+
+
+def days_of(case: Case | CaseFacts) -> set[date]:
     """The Tehran days whose rollups count something of ``case``."""
     days = {tehran_day(h.received_at) for h in case.agencies}
     if case.reported_at is not None:
@@ -50,6 +148,31 @@ class CallFacts:
     started_at: datetime
     answered: bool
     province: str | None
+    session: str | None = None  # the duty session the call came in
+
+    def to_text(self) -> str:
+        row = [_us(self.started_at), int(self.answered), self.province, self.session]
+        return json.dumps(row, separators=(",", ":"))
+
+    @classmethod
+    def from_text(cls, text: str) -> CallFacts:
+        started, answered, province, session = json.loads(text)
+        return cls(_at(started), bool(answered), province, session)
+
+
+def call_facts(call: CallReceived) -> CallFacts:
+    return CallFacts(
+        call.started_at, call.outcome == CallOutcome.answered, call.province, call.duty_session_id
+    )
+
+
+def session_funnel(cases: Iterable[CaseFacts], calls: Iterable[CallFacts], province: str | None) -> Funnel:
+    """A duty session's funnel from the facts of its cases and calls (all of them: a session is short)."""
+    mine = [c for c in calls if province is None or c.province == province]
+    registered = [c for c in cases if c.status is not None and (province is None or c.province == province)]
+    return Funnel(
+        len(mine), sum(c.answered for c in mine), len(registered), sum(c.referred for c in registered)
+    )
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -58,6 +181,18 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def _us(at: datetime) -> int:
     """An instant as whole microseconds since 1970 (exact, unlike a float timestamp)."""
     return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def _opt_us(at: datetime | None) -> int | None:
+    return _us(at) if at is not None else None
+
+
+def _at(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+def _opt_at(us: int | None) -> datetime | None:
+    return _at(us) if us is not None else None
 
 
 def _key(value: str | None) -> str:
@@ -91,7 +226,7 @@ class DayFigures:
         return cls(**json.loads(text))
 
 
-def summarize(day: date, cases: Iterable[Case], calls: Iterable[CallFacts]) -> DayFigures:
+def summarize(day: date, cases: Iterable[CaseFacts], calls: Iterable[CallFacts]) -> DayFigures:
     """Day ``day``'s figures from the cases touching it (others are ignored) and its calls."""
     f = DayFigures()
     for call in calls:
@@ -110,15 +245,15 @@ def summarize(day: date, cases: Iterable[Case], calls: Iterable[CallFacts]) -> D
             row = f.funnel.setdefault(_key(case.province), [0, 0])
             row[0] += 1
             row[1] += case.referred
-            groups[(_key(case.county), str(case.status), case.referred)] += 1
+            groups[(_key(case.county), case.status, case.referred)] += 1
             if case.resolved_at is not None and case.first_routed_at is not None:
                 f.county_hours.setdefault(_key(case.county), []).append(
                     hours_between(case.first_routed_at, case.resolved_at)
                 )
-            if case.status in OPEN_AT_AGENCY and case.due.next is not None:
-                f.county_dues.setdefault(_key(case.county), []).append(_us(case.due.next))
+            if case.due_next is not None:
+                f.county_dues.setdefault(_key(case.county), []).append(_us(case.due_next))
                 if case.agency is not None:
-                    f.agency_dues.setdefault(case.agency, []).append(_us(case.due.next))
+                    f.agency_dues.setdefault(case.agency, []).append(_us(case.due_next))
         if case.resolved_at is not None and tehran_day(case.resolved_at) == day:
             f.resolved += 1
         for hop in case.agencies:

@@ -216,7 +216,9 @@ def tracking_sweep() -> None:
 @tracking_app.command("rollups")
 def tracking_rollups(
     everything: bool = typer.Option(
-        False, "--all", help="First mark every day of every case and call (after an upgrade or a rebuild)"
+        False,
+        "--all",
+        help="First rebuild every day from every case and call kept (after a restore or a rebuild)",
     ),
 ) -> None:
     """Recompute the reports' daily rollups of the days that changed (the service does this in the
@@ -225,7 +227,7 @@ def tracking_rollups(
     async def work(c: TrackingContainer) -> tuple[int, int]:
         if c.rollups is None:
             raise typer.BadParameter("the reports count the cases (SAMAD_REPORT_ROLLUPS=false)")
-        marked = await c.rollups.mark_everything() if everything else 0
+        marked = await c.rollups.rebuild() if everything else 0
         done = 0
         for _round in range(3):  # a running service keeps marking today: a few rounds, not forever
             if not await c.rollups.store.dirty():

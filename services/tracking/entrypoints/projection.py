@@ -17,11 +17,15 @@ from typing import Any
 from contracts.events import Envelope
 from contracts.projections import Projection
 from contracts.topics import CASES, NOTIFICATIONS
-from services.tracking.adapters.cases import HeldCases, MongoCaseStore
+from services.common.clock import SystemClock
+from services.tracking.adapters.calls import MongoCallStore
+from services.tracking.adapters.cases import CASES_COLLECTION, HeldCases, MongoCaseStore
 from services.tracking.adapters.data import load_policy
+from services.tracking.adapters.rollups import MongoRollupStore
 from services.tracking.domain.model import Case
 from services.tracking.domain.projection import case_id_of
 from services.tracking.service.project_events import apply_events
+from services.tracking.service.rollups import DailyRollups
 
 
 class TrackingCases:
@@ -56,7 +60,11 @@ class TrackingCases:
 
     async def promoted(self, db: Any, collection: str) -> None:
         # The agencies' queue rows (FerretDB v1) follow the cases the rebuild wrote.
-        await MongoCaseStore(db, collection).rebuild_queue_rows()
+        cases = MongoCaseStore(db, collection)
+        await cases.rebuild_queue_rows()
+        if collection == CASES_COLLECTION:
+            # So do the reports' daily rollups, kept for the live collection only.
+            await DailyRollups(MongoRollupStore(db), cases, MongoCallStore(db), SystemClock()).rebuild()
 
 
 def projection(topics: Sequence[str] | None = None, data_dir: str | None = None) -> Projection:

@@ -21,7 +21,7 @@ from services.tracking.adapters.data import load_policy
 from services.tracking.domain.calendar import tehran_day
 from services.tracking.domain.model import Case
 from services.tracking.domain.projection import case_id_of, project
-from services.tracking.domain.rollups import days_of
+from services.tracking.domain.rollups import CaseFacts, call_facts, days_of
 from services.tracking.domain.sla import SlaPolicy
 from services.tracking.service.rollups import DailyRollups
 
@@ -73,7 +73,7 @@ async def apply_events(
     max_rounds: int = 20,
     cache: CaseCache | None = None,
     in_place: bool = False,
-    before_save: Callable[[dict[str, set[date]]], Awaitable[None]] | None = None,
+    before_save: Callable[[dict[str, Case], dict[str, set[date]]], Awaitable[None]] | None = None,
 ) -> ApplyResult:
     """Apply a batch of case and SMS events to their documents: one write per changed case.
 
@@ -82,7 +82,7 @@ async def apply_events(
     the service with default settings. ``in_place``: the loaded cases are changed rather than copied,
     for a store whose saves cannot conflict (the rebuild's in-memory state); a live store keeps the
     copies, which a failed or lost compare-and-set needs. ``before_save`` hears, before each write,
-    the report days every case about to be written touches (before and after the batch).
+    the cases about to be written and the report days each touches (before and after the batch).
     """
     policy = policy or load_policy()
     result = ApplyResult(events=len(events))
@@ -114,7 +114,7 @@ async def apply_events(
             return result
         if before_save is not None:
             await before_save(
-                {cid: days_of(case) | days_before.get(cid, set()) for cid, case in changed.items()}
+                changed, {cid: days_of(case) | days_before.get(cid, set()) for cid, case in changed.items()}
             )
         try:
             saved = await store.save(changed, {cid: stored_n.get(cid, 0) for cid in changed})
@@ -191,23 +191,28 @@ class ProjectEvents:
         calls = [e for e in events if isinstance(e.data, CallReceived)]
         others = [e for e in events if not isinstance(e.data, CallReceived)]
         rollups = self.rollups
-        started = {e.data.call_id: e.data.started_at for e in calls if isinstance(e.data, CallReceived)}
+        kept = [(e.data.call_id, call_facts(e.data)) for e in calls if isinstance(e.data, CallReceived)]
         # The days are marked dirty before the writes, so a report asked meanwhile counts them from
-        # the cases, and again after, so a recomputation that ran in between is done once more.
-        if rollups is not None and started:
-            await rollups.note({}, started)
+        # their facts, and again after, so a recomputation that ran in between is done once more.
+        if rollups is not None and kept:
+            await rollups.note({}, kept)
         if calls:
             await self.calls.add(calls)
+
+        async def note(changed: dict[str, Case], days: dict[str, set[date]]) -> None:
+            assert rollups is not None
+            await rollups.note({cid: (CaseFacts.of(case), days[cid]) for cid, case in changed.items()}, [])
+
         result = await apply_events(
             self.cases,
             others,
             self.policy,
             cache=self.cache,
-            before_save=(lambda days: rollups.note(days, {})) if rollups is not None else None,
+            before_save=note if rollups is not None else None,
         )
         if rollups is not None:
             touched = {d for days in result.days.values() for d in days}
-            touched |= {tehran_day(at) for at in started.values()}
+            touched |= {tehran_day(call.started_at) for _id, call in kept}
             if touched:
                 await rollups.touch(touched)
         return result

@@ -81,6 +81,8 @@ class Reports:
         """Calls received -> answered -> cases registered -> referred, in one duty session (then no
         period) or over a period (calls by their start, cases when reported: a case from a call at its
         call's start, the same clock); in one province or all. Counted by the database."""
+        if duty_session_id and self.rollups is not None:
+            return None, await self.rollups.session_funnel(duty_session_id, province)
         if duty_session_id:
             received, answered = await self.calls.count_received(
                 duty_session_id=duty_session_id, province=province

@@ -9,11 +9,13 @@ from typing import Any
 
 from contracts.catalogue import AgencyCode
 from contracts.events import CallOutcome, Envelope
-from services.tracking.adapters.rollups import InMemoryRollupStore
+from services.tracking.adapters.rollups import InMemoryRollupStore, field_name
 from services.tracking.domain.calendar import tehran_day
-from services.tracking.domain.rollups import DayFigures
+from services.tracking.domain.projection import apply_all
+from services.tracking.domain.reports import Funnel
+from services.tracking.domain.rollups import CaseFacts, DayFigures
 from services.tracking.service.reports import Reports
-from services.tracking.service.rollups import DailyRollups
+from services.tracking.service.rollups import DailyRollups, Flights
 from tests.unit.tracking.factory import T0, CaseEvents, call
 from tests.unit.tracking.fakes import NOW, Fakes
 
@@ -29,11 +31,12 @@ def history() -> list[Envelope]:
     agencies = (AgencyCode.water_wastewater, AgencyCode.education, AgencyCode.welfare)
     for i in range(36):
         start = T0 - timedelta(days=12) + timedelta(hours=8 * i)
-        c = CaseEvents(f"case-{i}", start=start)
+        session = "session-a" if i % 8 == 0 else None
+        c = CaseEvents(f"case-{i}", start=start, duty_session_id=session)
         agency = agencies[i % 3]
         called = start - timedelta(days=1, hours=2) if i % 4 == 0 else None
         if called is not None:
-            events.append(call(f"call-case-{i}", CallOutcome.answered, at=called))
+            events.append(call(f"call-case-{i}", CallOutcome.answered, session=session, at=called))
         events += [
             c.registered(county=("mashhad", "neyshabur", "sabzevar")[i % 3], call_started_at=called),
             c.routed(agency),
@@ -53,7 +56,10 @@ def history() -> list[Envelope]:
             events.append(c.rejected(agency=agency))
     for n in range(10):
         at = T0 - timedelta(days=n, hours=n)
-        events.append(call(f"lone-{n}", CallOutcome.answered if n % 3 else CallOutcome.missed, at=at))
+        session = "session-a" if n % 2 else None
+        events.append(
+            call(f"lone-{n}", CallOutcome.answered if n % 3 else CallOutcome.missed, session, at=at)
+        )
     orphan = CaseEvents("never-registered", start=T0 - timedelta(days=2))
     events.append(orphan.routed(AgencyCode.education))
     return events
@@ -64,6 +70,12 @@ async def reports_of(reports: Reports) -> dict[str, Any]:
     out["funnel"] = (await reports.funnel(FIRST, LAST))[1]
     out["funnel_khorasan"] = (await reports.funnel(FIRST, LAST, province="khorasan_razavi"))[1]
     out["funnel_other"] = (await reports.funnel(FIRST, LAST, province="east_azerbaijan"))[1]
+    out["session"] = (await reports.funnel(duty_session_id="session-a"))[1]
+    out["session_khorasan"] = (await reports.funnel(duty_session_id="session-a", province="khorasan_razavi"))[
+        1
+    ]
+    out["session_other"] = (await reports.funnel(duty_session_id="session-a", province="east_azerbaijan"))[1]
+    out["no_session"] = (await reports.funnel(duty_session_id="nobody"))[1]
     out["agencies"] = (await reports.agencies(FIRST, LAST))[1]
     out["education"] = (await reports.agencies(FIRST, LAST, agency="education"))[1]
     out["counties"] = (await reports.counties(FIRST, LAST))[1]
@@ -85,6 +97,7 @@ async def test_rollups_give_what_counting_the_cases_gives() -> None:
         await fakes.consume(events[n : n + 7])
     expected = await reports_of(live)
     assert expected["funnel"].cases_registered == 35 and expected["funnel"].calls_received == 18
+    assert expected["session"] == Funnel(10, 8, 5, 5)
     assert any(r["currently_overdue"] for r in expected["agencies"])
     rollups = fakes.tracking.rollups
     assert rollups is not None
@@ -169,15 +182,40 @@ async def test_an_older_recomputation_landing_last_marks_the_day_again() -> None
     assert DayFigures.from_json(store.stored[day][1]).hops["water_wastewater"]["acknowledged"] == 1
 
 
-async def test_marking_everything_covers_cases_kept_before_the_rollups() -> None:
+async def test_a_start_rebuilds_the_days_of_cases_kept_before_the_rollups() -> None:
     plain = Fakes()
     await plain.consume(history())  # kept without rollups
     store = InMemoryRollupStore()
+    await store.mark({date(2026, 1, 1): {"gone": "not facts"}}, {}, "0")  # a leftover, forgotten
     rollups = DailyRollups(store, plain.cases, plain.calls, plain.clock)
-    assert await rollups.mark_everything() >= 12
+    assert (await rollups.ensure() or 0) >= 12
+    assert await rollups.ensure() is None  # current now: the next start does nothing
     await rollups.recompute_dirty()
     with_rollups = Reports(plain.cases, plain.calls, plain.clock, rollups=rollups)
     assert await reports_of(with_rollups) == await reports_of(plain.tracking.reports)
+
+
+async def test_a_day_is_computed_from_its_document_alone() -> None:
+    """A day's figures come from the facts its document keeps: with the cases' store emptied, the
+    figures stay (nothing is read from the cases)."""
+    fakes, live = tracking_with_rollups()
+    await fakes.consume(history())
+    expected = await reports_of(live)
+    fakes.cases.docs.clear()
+    assert await reports_of(fakes.tracking.reports) == expected
+
+
+def test_a_case_s_facts_survive_their_text_exactly() -> None:
+    c = CaseEvents("facts", start=T0)
+    case = apply_all(None, [c.registered(county="mashhad"), c.routed(), c.acknowledged(), c.resolved()])
+    facts = CaseFacts.of(case)
+    assert facts.agencies and facts.resolved_at is not None
+    assert CaseFacts.from_text(facts.to_text()) == facts
+
+
+def test_an_id_with_a_dot_or_a_dollar_is_one_field() -> None:
+    assert "." not in field_name("a.b") and not field_name("$x").startswith("$")
+    assert field_name("a.b") != field_name("a_b")
 
 
 def test_days_are_tehran_days() -> None:
@@ -206,3 +244,59 @@ async def test_a_report_asked_while_cases_are_written_counts_them() -> None:
     c = CaseEvents("window", start=T0)
     await fakes.consume([c.registered(call_started_at=called), c.routed()])
     assert seen and all(n == 1 for n in seen)
+
+
+async def test_a_read_is_shared_only_with_callers_who_began_before_it_started() -> None:
+    flights = Flights()
+    reads: list[int] = []
+    gate = asyncio.Event()
+
+    async def read() -> int:
+        reads.append(len(reads))
+        await gate.wait()
+        return len(reads)
+
+    early = flights.begin()
+    also_early = flights.begin()
+    first = asyncio.ensure_future(flights.run("day", early, read))
+    await asyncio.sleep(0)
+    joined = asyncio.ensure_future(flights.run("day", also_early, read))
+    late = flights.begin()  # began after the read started: a write it saw may be missing from it
+    own = asyncio.ensure_future(flights.run("day", late, read))
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(first, joined, own) == [2, 2, 2]
+    assert len(reads) == 2  # the early pair shared one read; the late caller made its own
+
+
+async def test_the_dashboard_s_four_reports_at_once_read_each_day_once() -> None:
+    fakes, live = tracking_with_rollups()
+    await fakes.consume(history())
+    rollups = fakes.tracking.rollups
+    assert rollups is not None
+    await rollups.recompute_dirty()
+    store = fakes.rollups
+    asked: list[date] = []
+    read = store.read
+
+    async def counted(days: Any) -> dict[date, DayFigures]:
+        wanted = list(days)
+        asked.extend(wanted)
+        await asyncio.sleep(0.01)
+        return await read(wanted)
+
+    store.read = counted  # type: ignore[method-assign]
+    reports = fakes.tracking.reports
+    together = await asyncio.gather(
+        reports.funnel(FIRST, LAST),
+        reports.agencies(FIRST, LAST),
+        reports.counties(FIRST, LAST),
+        reports.weeks(FIRST, LAST),
+    )
+    assert len(asked) == len(set(asked)) > 0
+    assert [r[1] for r in together] == [
+        (await live.funnel(FIRST, LAST))[1],
+        (await live.agencies(FIRST, LAST))[1],
+        (await live.counties(FIRST, LAST))[1],
+        (await live.weeks(FIRST, LAST))[1],
+    ]
