@@ -3,6 +3,7 @@
     make bench-inbox                      # = uv run --frozen python bench/inbox.py
     python bench/inbox.py --quick         # small numbers, to check the harness
     python bench/inbox.py --no-dashboard  # the inbox and the live feed only
+    python bench/inbox.py --dashboard-only  # the dashboard's seed and timing only
 
 Starts its own stack (profile ``bench``, data wiped first; SAMAD_STACK_PORTS moves it), tracking and
 the console as processes (the console on 127.0.0.1:24005, an address the realm lets receive sign-ins;
@@ -409,6 +410,22 @@ async def count_cases(profile: StackProfile, db: str) -> int:
         await mongo.close()
 
 
+async def wait_rollups(profile: StackProfile, db: str, timeout: float) -> tuple[float, int]:
+    """Wait until tracking's background job has recomputed the days the seed touched (at most today,
+    still receiving, may stay dirty); the seconds it took and the days still dirty."""
+    started = time.perf_counter()
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(profile.mongo_url)
+    try:
+        while True:
+            dirty = await mongo[db]["report_days_dirty"].count_documents({})
+            waited = time.perf_counter() - started
+            if dirty <= 1 or waited > timeout:
+                return waited, dirty
+            await asyncio.sleep(2)
+    finally:
+        await mongo.close()
+
+
 def staff_users(profile: StackProfile) -> tuple[list[str], list[tuple[str, str]], tuple[str, str]]:
     """A member of staff of every seeded agency, and a supervisor, each with a password."""
     from tests.support import identity
@@ -511,17 +528,19 @@ def table(report: dict[str, Any]) -> str:
         f"machine: {m['nproc']} cores, load average at start {m['load_average_at_start']}, at end {m.get('load_average_at_end')}"
     )
     s = report.get("inbox_seed")
-    if s is None:
+    if s is None and "dashboard_seed" not in report:
         return "\n".join(lines)
-    add(
-        f"inbox seed: {s['cases']:,} cases ({s['inbox_agency']}: {s['inbox_cases']:,} open), {s['events']:,} events "
-        f"published in {s['publish_seconds']} s, projected by tracking in {s['project_seconds']} s"
-    )
+    if s is not None:
+        add(
+            f"inbox seed: {s['cases']:,} cases ({s['inbox_agency']}: {s['inbox_cases']:,} open), {s['events']:,} events "
+            f"published in {s['publish_seconds']} s, projected by tracking in {s['project_seconds']} s"
+        )
     if "dashboard_seed" in report:
         d = report["dashboard_seed"]
         add(
             f"dashboard seed: {d['cases']:,} cases over {d['days']} days, {d['events']:,} events published in "
-            f"{d['publish_seconds']} s, projected in {d['project_seconds']} s; {d['cases_in_tracking']:,} cases in tracking"
+            f"{d['publish_seconds']} s, projected in {d['project_seconds']} s; {d['cases_in_tracking']:,} cases in tracking; "
+            f"daily rollups caught up {d['rollups_caught_up_seconds']} s later ({d['dirty_days_left']} day(s) dirty)"
         )
     add("")
     add(f"{'target':64} {'measured':>22}  result")
@@ -580,6 +599,11 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=90, help="the dashboard's period in days")
     parser.add_argument("--dashboard-samples", type=int, help="timed dashboards (10)")
     parser.add_argument("--no-dashboard", action="store_true", help="skip the dashboard's seed and timing")
+    parser.add_argument(
+        "--dashboard-only",
+        action="store_true",
+        help="only the dashboard's seed and timing (no inbox, no live feed)",
+    )
     parser.add_argument("--quick", action="store_true", help="small numbers unless given: checks the harness")
     parser.add_argument(
         "--keep-stack", action="store_true", help="leave Kafka, FerretDB and Keycloak running"
@@ -662,6 +686,14 @@ async def run(
     say(f"starting tracking (run {run_id}, logs in {console.logdir.relative_to(ROOT)})")
     tracking.start()
     await asyncio.to_thread(tracking.wait_ready)
+    if args.dashboard_only:
+        say("starting the console")
+        console.start()
+        await asyncio.to_thread(console.wait_ready)
+        allow_console_address(profile, console.url, say)
+        _agencies, _users, supervisor = await asyncio.to_thread(staff_users, profile)
+        await dashboard(args, profile, services, run_id, report, group, console.url, supervisor)
+        return
     now = datetime.now(UTC)
     say(
         f"seeding the inbox: {args.inbox_cases:,} open cases of {INBOX_AGENCY.value}, {args.per_other} of every other agency"
@@ -735,14 +767,19 @@ async def dashboard(
     )
     say(f"  {events:,} events published in {publish_s:.1f} s; waiting for tracking")
     project_s = await wait_projected(profile, group, timeout=7200, say=say)
+    say(f"  projected in {project_s:.1f} s; waiting for tracking's daily rollups to catch up")
+    rollups_s, dirty_left = await wait_rollups(profile, tracking.db_name, timeout=3600)
     report["dashboard_seed"] = {
         "cases": args.dashboard_cases,
         "days": args.days,
         "events": events,
         "publish_seconds": round(publish_s, 1),
         "project_seconds": round(project_s, 1),
+        "rollups_caught_up_seconds": round(rollups_s, 1),
+        "dirty_days_left": dirty_left,
         "cases_in_tracking": await count_cases(profile, tracking.db_name),
     }
+    say(f"  rollups caught up {rollups_s:.1f} s after the projection ({dirty_left} day(s) still dirty)")
     from tests.support import identity
 
     (supervisor_cookie,) = (await sessions(url, [supervisor], [1]))[0]
