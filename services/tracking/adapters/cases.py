@@ -304,6 +304,7 @@ class MongoCaseStore:
     """
 
     MAPPED_MEMORY = 200_000  # case ids this process knows to be mapped (beyond it: one extra insert)
+    LISTED_MEMORY = 4_000  # cases a queue page showed last, each at the version it read
 
     def __init__(
         self,
@@ -327,6 +328,9 @@ class MongoCaseStore:
         self.citizens = db[f"{collection}_citizens"]
         self._mapped: Recent[str, None] = Recent(self.MAPPED_MEMORY)
         self._decoy_id: str | None = None
+        # The cases queue pages showed last, as read (sealed), by id with their version: a page lists
+        # a case again without reading it while its row still has that version (see _queue_from_rows).
+        self._listed: Recent[str, tuple[int, Case]] = Recent(self.LISTED_MEMORY)
 
     async def ensure_indexes(self) -> None:
         # create_index is idempotent for the same name and keys: safe at every start of every replica.
@@ -506,12 +510,17 @@ class MongoCaseStore:
 
     async def _queue_from_rows(self, f: QueueFilter, now: datetime, skip: int, limit: int) -> Page:
         """The queue from its rows: the page's cases read by ``_id``, each checked against its row (a
-        row that disagrees is mended, and the case shown only if the filter still selects it)."""
+        row that disagrees is mended, and the case shown only if the filter still selects it). A case
+        this process listed before at the version its row has now is shown as it was read then: a
+        row is written from the case it lists, and every change of a case raises its version."""
         found = ordered(f, [r for r in await self.rows.rows(f) if selects(f, r, now)])
         listed = found[skip : skip + limit]
         leave_out = dict.fromkeys(QUEUE_LEAVES_OUT, 0)
 
         async def one(row: QueueRow) -> Case | None:
+            known = self._listed.touch(row.case_id)
+            if known is not None and row.n and known[0] == row.n:
+                return known[1]
             doc = await self.collection.find_one({"_id": row.case_id}, leave_out)
             actual = row_of(doc) if doc is not None else None
             if actual != row:
@@ -520,7 +529,12 @@ class MongoCaseStore:
                 await self.rows.mend(row.case_id, row, actual, int(doc["n"]) if doc else GONE_CASE)
                 if actual is None or not selects(f, actual, now):
                     return None
-            return Case.from_document(doc) if doc is not None else None
+            if doc is None:
+                return None
+            case = Case.from_document(doc)
+            if actual == row and actual is not None and actual.n == row.n:
+                self._listed.put(row.case_id, (row.n, case))
+            return case
 
         items = [c for c in await run_all(one, listed, READ_CONCURRENCY) if c is not None]
         return Page(items, len(found) - (len(listed) - len(items)))

@@ -144,10 +144,10 @@ class MongoQueueRows:
                 continue
             if len(doc.get("delta") or {}) > COMPACT_AFTER:
                 self._compact_soon(slot)
-            for case_id, (_n, packed) in merged(doc).items():
+            for case_id, (n, packed) in merged(doc).items():
                 if packed == GONE:
                     continue
-                row = QueueRow.unpacked(case_id, packed)
+                row = QueueRow.unpacked(case_id, packed, n)
                 # A case briefly in two slots (between a save's two steps) counts once, as open.
                 if case_id not in found or row.open:
                     found[case_id] = row

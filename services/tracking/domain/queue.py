@@ -8,7 +8,7 @@ keeps per agency), so both answer alike.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -57,7 +57,8 @@ class QueueFilter:
 @dataclass(frozen=True)
 class QueueRow:
     """What the queue reads of a case: its agency and status, county, assignee (``UNASSIGNED`` for
-    nobody), registration time and earliest pending deadline."""
+    nobody), registration time and earliest pending deadline; and the case's version the row was
+    written from (``n``, not compared: two rows of different versions may say the same)."""
 
     case_id: str
     agency: str
@@ -66,6 +67,7 @@ class QueueRow:
     assignee: str
     registered_at: datetime | None
     due_next: datetime | None
+    n: int = field(default=0, compare=False)
 
     @property
     def open(self) -> bool:
@@ -86,7 +88,7 @@ class QueueRow:
         return SEPARATOR.join(f.translate(_CONTROL) for f in fields)
 
     @classmethod
-    def unpacked(cls, case_id: str, packed: str) -> QueueRow:
+    def unpacked(cls, case_id: str, packed: str, n: int = 0) -> QueueRow:
         agency, status, county, assignee, registered, due = packed.split(SEPARATOR)
         return cls(
             case_id,
@@ -96,6 +98,7 @@ class QueueRow:
             assignee,
             datetime.fromisoformat(registered) if registered else None,
             datetime.fromisoformat(due) if due else None,
+            n,
         )
 
 
@@ -115,6 +118,7 @@ def row_of(doc: Mapping[str, Any]) -> QueueRow | None:
         assignee=str(assignee.get("id") or UNASSIGNED),
         registered_at=_ms(doc.get("registered_at")),
         due_next=_ms(due.get("next")),
+        n=int(doc.get("n") or 0),
     )
 
 

@@ -214,3 +214,31 @@ async def test_a_slot_s_changes_are_folded_into_its_packed_rows_and_an_older_cha
     assert row is not None and row.status == "in_progress"
     await store.rows.put([(replace(row, status="routed"), doc["n"] - 1)])
     await same_pages(store, fake)
+
+
+async def test_a_page_shows_a_case_it_read_before_without_reading_it_again_until_the_case_changes(
+    db: Any,
+) -> None:
+    store = MongoCaseStore(db, queue_rows=True)
+    await store.ensure_indexes()
+    cases = [CaseEvents(f"listed-{i}", start=T0 + timedelta(hours=i)) for i in range(3)]
+    await apply_events(store, [e for c in cases for e in (c.registered(), c.routed())])
+    reads: list[str] = []
+    find_one = store.collection.find_one
+
+    async def counted(query: dict[str, Any], *args: Any, **kw: Any) -> Any:
+        reads.append(query["_id"])
+        return await find_one(query, *args, **kw)
+
+    store.collection.find_one = counted  # type: ignore[method-assign]
+    f, now = QueueFilter(WATER, status=OPEN), T0 + timedelta(days=1)
+    first = await store.queue(f, now, 0, 10)
+    assert sorted(reads) == ["listed-0", "listed-1", "listed-2"]
+    reads.clear()
+    assert (await store.queue(f, now, 0, 10)).items == first.items
+    assert reads == []  # every row still at the version the page read
+    await apply_events(store, [cases[1].acknowledged()])
+    reads.clear()  # the projection's own read of the case
+    changed = await store.queue(f, now, 0, 10)
+    assert reads == ["listed-1"]  # only the case that changed is read again
+    assert {c.id: str(c.status) for c in changed.items}["listed-1"] == "in_progress"
