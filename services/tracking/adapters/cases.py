@@ -22,11 +22,12 @@ The Mongo store takes its collection name, so the same projection can write into
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pymongo import ASCENDING, DESCENDING
@@ -80,7 +81,10 @@ CASE_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
 ]
 # What a list leaves out of each document: the queue shows no timeline, the timers and reports need
 # neither the timeline nor the SMS, the reports not even the description.
-QUEUE_LEAVES_OUT = ("timeline",)
+# What a queue page leaves out of each case (the case's own page shows them): the fields an SMS event
+# or a note changes, so such an event leaves the case's queue row, and a page's copy of the case, as
+# they were.
+QUEUE_LEAVES_OUT = ("timeline", "sms", "updated_at")
 TIMERS_LEAVE_OUT = ("timeline", "sms")
 REPORTS_LEAVE_OUT = ("timeline", "sms", "description")
 # Documents a report's cursor fetches at a time: each batch is one await, so the event loop (and the
@@ -293,6 +297,25 @@ def newest_first(cases: list[Case], limit: int) -> list[Case]:
     ]
 
 
+def listed_digest(doc: Mapping[str, Any]) -> int:
+    """A digest of what a queue page shows of a case document: all of it but what the page leaves out
+    (``QUEUE_LEAVES_OUT``) and the version."""
+    shown = {k: v for k, v in doc.items() if k not in QUEUE_LEAVES_OUT and k != "n"}
+    return hash(json.dumps(shown, sort_keys=True, default=_canonical))
+
+
+def _canonical(value: Any) -> Any:
+    """A value as the database gives it back: a time to the millisecond (whatever its time zone
+    object), anything else (an enumeration) as its text."""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return (aware - _EPOCH) // timedelta(milliseconds=1)
+    return str(value)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class MongoCaseStore:
     """Case documents by ``_id``, and ``<collection>_codes`` mapping each tracking code to its case.
 
@@ -319,8 +342,9 @@ class MongoCaseStore:
         self.collection = db[collection]
         self.rows = MongoQueueRows(db, collection)
         self._keep_rows = queue_rows
-        # The queue row this process last wrote for each case (its hash): most events (SMS, notes)
-        # leave a case's row as it was, and its slot document need not be written again.
+        # The queue row this process last wrote for each case, with a digest of the rest a queue page
+        # shows of it (its hash): an event that changes neither (most are SMS events and notes) leaves
+        # the slot document as it was.
         self._rows_written: Recent[str, int] = Recent(self.MAPPED_MEMORY)
         self.codes = db[f"{collection}_codes"]
         # One document per citizen key (phone or national id) listing their case ids, read by _id:
@@ -366,13 +390,16 @@ class MongoCaseStore:
         docs = {cid: c.to_document() for cid, c in cases.items()}
         keep_rows = await self.keeps_rows()
         rows = {cid: row_of(doc) for cid, doc in docs.items()} if keep_rows else {}
+        # What a queue page shows of each case besides its row: a row is written again when that
+        # changes too, so a row's version always names a case as the page would show it.
+        shown = {cid: (r, listed_digest(docs[cid])) for cid, r in rows.items()}
         if keep_rows:
             # The rows first: a failure after them leaves a row ahead of its case (a retry writes
             # both again), never a case missing from its agency's queue.
             await self.rows.put(
                 (r, int(docs[cid]["n"]))
                 for cid, r in rows.items()
-                if r is not None and self._rows_written.get(cid) != hash(r)
+                if r is not None and self._rows_written.get(cid) != hash(shown[cid])
             )
         left: list[tuple[str, str, int]] = []  # (case, slot it left, its version now)
         fresh = [cid for cid in cases if expected_n.get(cid, 0) == 0]
@@ -400,8 +427,8 @@ class MongoCaseStore:
             await self.rows.moved(left)
         written = set(cases) - result.conflicts - set(result.overwritten)
         for cid in written:
-            if (row := rows.get(cid)) is not None:
-                self._rows_written.put(cid, hash(row))
+            if rows.get(cid) is not None:
+                self._rows_written.put(cid, hash(shown[cid]))
             else:
                 self._rows_written.pop(cid, None)  # out of every queue: a later row is written again
         await self._map_codes(c for cid, c in cases.items() if cid in written)

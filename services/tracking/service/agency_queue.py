@@ -25,6 +25,9 @@ from services.tracking.service.errors import NotAHead
 from services.tracking.service.opening import CaseOpener
 from services.tracking.service.read_audit import AuditTrail
 
+# What a list leaves out of each case's view (the stores leave it out of what they read for a queue).
+LISTS_LEAVE_OUT = ("sms", "updated_at")
+
 
 @dataclass(frozen=True)
 class QueuePage:
@@ -40,12 +43,22 @@ def staff_list(
     trail: AuditTrail | None,
     ctx: ReadContext | None,
 ) -> list[dict[str, Any]]:
-    """Cases as a list shows them to ``staff`` (no timelines, personal fields as they may see them),
-    the read recorded in the audit when ``ctx`` says where it comes from."""
+    """Cases as a list shows them to ``staff`` (personal fields as they may see them; no timeline, SMS
+    records or time of the last change: the case's own page has those), the read recorded in the
+    audit when ``ctx`` says where it comes from."""
     shown = [(c, disclosure(staff, c)) for c in cases]
     if trail is not None and ctx is not None:
         trail.record(staff, ctx, [(c.id, how) for c, how in shown])
-    return [disclosed(staff_view(c, now, with_timeline=False, calendar=calendar), how) for c, how in shown]
+    return [
+        disclosed(_listed(staff_view(c, now, with_timeline=False, calendar=calendar)), how)
+        for c, how in shown
+    ]
+
+
+def _listed(view: dict[str, Any]) -> dict[str, Any]:
+    for name in LISTS_LEAVE_OUT:
+        view.pop(name, None)
+    return view
 
 
 class _Queue:
