@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from faststream.kafka import KafkaBroker
 
@@ -49,7 +50,7 @@ from services.tracking.service.read_audit import AuditTrail, QueryReads
 from services.tracking.service.report_cases import ReportCases
 from services.tracking.service.reports import Reports
 from services.tracking.service.rollups import DailyRollups
-from services.tracking.service.sweep_timers import SweepTimers
+from services.tracking.service.sweep_timers import SweepTimers, default_owner
 from services.tracking.settings import TrackingSettings
 
 # Every event type tracking publishes: staff actions, SLA breaches and escalation steps, the closing of
@@ -162,7 +163,11 @@ class TrackingContainer:
             # Every replica recomputes dirty days: the work is idempotent, so a day done twice costs
             # only the time (see service.rollups).
             task = asyncio.create_task(
-                every(s.rollup_interval_seconds, self.rollups.recompute_dirty, "recomputing report rollups"),
+                every(
+                    s.rollup_interval_seconds,
+                    partial(self.rollups.recompute_dirty, settle_seconds=s.rollup_settle_seconds),
+                    "recomputing report rollups",
+                ),
                 name="tracking-rollups",
             )
             self._timers.append(task)
@@ -232,7 +237,11 @@ def bootstrap(
         read_audit = read_audit or MongoReadAudit(database.db)
         if rollups is None and s.report_rollups and own_stores:
             rollups = MongoRollupStore(database.db)
-    daily = DailyRollups(rollups, cases, calls, clock) if rollups is not None else None
+    daily = (
+        DailyRollups(rollups, cases, calls, clock, claims, owner or default_owner())
+        if rollups is not None
+        else None
+    )
     trail = AuditTrail(
         read_audit, clock, batch_size=s.read_audit_batch_size, interval_seconds=s.read_audit_interval_seconds
     )

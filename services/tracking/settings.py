@@ -30,6 +30,9 @@ class TrackingSettings(ServiceSettings):
     # never in the background; a changed day is then computed when a report asks for it).
     report_rollups: bool = True
     rollup_interval_seconds: float = Field(5.0, ge=0)
+    # A day still being marked is folded once no batch marked it for this long (or once it gathers
+    # enough new facts); a report computes it meanwhile.
+    rollup_settle_seconds: float = Field(30.0, ge=0)
     # The citizen status lookup's limits, counted in the database and so shared by every replica:
     # each client may look up STATUS_CLIENT_ATTEMPTS times per STATUS_CLIENT_WINDOW_SECONDS; each
     # tracking code may be answered wrongly (a wrong phone) STATUS_CODE_FAILURES times per

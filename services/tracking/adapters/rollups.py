@@ -1,21 +1,26 @@
 """Where the reports' daily rollups live: the ``RollupStore`` port, its MongoDB implementation and its
 in-memory fake.
 
-Four collections, every read and write by ``_id`` (the day, ``2026-11-22``) but for the list of dirty
-days, which is small: ``report_days`` keeps what the reports read of the cases and calls that touch
-each day (``domain.rollups.CaseFacts``, one field per case or call, set again with each change, so a
-replayed event changes nothing and a day is computed from its one document), ``report_days_dirty`` holds a token for each day
-changed since its rollup was made, ``report_rollups`` the rollups (the figures as one JSON text, which
-FerretDB reads far faster than the same numbers as arrays), and ``report_rollups_open`` each day's
-open cases' deadlines, apart, because the per-agency report reads them for every day.
-
-Tokens order the marks in time (microseconds, then a random tag): a rollup records the token it was
-made for, and a save that finds a later token in place reports it, so an older recomputation that
-lost a race never stands as the latest.
+Every write is an insert or a write by ``_id``, and every read is by ``_id`` but for one collection
+that stays small. FerretDB v1 rewrites a whole document to change one field, and two changes of one
+document at once may lose one of them, so no document here is changed by two writers:
+- ``report_days`` keeps, per *bucket* (a Tehran day, ``2026-11-22``, or a duty session,
+  ``session:<id>``), what the reports read of the cases and calls in it (``domain.rollups.CaseFacts``:
+  one text per case or call, with the case's version; of two texts of a case the higher version wins,
+  so a replayed event changes nothing). Only a fold writes it, one replica per generation.
+- ``report_days_new``: each projection batch inserts one small document per bucket it touches, with
+  the facts it is about to write. A bucket is *dirty* while it has some. The collection holds only
+  what is not folded yet, so reading it whole is cheap.
+- A fold puts a bucket's new facts into its document: the figures first (``report_rollups``, and the
+  open cases' deadlines apart in ``report_rollups_open``, which the per-agency report reads for every
+  day), then the document at the next generation, then it removes the new facts it folded. A reader
+  lists the new facts first and reads the bucket's document after, so what a fold removed meanwhile
+  is in the document it reads.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,25 +29,57 @@ from typing import Any, Protocol
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.bounded import run_all
-from services.common.mongo import once_more_if_created_meanwhile, upsert
-from services.tracking.domain.rollups import CallFacts, CaseFacts, DayFigures
+from services.common.mongo import once_more_if_created_meanwhile
+from services.tracking.domain.rollups import CallFacts, CaseFacts, DayFigures, version_of
 
 DAYS = "report_days"
-META = "_meta"  # the one document of ``report_days`` that is not a day: the version of the others
+META = "_meta"  # the one document of ``report_days`` that is no bucket: the version of the others
 WRITE_CONCURRENCY = 4
 READ_CONCURRENCY = 16
+
+# Each text keyed by its case's or call's id.
+Texts = Mapping[str, str]
 
 
 @dataclass(frozen=True)
 class DayFacts:
-    """What the reports read of the cases and calls that touch a day."""
+    """What the reports read of the cases and calls in a bucket."""
 
     cases: list[CaseFacts] = field(default_factory=list)
     calls: list[CallFacts] = field(default_factory=list)
 
 
-# Each text keyed by its case's or call's id.
-Texts = Mapping[str, str]
+@dataclass(frozen=True)
+class NewFacts:
+    """One batch's facts of one bucket, not folded yet."""
+
+    id: str
+    bucket: str
+    cases: dict[str, str]
+    calls: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A bucket's document: its facts as of its last fold, and that fold's generation (0: none yet)."""
+
+    generation: int = 0
+    cases: dict[str, str] = field(default_factory=dict)
+    calls: dict[str, str] = field(default_factory=dict)
+
+
+def day_bucket(day: date) -> str:
+    return day.isoformat()
+
+
+def session_bucket(session_id: str) -> str:
+    """A duty session's bucket (a day's is ``2026-11-22``, never so)."""
+    return f"session:{session_id}"
+
+
+def bucket_day(bucket: str) -> date | None:
+    """The day of a day's bucket; None for a session's."""
+    return None if bucket.startswith("session:") else date.fromisoformat(bucket)
 
 
 def field_name(item_id: str) -> str:
@@ -50,30 +87,50 @@ def field_name(item_id: str) -> str:
     return item_id.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
 
 
+def merge(into: dict[str, str], texts: Mapping[str, str]) -> None:
+    """Put ``texts`` over ``into``: a case's text of a lower version than the one there is ignored."""
+    for key, text in texts.items():
+        held = into.get(key)
+        if held is None or version_of(text) >= version_of(held):
+            into[key] = text
+
+
+def merged(base: Bucket | None, news: Iterable[NewFacts]) -> tuple[dict[str, str], dict[str, str]]:
+    """A bucket's facts: its document's, with its new facts over them."""
+    cases = dict(base.cases) if base is not None else {}
+    calls = dict(base.calls) if base is not None else {}
+    for new in news:
+        merge(cases, new.cases)
+        merge(calls, new.calls)
+    return cases, calls
+
+
+def facts_of(cases: Mapping[str, str], calls: Mapping[str, str]) -> DayFacts:
+    return DayFacts(
+        [CaseFacts.from_text(t) for t in cases.values()], [CallFacts.from_text(t) for t in calls.values()]
+    )
+
+
 class RollupStore(Protocol):
-    async def mark(self, cases: Mapping[date, Texts], calls: Mapping[date, Texts], token: str) -> None:
-        """Keep the facts (``to_text``) of the cases and calls touching each day, and note that those
-        days changed (``token``)."""
+    async def add(self, buckets: Mapping[str, tuple[Texts, Texts]], token: str) -> None:
+        """Keep one batch's facts (``to_text``) of the cases and calls in each bucket, apart until a
+        fold; ``token`` is unique to the batch."""
         ...
 
-    async def dirty(self) -> dict[date, str]:
-        """The days changed since their rollup, with the latest token of each."""
+    async def pending(self) -> dict[str, list[NewFacts]]:
+        """Every bucket's new facts not folded yet, oldest first."""
         ...
 
-    async def facts(self, day: date) -> DayFacts: ...
-
-    async def keep_sessions(self, cases: Mapping[str, Texts], calls: Mapping[str, Texts]) -> None:
-        """Keep the facts of the cases and calls of each duty session (by its id)."""
+    async def base(self, bucket: str) -> Bucket | None:
+        """A bucket's document (None: never folded)."""
         ...
 
-    async def session_facts(self, session_id: str) -> DayFacts: ...
-
-    async def save(self, day: date, figures: DayFigures, token: str) -> str | None:
-        """Store ``day``'s rollup made for ``token``; the token of the rollup it replaced."""
+    async def fold(self, bucket: str, into: Bucket, folded: list[NewFacts]) -> None:
+        """Write ``into`` as the bucket's document (the next generation), then remove ``folded``."""
         ...
 
-    async def clean(self, day: date, token: str) -> None:
-        """The day is clean, unless it was marked again after ``token``."""
+    async def save(self, day: date, figures: DayFigures, generation: int) -> None:
+        """Store ``day``'s figures, made for the fold to ``generation``."""
         ...
 
     async def read(self, days: Iterable[date]) -> dict[date, DayFigures]:
@@ -81,95 +138,76 @@ class RollupStore(Protocol):
         ...
 
     async def open_dues(self) -> dict[date, dict[str, list[int]]]:
-        """Every day's open cases' next deadlines per agency."""
+        """Every day's open cases' next deadlines per agency, as of its last fold."""
         ...
 
     async def clear(self) -> None:
-        """Forget every day (before they are all marked again from the cases and calls kept)."""
+        """Forget every bucket (before they are all filled again from the cases and calls kept)."""
         ...
 
     async def version(self) -> int | None:
-        """The version of the days' documents kept (None: none kept, or from before versions)."""
+        """The version of the buckets' documents kept (None: none kept, or from before versions)."""
         ...
 
     async def set_version(self, version: int) -> None: ...
 
 
-def session_key(session_id: str) -> str:
-    """A duty session's document in ``report_days`` (days are ``2026-11-22``, never so)."""
-    return f"session:{session_id}"
-
-
-def _day(text: str) -> date:
-    return date.fromisoformat(text)
-
-
-def _day_facts(doc: dict[str, Any] | None) -> DayFacts:
-    if doc is None:
-        return DayFacts()
-    return DayFacts(
-        [CaseFacts.from_text(t) for t in (doc.get("cases") or {}).values()],
-        [CallFacts.from_text(t) for t in (doc.get("calls") or {}).values()],
-    )
+def _texts(raw: Mapping[str, Any] | None) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (raw or {}).items()}
 
 
 class MongoRollupStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]], prefix: str = DAYS) -> None:
         self.days = db[prefix]
-        self.dirty_days = db[f"{prefix}_dirty"]
+        self.new = db[f"{prefix}_new"]
         self.rollups = db["report_rollups"]
         self.open = db["report_rollups_open"]
 
-    async def mark(self, cases: Mapping[date, Texts], calls: Mapping[date, Texts], token: str) -> None:
-        touched = sorted(set(cases) | set(calls))
-        if not touched:
-            return
+    async def add(self, buckets: Mapping[str, tuple[Texts, Texts]], token: str) -> None:
+        docs = [
+            {
+                "_id": f"{bucket}|{token}",
+                "bucket": bucket,
+                "cases": {field_name(i): t for i, t in cases.items()},
+                "calls": {field_name(i): t for i, t in calls.items()},
+            }
+            for bucket, (cases, calls) in sorted(buckets.items())
+            if cases or calls
+        ]
+        if docs:
+            await self.new.insert_many(docs, ordered=False)
 
-        async def keep(day: date) -> None:
-            sets = {f"cases.{field_name(i)}": text for i, text in cases.get(day, {}).items()}
-            sets |= {f"calls.{field_name(i)}": text for i, text in calls.get(day, {}).items()}
-            if sets:
-                await upsert(self.days, day.isoformat(), {"$set": sets})
+    async def pending(self) -> dict[str, list[NewFacts]]:
+        found: dict[str, list[NewFacts]] = defaultdict(list)
+        async for d in self.new.find({}):
+            found[d["bucket"]].append(
+                NewFacts(d["_id"], d["bucket"], _texts(d.get("cases")), _texts(d.get("calls")))
+            )
+        for news in found.values():
+            news.sort(key=lambda n: n.id)
+        return dict(found)
 
-        await run_all(keep, touched, WRITE_CONCURRENCY)
+    async def base(self, bucket: str) -> Bucket | None:
+        doc = await self.days.find_one({"_id": bucket})
+        if doc is None:
+            return None
+        return Bucket(int(doc.get("generation") or 0), _texts(doc.get("cases")), _texts(doc.get("calls")))
 
-        # Marked dirty after the facts are in: a recomputation that sees the token sees them.
-        async def dirty(day: date) -> None:
-            await upsert(self.dirty_days, day.isoformat(), {"$set": {"token": token}})
+    async def fold(self, bucket: str, into: Bucket, folded: list[NewFacts]) -> None:
+        doc = {"_id": bucket, "generation": into.generation, "cases": into.cases, "calls": into.calls}
+        await once_more_if_created_meanwhile(lambda: self.days.replace_one({"_id": bucket}, doc, upsert=True))
+        await run_all(lambda n: self.new.delete_one({"_id": n.id}), folded, WRITE_CONCURRENCY)
 
-        await run_all(dirty, touched, WRITE_CONCURRENCY)
-
-    async def dirty(self) -> dict[date, str]:
-        return {_day(d["_id"]): str(d["token"]) async for d in self.dirty_days.find({})}
-
-    async def facts(self, day: date) -> DayFacts:
-        return _day_facts(await self.days.find_one({"_id": day.isoformat()}))
-
-    async def keep_sessions(self, cases: Mapping[str, Texts], calls: Mapping[str, Texts]) -> None:
-        async def keep(session_id: str) -> None:
-            sets = {f"cases.{field_name(i)}": text for i, text in cases.get(session_id, {}).items()}
-            sets |= {f"calls.{field_name(i)}": text for i, text in calls.get(session_id, {}).items()}
-            await upsert(self.days, session_key(session_id), {"$set": sets})
-
-        await run_all(keep, sorted(set(cases) | set(calls)), WRITE_CONCURRENCY)
-
-    async def session_facts(self, session_id: str) -> DayFacts:
-        return _day_facts(await self.days.find_one({"_id": session_key(session_id)}))
-
-    async def save(self, day: date, figures: DayFigures, token: str) -> str | None:
+    async def save(self, day: date, figures: DayFigures, generation: int) -> None:
         key = day.isoformat()
-        dues = {"_id": key, "token": token, "dues": DayFigures(agency_dues=figures.agency_dues).to_json()}
-        rollup = {"_id": key, "token": token, "figures": figures.to_json()}
-        # Two replicas may make a new day's first rollup at once: the second replaces the first's.
-        await once_more_if_created_meanwhile(lambda: self.open.replace_one({"_id": key}, dues, upsert=True))
-        before = await once_more_if_created_meanwhile(
-            lambda: self.rollups.find_one_and_replace({"_id": key}, rollup, upsert=True)
+        dues = DayFigures(agency_dues=figures.agency_dues).to_json()
+        rollup = {"_id": key, "generation": generation, "figures": figures.to_json()}
+        await once_more_if_created_meanwhile(
+            lambda: self.open.replace_one({"_id": key}, {"_id": key, "dues": dues}, upsert=True)
         )
-        return None if before is None else str(before.get("token"))
-
-    async def clean(self, day: date, token: str) -> None:
-        # A filter beyond _id reads the whole collection on FerretDB: this one holds only dirty days.
-        await self.dirty_days.delete_one({"_id": day.isoformat(), "token": token})
+        await once_more_if_created_meanwhile(
+            lambda: self.rollups.replace_one({"_id": key}, rollup, upsert=True)
+        )
 
     async def read(self, days: Iterable[date]) -> dict[date, DayFigures]:
         async def one(day: date) -> tuple[date, dict[str, Any] | None]:
@@ -179,10 +217,13 @@ class MongoRollupStore:
         return {day: DayFigures.from_json(doc["figures"]) for day, doc in found if doc is not None}
 
     async def open_dues(self) -> dict[date, dict[str, list[int]]]:
-        return {_day(d["_id"]): DayFigures.from_json(d["dues"]).agency_dues async for d in self.open.find({})}
+        return {
+            date.fromisoformat(d["_id"]): DayFigures.from_json(d["dues"]).agency_dues
+            async for d in self.open.find({})
+        }
 
     async def clear(self) -> None:
-        for collection in (self.days, self.dirty_days, self.rollups, self.open):
+        for collection in (self.days, self.new, self.rollups, self.open):
             await collection.delete_many({})
 
     async def version(self) -> int | None:
@@ -197,57 +238,44 @@ class InMemoryRollupStore:
     """The ``RollupStore`` fake: the same documents in dicts (facts and figures kept as their text)."""
 
     def __init__(self) -> None:
-        self.facts_of: dict[date, tuple[dict[str, str], dict[str, str]]] = {}
-        self.dirty_tokens: dict[date, str] = {}
-        self.stored: dict[date, tuple[str, str]] = {}  # day -> (token, figures JSON)
+        self.days: dict[str, Bucket] = {}
+        self.new: dict[str, NewFacts] = {}
+        self.stored: dict[date, tuple[int, str]] = {}  # day -> (generation, figures JSON)
         self.kept_version: int | None = None
-        self.sessions: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
 
-    async def mark(self, cases: Mapping[date, Texts], calls: Mapping[date, Texts], token: str) -> None:
-        for day in set(cases) | set(calls):
-            case_texts, call_texts = self.facts_of.setdefault(day, ({}, {}))
-            case_texts.update(cases.get(day, {}))
-            call_texts.update(calls.get(day, {}))
-        for day in set(cases) | set(calls):
-            self.dirty_tokens[day] = token
+    async def add(self, buckets: Mapping[str, tuple[Texts, Texts]], token: str) -> None:
+        for bucket, (cases, calls) in buckets.items():
+            if cases or calls:
+                new_id = f"{bucket}|{token}"
+                self.new[new_id] = NewFacts(new_id, bucket, dict(cases), dict(calls))
 
-    async def dirty(self) -> dict[date, str]:
-        return dict(self.dirty_tokens)
+    async def pending(self) -> dict[str, list[NewFacts]]:
+        found: dict[str, list[NewFacts]] = defaultdict(list)
+        for new_id in sorted(self.new):
+            found[self.new[new_id].bucket].append(self.new[new_id])
+        return dict(found)
 
-    async def facts(self, day: date) -> DayFacts:
-        case_texts, call_texts = self.facts_of.get(day, ({}, {}))
-        return _day_facts({"cases": case_texts, "calls": call_texts})
+    async def base(self, bucket: str) -> Bucket | None:
+        return self.days.get(bucket)
 
-    async def keep_sessions(self, cases: Mapping[str, Texts], calls: Mapping[str, Texts]) -> None:
-        for session_id in set(cases) | set(calls):
-            case_texts, call_texts = self.sessions.setdefault(session_id, ({}, {}))
-            case_texts.update(cases.get(session_id, {}))
-            call_texts.update(calls.get(session_id, {}))
+    async def fold(self, bucket: str, into: Bucket, folded: list[NewFacts]) -> None:
+        self.days[bucket] = into
+        for new in folded:
+            self.new.pop(new.id, None)
 
-    async def session_facts(self, session_id: str) -> DayFacts:
-        case_texts, call_texts = self.sessions.get(session_id, ({}, {}))
-        return _day_facts({"cases": case_texts, "calls": call_texts})
-
-    async def save(self, day: date, figures: DayFigures, token: str) -> str | None:
-        before = self.stored.get(day)
-        self.stored[day] = (token, figures.to_json())
-        return before[0] if before else None
-
-    async def clean(self, day: date, token: str) -> None:
-        if self.dirty_tokens.get(day) == token:
-            del self.dirty_tokens[day]
+    async def save(self, day: date, figures: DayFigures, generation: int) -> None:
+        self.stored[day] = (generation, figures.to_json())
 
     async def read(self, days: Iterable[date]) -> dict[date, DayFigures]:
         return {d: DayFigures.from_json(self.stored[d][1]) for d in days if d in self.stored}
 
     async def open_dues(self) -> dict[date, dict[str, list[int]]]:
-        return {d: DayFigures.from_json(text).agency_dues for d, (_t, text) in self.stored.items()}
+        return {d: DayFigures.from_json(text).agency_dues for d, (_g, text) in self.stored.items()}
 
     async def clear(self) -> None:
-        self.facts_of.clear()
-        self.dirty_tokens.clear()
+        self.days.clear()
+        self.new.clear()
         self.stored.clear()
-        self.sessions.clear()
         self.kept_version = None
 
     async def version(self) -> int | None:

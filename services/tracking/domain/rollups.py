@@ -62,6 +62,7 @@ class CaseFacts:
     due_next: datetime | None  # the next deadline, while the case is open at its agency
     agencies: tuple[HopFacts, ...] = ()
     session: str | None = None  # the duty session the case was registered in
+    n: int = 0  # the case's version these facts are of: of two texts of a case, the higher wins
 
     @classmethod
     def of(cls, case: Case) -> CaseFacts:
@@ -80,6 +81,7 @@ class CaseFacts:
                 for h in case.agencies
             ),
             session=case.duty_session_id,
+            n=case.n,
         )
 
     def to_text(self) -> str:
@@ -106,12 +108,13 @@ class CaseFacts:
             hops,
             self.session,
         ]
-        return json.dumps(row, separators=(",", ":"), ensure_ascii=False)
+        return f"{self.n}:{json.dumps(row, separators=(',', ':'), ensure_ascii=False)}"
 
     @classmethod
     def from_text(cls, text: str) -> CaseFacts:
+        n, _, row = text.partition(":")
         reported, status, referred, province, county, resolved, routed, agency, due, hops, session = (
-            json.loads(text)
+            json.loads(row)
         )
         return cls(
             reported_at=_opt_at(reported),
@@ -128,7 +131,13 @@ class CaseFacts:
                 for a, received, acked, ack_due, done in hops
             ),
             session=session,
+            n=int(n),
         )
+
+
+def version_of(text: str) -> int:
+    """The version a fact's text is of (``to_text``)."""
+    return int(text.partition(":")[0])
 
 
 def days_of(case: Case | CaseFacts) -> set[date]:
@@ -152,11 +161,11 @@ class CallFacts:
 
     def to_text(self) -> str:
         row = [_us(self.started_at), int(self.answered), self.province, self.session]
-        return json.dumps(row, separators=(",", ":"))
+        return f"0:{json.dumps(row, separators=(',', ':'))}"  # a call never changes: always version 0
 
     @classmethod
     def from_text(cls, text: str) -> CallFacts:
-        started, answered, province, session = json.loads(text)
+        started, answered, province, session = json.loads(text.partition(":")[2])
         return cls(_at(started), bool(answered), province, session)
 
 

@@ -230,7 +230,7 @@ def tracking_rollups(
         marked = await c.rollups.rebuild() if everything else 0
         done = 0
         for _round in range(3):  # a running service keeps marking today: a few rounds, not forever
-            if not await c.rollups.store.dirty():
+            if not await c.rollups.store.pending():
                 break
             done += await c.rollups.recompute_dirty()
         return marked, done

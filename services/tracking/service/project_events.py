@@ -18,7 +18,6 @@ from services.common.recent import Recent
 from services.tracking.adapters.calls import CallStore
 from services.tracking.adapters.cases import CaseWriter
 from services.tracking.adapters.data import load_policy
-from services.tracking.domain.calendar import tehran_day
 from services.tracking.domain.model import Case
 from services.tracking.domain.projection import case_id_of, project
 from services.tracking.domain.rollups import CaseFacts, call_facts, days_of
@@ -192,8 +191,7 @@ class ProjectEvents:
         others = [e for e in events if not isinstance(e.data, CallReceived)]
         rollups = self.rollups
         kept = [(e.data.call_id, call_facts(e.data)) for e in calls if isinstance(e.data, CallReceived)]
-        # The days are marked dirty before the writes, so a report asked meanwhile counts them from
-        # their facts, and again after, so a recomputation that ran in between is done once more.
+        # The facts are kept before the writes: a report asked once a case is written counts it.
         if rollups is not None and kept:
             await rollups.note({}, kept)
         if calls:
@@ -210,9 +208,4 @@ class ProjectEvents:
             cache=self.cache,
             before_save=note if rollups is not None else None,
         )
-        if rollups is not None:
-            touched = {d for days in result.days.values() for d in days}
-            touched |= {tehran_day(call.started_at) for _id, call in kept}
-            if touched:
-                await rollups.touch(touched)
         return result

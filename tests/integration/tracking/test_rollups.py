@@ -10,6 +10,7 @@ from typing import Any
 from services.common.clock import FixedClock
 from services.tracking.adapters.calls import MongoCallStore
 from services.tracking.adapters.cases import MongoCaseStore
+from services.tracking.adapters.claims import MongoClaims
 from services.tracking.adapters.data import load_policy
 from services.tracking.adapters.rollups import MongoRollupStore
 from services.tracking.service.project_events import ProjectEvents
@@ -24,7 +25,8 @@ async def test_rollups_on_ferretdb_equal_counting_the_cases(mongo: Any, unique: 
     clock = FixedClock(NOW)
     cases, calls, store = MongoCaseStore(db), MongoCallStore(db), MongoRollupStore(db)
     await cases.ensure_indexes()
-    replicas = [DailyRollups(store, cases, calls, clock) for _ in range(2)]
+    claims = MongoClaims(db)
+    replicas = [DailyRollups(store, cases, calls, clock, claims, f"replica-{n}") for n in range(2)]
     project = ProjectEvents(cases, calls, load_policy(), rollups=replicas[0])
     live = Reports(cases, calls, clock)
     with_rollups = Reports(cases, calls, clock, rollups=replicas[1])
@@ -36,10 +38,49 @@ async def test_rollups_on_ferretdb_equal_counting_the_cases(mongo: Any, unique: 
     # Every day still dirty: computed from its cases when asked.
     assert await reports_of(with_rollups) == expected
     await asyncio.gather(*(r.recompute_dirty() for r in replicas))
-    assert await store.dirty() == {}
+    assert await store.pending() == {}
     assert await reports_of(with_rollups) == expected
     # The whole history again (a replay): nothing counts twice.
     await project(events)
     await replicas[0].recompute_dirty()
     assert await reports_of(with_rollups) == expected
     assert await reports_of(live) == expected
+
+
+async def test_folds_by_two_replicas_while_batches_land_and_reports_read_lose_nothing(
+    mongo: Any, unique: str
+) -> None:
+    db = mongo[f"test_tracking_folds_{unique}"]
+    clock = FixedClock(NOW)
+    cases, calls, store = MongoCaseStore(db), MongoCallStore(db), MongoRollupStore(db)
+    await cases.ensure_indexes()
+    claims = MongoClaims(db)
+    replicas = [DailyRollups(store, cases, calls, clock, claims, f"replica-{n}") for n in range(2)]
+    project = ProjectEvents(cases, calls, load_policy(), rollups=replicas[0])
+    with_rollups = Reports(cases, calls, clock, rollups=replicas[1])
+    stop = asyncio.Event()
+    folds = reads = 0
+
+    async def folding(rollups: DailyRollups) -> None:
+        nonlocal folds
+        while not stop.is_set():
+            folds += await rollups.recompute_dirty()
+            await asyncio.sleep(0)
+
+    async def reading() -> None:
+        nonlocal reads
+        while not stop.is_set():
+            await reports_of(with_rollups)  # a fold removing what a read listed is read again
+            reads += 1
+
+    background = [asyncio.create_task(folding(r)) for r in replicas] + [asyncio.create_task(reading())]
+    events = history()
+    for n in range(0, len(events), 5):
+        await project(events[n : n + 5])
+    stop.set()
+    await asyncio.gather(*background)
+    assert folds > 0 and reads > 0
+    await replicas[0].recompute_dirty()
+    assert await store.pending() == {}
+    assert await db["report_days_new"].count_documents({}) == 0  # every new fact folded and removed
+    assert await reports_of(with_rollups) == await reports_of(Reports(cases, calls, clock))

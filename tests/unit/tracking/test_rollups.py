@@ -104,7 +104,7 @@ async def test_rollups_give_what_counting_the_cases_gives() -> None:
     # Nothing recomputed yet: every day is dirty and computed when asked.
     assert await reports_of(fakes.tracking.reports) == expected
     assert await rollups.recompute_dirty() > 0
-    assert await rollups.store.dirty() == {}
+    assert await rollups.store.pending() == {}
     # Every day from its stored rollup now.
     assert await reports_of(fakes.tracking.reports) == expected
     # Later, more deadlines have passed: the stored deadlines count them as counting the cases does.
@@ -153,40 +153,42 @@ async def test_two_replicas_recomputing_at_once_agree() -> None:
     fakes, live = tracking_with_rollups()
     await fakes.consume(history())
     store = fakes.rollups
-    replicas = [DailyRollups(store, fakes.cases, fakes.calls, fakes.clock) for _ in range(2)]
+    replicas = [
+        DailyRollups(store, fakes.cases, fakes.calls, fakes.clock, fakes.claims, f"replica-{n}")
+        for n in range(2)
+    ]
     await asyncio.gather(*(r.recompute_dirty() for r in replicas))
-    assert await store.dirty() == {}
+    assert await store.pending() == {}
     assert await reports_of(fakes.tracking.reports) == await reports_of(live)
 
 
-async def test_an_older_recomputation_landing_last_marks_the_day_again() -> None:
+async def test_a_generation_another_replica_claimed_is_left_to_it() -> None:
     fakes, _live = tracking_with_rollups()
-    c = CaseEvents("late-writer", start=T0)
+    c = CaseEvents("two-folders", start=T0)
     await fakes.consume([c.registered(), c.routed()])
-    store = fakes.rollups
-    day = tehran_day(T0)
-    older = (await store.dirty())[day]
-    await fakes.consume([c.acknowledged()])
-    newer = (await store.dirty())[day]
-    assert newer > older
+    store, day = fakes.rollups, tehran_day(T0)
     rollups = fakes.tracking.rollups
     assert rollups is not None
-    await rollups.recompute_dirty()  # the newer figures, clean
-    assert day not in await store.dirty()
-    # A replica that read the older token was slow: its save lands after the newer rollup.
-    store.dirty_tokens[day] = older
+    now = fakes.clock.now()
+    assert await fakes.claims.claim(f"rollups:{day.isoformat()}:0", "other", now, now + timedelta(minutes=2))
     await rollups.recompute_dirty()
-    assert day in await store.dirty()  # marked again: it found a later rollup in place
+    assert day in await rollups.dirty()  # the other replica folds generation 0, not this one
+    fakes.clock.set(now + timedelta(minutes=3))  # it died: its lease runs out, this replica takes over
     await rollups.recompute_dirty()
-    assert day not in await store.dirty()
+    assert day not in await rollups.dirty()
+    assert store.stored[day][0] == 1
+    assert DayFigures.from_json(store.stored[day][1]).hops["water_wastewater"]["received"] == 1
+    await fakes.consume([c.acknowledged()])
+    await rollups.recompute_dirty()  # generation 1 -> 2
     assert DayFigures.from_json(store.stored[day][1]).hops["water_wastewater"]["acknowledged"] == 1
+    assert store.stored[day][0] == 2
 
 
 async def test_a_start_rebuilds_the_days_of_cases_kept_before_the_rollups() -> None:
     plain = Fakes()
     await plain.consume(history())  # kept without rollups
     store = InMemoryRollupStore()
-    await store.mark({date(2026, 1, 1): {"gone": "not facts"}}, {}, "0")  # a leftover, forgotten
+    await store.add({"2026-01-01": ({"gone": "not facts"}, {})}, "0")  # a leftover, forgotten
     rollups = DailyRollups(store, plain.cases, plain.calls, plain.clock)
     assert (await rollups.ensure() or 0) >= 12
     assert await rollups.ensure() is None  # current now: the next start does nothing
