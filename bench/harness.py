@@ -454,7 +454,9 @@ def sequence(start: int = 0) -> Iterator[int]:
 # --- the console's benchmarks: seeding through the topics, signing in, timing pages -----------------
 
 # deploy/local/keycloak/samad-realm.json lets the console receive sign-ins at this port.
-CONSOLE_PORT = 24005
+# The console's port in a benchmark; SAMAD_BENCH_CONSOLE_PORT moves it (the realm is told the address
+# at run time, see allow_console_address), so two checkouts can run benchmarks side by side.
+CONSOLE_PORT = int(os.environ.get("SAMAD_BENCH_CONSOLE_PORT", "24005"))
 BROWSER_ENCODINGS = "gzip, deflate, br, zstd"  # what chromium asks for
 TIMING = re.compile(r"app;dur=([0-9.]+)(?:, services;dur=([0-9.]+))?")
 Say = Callable[[str], None]
