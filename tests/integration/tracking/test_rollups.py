@@ -5,6 +5,7 @@ background job, after a replay of the whole history, and with two replicas recom
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from services.common.clock import FixedClock
@@ -20,16 +21,37 @@ from tests.unit.tracking.fakes import NOW
 from tests.unit.tracking.test_rollups import history, reports_of
 
 
-async def test_rollups_on_ferretdb_equal_counting_the_cases(mongo: Any, unique: str) -> None:
-    db = mongo[f"test_tracking_rollups_{unique}"]
+@dataclass
+class Tracking:
+    """Tracking's stores on one database, two replicas' rollups on them, and the reports both ways."""
+
+    db: Any
+    store: MongoRollupStore
+    replicas: list[DailyRollups]
+    project: ProjectEvents
+    live: Reports
+    with_rollups: Reports
+
+
+async def tracking_on(db: Any) -> Tracking:
     clock = FixedClock(NOW)
     cases, calls, store = MongoCaseStore(db), MongoCallStore(db), MongoRollupStore(db)
     await cases.ensure_indexes()
     claims = MongoClaims(db)
     replicas = [DailyRollups(store, cases, calls, clock, claims, f"replica-{n}") for n in range(2)]
-    project = ProjectEvents(cases, calls, load_policy(), rollups=replicas[0])
-    live = Reports(cases, calls, clock)
-    with_rollups = Reports(cases, calls, clock, rollups=replicas[1])
+    return Tracking(
+        db,
+        store,
+        replicas,
+        ProjectEvents(cases, calls, load_policy(), rollups=replicas[0]),
+        Reports(cases, calls, clock),
+        Reports(cases, calls, clock, rollups=replicas[1]),
+    )
+
+
+async def test_rollups_on_ferretdb_equal_counting_the_cases(mongo: Any, unique: str) -> None:
+    t = await tracking_on(mongo[f"test_tracking_rollups_{unique}"])
+    store, replicas, project, live, with_rollups = t.store, t.replicas, t.project, t.live, t.with_rollups
     events = history()
     for n in range(0, len(events), 9):
         await project(events[n : n + 9])
@@ -50,14 +72,8 @@ async def test_rollups_on_ferretdb_equal_counting_the_cases(mongo: Any, unique: 
 async def test_folds_by_two_replicas_while_batches_land_and_reports_read_lose_nothing(
     mongo: Any, unique: str
 ) -> None:
-    db = mongo[f"test_tracking_folds_{unique}"]
-    clock = FixedClock(NOW)
-    cases, calls, store = MongoCaseStore(db), MongoCallStore(db), MongoRollupStore(db)
-    await cases.ensure_indexes()
-    claims = MongoClaims(db)
-    replicas = [DailyRollups(store, cases, calls, clock, claims, f"replica-{n}") for n in range(2)]
-    project = ProjectEvents(cases, calls, load_policy(), rollups=replicas[0])
-    with_rollups = Reports(cases, calls, clock, rollups=replicas[1])
+    t = await tracking_on(mongo[f"test_tracking_folds_{unique}"])
+    db, store, replicas, project, with_rollups = t.db, t.store, t.replicas, t.project, t.with_rollups
     stop = asyncio.Event()
     folds = reads = 0
 
@@ -83,4 +99,4 @@ async def test_folds_by_two_replicas_while_batches_land_and_reports_read_lose_no
     await replicas[0].recompute_dirty()
     assert await store.pending() == {}
     assert await db["report_days_new"].count_documents({}) == 0  # every new fact folded and removed
-    assert await reports_of(with_rollups) == await reports_of(Reports(cases, calls, clock))
+    assert await reports_of(with_rollups) == await reports_of(t.live)
