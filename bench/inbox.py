@@ -411,16 +411,16 @@ async def count_cases(profile: StackProfile, db: str) -> int:
 
 
 async def wait_rollups(profile: StackProfile, db: str, timeout: float) -> tuple[float, int]:
-    """Wait until tracking's background job has recomputed the days the seed touched (at most today,
-    still receiving, may stay dirty); the seconds it took and the days still dirty."""
+    """Wait until tracking's background job has folded the facts the seed left (docs/tracking.md, "Daily
+    rollups"); the seconds it took and the days and sessions still dirty."""
     started = time.perf_counter()
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(profile.mongo_url)
     try:
         while True:
-            dirty = await mongo[db]["report_days_dirty"].count_documents({})
+            buckets = {d["bucket"] async for d in mongo[db]["report_days_new"].find({}, {"bucket": 1})}
             waited = time.perf_counter() - started
-            if dirty <= 1 or waited > timeout:
-                return waited, dirty
+            if not buckets or waited > timeout:
+                return waited, len(buckets)
             await asyncio.sleep(2)
     finally:
         await mongo.close()
@@ -540,7 +540,7 @@ def table(report: dict[str, Any]) -> str:
         add(
             f"dashboard seed: {d['cases']:,} cases over {d['days']} days, {d['events']:,} events published in "
             f"{d['publish_seconds']} s, projected in {d['project_seconds']} s; {d['cases_in_tracking']:,} cases in tracking; "
-            f"daily rollups caught up {d['rollups_caught_up_seconds']} s later ({d['dirty_days_left']} day(s) dirty)"
+            f"daily rollups folded {d['rollups_caught_up_seconds']} s later ({d['dirty_days_left']} day(s) or session(s) dirty)"
         )
     add("")
     add(f"{'target':64} {'measured':>22}  result")
@@ -779,7 +779,9 @@ async def dashboard(
         "dirty_days_left": dirty_left,
         "cases_in_tracking": await count_cases(profile, tracking.db_name),
     }
-    say(f"  rollups caught up {rollups_s:.1f} s after the projection ({dirty_left} day(s) still dirty)")
+    say(
+        f"  rollups folded {rollups_s:.1f} s after the projection ({dirty_left} day(s) or session(s) still dirty)"
+    )
     from tests.support import identity
 
     (supervisor_cookie,) = (await sessions(url, [supervisor], [1]))[0]
