@@ -38,8 +38,6 @@ class ApplyResult:
     cases_written: int = 0
     retries: int = 0
     written: set[str] = field(default_factory=set)
-    # The report days each written case touches, before and after the batch (see domain.rollups).
-    days: dict[str, set[date]] = field(default_factory=dict)
 
 
 class CaseCache:
@@ -131,8 +129,6 @@ async def apply_events(
         won = set(changed) - retry
         result.cases_written += len(won)
         result.written |= won
-        for cid in won:
-            result.days[cid] = days_of(changed[cid]) | days_before.get(cid, set())
         if cache is not None:
             for cid in won:
                 cache.put(changed[cid])

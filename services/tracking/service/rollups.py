@@ -1,13 +1,14 @@
-"""Keeping the reports' daily rollups: the projection keeps, in each day's document, the facts of the
-cases and calls touching the day (``domain.rollups.CaseFacts``) and marks the day dirty; a background
-job recomputes every dirty day from its document, and the reports read the figures of a period's days
-(a rollup for each clean day, the rest computed from its document on the spot). No step queries the
-cases: on FerretDB v1 a query on anything but ``_id`` reads every case.
+"""Keeping the reports' daily rollups: before it writes its cases, the projection keeps their facts
+(``domain.rollups.CaseFacts``) and its calls' per bucket (each day they touch, and their duty session)
+as new facts; a background job folds each bucket's new facts into its document and, for a day, its
+figures; the reports read the figures of a period's days (a rollup for each clean day, the rest
+computed on the spot from its document and new facts). No step queries the cases: on FerretDB v1 a
+query on anything but ``_id`` reads every case.
 
-Recomputed, never incremented: a replayed event marks a day that is then computed again to the same
-figures, and two replicas doing the same day write the same document (FerretDB v1 also lost
-concurrent ``$inc``). A replica whose older recomputation lands after a newer one finds the newer
-token in place and marks the day dirty again, so the next round puts it right.
+Recomputed, never incremented: a replayed event gives a case's facts of the same version again, and a
+day's figures are computed whole from its facts. One replica folds each generation of a bucket (a
+claim per generation), writing the figures before the document, so figures never go back in time.
+See ``adapters.rollups`` for why no document is changed by two writers.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from services.tracking.adapters.rollups import (
     session_bucket,
 )
 from services.tracking.domain.calendar import tehran_day
-from services.tracking.domain.model import Case
 from services.tracking.domain.reports import Funnel
 from services.tracking.domain.rollups import (
     CallFacts,
@@ -262,8 +262,3 @@ class DailyRollups:
         await self.store.set_version(VERSION)
         days = {d for _facts, case_days in seen.values() for d in case_days}
         return len(days | {tehran_day(call.started_at) for _id, call in calls})
-
-
-def touched_days(before: Case | None, after: Case) -> set[date]:
-    """The days whose figures a change from ``before`` to ``after`` may move."""
-    return days_of(after) | (days_of(before) if before is not None else set())
