@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from contracts.catalogue import AgencyCode
 from contracts.sealed import Sealed
 from services.common.bounded import run_all
 from services.common.mongo import create_index, insert_new, serves_secondary_indexes, upsert
@@ -41,7 +42,17 @@ from services.tracking.adapters.mongo import reported_between, scope, span, tall
 from services.tracking.adapters.queue_rows import MongoQueueRows, slot_of
 from services.tracking.domain.citizens import citizen_keys
 from services.tracking.domain.model import AWAITING_ACK, CLOCK_RUNNING, OPEN_AT_AGENCY, Case, Holding
-from services.tracking.domain.queue import OPEN, UNASSIGNED, QueueFilter, QueueRow, ordered, row_of, selects
+from services.tracking.domain.queue import (
+    OPEN,
+    UNASSIGNED,
+    QueueFilter,
+    QueueRow,
+    escalation_ordered,
+    escalation_selects,
+    ordered,
+    row_of,
+    selects,
+)
 
 log = logging.getLogger("samad.tracking.store")
 
@@ -536,11 +547,17 @@ class MongoCaseStore:
         return Page([Case.from_document(d) for d in docs], n_timed + n_untimed)
 
     async def _queue_from_rows(self, f: QueueFilter, now: datetime, skip: int, limit: int) -> Page:
-        """The queue from its rows: the page's cases read by ``_id``, each checked against its row (a
-        row that disagrees is mended, and the case shown only if the filter still selects it). A case
-        this process listed before at the version its row has now is shown as it was read then: a
-        row is written from the case it lists, and every change of a case raises its version."""
+        """The queue from its rows (see ``_page_of_rows``)."""
         found = ordered(f, [r for r in await self.rows.rows(f) if selects(f, r, now)])
+        return await self._page_of_rows(found, skip, limit, lambda row: selects(f, row, now))
+
+    async def _page_of_rows(
+        self, found: list[QueueRow], skip: int, limit: int, still: Callable[[QueueRow], bool]
+    ) -> Page:
+        """One page of the rows ``found`` (in order): its cases read by ``_id``, each checked against
+        its row (a row that disagrees is mended, and the case shown only if the list ``still`` selects
+        its own row). A case this process listed before at the version its row has now is shown as it
+        was read then: a row is written again whenever anything a page shows of its case changes."""
         listed = found[skip : skip + limit]
         leave_out = dict.fromkeys(QUEUE_LEAVES_OUT, 0)
 
@@ -554,7 +571,7 @@ class MongoCaseStore:
                 log.warning("queue row of case %s disagreed with the case: mended", row.case_id)
                 # A case gone from the collection is taken out above any version it had.
                 await self.rows.mend(row.case_id, row, actual, int(doc["n"]) if doc else GONE_CASE)
-                if actual is None or not selects(f, actual, now):
+                if actual is None or not still(actual):
                     return None
             if doc is None:
                 return None
@@ -567,6 +584,14 @@ class MongoCaseStore:
         return Page(items, len(found) - (len(listed) - len(items)))
 
     async def escalated(self, f: EscalationFilter, skip: int, limit: int) -> Page:
+        if await self.keeps_rows():
+            # From the rows of the cases the agency (or every agency) holds: no query over the cases.
+            agencies = [f.agency] if f.agency else [a.value for a in AgencyCode]
+            rows = await self.rows.open_rows(agencies)
+            found = escalation_ordered(r for r in rows if escalation_selects(f.target, f.agency, r))
+            return await self._page_of_rows(
+                found, skip, limit, lambda row: escalation_selects(f.target, f.agency, row)
+            )
         query: dict[str, Any] = {"escalation.active": True, "escalation.reached": f.target}
         if f.agency:
             query["agency"] = f.agency

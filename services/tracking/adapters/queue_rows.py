@@ -40,7 +40,7 @@ log = logging.getLogger("samad.tracking.store")
 
 OPEN_SLOTS = 8
 META = "_meta"
-VERSION = 3  # 3: packed rows and changes by version
+VERSION = 4  # 3: packed rows and changes by version; 4: with the case's active escalation
 # A slot's changes folded into its packed rows once a read finds more than this many.
 COMPACT_AFTER = 64
 LINE, FIELD = "\n", "\x1e"  # between packed rows, and between a row's id, version and fields
@@ -57,6 +57,9 @@ ROW_FIELDS = {
     "assignee.id": 1,
     "registered_at": 1,
     "due.next": 1,
+    "escalation.active": 1,
+    "escalation.reached": 1,
+    "escalation.breached_at": 1,
 }
 
 
@@ -134,7 +137,13 @@ class MongoQueueRows:
             for month in sorted((listed or {}).get("months") or []):
                 if _month_may_hold(month, f.registered_from, f.registered_to):
                     slots.append(f"{f.agency}|done|{month}")
+        return await self._read(slots)
 
+    async def open_rows(self, agencies: Iterable[str]) -> list[QueueRow]:
+        """The rows of every case these agencies hold (an active escalation is always on one)."""
+        return await self._read([f"{a}|open|{k}" for a in agencies for k in range(OPEN_SLOTS)])
+
+    async def _read(self, slots: list[str]) -> list[QueueRow]:
         async def read(slot: str) -> dict[str, Any] | None:
             return await self.collection.find_one({"_id": slot})
 

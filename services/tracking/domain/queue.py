@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from services.tracking.domain.model import OPEN_AT_AGENCY
@@ -20,6 +20,7 @@ UNASSIGNED = ""
 OPEN = "open"
 OPEN_STATUSES = frozenset(s.value for s in OPEN_AT_AGENCY)
 SEPARATOR = "\x1f"  # ASCII unit separator, between a packed row's fields
+ESCALATION_SEPARATOR = "@"  # between an escalation's targets and the time its deadline was missed
 # Characters a packed row never holds (the stores join rows and their ids with them).
 _CONTROL = str.maketrans({c: " " for c in "\x1c\x1d\x1e\x1f\n\r"})
 
@@ -57,8 +58,10 @@ class QueueFilter:
 @dataclass(frozen=True)
 class QueueRow:
     """What the queue reads of a case: its agency and status, county, assignee (``UNASSIGNED`` for
-    nobody), registration time and earliest pending deadline; and the case's version the row was
-    written from (``n``, not compared: two rows of different versions may say the same)."""
+    nobody), registration time and earliest pending deadline, its active escalation (the targets it
+    reached and when the deadline was missed, ``ESCALATION_SEPARATOR`` between them; empty: none); and
+    the case's version the row was written from (``n``, not compared: two rows of different versions
+    may say the same)."""
 
     case_id: str
     agency: str
@@ -67,7 +70,20 @@ class QueueRow:
     assignee: str
     registered_at: datetime | None
     due_next: datetime | None
+    escalation: str = ""
     n: int = field(default=0, compare=False)
+
+    @property
+    def escalated_to(self) -> tuple[str, ...]:
+        """The targets the case's active escalation reached (none: no active escalation)."""
+        reached = self.escalation.partition(ESCALATION_SEPARATOR)[0]
+        return tuple(reached.split(",")) if reached else ()
+
+    @property
+    def breached_at(self) -> datetime | None:
+        """When the deadline of the case's active escalation was missed."""
+        at = self.escalation.partition(ESCALATION_SEPARATOR)[2]
+        return datetime.fromisoformat(at) if at else None
 
     @property
     def open(self) -> bool:
@@ -84,12 +100,13 @@ class QueueRow:
             self.assignee,
             self.registered_at.isoformat() if self.registered_at else "",
             self.due_next.isoformat() if self.due_next else "",
+            self.escalation,
         )
         return SEPARATOR.join(f.translate(_CONTROL) for f in fields)
 
     @classmethod
     def unpacked(cls, case_id: str, packed: str, n: int = 0) -> QueueRow:
-        agency, status, county, assignee, registered, due = packed.split(SEPARATOR)
+        agency, status, county, assignee, registered, due, escalation = packed.split(SEPARATOR)
         return cls(
             case_id,
             agency,
@@ -98,7 +115,8 @@ class QueueRow:
             assignee,
             datetime.fromisoformat(registered) if registered else None,
             datetime.fromisoformat(due) if due else None,
-            n,
+            escalation=escalation,
+            n=n,
         )
 
 
@@ -110,6 +128,8 @@ def row_of(doc: Mapping[str, Any]) -> QueueRow | None:
         return None
     assignee = doc.get("assignee") or {}
     due = doc.get("due") or {}
+    escalation = doc.get("escalation") or {}
+    breached = _ms(escalation.get("breached_at")) if escalation.get("active") else None
     return QueueRow(
         case_id=str(doc["_id"]),
         agency=str(agency),
@@ -118,6 +138,11 @@ def row_of(doc: Mapping[str, Any]) -> QueueRow | None:
         assignee=str(assignee.get("id") or UNASSIGNED),
         registered_at=_ms(doc.get("registered_at")),
         due_next=_ms(due.get("next")),
+        escalation=(
+            f"{','.join(escalation.get('reached') or [])}{ESCALATION_SEPARATOR}{breached.isoformat()}"
+            if breached is not None
+            else ""
+        ),
         n=int(doc.get("n") or 0),
     )
 
@@ -169,3 +194,17 @@ def ordered(f: QueueFilter, rows: Iterable[QueueRow]) -> list[QueueRow]:
 
 
 _EARLIEST = datetime.min
+
+
+def escalation_selects(target: str, agency: str | None, row: QueueRow) -> bool:
+    """Whether an escalation queue (of ``target``, one agency's or every one's) lists this row: its
+    active escalation reached ``target``."""
+    return target in row.escalated_to and (agency is None or row.agency == agency)
+
+
+def escalation_ordered(rows: Iterable[QueueRow]) -> list[QueueRow]:
+    """The longest late first (by when the deadline was missed), then by case id."""
+    return sorted(rows, key=lambda r: (r.breached_at or _EARLIEST_AWARE, r.case_id))
+
+
+_EARLIEST_AWARE = datetime.min.replace(tzinfo=UTC)

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from contracts.catalogue import AgencyCode
-from contracts.events import RouteReason
-from services.tracking.adapters.cases import InMemoryCaseStore, MongoCaseStore
+from contracts.events import EscalationTarget, RouteReason, SlaKind
+from services.tracking.adapters.cases import EscalationFilter, InMemoryCaseStore, MongoCaseStore
+from services.tracking.adapters.data import load_policy
 from services.tracking.adapters.queue_rows import COMPACT_AFTER, GONE, META, OPEN_SLOTS, merged, slot_of
+from services.tracking.domain.projection import apply_all
 from services.tracking.domain.queue import OPEN, UNASSIGNED, QueueFilter, row_of
 from services.tracking.entrypoints.projection import TrackingCases
 from services.tracking.service.project_events import apply_events
@@ -230,7 +232,7 @@ async def test_a_page_shows_a_case_it_read_before_without_reading_it_again_until
         reads.append(query["_id"])
         return await find_one(query, *args, **kw)
 
-    store.collection.find_one = counted  # type: ignore[method-assign]
+    store.collection.find_one = counted  # type: ignore[method-assign,assignment]
     f, now = QueueFilter(WATER, status=OPEN), T0 + timedelta(days=1)
     first = await store.queue(f, now, 0, 10)
     assert sorted(reads) == ["listed-0", "listed-1", "listed-2"]
@@ -242,3 +244,46 @@ async def test_a_page_shows_a_case_it_read_before_without_reading_it_again_until
     changed = await store.queue(f, now, 0, 10)
     assert reads == ["listed-1"]  # only the case that changed is read again
     assert {c.id: str(c.status) for c in changed.items}["listed-1"] == "in_progress"
+
+
+async def test_escalation_queues_from_the_rows_list_what_the_queries_and_the_fake_list(db: Any) -> None:
+    store, queried, fake = (
+        MongoCaseStore(db, queue_rows=True),
+        MongoCaseStore(db, "queried", queue_rows=False),
+        InMemoryCaseStore(),
+    )
+    await store.ensure_indexes()
+    events = []
+    for i in range(6):
+        c = CaseEvents(f"late-{i}", start=T0 + timedelta(hours=i))
+        first = [c.registered(), c.routed()]
+        deadline = apply_all(None, first, load_policy()).due.acknowledge
+        assert deadline is not None
+        at = deadline + timedelta(minutes=10 - i)  # the later the case, the longer late
+        events += [*first, c.breached(SlaKind.acknowledge, deadline, at=at)]
+        if i != 5:  # the last is late but has reached nobody yet
+            events.append(c.escalated(1, EscalationTarget.agency_head, deadline, at=at))
+        if i in (1, 3):
+            events.append(c.escalated(2, EscalationTarget.supervisor, deadline, at=at + timedelta(hours=5)))
+        if i == 2:  # acknowledged late: its escalation ends
+            events.append(c.acknowledged(at=at + timedelta(hours=1)))
+    for s in (store, queried, fake):
+        await apply_events(s, events)
+
+    async def no_query(*args: Any, **kw: Any) -> Any:
+        raise AssertionError("the escalation queue queried the cases (FerretDB reads every one)")
+
+    store.collection.count_documents = no_query  # type: ignore[method-assign]
+    for f in (
+        EscalationFilter(EscalationTarget.agency_head, WATER),
+        EscalationFilter(EscalationTarget.agency_head),
+        EscalationFilter(EscalationTarget.supervisor),
+        EscalationFilter(EscalationTarget.supervisor, EDUCATION),
+    ):
+        for skip, limit in ((0, 50), (1, 2)):
+            a = await store.escalated(f, skip, limit)
+            b = await fake.escalated(f, skip, limit)
+            q = await queried.escalated(f, skip, limit)
+            assert (a.total, a.items) == (b.total, b.items) == (q.total, q.items), (f, skip)
+    heads = await store.escalated(EscalationFilter(EscalationTarget.agency_head, WATER), 0, 50)
+    assert [c.id for c in heads.items] == ["late-4", "late-3", "late-1", "late-0"]
