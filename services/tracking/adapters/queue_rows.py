@@ -107,6 +107,10 @@ class MongoQueueRows:
             if not row.open:
                 months[row.agency].add(slot.rsplit("|", 1)[1])
         await self._update({slot: {"$set": s} for slot, s in sets.items()})
+        await self._list_months(months)
+
+    async def _list_months(self, months: Mapping[str, set[str]]) -> None:
+        """Add these months (per agency) to the agency's list of its finished cases' slots."""
         await self._update(
             {_months_id(a): {"$addToSet": {"months": {"$each": sorted(m)}}} for a, m in months.items()}
         )
@@ -225,9 +229,7 @@ class MongoQueueRows:
                 if not row.open:
                     months[row.agency].add(slot.rsplit("|", 1)[1])
         await self._update({slot: {"$set": {"packed": pack(rows)}} for slot, rows in slots.items()})
-        await self._update(
-            {_months_id(a): {"$addToSet": {"months": {"$each": sorted(m)}}} for a, m in months.items()}
-        )
+        await self._list_months(months)
         total = sum(len(rows) for rows in slots.values())
         await self.collection.update_one(
             {"_id": META}, {"$set": {"version": VERSION, "rows": total}}, upsert=True
