@@ -260,8 +260,9 @@ class CaseStore(CaseWriter, Protocol):
     ) -> AsyncIterator[Case]:
         """The cases one number of a report may count, streamed without their timelines: ``session``
         (a duty session's registered cases), ``received`` (holdings received in [start, end), some of
-        ``agency`` when given), ``resolved`` (resolved in [start, end)) or ``reported`` (reported in
-        [start, end), ``Case.reported_at``). The caller keeps the ones the number counts."""
+        ``agency`` when given), ``resolved`` (resolved in [start, end)), ``reported`` (reported in
+        [start, end), ``Case.reported_at``) or ``every`` (every case, in one pass). The caller keeps the
+        ones the number counts."""
         ...
 
 
@@ -731,6 +732,8 @@ class MongoCaseStore:
                 query["agencies.agency"] = agency
         elif kind == "resolved":
             query = {"resolved_at": span(start, end)}
+        elif kind == "every":
+            query = {}
         else:
             query = reported_between(start, end)
         cursor = self.collection.find(query, dict.fromkeys(REPORTS_LEAVE_OUT, 0), batch_size=REPORT_BATCH)
@@ -960,6 +963,8 @@ class InMemoryCaseStore:
                 )
             elif kind == "resolved":
                 wanted = within(c.resolved_at, start, end)
+            elif kind == "every":
+                wanted = True
             else:
                 wanted = within(c.reported_at, start, end)
             if wanted:

@@ -252,11 +252,11 @@ class DailyRollups:
         # Forgotten first: a case written while the cases are read keeps the facts it writes itself.
         await self.store.clear()
         far = datetime(9999, 1, 1, tzinfo=UTC)
-        seen: dict[str, tuple[CaseFacts, set[date]]] = {}
-        for kind in ("reported", "received", "resolved"):
-            async for case in self.cases.report_candidates(kind, EPOCH, far):
-                if case.id not in seen:
-                    seen[case.id] = (CaseFacts.of(case), days_of(case))
+        # One pass over the cases (on FerretDB v1 every query reads them all).
+        seen = {
+            case.id: (CaseFacts.of(case), days_of(case))
+            async for case in self.cases.report_candidates("every", EPOCH, far)
+        }
         calls = [item async for item in self.calls.all_facts()]
         await self.note(seen, calls)
         await self.store.set_version(VERSION)
