@@ -175,12 +175,11 @@ class RegisterCase:
         self, case: CaseIn, case_id: str, now: datetime
     ) -> tuple[CaseView | None, list[CaseView]]:
         """The case's view (there after a retry whose first attempt got as far as Kafka) and the
-        caller's open cases within the repeat window, read at once."""
-        already, found = await asyncio.gather(
-            self.store.get_case(case_id),
-            self.store.open_cases_for_phone(self.citizen_key(case.phone), now - self.repeat_policy.window),
+        caller's open cases within the repeat window, in one lookup of the caller's list (the case is
+        listed before its view is written, so a view written is found there)."""
+        return await self.store.phone_cases(
+            self.citizen_key(case.phone), now - self.repeat_policy.window, case_id
         )
-        return already, found
 
     async def _register(
         self,

@@ -138,3 +138,34 @@ async def test_a_store_failure_after_the_call_is_published_is_completed_by_the_r
     assert answer.body["case"]["tracking_code"] == registered.tracking_code
     assert store.cases[answer.body["case"]["case_id"]].tracking_code == registered.tracking_code
     assert len(store.codes) == 1
+
+
+class AnswerLost(InMemoryIntakeStore):
+    """The fake store, whose next storing of a key's answer fails (the view beside it is written)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_answer = True
+
+    async def complete_key(self, record: Any, status_code: int, body: dict[str, Any]) -> None:
+        if self.fail_answer:
+            self.fail_answer = False
+            raise StoreUnavailable("database unreachable")
+        await super().complete_key(record, status_code, body)
+
+
+async def test_a_retry_after_the_view_was_written_republishes_the_same_events_from_it() -> None:
+    store, publisher, clock = AnswerLost(), InMemoryPublisher("intake"), FixedClock(NOW)
+    intake = bootstrap(
+        unit_settings(), store=store, tracking=InMemoryTrackingDirectory(), publisher=publisher, clock=clock
+    )
+    with pytest.raises(StoreUnavailable):
+        await intake.log_call_with_case(answered(), case(), key="k1", by=OP1)
+    [view] = store.cases.values()  # written beside the answer that was lost; the key still reserved
+    clock.advance(timedelta(seconds=intake.settings.idempotency_pending_seconds + 1))
+    answer = await intake.log_call_with_case(answered(), case(), key="k1", by=OP1)
+    assert answer.body["case"]["tracking_code"] == view.tracking_code
+    first, again = publisher.events[:2], publisher.events[2:]
+    assert [e.id for e in again] == [e.id for e in first]  # the same events to every consumer
+    assert again[1] == first[1]  # the registration as first published: its time from the view
+    assert len(store.codes) == 1
