@@ -9,8 +9,9 @@ the case id before it is published; a retry, even after a crash between claim an
 the claim recorded under the case id and publishes the same code.
 
 An operator waits on the phone for the code, so the database's answers are awaited together where
-nothing orders them: the key's reservation, the case's own view (a retry), the caller's open cases
-and, unless the operator named the case a call repeats, the claim of a code all start at once. A
+nothing orders them: the key's reservation, the caller's list of cases (which also holds the case's
+own view on a retry) and, unless the operator named the case a call repeats, the claim of a code all
+start at once. A
 report that then turns out to repeat an open case leaves its code unused, as a crash between claim
 and publication would: a code no case publishes, never one two cases share.
 """
