@@ -25,8 +25,9 @@ then:
    round trip as the client saw it;
 3. the routing suggestion (POST /desk/suggest) as an operator types;
 4. ten operators submitting POST /desk at the same instant, round after round: submit -> the page
-   with the tracking code; each round is followed by one making the same two calls straight to
-   intake's API, so what the console adds can be told apart;
+   with the tracking code; each round is followed by one making the desk's request (the call with
+   its case, POST /v1/calls/with-case) straight to intake's API, so what the console adds can be
+   told apart;
 5. the desk's first load in Debian's chromium (Playwright) with an empty cache: the encoded (on the
    wire) bytes of every response from the console.
 
@@ -318,28 +319,22 @@ async def wait_sms_delivered(person: Person, case_ids: list[str], timeout: float
 
 
 async def intake_directly(intake: httpx.AsyncClient, token: str, seq: int, salt: int, into: Timings) -> None:
-    """The same two calls the desk makes (log the call, register the case), straight to intake's API
-    with the operator's token: what the console adds is the difference."""
+    """The request the desk makes (the answered call and its case, POST /v1/calls/with-case), straight
+    to intake's API with the operator's token: what the console adds is the difference."""
     form = desk_form(Person("", intake), seq, salt)
     auth = {"Authorization": f"Bearer {token}"}
     started = time.perf_counter()
-    call = await intake.post(
-        "/v1/calls",
+    answer = await intake.post(
+        "/v1/calls/with-case",
         json={
-            "caller_phone": form["caller_phone"],
-            "channel": "phone",
-            "outcome": "answered",
-            "started_at": form["started_at"],
-            "duration_seconds": 75,
-        },
-        headers=auth | {"Idempotency-Key": f"{form['form_key']}:call"},
-    )
-    case = None
-    if call.status_code == 201:
-        case = await intake.post(
-            "/v1/cases",
-            json={
-                "call_id": call.json()["call_id"],
+            "call": {
+                "caller_phone": form["caller_phone"],
+                "channel": "phone",
+                "outcome": "answered",
+                "started_at": form["started_at"],
+                "duration_seconds": 75,
+            },
+            "case": {
                 "channel": "phone",
                 "phone": form["caller_phone"],
                 "name": form["name"] or None,
@@ -349,13 +344,14 @@ async def intake_directly(intake: httpx.AsyncClient, token: str, seq: int, salt:
                 "agency": form["suggested_agency"],
                 "agency_reason": "پیشنهاد سامانه پذیرفته شد (اطمینان ۹۱٪)",
             },
-            headers=auth | {"Idempotency-Key": f"{form['form_key']}:case"},
-        )
+        },
+        headers=auth | {"Idempotency-Key": f"{form['form_key']}:with-case"},
+    )
     elapsed = time.perf_counter() - started
-    if case is not None and case.status_code == 201:
+    if answer.status_code == 201 and answer.json()["case"]["status"] == "registered":
         into.round_trip.append(elapsed)
     else:
-        into.failures.append(f"intake answered {call.status_code}, {case.status_code if case else '-'}")
+        into.failures.append(f"intake answered {answer.status_code}")
 
 
 async def submit_rounds(
@@ -802,7 +798,7 @@ def table(report: dict[str, Any]) -> str:
     )
     d = sub["intake_directly"]
     add(
-        f"   the same two calls straight to intake's API, {sub['operators']} at once, in alternate rounds: "
+        f"   the desk's request straight to intake's API, {sub['operators']} at once, in alternate rounds: "
         f"p50 {d['round_trip_p50']}  p95 {d['round_trip_p95']}, n {d['n']}, failures {d['failures']}"
     )
     add("   CPU seconds meanwhile: " + ", ".join(f"{k} {v}" for k, v in sub["cpu_seconds"].items()))

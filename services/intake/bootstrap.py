@@ -29,6 +29,7 @@ from services.intake.service.catalogue import Catalogue
 from services.intake.service.idempotency import Idempotency
 from services.intake.service.import_calls import ImportCalls
 from services.intake.service.log_call import LogCall
+from services.intake.service.log_call_with_case import LogCallWithCase
 from services.intake.service.open311 import Open311
 from services.intake.service.register_case import RegisterCase
 from services.intake.settings import IntakeSettings
@@ -58,6 +59,7 @@ class IntakeContainer:
     idempotency: Idempotency
     log_call: LogCall
     register_case: RegisterCase
+    log_call_with_case: LogCallWithCase
     case_view: KeepCaseView
     import_calls: ImportCalls
     open311: Open311
@@ -164,6 +166,7 @@ def bootstrap(
         idempotency=idempotency,
         log_call=log_call,
         register_case=register_case,
+        log_call_with_case=LogCallWithCase(log_call, register_case),
         case_view=KeepCaseView(store),
         import_calls=ImportCalls(log_call, register_case),
         open311=Open311(

@@ -22,6 +22,7 @@ CONTROLLER_NAMESPACE = "ingress-nginx"
 ROUTES = {
     "api": {
         "/v1/calls": "samad-intake",
+        "/v1/calls/with-case": "samad-intake",
         "/v1/cases": "samad-intake",
         "/v1/categories": "samad-intake",
         "/open311/v2/requests.json": "samad-intake",

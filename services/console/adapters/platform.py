@@ -60,6 +60,10 @@ class Platform(Protocol):
     async def classify(self, token: str, text: str) -> dict[str, Any]: ...
     async def log_call(self, token: str, body: dict[str, Any], key: str) -> dict[str, Any]: ...
     async def register_case(self, token: str, body: dict[str, Any], key: str) -> dict[str, Any]: ...
+    async def log_call_with_case(self, token: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+        """An answered call and its case in one request (``{"call": …, "case": …}``): both, or neither."""
+        ...
+
     async def caller_cases(
         self, token: str, *, phone: str | None = None, national_id: str | None = None, open_only: bool = False
     ) -> list[dict[str, Any]]: ...
@@ -203,6 +207,13 @@ class HttpPlatform:
         return dict(
             await self._call(
                 "intake", "POST", "/v1/cases", token, json=body, headers={"Idempotency-Key": key}
+            )
+        )
+
+    async def log_call_with_case(self, token: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+        return dict(
+            await self._call(
+                "intake", "POST", "/v1/calls/with-case", token, json=body, headers={"Idempotency-Key": key}
             )
         )
 
@@ -427,8 +438,11 @@ class InMemoryPlatform:
 
     async def register_case(self, token: str, body: dict[str, Any], key: str) -> dict[str, Any]:
         self._enter("register_case", body)
-        if key in self._keys:
-            return self._keys[key]
+        if key not in self._keys:
+            self._keys[key] = self._case(body)
+        return self._keys[key]
+
+    def _case(self, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("repeat_of"):
             case = self.cases[body["repeat_of"]]
             answer = {
@@ -456,8 +470,16 @@ class InMemoryPlatform:
                 "case_id": case["case_id"],
                 "tracking_code": case["tracking_code"],
             }
-        self._keys[key] = answer
         return answer
+
+    async def log_call_with_case(self, token: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+        self._enter("log_call_with_case", body)
+        if key in self._keys:
+            return self._keys[key]
+        call = {"call_id": f"call-{len(self._keys) + 1}", "status": "received"}
+        case = self._case(body["case"] | {"call_id": call["call_id"]})
+        self._keys[key] = {"call": call, "case": case}
+        return self._keys[key]
 
     async def caller_cases(
         self, token: str, *, phone: str | None = None, national_id: str | None = None, open_only: bool = False

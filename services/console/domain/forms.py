@@ -34,7 +34,10 @@ class Form:
     def add_api_errors(self, errors: list[dict[str, Any]], fallback: str) -> None:
         """Errors a service answered with (422 problem documents) on the fields they name."""
         for e in errors:
-            name = API_FIELDS.get(str(e.get("field")), str(e.get("field")))
+            field = str(e.get("field"))
+            # A call logged with its case names each field within its part ("case.county").
+            field = field.split(".", 1)[1] if field.startswith(("call.", "case.")) else field
+            name = API_FIELDS.get(field, field)
             self.add(name if name in self.order else fallback, str(e.get("message") or e.get("message_en")))
 
     @property

@@ -63,7 +63,8 @@ class Desk:
     ) -> Registered | None:
         """Log the call, then register the case or link the call; None with ``form.errors`` filled when
         something must be corrected. ``key`` makes a submit sent twice (a double click, a retry after an
-        outage) log one call and one case."""
+        outage) log one call and one case. An answered call with a new case is one request to intake
+        (the call and its case under one key), the other paths log the call first."""
         check_desk(form, action)
         if not form.ok:
             return None
@@ -80,6 +81,8 @@ class Desk:
             "duration_seconds": max(0, int((now - started_at).total_seconds())),
             "duty_session_id": session_id,
         }
+        if action == "register":
+            return await self._register(token, form, call, session_id, key)
         try:
             logged = await self.platform.log_call(token, call, f"{key}:call")
         except ApiRefused as exc:
@@ -95,28 +98,18 @@ class Desk:
             "phone": form.get("caller_phone"),
             "duty_session_id": session_id,
         }
-        if action == "link":
-            try:
-                open_case = await self.platform.case(token, form.get("repeat_of"))
-            except ApiRefused:
-                form.add("repeat_of", "این پرونده پیدا نشد؛ پرونده را از فهرست پرونده‌های باز انتخاب کنید")
-                return None
-            body |= {
-                "repeat_of": form.get("repeat_of"),
-                "county": open_case.get("county"),
-                "subject": "تماس تکراری",
-                "description": form.get("description") or "تماس تکراری دربارهٔ همین پرونده",
-            }
-        else:
-            body |= {
-                "name": form.get("name") or None,
-                "national_id": form.get("national_id") or None,
-                "county": form.get("county"),
-                "subject": form.get("subject"),
-                "description": form.get("description"),
-                "agency": chosen_agency(form) or None,
-                "agency_reason": agency_reason(form),
-            }
+        # The call linked to the open case the operator chose (action "link").
+        try:
+            open_case = await self.platform.case(token, form.get("repeat_of"))
+        except ApiRefused:
+            form.add("repeat_of", "این پرونده پیدا نشد؛ پرونده را از فهرست پرونده‌های باز انتخاب کنید")
+            return None
+        body |= {
+            "repeat_of": form.get("repeat_of"),
+            "county": open_case.get("county"),
+            "subject": "تماس تکراری",
+            "description": form.get("description") or "تماس تکراری دربارهٔ همین پرونده",
+        }
         try:
             answer = await self.platform.register_case(token, body, f"{key}:case")
         except ApiRefused as exc:
@@ -132,6 +125,44 @@ class Desk:
             mask_phone(form.get("caller_phone")),
         )
         return Registered(logged["call_id"], answer, answer.get("status") == "repeat_call", action)
+
+    async def _register(
+        self, token: str, form: Form, call: dict[str, Any], session_id: str | None, key: str
+    ) -> Registered | None:
+        """The answered call and its new case (or the open case intake links it to) in one request."""
+        case = {
+            "channel": "phone",
+            "phone": form.get("caller_phone"),
+            "duty_session_id": session_id,
+            "name": form.get("name") or None,
+            "national_id": form.get("national_id") or None,
+            "county": form.get("county"),
+            "subject": form.get("subject"),
+            "description": form.get("description"),
+            "agency": chosen_agency(form) or None,
+            "agency_reason": agency_reason(form),
+        }
+        try:
+            answer = await self.platform.log_call_with_case(
+                token, {"call": call, "case": case}, f"{key}:with-case"
+            )
+        except ApiRefused as exc:
+            of_call = [e for e in exc.errors if str(e.get("field", "")).startswith("call.")]
+            form.add_api_errors(of_call, "outcome")
+            form.add_api_errors([e for e in exc.errors if e not in of_call], "description")
+            if not exc.errors:
+                form.add("description", exc.title or "پرونده ثبت نشد")
+            return None
+        logged, registered = answer["call"], answer["case"]
+        log.info(
+            "desk register: call %s, case %s from %s",
+            logged["call_id"],
+            registered.get("case_id"),
+            mask_phone(form.get("caller_phone")),
+        )
+        return Registered(
+            logged["call_id"], registered, registered.get("status") == "repeat_call", "register"
+        )
 
     async def find(self, token: str, query: str) -> tuple[str, list[dict[str, Any]]]:
         """A tracking code, a phone or a national id: what it is, and the cases it finds."""

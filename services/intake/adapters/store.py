@@ -129,6 +129,13 @@ class IntakeStore(Protocol):
 
     async def case_by_tracking_code(self, tracking_code: str) -> CaseView | None: ...
     async def open_cases_for_phone(self, phone: str, since: datetime) -> list[CaseView]: ...
+    async def phone_cases(
+        self, phone: str, since: datetime, own: str
+    ) -> tuple[CaseView | None, list[CaseView]]:
+        """The view of case ``own`` if the phone lists it (a retry whose first attempt wrote it: a case
+        is listed before its view is written), and the phone's open cases since ``since``: one lookup
+        of the phone's list, no read of ``own`` by itself."""
+
     async def find_cases(self, query: CaseQuery) -> list[CaseView]: ...
     async def close(self) -> None:
         """Release the connection the store opened itself (none when it was handed a database)."""
@@ -138,6 +145,18 @@ PHONE_CASES_READ = 200  # at most this many of a phone's latest cases are consid
 # What a store remembers of its own recent work, to spare reads: the registrations it wrote (their echo
 # from Kafka needs no lookup) and each phone's next free slot as a repeat-call check last saw it.
 REMEMBERED = 10_000
+
+
+def _hinted(slot: int) -> bool:
+    """Whether taking ``slot`` moves the phone's next-slot hint on. Not for a phone's first case: most
+    phones register one, so their lists need no head document; the phone's next registration, if any,
+    finds slot 0 taken with one more read (the lookup probes past the hint) and writes the hint then."""
+    return slot > 0
+
+
+def _open_since(views: Iterable[CaseView], since: datetime) -> list[CaseView]:
+    found = [v for v in views if v.registered_at >= since and v.open]
+    return sorted(found, key=lambda c: c.registered_at, reverse=True)
 
 
 def _key_id(scope: str, key: str) -> str:
@@ -285,7 +304,8 @@ class MongoIntakeStore:
     @_translated
     async def list_for_phone(self, phone: str, case_id: str, at: datetime) -> None:
         slot = await self._index_phone(phone, case_id, at)
-        await self._hint_next_slot(phone, slot + 1)
+        if _hinted(slot):
+            await self._hint_next_slot(phone, slot + 1)
 
     @_translated
     async def apply_event(self, event: Envelope, *, new: bool = False, listed: bool = False) -> bool:
@@ -307,7 +327,7 @@ class MongoIntakeStore:
                 # which a lookup skips, rather than a case that repeat calls cannot find.
                 slot = await self._index_phone(after.phone, case_id, after.registered_at)
             writes: list[Coroutine[Any, Any, Any]] = [self.cases.insert_one({**view, "seen": [event.id]})]
-            if after.phone and slot is not None:
+            if after.phone and slot is not None and _hinted(slot):
                 # The phone's next-slot hint and the view go together: neither waits for the other.
                 writes.append(self._hint_next_slot(after.phone, slot + 1))
             try:
@@ -389,6 +409,17 @@ class MongoIntakeStore:
 
     @_translated
     async def open_cases_for_phone(self, phone: str, since: datetime) -> list[CaseView]:
+        return _open_since(await self._phone_views(phone, since), since)
+
+    @_translated
+    async def phone_cases(
+        self, phone: str, since: datetime, own: str
+    ) -> tuple[CaseView | None, list[CaseView]]:
+        views = await self._phone_views(phone, since)
+        return next((v for v in views if v.case_id == own), None), _open_since(views, since)
+
+    async def _phone_views(self, phone: str, since: datetime) -> list[CaseView]:
+        """The views of the cases the phone listed since ``since`` (its latest PHONE_CASES_READ)."""
         head = await self.phones.find_one({"_id": phone})
         top = int((head or {}).get("next", 0))
         while await self.phones.find_one({"_id": f"{phone}#{top}"}, {"_id": 1}) is not None:
@@ -403,8 +434,7 @@ class MongoIntakeStore:
                 break  # slots are taken in time order: the rest are older still
             ids.append(str(entry["case_id"]))
         views = await asyncio.gather(*(self.get_case(i) for i in dict.fromkeys(ids)))
-        found = [v for v in views if v is not None and v.registered_at >= since and v.open]
-        return sorted(found, key=lambda c: c.registered_at, reverse=True)
+        return [v for v in views if v is not None]
 
     @_translated
     async def find_cases(self, query: CaseQuery) -> list[CaseView]:
@@ -532,6 +562,15 @@ class InMemoryIntakeStore:
         self._reachable()
         found = [c for c in self.cases.values() if c.phone == phone and c.registered_at >= since and c.open]
         return sorted(found, key=lambda c: c.registered_at, reverse=True)
+
+    async def phone_cases(
+        self, phone: str, since: datetime, own: str
+    ) -> tuple[CaseView | None, list[CaseView]]:
+        self._reachable()
+        mine = self.cases.get(own)
+        return (mine if mine is not None and mine.phone == phone else None), await self.open_cases_for_phone(
+            phone, since
+        )
 
     async def find_cases(self, query: CaseQuery) -> list[CaseView]:
         self._reachable()

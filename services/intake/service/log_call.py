@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from prometheus_client import Counter
 
+from contracts.events import Envelope
 from services.common.clock import Clock
 from services.common.logs import mask_phone
 from services.common.publishing import Publisher
@@ -29,6 +32,35 @@ class Rejected(Exception):
     errors: list[tuple[str, Invalid]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class CallToLog:
+    """A call checked and given its ids, not yet published: what logging it alone and logging it with
+    its case (service/log_call_with_case.py) share."""
+
+    call: CallIn
+    call_ids: ids.CallIds
+    operator_id: str | None
+    body: dict[str, Any]  # the request as its fingerprint takes it
+    now: datetime
+    sealer: Sealer | None
+
+    async def event(self) -> Envelope:
+        """``call.received``, sealed when the process seals (docs/privacy.md)."""
+        event = events.call_received(self.call, self.call_ids, operator_id=self.operator_id, now=self.now)
+        return await seal_envelope(self.sealer, event)
+
+    def logged(self, event: Envelope) -> dict[str, Any]:
+        """Count and log the call once its event is published; the answer's body."""
+        CALLS_LOGGED.labels(self.call.outcome.value).inc()
+        log.info(
+            "call %s logged: %s from %s",
+            self.call_ids.call_id,
+            self.call.outcome.value,
+            mask_phone(self.call.caller_phone),
+        )
+        return {"call_id": self.call_ids.call_id, "event_id": event.id, "status": "received"}
+
+
 class LogCall:
     def __init__(
         self, idempotency: Idempotency, publisher: Publisher, clock: Clock, sealer: Sealer | None = None
@@ -38,30 +70,26 @@ class LogCall:
         self.clock = clock
         self.sealer = sealer  # seals the caller's phone (docs/privacy.md); None: plain events
 
-    async def __call__(
-        self, call: CallIn, *, key: str, by: Acting | None = None, scope: str = "calls"
-    ) -> Answer:
-        """Publish the call and answer 201 with its id. ``by``: who sends it (an operator acts only as
-        themselves); without it (an import) the call keeps the operator it names."""
+    def prepare(self, call: CallIn, *, key: str, by: Acting | None = None, scope: str = "calls") -> CallToLog:
+        """The call checked (``Rejected`` naming the field) and given the ids its key makes."""
         operator_id = call_operator(call.operator_id, call.outcome, by)
         now = self.clock.now()
         problem = check_not_future(call.started_at, now)
         if problem is not None:
             raise Rejected([("started_at", problem)])
         body = call.model_dump(mode="json") | {"operator_id": operator_id}
-        call_ids = ids.call_ids(f"{scope}:{key}")
+        return CallToLog(call, ids.call_ids(f"{scope}:{key}"), operator_id, body, now, self.sealer)
+
+    async def __call__(
+        self, call: CallIn, *, key: str, by: Acting | None = None, scope: str = "calls"
+    ) -> Answer:
+        """Publish the call and answer 201 with its id. ``by``: who sends it (an operator acts only as
+        themselves); without it (an import) the call keeps the operator it names."""
+        to_log = self.prepare(call, key=key, by=by, scope=scope)
 
         async def produce() -> Answer:
-            event = events.call_received(call, call_ids, operator_id=operator_id, now=now)
-            event = await seal_envelope(self.sealer, event)
+            event = await to_log.event()
             await self.publisher.publish([event])
-            CALLS_LOGGED.labels(call.outcome.value).inc()
-            log.info(
-                "call %s logged: %s from %s",
-                call_ids.call_id,
-                call.outcome.value,
-                mask_phone(call.caller_phone),
-            )
-            return Answer(201, {"call_id": call_ids.call_id, "event_id": event.id, "status": "received"})
+            return Answer(201, to_log.logged(event))
 
-        return await self.idempotency.once(scope, key, ids.fingerprint(scope, body), produce)
+        return await self.idempotency.once(scope, key, ids.fingerprint(scope, to_log.body), produce)

@@ -9,8 +9,9 @@ the case id before it is published; a retry, even after a crash between claim an
 the claim recorded under the case id and publishes the same code.
 
 An operator waits on the phone for the code, so the database's answers are awaited together where
-nothing orders them: the key's reservation, the case's own view (a retry), the caller's open cases
-and, unless the operator named the case a call repeats, the claim of a code all start at once. A
+nothing orders them: the key's reservation, the caller's list of cases (which also holds the case's
+own view on a retry) and, unless the operator named the case a call repeats, the claim of a code all
+start at once. A
 report that then turns out to repeat an open case leaves its code unused, as a crash between claim
 and publication would: a code no case publishes, never one two cases share.
 """
@@ -27,7 +28,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from contracts import tracking_code
-from contracts.events import Channel
+from contracts.events import Channel, Envelope
 from services.common.bounded import together
 from services.common.clock import Clock
 from services.common.logs import mask_phone
@@ -40,7 +41,7 @@ from services.intake.domain.operators import Acting, case_operator
 from services.intake.domain.requests import CaseIn
 from services.intake.domain.validation import Invalid
 from services.intake.service.idempotency import Answer, Idempotency
-from services.intake.service.log_call import Rejected
+from services.intake.service.log_call import CallToLog, Rejected
 
 # Draws of a new code when the one drawn is already another case's (each draw hits a taken code with
 # odds of cases/9x10^8, so running out means the store, not chance, is at fault).
@@ -99,13 +100,19 @@ class RegisterCase:
         channel: Channel | None = None,
         public: bool = False,
         call_started_at: datetime | None = None,
+        call: CallToLog | None = None,
     ) -> Answer:
         """201 with the new case, or 200 with the open case a repeat call was linked to. ``by``: who
         sends it (an operator acts only as themselves); without it the case keeps the operator it names.
         ``public``: the submitter chose to publish the description, which only an Open311 request can
         (a case registered by an operator never is public). ``call_started_at``: when the call the case
         comes from started, when known (an imported log registers its cases long after its calls);
-        reports count the case in that call's period. It is not part of the request's fingerprint."""
+        reports count the case in that call's period. It is not part of the request's fingerprint.
+        ``call``: the answered call the case comes from, logged by the same request under the same key
+        (service/log_call_with_case.py): its ``call.received`` is acknowledged before the case's event,
+        and the answer holds both."""
+        if call is not None:
+            case = case.model_copy(update={"call_id": call.call_ids.call_id})
         operator_id = case_operator(case.operator_id, by)
         public = public and channel == Channel.open311
         body = case.as_sent() | {
@@ -114,6 +121,8 @@ class RegisterCase:
         }
         if public:  # (only then, so the fingerprints of keys stored before the choice existed hold)
             body["public"] = True
+        if call is not None:
+            body = {"call": call.body, "case": body}
 
         now = self.clock.now()
         case_ids = ids.case_ids(f"{scope}:{key}")
@@ -129,8 +138,12 @@ class RegisterCase:
         write_through: list[Callable[[], Awaitable[object]]] = []
 
         async def produce() -> Answer:
-            already, found = await reads
-            return await self._register(
+            first: Envelope | None = None
+            if call is None:
+                already, found = await reads
+            else:
+                (already, found), first = await asyncio.gather(reads, call.event())
+            answer = await self._register(
                 case,
                 case_ids,
                 already,
@@ -142,7 +155,11 @@ class RegisterCase:
                 public,
                 call_started_at,
                 write_through,
+                first,
             )
+            if call is None or first is None:
+                return answer
+            return Answer(201, {"call": call.logged(first), "case": answer.body})
 
         async def beside() -> None:
             for write in write_through:
@@ -159,12 +176,11 @@ class RegisterCase:
         self, case: CaseIn, case_id: str, now: datetime
     ) -> tuple[CaseView | None, list[CaseView]]:
         """The case's view (there after a retry whose first attempt got as far as Kafka) and the
-        caller's open cases within the repeat window, read at once."""
-        already, found = await asyncio.gather(
-            self.store.get_case(case_id),
-            self.store.open_cases_for_phone(self.citizen_key(case.phone), now - self.repeat_policy.window),
+        caller's open cases within the repeat window, in one lookup of the caller's list (the case is
+        listed before its view is written, so a view written is found there)."""
+        return await self.store.phone_cases(
+            self.citizen_key(case.phone), now - self.repeat_policy.window, case_id
         )
-        return already, found
 
     async def _register(
         self,
@@ -179,10 +195,11 @@ class RegisterCase:
         public: bool,
         call_started_at: datetime | None,
         write_through: list[Callable[[], Awaitable[object]]],
+        first: Envelope | None = None,
     ) -> Answer:
         repeat = None if already is not None else await self._repeat_of(case, found, case_ids.case_id, now)
         if repeat is not None:
-            return await self._link(case, case_ids, repeat, operator_id, now)
+            return await self._link(case, case_ids, repeat, operator_id, now, first)
         # A retry whose first attempt got as far as Kafka (the view has the case) republishes the same
         # event: same id, so consumers see it once.
         registered_at = already.registered_at if already is not None else now
@@ -205,9 +222,9 @@ class RegisterCase:
             # The case joins its caller's list while the event is published: listed before its view
             # is written (a failure in between leaves an id without a view, which lookups skip).
             listing = self.store.list_for_phone(self.citizen_key(case.phone), case_ids.case_id, registered_at)
-            await together(self.publisher.publish([event]), listing)
+            await together(self._publish(first, event), listing)
         else:
-            await self.publisher.publish([event])
+            await self._publish(first, event)
         # Write-through: a repeat call a second later must already see this case (written while the
         # key's answer is stored; should it fail, intake's consumer writes it from the event).
         write_through.append(lambda: self.store.apply_event(event, new=already is None, listed=True))
@@ -258,11 +275,17 @@ class RegisterCase:
         )
 
     async def _link(
-        self, case: CaseIn, case_ids: ids.CaseIds, repeat: Repeat, operator_id: str | None, now: datetime
+        self,
+        case: CaseIn,
+        case_ids: ids.CaseIds,
+        repeat: Repeat,
+        operator_id: str | None,
+        now: datetime,
+        first: Envelope | None = None,
     ) -> Answer:
         event = events.repeat_call(case, case_ids, repeat, operator_id=operator_id, now=now)
         event = await seal_envelope(self.sealer, event, self.citizen_key(case.phone))
-        await self.publisher.publish([event])
+        await self._publish(first, event)
         REPEAT_CALLS.inc()
         log.info(
             "repeat call from %s linked to case %s (similarity %.2f)",
@@ -282,6 +305,13 @@ class RegisterCase:
                 "event_id": event.id,
             },
         )
+
+    async def _publish(self, first: Envelope | None, event: Envelope) -> None:
+        """The case's event; after ``first`` (the call it comes from) is acknowledged, when the request
+        logs its call too: the same order as a call logged and then a case registered."""
+        if first is not None:
+            await self.publisher.publish([first])
+        await self.publisher.publish([event])
 
     async def _claim_code(self, case_id: str) -> str:
         """The case's tracking code: a fresh random one claimed now, or the one claimed for it before

@@ -12,7 +12,7 @@ from contracts import tracking_code
 from contracts.events import CaseStatus, CaseStatusChanged, make_event
 from contracts.topics import CALLS, CASES
 from services.common.auth import Role
-from services.intake.domain.ids import case_ids
+from services.intake.domain.ids import call_ids, case_ids
 from tests.integration.intake.conftest import bearer, read_to_end
 from tests.support.kafka import TopicReader, produce_raw, wait_for
 
@@ -215,6 +215,38 @@ async def test_every_call_is_logged_answered_or_not(intake_app: App) -> None:
     future = dict(missed, started_at="2099-01-01T00:00:00+03:30")
     r = await client.post("/v1/calls", json=future, headers=headers())
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "started_at"
+
+
+async def test_a_call_with_its_case_is_on_both_topics_once_under_one_key(intake_app: App) -> None:
+    client, intake = intake_app
+    calls, cases = await TopicReader.from_now(CALLS), await TopicReader.from_now(CASES)
+    key, phone = str(uuid.uuid4()), mobile()
+    call = {
+        "caller_phone": phone,
+        "outcome": "answered",
+        "started_at": "2018-02-27T09:05:00+03:30",
+        "duration_seconds": 90,
+    }
+    body = {"call": call, "case": case_body(phone)}
+    r = await client.post("/v1/calls/with-case", json=body, headers=headers(key))
+    assert r.status_code == 201, r.text
+    logged, registered = r.json()["call"], r.json()["case"]
+    assert r.headers["location"] == registered["status_url"] and registered["status"] == "registered"
+    again = await client.post("/v1/calls/with-case", json=body, headers=headers(key))
+    assert again.json() == r.json() and again.headers["idempotent-replayed"] == "true"
+    [call_event] = mine(await read_to_end(calls), logged["call_id"])
+    [case_event] = mine(await read_to_end(cases), registered["case_id"])
+    assert call_event["id"] == logged["event_id"] and call_event["data"]["operator_id"] == "op-test"
+    assert case_event["id"] == registered["event_id"] and case_event["data"]["call_id"] == logged["call_id"]
+    assert case_event["data"]["tracking_code"] == registered["tracking_code"]
+    view = await intake.state.container.store.get_case(registered["case_id"])  # written before the answer
+    assert view is not None and view.tracking_code == registered["tracking_code"]
+    # A refused case part logs no call either, and names the field within its part.
+    calls, bad_key = await TopicReader.from_now(CALLS), str(uuid.uuid4())
+    bad = {"call": call, "case": case_body(phone, county="تهران")}
+    refused = await client.post("/v1/calls/with-case", json=bad, headers=headers(bad_key))
+    assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == ["case.county"]
+    assert mine(await read_to_end(calls), call_ids(f"calls-with-case:{bad_key}").call_id) == []
 
 
 async def test_catalogues_for_the_operator_screen(intake_app: App) -> None:

@@ -127,9 +127,29 @@ async def test_a_case_listed_before_its_view_is_found_once_the_view_is_written(d
     assert await store.apply_event(registered(f"listed-{unique}", phone, now), new=True, listed=True)
     [found] = await store.open_cases_for_phone(phone, now - timedelta(days=1))
     assert found.case_id == f"listed-{unique}"
-    # Listed once: the next registration from the phone takes the next slot.
-    assert (await db["phone_cases"].find_one({"_id": phone}))["next"] == 1
-    assert await store.apply_event(registered(f"next-{unique}", phone, now + timedelta(seconds=1)), new=True)
+    # Listed once, and a phone's first case writes no hint: the next registration from the phone
+    # probes past slot 0, takes the next slot and writes the hint then.
+    assert await db["phone_cases"].find_one({"_id": phone}) is None
+    assert await MongoIntakeStore(db).apply_event(
+        registered(f"next-{unique}", phone, now + timedelta(seconds=1))
+    )
     found = await store.open_cases_for_phone(phone, now - timedelta(days=1))
     assert [c.case_id for c in found] == [f"next-{unique}", f"listed-{unique}"]
     assert await db["phone_cases"].find_one({"_id": f"{phone}#1"}) is not None
+    assert (await db["phone_cases"].find_one({"_id": phone}))["next"] == 2
+
+
+async def test_a_retry_finds_its_own_case_in_the_phones_list_whatever_its_state(db: Any, unique: str) -> None:
+    store = MongoIntakeStore(db)
+    await store.setup()
+    now = datetime.now(UTC)
+    phone = "+989126667788"
+    assert await store.phone_cases(phone, now - timedelta(days=1), f"mine-{unique}") == (None, [])
+    assert await store.apply_event(registered(f"mine-{unique}", phone, now))
+    assert await store.apply_event(registered(f"other-{unique}", phone, now + timedelta(seconds=1)))
+    own, found = await store.phone_cases(phone, now - timedelta(days=1), f"mine-{unique}")
+    assert own is not None and own.case_id == f"mine-{unique}"
+    assert [c.case_id for c in found] == [f"other-{unique}", f"mine-{unique}"]
+    await db["cases"].update_one({"_id": f"mine-{unique}"}, {"$set": {"status": "closed", "open": False}})
+    own, found = await store.phone_cases(phone, now - timedelta(days=1), f"mine-{unique}")
+    assert own is not None and own.status == "closed" and [c.case_id for c in found] == [f"other-{unique}"]

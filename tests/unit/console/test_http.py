@@ -125,9 +125,14 @@ async def test_an_answered_call_registers_a_case_with_the_chosen_agency_and_why(
     }
     done = await rig.client.post("/desk", data=form)
     assert done.status_code == 200 and "پرونده ثبت شد" in done.text and "۱۰۰ ۰۰۰ ۰۰۰۱" in done.text
-    (_, call), (_, case) = [c for c in rig.platform.calls if c[0] in ("log_call", "register_case")]
+    # One request to intake for the call and its case (intake links the case to the call it logs).
+    [(what, sent)] = [
+        c for c in rig.platform.calls if c[0] in ("log_call", "register_case", "log_call_with_case")
+    ]
+    call, case = sent["call"], sent["case"]
+    assert what == "log_call_with_case" and "call_id" not in case
     assert call["outcome"] == "answered" and call["duty_session_id"] is None
-    assert case["call_id"] == "call-1" and case["agency"] == "education"
+    assert case["agency"] == "education" and case["phone"] == "۰۹۱۵ ۱۲۳ ۴۵۶۷"
     assert "سرویس مدرسه با آموزش و پرورش است" in case["agency_reason"]
     # Sent again (a double click): the same keys, so the same call and case.
     again = await rig.client.post("/desk", data=form)
@@ -178,8 +183,13 @@ def test_a_watch_grant_holds_for_its_own_session_and_case_only() -> None:
 
 async def test_a_refused_field_comes_back_beside_it_with_everything_typed_kept(rig: Rig) -> None:
     page = await sign_in(rig)
-    rig.platform.refuse["register_case"] = ApiRefused(
-        422, "نامعتبر", [{"field": "county", "message": "شهرستان شناخته‌شده نیست"}]
+    rig.platform.refuse["log_call_with_case"] = ApiRefused(
+        422,
+        "نامعتبر",
+        [
+            {"field": "case.county", "message": "شهرستان شناخته‌شده نیست"},
+            {"field": "call.started_at", "message": "زمان تماس در آینده است"},
+        ],
     )
     r = await rig.client.post(
         "/desk",
@@ -194,6 +204,7 @@ async def test_a_refused_field_comes_back_beside_it_with_everything_typed_kept(r
     )
     assert r.status_code == 422
     assert 'href="#county"' in r.text and "شهرستان شناخته‌شده نیست" in r.text
+    assert 'href="#outcome"' in r.text and "زمان تماس در آینده است" in r.text  # a call's field with no box
     assert 'value="آتلانتیس"' in r.text and "آب قطع است از دیروز" in r.text
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from contracts.events import CallReceived
+from contracts.events import CallReceived, CaseRegistered
 from services.common.auth import Role
 from services.intake.entrypoints.http import create_app
 from tests.support.tokens import unit_bearer
@@ -59,6 +59,33 @@ async def test_a_repeat_call_is_200_without_location(http: Client) -> None:
     repeat = await client.post("/v1/cases", json=WATER, headers=headers("k2"))
     assert repeat.status_code == 200 and "location" not in repeat.headers
     assert repeat.json()["status"] == "repeat_call"
+
+
+async def test_a_call_with_its_case_is_201_with_both_and_its_retry_is_marked_replayed(http: Client) -> None:
+    client, world = http
+    body = {"call": MISSED | {"outcome": "answered", "caller_phone": WATER["phone"]}, "case": WATER}
+    first = await client.post("/v1/calls/with-case", json=body, headers=headers("k1"))
+    assert first.status_code == 201, first.text
+    assert first.headers["location"] == first.json()["case"]["status_url"]
+    assert first.json()["call"]["status"] == "received" and first.json()["case"]["status"] == "registered"
+    again = await client.post("/v1/calls/with-case", json=body, headers=headers("k1"))
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    assert [type(e.data) for e in world.publisher.events] == [CallReceived, CaseRegistered]
+
+
+async def test_a_call_with_its_case_names_a_bad_field_within_its_part_and_logs_nothing(http: Client) -> None:
+    client, world = http
+    call = MISSED | {"outcome": "answered"}
+    blank = await client.post(
+        "/v1/calls/with-case", json={"call": call, "case": WATER | {"description": ""}}, headers=headers("k1")
+    )
+    assert blank.status_code == 422 and [e["field"] for e in blank.json()["errors"]] == ["case.description"]
+    missed = await client.post(
+        "/v1/calls/with-case", json={"call": MISSED, "case": WATER}, headers=headers("k2")
+    )
+    assert missed.status_code == 422 and [e["field"] for e in missed.json()["errors"]] == ["call.outcome"]
+    assert missed.json()["errors"][0]["message"].startswith("فقط برای تماس پاسخ‌داده")
+    assert world.publisher.events == [] and world.store.keys == {}
 
 
 async def test_an_operator_posing_as_another_is_403_and_a_supervisor_may_name_one(http: Client) -> None:
