@@ -228,19 +228,21 @@ class InboxFeed:
         self._tasks: set[asyncio.Task[None]] = set()
         self._gate = asyncio.Semaphore(self.CONCURRENCY)
 
-    def watched(self, case_id: str) -> bool:
-        """Whether a page here could show this case's change: an inbox or escalation queue is open, or
-        a page on the case itself. Otherwise the change is not fetched from tracking at all (a console
-        serving only desks and citizens spent a third of its time on those fetches)."""
-        return self.hub.watched(case_topic(case_id)) or any(
-            topic.startswith(_QUEUE_TOPICS) for topic in self.hub.watchers
-        )
+    def _queues_open(self) -> bool:
+        """Whether an inbox or escalation queue is open here (then any case's change may show)."""
+        return any(topic.startswith(_QUEUE_TOPICS) for topic in self.hub.watchers)
 
     def saw(self, events: Iterable[Envelope]) -> None:
-        """Note what changed (from the consumer; returns at once, the work runs beside it)."""
+        """Note what changed (from the consumer; returns at once, the work runs beside it). A change
+        is fetched from tracking only if a page here could show it: an inbox or escalation queue is
+        open, or a page on the case itself (a console serving only desks and citizens spent a third
+        of its time on those fetches)."""
+        queues_open = self._queues_open()  # once per batch, not per event
         for event in events:
             case_id = getattr(event.data, "case_id", None)
-            if not isinstance(case_id, str) or not self.watched(case_id):
+            if not isinstance(case_id, str):
+                continue
+            if not (queues_open or self.hub.watched(case_topic(case_id))):
                 continue
             pending = self._pending.get(case_id)
             fresh = pending is None
