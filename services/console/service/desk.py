@@ -33,6 +33,23 @@ class Registered:
     action: str
 
 
+def _case_body(form: Form, session_id: str | None, **fields: Any) -> dict[str, Any]:
+    """A case for intake from the desk: a phone call's, with ``fields``."""
+    return {"channel": "phone", "phone": form.get("caller_phone"), "duty_session_id": session_id, **fields}
+
+
+def _done(action: str, call_id: str, case: dict[str, Any], form: Form) -> Registered:
+    """The call and the case intake answered with (registered, or the open case linked), logged."""
+    log.info(
+        "desk %s: call %s, case %s from %s",
+        action,
+        call_id,
+        case.get("case_id"),
+        mask_phone(form.get("caller_phone")),
+    )
+    return Registered(call_id, case, case.get("status") == "repeat_call", action)
+
+
 class Desk:
     def __init__(self, platform: Platform, clock: Clock) -> None:
         self.platform = platform
@@ -92,24 +109,21 @@ class Desk:
             return None
         if action == "log":
             return Registered(logged["call_id"], None, False, action)
-        body: dict[str, Any] = {
-            "call_id": logged["call_id"],
-            "channel": "phone",
-            "phone": form.get("caller_phone"),
-            "duty_session_id": session_id,
-        }
         # The call linked to the open case the operator chose (action "link").
         try:
             open_case = await self.platform.case(token, form.get("repeat_of"))
         except ApiRefused:
             form.add("repeat_of", "این پرونده پیدا نشد؛ پرونده را از فهرست پرونده‌های باز انتخاب کنید")
             return None
-        body |= {
-            "repeat_of": form.get("repeat_of"),
-            "county": open_case.get("county"),
-            "subject": "تماس تکراری",
-            "description": form.get("description") or "تماس تکراری دربارهٔ همین پرونده",
-        }
+        body = _case_body(
+            form,
+            session_id,
+            call_id=logged["call_id"],
+            repeat_of=form.get("repeat_of"),
+            county=open_case.get("county"),
+            subject="تماس تکراری",
+            description=form.get("description") or "تماس تکراری دربارهٔ همین پرونده",
+        )
         try:
             answer = await self.platform.register_case(token, body, f"{key}:case")
         except ApiRefused as exc:
@@ -117,31 +131,23 @@ class Desk:
             if not exc.errors:
                 form.add("description", exc.title or "پرونده ثبت نشد")
             return None
-        log.info(
-            "desk %s: call %s, case %s from %s",
-            action,
-            logged["call_id"],
-            answer.get("case_id"),
-            mask_phone(form.get("caller_phone")),
-        )
-        return Registered(logged["call_id"], answer, answer.get("status") == "repeat_call", action)
+        return _done(action, logged["call_id"], answer, form)
 
     async def _register(
         self, token: str, form: Form, call: dict[str, Any], session_id: str | None, key: str
     ) -> Registered | None:
         """The answered call and its new case (or the open case intake links it to) in one request."""
-        case = {
-            "channel": "phone",
-            "phone": form.get("caller_phone"),
-            "duty_session_id": session_id,
-            "name": form.get("name") or None,
-            "national_id": form.get("national_id") or None,
-            "county": form.get("county"),
-            "subject": form.get("subject"),
-            "description": form.get("description"),
-            "agency": chosen_agency(form) or None,
-            "agency_reason": agency_reason(form),
-        }
+        case = _case_body(
+            form,
+            session_id,
+            name=form.get("name") or None,
+            national_id=form.get("national_id") or None,
+            county=form.get("county"),
+            subject=form.get("subject"),
+            description=form.get("description"),
+            agency=chosen_agency(form) or None,
+            agency_reason=agency_reason(form),
+        )
         try:
             answer = await self.platform.log_call_with_case(
                 token, {"call": call, "case": case}, f"{key}:with-case"
@@ -153,16 +159,7 @@ class Desk:
             if not exc.errors:
                 form.add("description", exc.title or "پرونده ثبت نشد")
             return None
-        logged, registered = answer["call"], answer["case"]
-        log.info(
-            "desk register: call %s, case %s from %s",
-            logged["call_id"],
-            registered.get("case_id"),
-            mask_phone(form.get("caller_phone")),
-        )
-        return Registered(
-            logged["call_id"], registered, registered.get("status") == "repeat_call", "register"
-        )
+        return _done("register", answer["call"]["call_id"], answer["case"], form)
 
     async def find(self, token: str, query: str) -> tuple[str, list[dict[str, Any]]]:
         """A tracking code, a phone or a national id: what it is, and the cases it finds."""
