@@ -30,7 +30,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.bounded import run_all
 from services.common.mongo import once_more_if_created_meanwhile
-from services.tracking.domain.rollups import CallFacts, CaseFacts, DayFigures, version_of
+from services.tracking.domain.rollups import CallFacts, CaseFacts, DayFigures, merge
 
 DAYS = "report_days"
 META = "_meta"  # the one document of ``report_days`` that is no bucket: the version of the others
@@ -85,14 +85,6 @@ def bucket_day(bucket: str) -> date | None:
 def field_name(item_id: str) -> str:
     """An id as a field name: MongoDB reads a dot as a path and refuses a leading dollar."""
     return item_id.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
-
-
-def merge(into: dict[str, str], texts: Mapping[str, str]) -> None:
-    """Put ``texts`` over ``into``: a case's text of a lower version than the one there is ignored."""
-    for key, text in texts.items():
-        held = into.get(key)
-        if held is None or version_of(text) >= version_of(held):
-            into[key] = text
 
 
 def merged(base: Bucket | None, news: Iterable[NewFacts]) -> tuple[dict[str, str], dict[str, str]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -138,6 +138,15 @@ class CaseFacts:
 def version_of(text: str) -> int:
     """The version a fact's text is of (``to_text``)."""
     return int(text.partition(":")[0])
+
+
+def merge(into: dict[str, str], texts: Mapping[str, str]) -> None:
+    """Put facts' ``texts`` over ``into``: a case's text of a lower version than the one there is
+    ignored, so facts arriving late or twice change nothing."""
+    for key, text in texts.items():
+        held = into.get(key)
+        if held is None or version_of(text) >= version_of(held):
+            into[key] = text
 
 
 def days_of(case: Case | CaseFacts) -> set[date]:
