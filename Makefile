@@ -45,14 +45,22 @@ typecheck: .venv/.synced
 test-unit: .venv/.synced
 	$(UV) run --frozen pytest tests/unit -q
 
-# The whole suite against its own Kafka and FerretDB (ports 19092/27018, data in .local/test), then
-# the fault-injection run (about five minutes here), which starts and stops a stack of its own.
+# The whole suite against its own Kafka and FerretDB (ports 19092/27018, data in .local/test) and, at the
+# same time, the fault-injection runs (about five minutes) on a stack of their own (ports 29092/27019,
+# data in .local/faults): they share no port, process, topic or database with the suite, and most of
+# each one's time is spent waiting, so side by side they take about as long as the suite alone. The
+# fault runs' output is kept in .local/test-faults.log and printed after the suite's.
 test: install lint typecheck
-	$(STACK) start --profile test
-	status=0; $(UV) run --frozen pytest -q -p no:cacheprovider --durations=25 --ignore=tests/faults || status=$$?; \
-	  $(STACK) stop --profile test; \
-	  test $$status -eq 0
-	$(MAKE) --no-print-directory test-faults
+	@mkdir -p .local
+	( $(MAKE) --no-print-directory test-faults > .local/test-faults.log 2>&1; echo $$? > .local/test-faults.status ) & \
+	faults=$$!; status=0; \
+	$(STACK) start --profile test || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+	  $(UV) run --frozen pytest -q -p no:cacheprovider --durations=25 --ignore=tests/faults || status=$$?; fi; \
+	$(STACK) stop --profile test; \
+	echo "waiting for the fault runs (.local/test-faults.log)"; wait $$faults; \
+	cat .local/test-faults.log; \
+	test $$status -eq 0 && test "$$(cat .local/test-faults.status)" -eq 0
 
 # Kills services, restarts Kafka and FerretDB and poisons topics while cases flow; then, on the same
 # stack, notify on SMPP while the test SMSC sends receipts early and cuts sessions. It runs its own
