@@ -42,3 +42,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if reporter is not None:
             reporter.write_line(f"{len(skipped)} test(s) skipped: skips count as failures here", red=True)
+
+
+# `make test` runs the fault runs beside the suite; their busy first minutes (two stacks starting, the
+# load with its outages) meet the integration tests, which mostly wait on the pipeline, while the
+# browser tests, which keep both cores busy, come after. Within a folder the order is pytest's.
+FOLDER_ORDER = ("integration", "e2e", "deploy", "browser", "unit")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        parts = item.nodeid.split("/")
+        folder = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+        return FOLDER_ORDER.index(folder) if folder in FOLDER_ORDER else len(FOLDER_ORDER)
+
+    items.sort(key=rank)
