@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,14 +25,32 @@ def _load_toolchain() -> ModuleType:
     return module
 
 
-@pytest.fixture(scope="session")
-def toolchain() -> ModuleType:
-    """kustomize, the operators' CRDs and the Compose schema; installed on first use, cached in .local/."""
+def _prepare() -> tuple[ModuleType, float]:
     module = _load_toolchain()
     started = time.monotonic()
     module.kustomize()
     module.crd_schemas()
-    print(f"\ndeploy toolchain ready in {time.monotonic() - started:.1f} s")
+    module.compose_schema()
+    return module, time.monotonic() - started
+
+
+_preparing: list[Future[tuple[ModuleType, float]]] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """On a fresh clone the toolchain takes 20 s or more to build and fetch, most of it waiting on
+    go, Maven and a JVM: when deployment tests are among those collected, that starts in a thread now,
+    beside the tests that run before them."""
+    if any(item.nodeid.startswith("tests/deploy/") for item in session.items):
+        _preparing.append(ThreadPoolExecutor(1, thread_name_prefix="deploy-toolchain").submit(_prepare))
+
+
+@pytest.fixture(scope="session")
+def toolchain() -> ModuleType:
+    """kustomize, the operators' CRDs and the Compose schema; installed on first use, cached in .local/."""
+    started = time.monotonic()
+    module, took = _preparing[0].result() if _preparing else _prepare()
+    print(f"\ndeploy toolchain ready in {took:.1f} s (waited {time.monotonic() - started:.1f} s for it)")
     return module
 
 
