@@ -85,7 +85,16 @@ class KeptReceipt:
 
     @property
     def key(self) -> str:
-        return f"{self.provider}:{self.message_id}:{self.outcome.value}"
+        return receipt_key(self.provider, self.message_id, self.outcome)
+
+
+def receipt_key(provider: str, message_id: str, outcome: PartOutcome) -> str:
+    return f"{provider}:{message_id}:{outcome.value}"
+
+
+def kept_receipt_keys(provider: str, message_ids: Sequence[str]) -> list[str]:
+    """The keys a receipt kept for any of these message ids would have, id by id."""
+    return [receipt_key(provider, m, o) for m in message_ids for o in PartOutcome]
 
 
 @dataclass(frozen=True)

@@ -115,16 +115,16 @@ class Outcomes:
     async def ids_known(self, r: SmsRecord, message_ids: Sequence[str]) -> None:
         """The ledger has just learnt these ids: apply the receipts kept for them (receipts that came
         before the id was written)."""
-        for message_id in message_ids:
-            if not message_id:
-                continue
-            for kept in await self.ledger.kept_receipts(r.provider or self.provider, message_id):
-                fresh = await self.ledger.get(r.sms_id)
-                if fresh is None:
-                    return
-                await self.apply_receipt(fresh, kept.message_id, kept.outcome, kept.error)
-                await self.ledger.drop_kept_receipt(kept)
-                log.info("kept receipt %s applied to sms %s", kept.message_id, r.sms_id)
+        known = [m for m in message_ids if m]
+        if not known:
+            return
+        for kept in await self.ledger.kept_receipts(r.provider or self.provider, known):
+            fresh = await self.ledger.get(r.sms_id)
+            if fresh is None:
+                return
+            await self.apply_receipt(fresh, kept.message_id, kept.outcome, kept.error)
+            await self.ledger.drop_kept_receipt(kept)
+            log.info("kept receipt %s applied to sms %s", kept.message_id, r.sms_id)
 
     async def complete(self, r: SmsRecord, status: ReportStatus, note: str) -> None:
         """The gateway's final word on a message it had (a status lookup)."""

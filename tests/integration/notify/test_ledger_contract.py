@@ -99,8 +99,10 @@ async def test_a_receipt_whose_id_is_unknown_is_kept_once_until_dropped(ledger: 
     later = rec.KeptReceipt("smpp", "m8", PartOutcome.failed, "UNDELIV", LATER)
     assert await ledger.keep_receipt(later) and await ledger.keep_receipt(kept)
     assert not await ledger.keep_receipt(kept)
-    assert await ledger.kept_receipts("smpp", "m9") == [kept]
-    assert await ledger.kept_receipts("kavenegar", "m9") == []
+    assert await ledger.kept_receipts("smpp", ["m9"]) == [kept]
+    assert await ledger.kept_receipts("kavenegar", ["m9"]) == []
+    # Several ids in one read, answered in the ids' order.
+    assert await ledger.kept_receipts("smpp", ["m8", "m7", "m9"]) == [later, kept]
     assert await ledger.all_kept_receipts() == [kept, later]
     await ledger.report_kept_receipt(later, LATER)
     await ledger.drop_kept_receipt(kept)

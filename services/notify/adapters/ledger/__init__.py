@@ -54,8 +54,8 @@ class Ledger(Protocol):
         """Keep a receipt no record knows the id of yet; False when the same one is kept already."""
         ...
 
-    async def kept_receipts(self, provider: str, message_id: str) -> list[KeptReceipt]:
-        """The receipts kept for one message id (read by ``_id``)."""
+    async def kept_receipts(self, provider: str, message_ids: Sequence[str]) -> list[KeptReceipt]:
+        """The receipts kept for these message ids (one read, by ``_id``), in the order of the ids."""
         ...
 
     async def all_kept_receipts(self, limit: int = 1000) -> list[KeptReceipt]:

@@ -8,8 +8,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from services.notify.adapters.ledger import Change
-from services.notify.domain.ledger import CLAIMABLE, PartOutcome, SmsState
-from services.notify.domain.records import KeptReceipt, SmsRecord
+from services.notify.domain.ledger import CLAIMABLE, SmsState
+from services.notify.domain.records import KeptReceipt, SmsRecord, kept_receipt_keys
 
 
 class InMemoryLedger:
@@ -90,9 +90,9 @@ class InMemoryLedger:
         self.kept[kept.key] = kept
         return True
 
-    async def kept_receipts(self, provider: str, message_id: str) -> list[KeptReceipt]:
+    async def kept_receipts(self, provider: str, message_ids: Sequence[str]) -> list[KeptReceipt]:
         self._check()
-        keys = [f"{provider}:{message_id}:{o.value}" for o in PartOutcome]
+        keys = kept_receipt_keys(provider, message_ids)
         return [self.kept[k] for k in keys if k in self.kept]
 
     async def all_kept_receipts(self, limit: int = 1000) -> list[KeptReceipt]:

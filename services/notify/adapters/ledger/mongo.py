@@ -26,8 +26,8 @@ from services.notify.adapters.ledger.documents import (
     kept_from_document,
     new_document,
 )
-from services.notify.domain.ledger import CLAIMABLE, PartOutcome, SmsState
-from services.notify.domain.records import KeptReceipt, SmsRecord
+from services.notify.domain.ledger import CLAIMABLE, SmsState
+from services.notify.domain.records import KeptReceipt, SmsRecord, kept_receipt_keys
 
 
 class MongoLedger:
@@ -133,13 +133,10 @@ class MongoLedger:
         except DuplicateKeyError:
             return False
 
-    async def kept_receipts(self, provider: str, message_id: str) -> list[KeptReceipt]:
-        found = []
-        for outcome in PartOutcome:
-            doc = await self.kept.find_one({"_id": f"{provider}:{message_id}:{outcome.value}"})
-            if doc is not None:
-                found.append(kept_from_document(doc))
-        return found
+    async def kept_receipts(self, provider: str, message_ids: Sequence[str]) -> list[KeptReceipt]:
+        keys = kept_receipt_keys(provider, message_ids)
+        found = {d["_id"]: kept_from_document(d) async for d in self.kept.find({"_id": {"$in": keys}})}
+        return [found[k] for k in keys if k in found]
 
     async def all_kept_receipts(self, limit: int = 1000) -> list[KeptReceipt]:
         return [
