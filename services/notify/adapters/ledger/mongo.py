@@ -134,6 +134,10 @@ class MongoLedger:
             return False
 
     async def kept_receipts(self, provider: str, message_ids: Sequence[str]) -> list[KeptReceipt]:
+        """One query for every key. MongoDB answers ``_id $in`` from the ``_id`` index; FerretDB v1
+        pushes down only ``_id`` equality and reads the whole collection for it, which holds only
+        receipts no SMS part has matched (usually none; many only if a gateway reports messages this
+        platform did not send, and then each part's answer reads them all)."""
         keys = kept_receipt_keys(provider, message_ids)
         found = {d["_id"]: kept_from_document(d) async for d in self.kept.find({"_id": {"$in": keys}})}
         return [found[k] for k in keys if k in found]
