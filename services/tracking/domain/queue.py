@@ -20,7 +20,7 @@ UNASSIGNED = ""
 OPEN = "open"
 OPEN_STATUSES = frozenset(s.value for s in OPEN_AT_AGENCY)
 SEPARATOR = "\x1f"  # ASCII unit separator, between a packed row's fields
-ESCALATION_SEPARATOR = "@"  # between an escalation's targets and the time its deadline was missed
+ESCALATION_SEPARATOR = "@"  # in a packed row: between an escalation's targets and when it was missed
 # Characters a packed row never holds (the stores join rows and their ids with them).
 _CONTROL = str.maketrans({c: " " for c in "\x1c\x1d\x1e\x1f\n\r"})
 
@@ -59,9 +59,9 @@ class QueueFilter:
 class QueueRow:
     """What the queue reads of a case: its agency and status, county, assignee (``UNASSIGNED`` for
     nobody), registration time and earliest pending deadline, its active escalation (the targets it
-    reached and when the deadline was missed, ``ESCALATION_SEPARATOR`` between them; empty: none); and
-    the case's version the row was written from (``n``, not compared: two rows of different versions
-    may say the same)."""
+    reached and when its deadline was missed; none: nothing reached and no time); and the case's
+    version the row was written from (``n``, not compared: two rows of different versions may say the
+    same)."""
 
     case_id: str
     agency: str
@@ -70,20 +70,9 @@ class QueueRow:
     assignee: str
     registered_at: datetime | None
     due_next: datetime | None
-    escalation: str = ""
+    escalated_to: tuple[str, ...] = ()
+    breached_at: datetime | None = None
     n: int = field(default=0, compare=False)
-
-    @property
-    def escalated_to(self) -> tuple[str, ...]:
-        """The targets the case's active escalation reached (none: no active escalation)."""
-        reached = self.escalation.partition(ESCALATION_SEPARATOR)[0]
-        return tuple(reached.split(",")) if reached else ()
-
-    @property
-    def breached_at(self) -> datetime | None:
-        """When the deadline of the case's active escalation was missed."""
-        at = self.escalation.partition(ESCALATION_SEPARATOR)[2]
-        return datetime.fromisoformat(at) if at else None
 
     @property
     def open(self) -> bool:
@@ -100,13 +89,16 @@ class QueueRow:
             self.assignee,
             self.registered_at.isoformat() if self.registered_at else "",
             self.due_next.isoformat() if self.due_next else "",
-            self.escalation,
+            f"{','.join(self.escalated_to)}{ESCALATION_SEPARATOR}{self.breached_at.isoformat()}"
+            if self.breached_at
+            else "",
         )
         return SEPARATOR.join(f.translate(_CONTROL) for f in fields)
 
     @classmethod
     def unpacked(cls, case_id: str, packed: str, n: int = 0) -> QueueRow:
         agency, status, county, assignee, registered, due, escalation = packed.split(SEPARATOR)
+        reached, _, breached = escalation.partition(ESCALATION_SEPARATOR)
         return cls(
             case_id,
             agency,
@@ -115,7 +107,8 @@ class QueueRow:
             assignee,
             datetime.fromisoformat(registered) if registered else None,
             datetime.fromisoformat(due) if due else None,
-            escalation=escalation,
+            escalated_to=tuple(reached.split(",")) if reached else (),
+            breached_at=datetime.fromisoformat(breached) if breached else None,
             n=n,
         )
 
@@ -138,11 +131,8 @@ def row_of(doc: Mapping[str, Any]) -> QueueRow | None:
         assignee=str(assignee.get("id") or UNASSIGNED),
         registered_at=_ms(doc.get("registered_at")),
         due_next=_ms(due.get("next")),
-        escalation=(
-            f"{','.join(escalation.get('reached') or [])}{ESCALATION_SEPARATOR}{breached.isoformat()}"
-            if breached is not None
-            else ""
-        ),
+        escalated_to=tuple(escalation.get("reached") or []) if breached is not None else (),
+        breached_at=breached,
         n=int(doc.get("n") or 0),
     )
 
@@ -193,7 +183,7 @@ def ordered(f: QueueFilter, rows: Iterable[QueueRow]) -> list[QueueRow]:
     return found
 
 
-_EARLIEST = datetime.min
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 def escalation_selects(target: str, agency: str | None, row: QueueRow) -> bool:
@@ -204,7 +194,4 @@ def escalation_selects(target: str, agency: str | None, row: QueueRow) -> bool:
 
 def escalation_ordered(rows: Iterable[QueueRow]) -> list[QueueRow]:
     """The longest late first (by when the deadline was missed), then by case id."""
-    return sorted(rows, key=lambda r: (r.breached_at or _EARLIEST_AWARE, r.case_id))
-
-
-_EARLIEST_AWARE = datetime.min.replace(tzinfo=UTC)
+    return sorted(rows, key=lambda r: (r.breached_at or _EARLIEST, r.case_id))
