@@ -4,6 +4,7 @@ beside the field)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,14 +32,19 @@ class Form:
     def add(self, name: str, message: str) -> None:
         self.errors.setdefault(name, message)
 
-    def add_api_errors(self, errors: list[dict[str, Any]], fallback: str) -> None:
-        """Errors a service answered with (422 problem documents) on the fields they name."""
+    def add_api_errors(
+        self, errors: list[dict[str, Any]], fallback: str, parts: Mapping[str, str] | None = None
+    ) -> None:
+        """Errors a service answered with (422 problem documents) on the fields they name; one the form
+        has no field for on ``fallback``. ``parts``: the request was made of parts, and names each field
+        within its part ("case.county"); for each part, the field its unknown fields fall back to."""
         for e in errors:
-            field = str(e.get("field"))
-            # A call logged with its case names each field within its part ("case.county").
-            field = field.split(".", 1)[1] if field.startswith(("call.", "case.")) else field
+            field, to = str(e.get("field")), fallback
+            part, _, within = field.partition(".")
+            if parts and part in parts and within:
+                field, to = within, parts[part]
             name = API_FIELDS.get(field, field)
-            self.add(name if name in self.order else fallback, str(e.get("message") or e.get("message_en")))
+            self.add(name if name in self.order else to, str(e.get("message") or e.get("message_en")))
 
     @property
     def ok(self) -> bool:

@@ -153,9 +153,7 @@ class Desk:
                 token, {"call": call, "case": case}, f"{key}:with-case"
             )
         except ApiRefused as exc:
-            of_call = [e for e in exc.errors if str(e.get("field", "")).startswith("call.")]
-            form.add_api_errors(of_call, "outcome")
-            form.add_api_errors([e for e in exc.errors if e not in of_call], "description")
+            form.add_api_errors(exc.errors, "description", parts={"call": "outcome", "case": "description"})
             if not exc.errors:
                 form.add("description", exc.title or "پرونده ثبت نشد")
             return None
